@@ -1,0 +1,1 @@
+"""custid: a service that issues unique, structured business numbers."""

@@ -1,0 +1,1 @@
+"""HTTP routers: parse, call the core, shape the response."""

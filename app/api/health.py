@@ -1,0 +1,51 @@
+"""Liveness and readiness probes."""
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import text
+
+from app.api.deps import ServicesDep
+from app.api.schemas import Health, Readiness
+from app.core.backends import is_database_outage
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    """The process is alive and answering."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A backend is unreachable."}},
+    summary="Readiness",
+)
+async def readyz(services: ServicesDep, response: Response) -> Readiness:
+    """The database and Redis answer and the schema is at the newest migration."""
+    checks = {"database": "ok", "migrations": "ok"}
+    try:
+        async with services.engine.connect() as connection:
+            applied = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+        if applied != services.migration_head:
+            checks["migrations"] = f"at {applied}, expected {services.migration_head}"
+    except Exception as exc:
+        if not is_database_outage(exc):
+            checks["migrations"] = "not applied"
+        else:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+    if services.redis is not None:
+        try:
+            await services.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # any failure to answer PING means not ready
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.headers["Retry-After"] = str(services.settings.retry_after_seconds)
+    return Readiness(status="ready" if ready else "unavailable", checks=checks)

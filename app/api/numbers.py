@@ -1,0 +1,101 @@
+"""Issuing numbers and reading them back."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Response, status
+
+from app.api.deps import IssuerDep, ServicesDep
+from app.api.problems import problem_responses
+from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
+from app.core.errors import (
+    BackendUnavailable,
+    InvalidAttributes,
+    NumberNotFound,
+    SequenceExhausted,
+    UnknownScheme,
+)
+from app.core.issuer import IssuedBatch
+from app.core.records import find_issued
+
+router = APIRouter(prefix="/v1", tags=["numbers"])
+
+SchemeName = Annotated[str, Path(description="Scheme name, e.g. daily.", max_length=64)]
+Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
+
+ISSUE_ERRORS = problem_responses(
+    UnknownScheme("nosuch"),
+    InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
+    SequenceExhausted("daily", "20231015", 999, 999, 1),
+    BackendUnavailable("database"),
+)
+
+
+@router.post(
+    "/schemes/{scheme}/numbers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NumberRecord,
+    responses=ISSUE_ERRORS,
+    summary="Issue one number",
+)
+async def issue_number(
+    scheme: SchemeName,
+    issuer: IssuerDep,
+    response: Response,
+    request: Annotated[IssueRequest | None, Body()] = None,
+) -> NumberRecord:
+    """Issue the next number of `scheme`. It is stored before it is returned."""
+    attributes = request.attributes if request is not None else {}
+    batch = await issuer.issue(scheme, 1, attributes)
+    number = batch.numbers[0]
+    response.headers["Location"] = f"/v1/numbers/{number}"
+    return NumberRecord(
+        number=number,
+        scheme=batch.scheme.name,
+        scheme_version=batch.scheme.version,
+        period=batch.period,
+        partition=batch.partition,
+        seq=batch.first_seq,
+        attributes=dict(batch.attributes),
+        issued_at=batch.issued_at,
+    )
+
+
+@router.post(
+    "/schemes/{scheme}/numbers/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedBatchResponse,
+    responses=ISSUE_ERRORS,
+    summary="Issue up to 10,000 numbers",
+)
+async def issue_batch(
+    scheme: SchemeName, request: BatchIssueRequest, issuer: IssuerDep
+) -> IssuedBatchResponse:
+    """Issue `count` consecutive numbers of `scheme` in one transaction: all or none."""
+    return batch_response(await issuer.issue(scheme, request.count, request.attributes))
+
+
+def batch_response(batch: IssuedBatch) -> IssuedBatchResponse:
+    return IssuedBatchResponse(
+        scheme=batch.scheme.name,
+        scheme_version=batch.scheme.version,
+        period=batch.period,
+        partition=batch.partition,
+        attributes=dict(batch.attributes),
+        issued_at=batch.issued_at,
+        count=len(batch.numbers),
+        first_seq=batch.first_seq,
+        last_seq=batch.last_seq,
+        numbers=batch.numbers,
+    )
+
+
+@router.get(
+    "/numbers/{number}",
+    response_model=NumberRecord,
+    responses=problem_responses(NumberNotFound("20231015999"), BackendUnavailable("database")),
+    summary="Look up an issued number",
+)
+async def get_number(number: Number, services: ServicesDep) -> NumberRecord:
+    """The record of an issued number: scheme, period, sequence, when it was issued."""
+    record = await find_issued(services.sessions, number, services.settings.retry_after_seconds)
+    return NumberRecord.model_validate(record)

@@ -1,0 +1,140 @@
+"""RFC 9457 problem details: the one shape every error response takes."""
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from app.core.errors import CustidError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger(__name__)
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 describes it, plus a stable machine-readable `code`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable identifier to branch on, e.g. sequence_exhausted.")
+    instance: str | None = Field(default=None, description="The request path.")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_body(
+    code: str, status: int, title: str, detail: str, **extensions: Any
+) -> dict[str, Any]:
+    """The JSON body of a problem response."""
+    return {
+        "type": f"urn:custid:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extensions,
+    }
+
+
+def problem_for(error: CustidError) -> dict[str, Any]:
+    """The body `error` is answered with."""
+    return problem_body(error.code, error.status, error.title, error.detail, **error.extensions)
+
+
+def problem_response(
+    request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> ProblemResponse:
+    body.setdefault("instance", request.url.path)
+    return ProblemResponse(body, status_code=body["status"], headers=headers)
+
+
+async def custid_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, CustidError)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    if exc.status >= 500:
+        log.warning("backend_error", code=exc.code, detail=exc.detail, path=request.url.path)
+    return problem_response(request, problem_for(exc), headers)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
+    )
+    body = problem_body(
+        "validation_error", 422, "Invalid request", detail or "invalid request", errors=errors
+    )
+    return problem_response(request, body)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = problem_body(code, exc.status_code, str(exc.detail), str(exc.detail))
+    return problem_response(request, body, dict(exc.headers or {}))
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("unexpected_error", path=request.url.path)
+    body = problem_body("internal_error", 500, "Internal error", "an unexpected error occurred")
+    return problem_response(request, body)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error, expected or not, with problem details."""
+    app.add_exception_handler(CustidError, custid_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+
+
+VALIDATION_EXAMPLE = problem_body(
+    "validation_error",
+    422,
+    "Invalid request",
+    "body.count: Input should be less than or equal to 10000",
+    errors=[
+        {
+            "loc": ["body", "count"],
+            "msg": "Input should be less than or equal to 10000",
+            "type": "less_than_equal",
+        }
+    ],
+)
+
+
+def problem_responses(
+    *errors: CustidError, validated: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route can answer with, one example each.
+
+    `validated` adds the 422 `validation_error` every route with parameters can give.
+    """
+    examples = [(error.status, error.title, error.code, problem_for(error)) for error in errors]
+    if validated:
+        examples.append((422, "Invalid request", "validation_error", VALIDATION_EXAMPLE))
+    by_status: dict[int | str, dict[str, Any]] = {}
+    for status, title, code, body in examples:
+        entry = by_status.setdefault(
+            status,
+            {"model": Problem, "description": "", "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}}},
+        )
+        entry["description"] = " / ".join(filter(None, [entry["description"], title]))
+        entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {"summary": title, "value": body}
+    return by_status

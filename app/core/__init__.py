@@ -1,0 +1,1 @@
+"""Issuing numbers: the issuer, counters and errors. Knows nothing of HTTP frameworks."""

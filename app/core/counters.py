@@ -1,0 +1,133 @@
+"""Counters hand out sequence values per key: Redis when configured, else the database.
+
+Both offer the same two atomic operations. `reserve` never creates a key: a
+missing key (new period, Redis restart or flush) is reported, so the issuer
+can seed it from the highest stored sequence before any value is used.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Protocol
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.backends import database_guard, redis_guard
+from app.store import counters as counter_rows
+
+
+@dataclass(frozen=True)
+class CounterKey:
+    """What a sequence is counted within."""
+
+    scheme: str
+    period: str
+    partition: str
+
+
+class Outcome(Enum):
+    RESERVED = "reserved"
+    MISSING = "missing"
+    EXHAUSTED = "exhausted"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The result of asking for values: `value` is the last one reserved, or the current one."""
+
+    outcome: Outcome
+    value: int = 0
+
+
+class Counter(Protocol):
+    """An atomic counter per key, shared by every process of the service."""
+
+    backend: str
+
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+        """Take the next `n` values unless that passes `limit` or the key is missing."""
+        ...
+
+    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
+        """Make the counter at least `value`, creating the key if it is missing."""
+        ...
+
+
+# Lua numbers are doubles: exact up to 2**53, which bounds sequence widths at 15 digits.
+RESERVE_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then return {0, 0} end
+current = tonumber(current)
+local n = tonumber(ARGV[1])
+if current + n > tonumber(ARGV[2]) then return {2, current} end
+return {1, redis.call('INCRBY', KEYS[1], n)}
+"""
+
+RAISE_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local target = tonumber(ARGV[1])
+if current < target then
+  redis.call('SET', KEYS[1], target)
+  current = target
+end
+if ARGV[2] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return current
+"""
+
+OUTCOME_CODES = {0: Outcome.MISSING, 1: Outcome.RESERVED, 2: Outcome.EXHAUSTED}
+
+
+class RedisCounter:
+    """Counters as Redis keys; the hash tag keeps one scheme's keys in one Cluster slot."""
+
+    backend = "redis"
+
+    def __init__(self, redis: Redis, key_prefix: str, retry_after: int) -> None:
+        self._redis = redis
+        self._prefix = key_prefix
+        self._retry_after = retry_after
+        self._reserve = redis.register_script(RESERVE_SCRIPT)
+        self._raise = redis.register_script(RAISE_SCRIPT)
+
+    def redis_key(self, key: CounterKey) -> str:
+        return f"{self._prefix}:{{{key.scheme}}}:{key.period}:{key.partition}"
+
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+        async with redis_guard(self._retry_after):
+            code, value = await self._reserve(keys=[self.redis_key(key)], args=[n, limit])
+        return Reservation(OUTCOME_CODES[int(code)], int(value))
+
+    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
+        expiry = "" if expires_at is None else str(int(expires_at.timestamp()))
+        async with redis_guard(self._retry_after):
+            await self._raise(keys=[self.redis_key(key)], args=[value, expiry])
+
+
+class DatabaseCounter:
+    """Counters as rows, each change in its own short transaction."""
+
+    backend = "database"
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], retry_after: int) -> None:
+        self._sessions = sessions
+        self._retry_after = retry_after
+
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+        async with database_guard(self._retry_after), self._sessions.begin() as session:
+            last = await counter_rows.advance_counter(
+                session, key.scheme, key.period, key.partition, n, limit
+            )
+            if last is not None:
+                return Reservation(Outcome.RESERVED, last)
+            current = await counter_rows.counter_value(
+                session, key.scheme, key.period, key.partition
+            )
+        if current is None:
+            return Reservation(Outcome.MISSING)
+        return Reservation(Outcome.EXHAUSTED, current)
+
+    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
+        # Rows do not expire; old periods cost one small row each.
+        async with database_guard(self._retry_after), self._sessions.begin() as session:
+            await counter_rows.raise_counter(session, key.scheme, key.period, key.partition, value)

@@ -1,0 +1,73 @@
+"""What the service holds while it runs: built in the lifespan, disposed of at shutdown."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.core.clock import Clock
+from app.core.counters import Counter, DatabaseCounter, RedisCounter
+from app.core.issuer import Issuer
+from app.settings import Settings
+from app.store.database import create_engine, create_sessionmaker
+from app.store.migrations import head_revision
+from schemes import Scheme
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The running service's connections and its issuer."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    issuer: Issuer
+    migration_head: str | None
+
+
+@asynccontextmanager
+async def running_services(
+    settings: Settings, schemes: dict[str, Scheme], clock: Clock
+) -> AsyncIterator[Services]:
+    """Connect to the backends, yield the services, then close every connection."""
+    engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
+    sessions = create_sessionmaker(engine)
+    redis: Redis | None = None
+    counter: Counter
+    if settings.redis_url is not None:
+        redis = Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=settings.backend_timeout_seconds,
+            socket_connect_timeout=settings.backend_timeout_seconds,
+        )
+        counter = RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds)
+    else:
+        counter = DatabaseCounter(sessions, settings.retry_after_seconds)
+    issuer = Issuer(
+        schemes=schemes,
+        counter=counter,
+        sessions=sessions,
+        clock=clock,
+        max_attempts=settings.max_issue_attempts,
+        counter_ttl_after_period=settings.counter_ttl_after_period,
+        retry_after=settings.retry_after_seconds,
+    )
+    log.info(
+        "service_started",
+        database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
+        counter=counter.backend,
+        schemes=sorted(schemes),
+    )
+    try:
+        yield Services(settings, engine, sessions, redis, issuer, head_revision())
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()

@@ -1,0 +1,73 @@
+"""The one settings object, read from `CUSTID_*` environment variables."""
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SCHEMES_FILE = Path(__file__).resolve().parent.parent / "schemes" / "default.toml"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; with nothing set it runs embedded on SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTID_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded SQLite file lives."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db. "
+        "Unset: a SQLite file in data_dir.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="redis://host:port/db. Unset: the database counter serves."
+    )
+    redis_key_prefix: str = Field(
+        default="custid", pattern=r"^[A-Za-z0-9_.:-]+$", description="Namespace of counter keys."
+    )
+    schemes_file: Path = Field(default=DEFAULT_SCHEMES_FILE)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    time_zone: str = Field(default="UTC", description="IANA zone for schemes that name none.")
+    counter_ttl_after_period: timedelta = Field(
+        default=timedelta(days=2),
+        description="How long a Redis counter outlives the end of its period.",
+    )
+    max_issue_attempts: int = Field(
+        default=8, ge=1, description="Tries per request when a counter turns out to be behind."
+    )
+    backend_timeout_seconds: float = Field(default=5.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'custid.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the database is the service's own SQLite file."""
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,14 @@
+"""Scheme kinds: one module per kind, each a pure function of its parameters."""
+
+from schemes.base import InvalidAttribute, ParsedNumber, Scheme, SchemeDefinition
+from schemes.catalog import SchemeFileError, available_kinds, load_catalog
+
+__all__ = [
+    "InvalidAttribute",
+    "ParsedNumber",
+    "Scheme",
+    "SchemeDefinition",
+    "SchemeFileError",
+    "available_kinds",
+    "load_catalog",
+]
