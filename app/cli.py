@@ -40,3 +40,7 @@ def migrate() -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ can seed it from the highest stored sequence before any value is used.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from enum import Enum
 from typing import Protocol
 
@@ -49,8 +49,8 @@ class Counter(Protocol):
         """Take the next `n` values unless that passes `limit` or the key is missing."""
         ...
 
-    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
-        """Make the counter at least `value`, creating the key if it is missing."""
+    async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
+        """Make the counter at least `value`, creating the key if missing; it lives `ttl`."""
         ...
 
 
@@ -71,7 +71,7 @@ if current < target then
   redis.call('SET', KEYS[1], target)
   current = target
 end
-if ARGV[2] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+if ARGV[2] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return current
 """
 
@@ -98,8 +98,9 @@ class RedisCounter:
             code, value = await self._reserve(keys=[self.redis_key(key)], args=[n, limit])
         return Reservation(OUTCOME_CODES[int(code)], int(value))
 
-    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
-        expiry = "" if expires_at is None else str(int(expires_at.timestamp()))
+    async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
+        # A relative TTL, so a skewed or injected clock cannot expire a key at once.
+        expiry = "" if ttl is None else str(max(int(ttl.total_seconds()), 1))
         async with redis_guard(self._retry_after):
             await self._raise(keys=[self.redis_key(key)], args=[value, expiry])
 
@@ -127,7 +128,7 @@ class DatabaseCounter:
             return Reservation(Outcome.MISSING)
         return Reservation(Outcome.EXHAUSTED, current)
 
-    async def raise_to(self, key: CounterKey, value: int, expires_at: datetime | None) -> None:
+    async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         # Rows do not expire; old periods cost one small row each.
         async with database_guard(self._retry_after), self._sessions.begin() as session:
             await counter_rows.raise_counter(session, key.scheme, key.period, key.partition, value)

@@ -107,8 +107,8 @@ class Issuer:
         async with database_guard(self.retry_after), self.sessions() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
         period_end = scheme.period_end(instant)
-        expires_at = None if period_end is None else period_end + self.counter_ttl_after_period
-        await self.counter.raise_to(key, stored, expires_at)
+        ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
+        await self.counter.raise_to(key, stored, ttl)
         log.info(
             "counter_resync",
             scheme=key.scheme,

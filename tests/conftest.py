@@ -1,0 +1,161 @@
+"""Fixtures: the backends the service tests run against, and an in-process client.
+
+The PostgreSQL + Redis backend uses the machine's shared servers (a database
+of its own, created and dropped here; counter keys under a prefix of its own),
+and the run fails rather than skips when they are not there. Tests that
+disturb a backend start their own servers (see `tests/servers.py`).
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.main import create_app
+from app.settings import Settings
+from app.store.migrations import upgrade_to_head
+
+SHARED_POSTGRES = os.environ.get(
+    "CUSTID_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+SHARED_REDIS = os.environ.get("CUSTID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
+BACKENDS = ["postgres", "embedded"]
+
+
+class FrozenClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def create_database(server_url: str) -> str:
+    """A new, migrated database on the PostgreSQL at `server_url`; its URL."""
+    name = f"custid_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    return url
+
+
+def drop_database(server_url: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def shared_postgres() -> str:
+    """The machine's PostgreSQL; its absence fails the run."""
+    try:
+        asyncio.run(_admin(SHARED_POSTGRES, "SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is required at {SHARED_POSTGRES}: {exc}", pytrace=False)
+    return SHARED_POSTGRES
+
+
+@pytest.fixture(scope="session")
+def shared_redis() -> str:
+    """The machine's Redis; its absence fails the run. Tests never flush it."""
+    client = redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required at {SHARED_REDIS}: {exc}", pytrace=False)
+    finally:
+        client.close()
+    return SHARED_REDIS
+
+
+@pytest.fixture(scope="session")
+def postgres_database(shared_postgres: str) -> Iterator[str]:
+    """A migrated database of this test run's own on the shared PostgreSQL."""
+    url = create_database(shared_postgres)
+    yield url
+    drop_database(shared_postgres, url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated embedded SQLite file."""
+    path = tmp_path_factory.mktemp("embedded") / "custid.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade_to_head(url)
+    return url
+
+
+async def empty_tables(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        for table in ("issued_numbers", "counters"):
+            await connection.execute(text(f"DELETE FROM {table}"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one backend: PostgreSQL + Redis, or the embedded default."""
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres_database")
+        redis_url: str | None = request.getfixturevalue("shared_redis")
+    else:
+        database_url = request.getfixturevalue("sqlite_database")
+        redis_url = None
+    asyncio.run(empty_tables(database_url))
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=f"custid-test-{uuid.uuid4().hex[:12]}",
+        schemes_file=TEST_SCHEMES,
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to a freshly built app, lifespan and all."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(app=_with_state(app, state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
+            yield http
+
+
+def _with_state(app: object, state: object) -> object:
+    """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
+
+    async def asgi(scope: dict[str, object], receive: object, send: object) -> None:
+        scope["state"] = dict(state)  # type: ignore[call-overload]
+        await app(scope, receive, send)  # type: ignore[operator]
+
+    return asgi
