@@ -54,15 +54,13 @@ def format_pattern(time_format: str) -> tuple[str, str]:
 
 def period_start(local: datetime, unit: str) -> datetime:
     """`local` truncated to the start of its `unit`."""
-    cleared = {
-        "year": {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0},
-        "month": {"day": 1, "hour": 0, "minute": 0, "second": 0},
-        "day": {"hour": 0, "minute": 0, "second": 0},
-        "hour": {"minute": 0, "second": 0},
-        "minute": {"second": 0},
-        "second": {},
-    }[unit]
-    return local.replace(microsecond=0, **cleared)
+    kept = ("year", "month", "day", "hour", "minute", "second").index(unit)
+    values = [local.month, local.day, local.hour, local.minute, local.second]
+    floors = [1, 1, 0, 0, 0]
+    month, day, hour, minute, second = values[:kept] + floors[kept:]
+    return local.replace(
+        month=month, day=day, hour=hour, minute=minute, second=second, microsecond=0
+    )
 
 
 def next_period_start(start: datetime, unit: str) -> datetime:
@@ -84,7 +82,7 @@ class TimestampScheme(SchemeDefinition):
     kind: Literal["timestamp"] = "timestamp"
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$", max_length=16)
     format: str = Field(default="%Y%m%d", max_length=32, description="strftime subset")
-    width: int = Field(default=3, ge=1, le=18, description="digits of the sequence")
+    width: int = Field(default=3, ge=1, le=15, description="digits of the sequence")
 
     _shape: re.Pattern[str] = PrivateAttr()
     _unit: str = PrivateAttr()

@@ -9,9 +9,11 @@ disturb a backend start their own servers (see `tests/servers.py`).
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -20,7 +22,9 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
 from app.store.migrations import upgrade_to_head
@@ -141,8 +145,8 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
 
 
-@pytest.fixture
-async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def started_client(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to a freshly built app, lifespan and all."""
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app) as state:
@@ -151,11 +155,18 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
             yield http
 
 
-def _with_state(app: object, state: object) -> object:
+@pytest.fixture
+async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the backend under test, at the test's clock."""
+    async with started_client(settings, clock) as http:
+        yield http
+
+
+def _with_state(app: ASGIApp, state: Mapping[str, Any] | None) -> ASGIApp:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
-    async def asgi(scope: dict[str, object], receive: object, send: object) -> None:
-        scope["state"] = dict(state)  # type: ignore[call-overload]
-        await app(scope, receive, send)  # type: ignore[operator]
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = dict(state or {})
+        await app(scope, receive, send)
 
     return asgi

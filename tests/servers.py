@@ -62,10 +62,14 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -121,14 +125,25 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         if not self.data.exists():
-            self._binary("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+            self._binary(
+                "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
+            )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
             f"{self.directory} -c fsync=off -c max_connections=200"
         )
         self._binary(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"),
-            "-w", "-t", "30", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
         return self
 

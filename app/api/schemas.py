@@ -12,7 +12,7 @@ Attributes = Annotated[
     Field(
         default_factory=dict,
         max_length=32,
-        description="Values for the scheme's attribute segments, e.g. {\"region\": \"SH\"}.",
+        description='Values for the scheme\'s attribute segments, e.g. {"region": "SH"}.',
     ),
 ]
 
@@ -113,6 +113,27 @@ class SchemeSummary(BaseModel):
 
 
 class SchemeList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "schemes": [
+                        {
+                            "name": "daily",
+                            "kind": "timestamp",
+                            "description": "Date YYYYMMDD + 3-digit daily sequence",
+                            "version": 1,
+                            "time_zone": "UTC",
+                            "capacity": 999,
+                            "example": "20231015001",
+                            "parameters": {"prefix": "", "format": "%Y%m%d", "width": 3},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     schemes: list[SchemeSummary]
 
 

@@ -1,0 +1,104 @@
+"""A counter that falls behind (Redis flushed, a key set back) is raised, never trusted.
+
+These tests flush and rewrite their own redis-server, never the machine's.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.settings import Settings
+from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
+from tests.servers import RedisServer
+
+
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_settings(postgres_database: str, own_redis: RedisServer, tmp_path: Path) -> Settings:
+    asyncio.run(empty_tables(postgres_database))
+    return Settings(
+        database_url=postgres_database,
+        redis_url=own_redis.url,
+        redis_key_prefix=f"resync-{uuid.uuid4().hex[:8]}",
+        schemes_file=TEST_SCHEMES,
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+async def redis_client(
+    redis_settings: Settings, clock: FrozenClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with started_client(redis_settings, clock) as client:
+        yield client
+
+
+async def issue(client: httpx.AsyncClient, count: int = 1) -> list[str]:
+    response = await client.post("/v1/schemes/daily/numbers/batch", json={"count": count})
+    assert response.status_code == 201, response.text
+    numbers: list[str] = response.json()["numbers"]
+    return numbers
+
+
+async def test_number_survives_redis_flush(
+    redis_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    before = await issue(redis_client, 3)
+    own_redis.command("FLUSHALL")
+
+    after = await issue(redis_client)
+
+    assert after == ["20231015004"], "the flushed counter is seeded from the stored maximum"
+    assert not set(before) & set(after)
+
+
+async def test_counter_set_behind_is_raised_after_a_conflict(
+    redis_client: httpx.AsyncClient, own_redis: RedisServer, redis_settings: Settings
+) -> None:
+    await issue(redis_client, 5)
+    own_redis.command("SET", f"{redis_settings.redis_key_prefix}:{{daily}}:20231015:", "2")
+
+    after = await issue(redis_client, 2)
+
+    assert after == ["20231015006", "20231015007"]
+
+
+async def test_flushing_between_every_request_never_duplicates(
+    redis_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    issued: list[str] = []
+    for _ in range(10):
+        rounds = await asyncio.gather(*(issue(redis_client, 3) for _ in range(8)))
+        issued += [number for numbers in rounds for number in numbers]
+        own_redis.command("FLUSHALL")
+
+    assert len(issued) == len(set(issued)) == 240
+
+
+async def test_database_counter_set_behind_is_raised_after_a_conflict(
+    sqlite_database: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    await empty_tables(sqlite_database)
+    settings = Settings(database_url=sqlite_database, schemes_file=TEST_SCHEMES, data_dir=tmp_path)
+    async with started_client(settings, clock) as client:
+        await issue(client, 4)
+        engine = create_async_engine(sqlite_database)
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE counters SET value = 1"))
+        await engine.dispose()
+
+        after = await issue(client)
+
+    assert after == ["20231015005"]

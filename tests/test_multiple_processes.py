@@ -1,0 +1,82 @@
+"""Two `custid serve` processes sharing one PostgreSQL and one Redis never issue a duplicate."""
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import TEST_SCHEMES, _asyncpg_dsn, create_database, drop_database
+from tests.servers import RedisServer, ServiceProcess
+
+CLIENTS = 64
+REQUESTS_PER_CLIENT = 32  # 64 x 32 = 2,048 numbers
+
+
+@pytest.fixture(scope="module")
+def database(shared_postgres: str) -> Iterator[str]:
+    url = create_database(shared_postgres)
+    yield url
+    drop_database(shared_postgres, url)
+
+
+@pytest.fixture(scope="module")
+def replicas(database: str) -> Iterator[list[ServiceProcess]]:
+    redis = RedisServer().start()
+    env = {
+        "CUSTID_DATABASE_URL": database,
+        "CUSTID_REDIS_URL": redis.url,
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+    }
+    processes = [ServiceProcess(env) for _ in range(2)]
+    try:
+        for process in processes:
+            process.start()
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+        redis.stop()
+
+
+async def stored_numbers(database: str) -> set[str]:
+    connection = await asyncpg.connect(_asyncpg_dsn(database))
+    try:
+        rows = await connection.fetch("SELECT number FROM issued_numbers")
+    finally:
+        await connection.close()
+    return {row["number"] for row in rows}
+
+
+@pytest.mark.slow
+async def test_concurrent_clients_across_two_processes_get_distinct_stored_numbers(
+    replicas: list[ServiceProcess], database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = itertools.cycle(process.url for process in replicas)
+
+    async def one_client(base_url: str) -> list[str]:
+        # A client (and connection) of its own: one shared httpx pool would be the bottleneck.
+        numbers = []
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            for _ in range(REQUESTS_PER_CLIENT):
+                response = await http.post("/v1/schemes/shanghai/numbers")
+                assert response.status_code == 201, response.text
+                numbers.append(response.json()["number"])
+        return numbers
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*(one_client(next(urls)) for _ in range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+
+    issued = [number for numbers in results for number in numbers]
+    assert len(issued) == CLIENTS * REQUESTS_PER_CLIENT
+    assert len(set(issued)) == len(issued), "duplicate numbers issued"
+    assert set(issued) <= await stored_numbers(database), "an answered number is not stored"
+    with capsys.disabled():
+        print(
+            f"\n{len(issued)} numbers from {CLIENTS} concurrent clients through "
+            f"{len(replicas)} processes in {elapsed:.2f}s: {len(issued) / elapsed:.0f} numbers/s"
+        )

@@ -1,0 +1,29 @@
+"""`custid serve` with no settings at all runs on its embedded SQLite file."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ServiceProcess
+
+
+@pytest.fixture
+def embedded_service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    # Only the port and data directory are set; everything else is the default.
+    service = ServiceProcess({"CUSTID_DATA_DIR": str(tmp_path / "data")}).start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.slow
+def test_embedded_default_migrates_its_own_file_and_issues(
+    embedded_service: ServiceProcess, tmp_path: Path
+) -> None:
+    response = httpx.post(f"{embedded_service.url}/v1/schemes/daily/numbers")
+
+    assert response.status_code == 201
+    assert len(response.json()["number"]) == 11
+    assert (tmp_path / "data" / "custid.db").exists()
+    assert httpx.get(f"{embedded_service.url}/readyz").json()["status"] == "ready"
