@@ -28,6 +28,7 @@ from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
 from app.store.migrations import upgrade_to_head
+from tests.servers import RedisServer
 
 SHARED_POSTGRES = os.environ.get(
     "CUSTID_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -47,12 +48,12 @@ class FrozenClock:
         return self.now
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
+    connection = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
     try:
         await connection.execute(statement)
     finally:
@@ -94,6 +95,14 @@ def shared_redis() -> str:
     finally:
         client.close()
     return SHARED_REDIS
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, free to flush, kill and restart."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

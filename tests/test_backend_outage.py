@@ -25,13 +25,6 @@ def own_postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def outage_settings(
     own_postgres: PostgresServer, own_redis: RedisServer, tmp_path: Path
 ) -> Settings:

@@ -5,7 +5,7 @@ These tests flush and rewrite their own redis-server, never the machine's.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,13 +16,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.settings import Settings
 from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
 from tests.servers import RedisServer
-
-
-@pytest.fixture(scope="module")
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

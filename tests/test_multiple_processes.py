@@ -9,25 +9,18 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import TEST_SCHEMES, _asyncpg_dsn, create_database, drop_database
+from tests.conftest import TEST_SCHEMES, asyncpg_dsn
 from tests.servers import RedisServer, ServiceProcess
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 32  # 64 x 32 = 2,048 numbers
 
 
-@pytest.fixture(scope="module")
-def database(shared_postgres: str) -> Iterator[str]:
-    url = create_database(shared_postgres)
-    yield url
-    drop_database(shared_postgres, url)
-
-
-@pytest.fixture(scope="module")
-def replicas(database: str) -> Iterator[list[ServiceProcess]]:
+@pytest.fixture
+def replicas(postgres_database: str) -> Iterator[list[ServiceProcess]]:
     redis = RedisServer().start()
     env = {
-        "CUSTID_DATABASE_URL": database,
+        "CUSTID_DATABASE_URL": postgres_database,
         "CUSTID_REDIS_URL": redis.url,
         "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
     }
@@ -43,7 +36,7 @@ def replicas(database: str) -> Iterator[list[ServiceProcess]]:
 
 
 async def stored_numbers(database: str) -> set[str]:
-    connection = await asyncpg.connect(_asyncpg_dsn(database))
+    connection = await asyncpg.connect(asyncpg_dsn(database))
     try:
         rows = await connection.fetch("SELECT number FROM issued_numbers")
     finally:
@@ -53,7 +46,7 @@ async def stored_numbers(database: str) -> set[str]:
 
 @pytest.mark.slow
 async def test_concurrent_clients_across_two_processes_get_distinct_stored_numbers(
-    replicas: list[ServiceProcess], database: str, capsys: pytest.CaptureFixture[str]
+    replicas: list[ServiceProcess], postgres_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     urls = itertools.cycle(process.url for process in replicas)
 
@@ -74,7 +67,8 @@ async def test_concurrent_clients_across_two_processes_get_distinct_stored_numbe
     issued = [number for numbers in results for number in numbers]
     assert len(issued) == CLIENTS * REQUESTS_PER_CLIENT
     assert len(set(issued)) == len(issued), "duplicate numbers issued"
-    assert set(issued) <= await stored_numbers(database), "an answered number is not stored"
+    stored = await stored_numbers(postgres_database)
+    assert set(issued) <= stored, "an answered number is not stored"
     with capsys.disabled():
         print(
             f"\n{len(issued)} numbers from {CLIENTS} concurrent clients through "
