@@ -9,7 +9,7 @@ disturb a backend start their own servers (see `tests/servers.py`).
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,6 +162,33 @@ async def started_client(settings: Settings, clock: Clock) -> AsyncIterator[http
         transport = httpx.ASGITransport(app=_with_state(app, state))
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
             yield http
+
+
+@pytest.fixture
+def redis_settings(postgres_database: str, own_redis: RedisServer, tmp_path: Path) -> Settings:
+    """PostgreSQL with a redis-server of the test's own, which it may flush or rewrite."""
+    asyncio.run(empty_tables(postgres_database))
+    return Settings(
+        database_url=postgres_database,
+        redis_url=own_redis.url,
+        redis_key_prefix=f"resync-{uuid.uuid4().hex[:8]}",
+        schemes_file=TEST_SCHEMES,
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+async def redis_client(
+    redis_settings: Settings, clock: FrozenClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with started_client(redis_settings, clock) as client:
+        yield client
+
+
+@pytest.fixture
+def redis_key(redis_settings: Settings) -> Callable[[str], str]:
+    """The Redis key of a scheme's counter on the test clock's day, 2023-10-15."""
+    return lambda scheme: f"{redis_settings.redis_key_prefix}:{{{scheme}}}:20231015:"
 
 
 @pytest.fixture

@@ -4,38 +4,16 @@ These tests flush and rewrite their own redis-server, never the machine's.
 """
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import Settings
 from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
 from tests.servers import RedisServer
-
-
-@pytest.fixture
-def redis_settings(postgres_database: str, own_redis: RedisServer, tmp_path: Path) -> Settings:
-    asyncio.run(empty_tables(postgres_database))
-    return Settings(
-        database_url=postgres_database,
-        redis_url=own_redis.url,
-        redis_key_prefix=f"resync-{uuid.uuid4().hex[:8]}",
-        schemes_file=TEST_SCHEMES,
-        data_dir=tmp_path,
-    )
-
-
-@pytest.fixture
-async def redis_client(
-    redis_settings: Settings, clock: FrozenClock
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with started_client(redis_settings, clock) as client:
-        yield client
 
 
 async def issue(client: httpx.AsyncClient, count: int = 1) -> list[str]:
@@ -58,10 +36,10 @@ async def test_number_survives_redis_flush(
 
 
 async def test_counter_set_behind_is_raised_after_a_conflict(
-    redis_client: httpx.AsyncClient, own_redis: RedisServer, redis_settings: Settings
+    redis_client: httpx.AsyncClient, own_redis: RedisServer, redis_key: Callable[[str], str]
 ) -> None:
     await issue(redis_client, 5)
-    own_redis.command("SET", f"{redis_settings.redis_key_prefix}:{{daily}}:20231015:", "2")
+    own_redis.command("SET", redis_key("daily"), "2")
 
     after = await issue(redis_client, 2)
 

@@ -6,8 +6,9 @@
     │   └── NumberNotFound           not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── SequenceExhausted        409 sequence_exhausted
-    └── BackendUnavailable       503 backend_unavailable (with Retry-After)
-        └── CounterContention        counter_contention
+    ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
+    │   └── CounterContention        counter_contention
+    └── Overloaded               503 overloaded (with Retry-After)
 
 Request bodies that fail validation are reported by the HTTP layer as 422
 `validation_error`; everything the core can say is above.
@@ -100,3 +101,13 @@ class CounterContention(BackendUnavailable):
             retry_after,
             f"scheme {scheme!r}: every stored number collided after {attempts} attempts",
         )
+
+
+class Overloaded(CustidError):
+    code = "overloaded"
+    status = 503
+    title = "Overloaded"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("too many numbers are waiting to be issued; try again shortly")
+        self.retry_after = retry_after

@@ -1,9 +1,13 @@
 """Issuing numbers: counter -> render -> INSERT ... ON CONFLICT DO NOTHING -> answer.
 
-The database's unique indexes are the last guard against duplicates. When an
-insert collides, the counter was behind (Redis lost data, a replica raced, a
-scheme changed format): the whole batch is rolled back, the counter is raised
-to the highest stored sequence, and the request tries again with new values.
+Concurrent requests for one counter key are coalesced (see `coalescing.py`):
+one counter call reserves values for all of them and one transaction stores
+all their rows. The database's unique indexes are the last guard against
+duplicates. A request whose rows collided (Redis lost data, a replica raced,
+a scheme changed format) has its rows removed before the commit, the counter
+is raised to the highest stored sequence, and it tries again with new values;
+the others in its group are answered. A number is returned only after its row
+is committed.
 """
 
 import random
@@ -17,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.backends import database_guard
 from app.core.clock import Clock
+from app.core.coalescing import Coalescer, Job
 from app.core.counters import Counter, CounterKey, Outcome
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
 from app.store import numbers as number_rows
 from schemes import InvalidAttribute, Scheme
 
 log = structlog.get_logger(__name__)
+
+MAX_GROUP_NUMBERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,47 @@ class IssuedBatch:
     def last_seq(self) -> int:
         return self.first_seq + len(self.numbers) - 1
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The `issued_numbers` rows that record this batch."""
+        return [
+            {
+                "number": number,
+                "scheme": self.scheme.name,
+                "scheme_version": self.scheme.version,
+                "period": self.period,
+                "partition": self.partition,
+                "seq": self.first_seq + offset,
+                "attributes": dict(self.attributes),
+                "issued_at": self.issued_at,
+            }
+            for offset, number in enumerate(self.numbers)
+        ]
+
+
+@dataclass(eq=False, kw_only=True)
+class IssueRequest(Job[IssuedBatch]):
+    """One caller's request, waiting in its counter key's queue."""
+
+    scheme: Scheme
+    attributes: Mapping[str, str]
+    instant: datetime
+
+    def batch(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
+        """The numbers for sequence values first_seq .. first_seq + weight - 1."""
+        numbers = [
+            self.scheme.render(seq, self.instant, self.attributes, rng)
+            for seq in range(first_seq, first_seq + self.weight)
+        ]
+        return IssuedBatch(
+            self.scheme,
+            key.period,
+            key.partition,
+            self.attributes,
+            self.instant,
+            first_seq,
+            numbers,
+        )
+
 
 @dataclass
 class Issuer:
@@ -54,6 +102,13 @@ class Issuer:
     max_attempts: int = 8
     counter_ttl_after_period: timedelta = timedelta(days=2)
     retry_after: int = 2
+    max_queued_numbers: int = 100_000
+    coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.coalescer = Coalescer(
+            self._issue_group, MAX_GROUP_NUMBERS, self.max_queued_numbers, self.retry_after
+        )
 
     def scheme(self, name: str) -> Scheme:
         """The scheme called `name`, or `UnknownScheme`."""
@@ -73,26 +128,52 @@ class Issuer:
             raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
+        request = IssueRequest(weight=count, scheme=scheme, attributes=kept, instant=instant)
+        self.coalescer.enqueue(key, request)
+        return await request.outcome
+
+    async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
+        """Reserve, render and store numbers for every request of one group."""
+        scheme, instant = requests[0].scheme, requests[0].instant
+        waiting = requests
         for attempt in range(1, self.max_attempts + 1):
-            last = await self._reserve(scheme, key, count, instant)
-            batch = IssuedBatch(scheme, key.period, key.partition, kept, instant, last - count + 1)
-            batch.numbers.extend(
-                scheme.render(seq, instant, kept, self.rng)
-                for seq in range(batch.first_seq, last + 1)
-            )
-            if await self._store(batch):
-                return batch
+            try:
+                last = await self._reserve(scheme, key, sum(r.weight for r in waiting), instant)
+            except SequenceExhausted:
+                if len(waiting) == 1:
+                    raise
+                # Together they do not fit; one at a time, those that still fit are issued.
+                for request in waiting:
+                    await self._answer_alone(key, request)
+                return
+            first = last - sum(r.weight for r in waiting) + 1
+            batches = []
+            for request in waiting:
+                batches.append(request.batch(key, first, self.rng))
+                first += request.weight
+            collided = await self._store(batches)
+            for request, batch in zip(waiting, batches, strict=True):
+                if batch not in collided:
+                    request.finish(batch)
+            if not collided:
+                return
+            waiting = [r for r, b in zip(waiting, batches, strict=True) if b in collided]
             log.warning(
                 "issue_conflict",
                 scheme=scheme.name,
                 period=key.period,
                 partition=key.partition,
-                first_seq=batch.first_seq,
-                count=count,
+                collided_requests=len(waiting),
                 attempt=attempt,
             )
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.retry_after)
+
+    async def _answer_alone(self, key: CounterKey, request: IssueRequest) -> None:
+        try:
+            await self._issue_group(key, [request])
+        except Exception as exc:  # this request's own failure, not the group's
+            request.fail(exc)
 
     async def _reserve(self, scheme: Scheme, key: CounterKey, n: int, instant: datetime) -> int:
         """The last of `n` fresh sequence values; a missing counter is seeded first."""
@@ -123,25 +204,16 @@ class Issuer:
             backend=self.counter.backend,
         )
 
-    async def _store(self, batch: IssuedBatch) -> bool:
-        """Insert every number of `batch` in one transaction, or none of them."""
-        rows: list[dict[str, Any]] = [
-            {
-                "number": number,
-                "scheme": batch.scheme.name,
-                "scheme_version": batch.scheme.version,
-                "period": batch.period,
-                "partition": batch.partition,
-                "seq": batch.first_seq + offset,
-                "attributes": dict(batch.attributes),
-                "issued_at": batch.issued_at,
-            }
-            for offset, number in enumerate(batch.numbers)
-        ]
+    async def _store(self, batches: list[IssuedBatch]) -> list[IssuedBatch]:
+        """Store every batch whole in one transaction; the batches that collided are left out."""
+        rows = [row for batch in batches for row in batch.rows()]
         async with database_guard(self.retry_after), self.sessions() as session:
             inserted = await number_rows.insert_new_numbers(session, rows)
-            if len(inserted) != len(rows):
-                await session.rollback()
-                return False
+            collided = [b for b in batches if not inserted.issuperset(b.numbers)]
+            if collided:
+                # A batch is issued whole or not at all: take back its rows that did go in.
+                await number_rows.delete_numbers(
+                    session, [n for b in collided for n in b.numbers if n in inserted]
+                )
             await session.commit()
-        return True
+        return collided

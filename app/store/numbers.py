@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.dialect import upsert_insert
@@ -32,3 +32,9 @@ async def find_number(session: AsyncSession, number: str) -> IssuedNumber | None
     """The stored record of `number`, if it was issued."""
     statement = select(IssuedNumber).where(IssuedNumber.number == number)
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def delete_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:
+    """Remove rows inserted earlier in the same, uncommitted transaction."""
+    if numbers:
+        await session.execute(delete(IssuedNumber).where(IssuedNumber.number.in_(numbers)))
