@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock
-from app.core.counters import Counter, DatabaseCounter, RedisCounter
+from app.core.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
 from app.core.issuer import Issuer
 from app.settings import Settings
 from app.store.database import create_engine, create_sessionmaker
@@ -41,15 +41,18 @@ async def running_services(
     sessions = create_sessionmaker(engine)
     redis: Redis | None = None
     counter: Counter
+    counter = DatabaseCounter(sessions, settings.retry_after_seconds)
     if settings.redis_url is not None:
         redis = Redis.from_url(
             settings.redis_url.get_secret_value(),
-            socket_timeout=settings.backend_timeout_seconds,
-            socket_connect_timeout=settings.backend_timeout_seconds,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
         )
-        counter = RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds)
-    else:
-        counter = DatabaseCounter(sessions, settings.retry_after_seconds)
+        counter = FallbackCounter(
+            RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
+            counter,
+            settings.redis_probe_interval_seconds,
+        )
     issuer = Issuer(
         schemes=schemes,
         counter=counter,

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Tries per request when a counter turns out to be behind."
     )
     backend_timeout_seconds: float = Field(default=5.0, gt=0)
+    redis_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="Redis connect/command timeout; past it, fall back."
+    )
+    redis_probe_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often to try Redis again while it is down."
+    )
     retry_after_seconds: int = Field(default=2, ge=1)
 
     @field_validator("time_zone")

@@ -91,6 +91,11 @@ class RedisServer:
             sock.sendall(" ".join(words).encode() + b"\r\n")
             return sock.recv(4096)
 
+    def send(self, *words: str) -> None:
+        """Send one inline command without waiting for its reply (e.g. DEBUG SLEEP)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(" ".join(words).encode() + b"\r\n")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

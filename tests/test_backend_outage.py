@@ -3,6 +3,7 @@
 These tests stop and start their own PostgreSQL and redis-server.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ def outage_settings(
         schemes_file=TEST_SCHEMES,
         data_dir=tmp_path,
         backend_timeout_seconds=2,
+        redis_timeout_seconds=0.5,
     )
 
 
@@ -76,16 +78,54 @@ async def test_database_outage_is_a_503_and_service_resumes_after(
     assert (await outage_client.get(f"/v1/numbers/{before}")).status_code == 200
 
 
-async def test_redis_outage_is_a_503_and_readiness_says_so(
+async def issued_seqs(client: httpx.AsyncClient, count: int) -> list[int]:
+    response = await client.post("/v1/schemes/daily/numbers/batch", json={"count": count})
+    assert response.status_code == 201, response.text
+    return list(range(response.json()["first_seq"], response.json()["last_seq"] + 1))
+
+
+async def test_redis_outage_falls_back_to_the_database_counter(
     outage_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:
-    await outage_client.post("/v1/schemes/daily/numbers")
+    before = await issued_seqs(outage_client, 3)
     own_redis.stop()
 
-    during = await outage_client.post("/v1/schemes/daily/numbers")
+    during = await issued_seqs(outage_client, 3)
     ready = await outage_client.get("/readyz")
 
-    assert_backend_unavailable(during, "redis")
-    assert ready.status_code == 503
+    assert before == [1, 2, 3]
+    assert during == [4, 5, 6], "the database counter starts above every stored number"
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["counter"] == "database"
     assert ready.json()["checks"]["redis"].startswith("unreachable")
-    assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_redis_back_empty_is_raised_to_the_stored_maximum(
+    outage_client: httpx.AsyncClient, own_redis: RedisServer, clock: FrozenClock
+) -> None:
+    await issued_seqs(outage_client, 3)
+    own_redis.stop()
+    await issued_seqs(outage_client, 3)
+    own_redis.start()  # same port, no data
+    await asyncio.sleep(1.1)  # one probe interval
+
+    after = await issued_seqs(outage_client, 2)
+    ready = (await outage_client.get("/readyz")).json()
+
+    assert after == [7, 8]
+    assert (ready["status"], ready["counter"]) == ("ready", "redis")
+
+
+async def test_redis_back_with_stale_counters_is_raised_before_use(
+    outage_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    await issued_seqs(outage_client, 3)  # Redis holds 3
+    own_redis.send("DEBUG", "SLEEP", "2.5")  # unresponsive, but keeps its data
+    during = await issued_seqs(outage_client, 3)
+    await asyncio.sleep(2.6)
+
+    after = await issued_seqs(outage_client, 2)
+
+    assert during == [4, 5, 6]
+    assert after == [7, 8], "Redis still said 3 when it came back"

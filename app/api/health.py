@@ -23,7 +23,7 @@ async def healthz() -> Health:
     summary="Readiness",
 )
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    """The database and Redis answer and the schema is at the newest migration."""
+    """The database answers at the newest migration (503 if not); Redis down is `degraded`."""
     checks = {"database": "ok", "migrations": "ok"}
     try:
         async with services.engine.connect() as connection:
@@ -38,14 +38,20 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
         else:
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
+    redis_ok = True
     if services.redis is not None:
         try:
             await services.redis.ping()
             checks["redis"] = "ok"
-        except Exception as exc:  # any failure to answer PING means not ready
-            checks["redis"] = f"unreachable: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    if not ready:
+        except Exception as exc:  # any failure to answer PING counts as down
+            checks["redis"] = f"unreachable: {type(exc).__name__}; the database counter serves"
+            redis_ok = False
+    if checks["database"] != "ok" or checks["migrations"] != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(services.settings.retry_after_seconds)
-    return Readiness(status="ready" if ready else "unavailable", checks=checks)
+        state = "unavailable"
+    else:
+        # Without Redis the database counter still issues: degraded, but ready,
+        # so a Redis outage does not take every replica out of rotation.
+        state = "ready" if redis_ok else "degraded"
+    return Readiness(status=state, checks=checks, counter=services.issuer.counter.backend)

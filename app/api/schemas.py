@@ -142,8 +142,9 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str = Field(examples=["ready"], description="ready or unavailable")
+    status: str = Field(examples=["ready"], description="ready, degraded or unavailable")
     checks: dict[str, str] = Field(
         examples=[{"database": "ok", "redis": "ok", "migrations": "ok"}],
         description="Each check: ok, or what is wrong.",
     )
+    counter: str = Field(examples=["redis"], description="The counter backend serving now.")

@@ -5,16 +5,23 @@ missing key (new period, Redis restart or flush) is reported, so the issuer
 can seed it from the highest stored sequence before any value is used.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Protocol
 
+import structlog
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.backends import database_guard, redis_guard
+from app.core.errors import BackendUnavailable
 from app.store import counters as counter_rows
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,10 @@ class Reservation:
 class Counter(Protocol):
     """An atomic counter per key, shared by every process of the service."""
 
-    backend: str
+    @property
+    def backend(self) -> str:
+        """Which backend serves: "redis" or "database"."""
+        ...
 
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
         """Take the next `n` values unless that passes `limit` or the key is missing."""
@@ -51,6 +61,10 @@ class Counter(Protocol):
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         """Make the counter at least `value`, creating the key if missing; it lives `ttl`."""
+        ...
+
+    async def ping(self) -> None:
+        """Return if the backend answers, else raise `BackendUnavailable`."""
         ...
 
 
@@ -93,6 +107,10 @@ class RedisCounter:
     def redis_key(self, key: CounterKey) -> str:
         return f"{self._prefix}:{{{key.scheme}}}:{key.period}:{key.partition}"
 
+    async def ping(self) -> None:
+        async with redis_guard(self._retry_after):
+            await self._redis.ping()
+
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
         async with redis_guard(self._retry_after):
             code, value = await self._reserve(keys=[self.redis_key(key)], args=[n, limit])
@@ -114,6 +132,10 @@ class DatabaseCounter:
         self._sessions = sessions
         self._retry_after = retry_after
 
+    async def ping(self) -> None:
+        async with database_guard(self._retry_after), self._sessions() as session:
+            await session.execute(text("SELECT 1"))
+
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
         async with database_guard(self._retry_after), self._sessions.begin() as session:
             last = await counter_rows.advance_counter(
@@ -132,3 +154,88 @@ class DatabaseCounter:
         # Rows do not expire; old periods cost one small row each.
         async with database_guard(self._retry_after), self._sessions.begin() as session:
             await counter_rows.raise_counter(session, key.scheme, key.period, key.partition, value)
+
+
+class FallbackCounter:
+    """Redis while it answers, the database counter while it does not.
+
+    Neither backend knows what the other handed out, so after every switch
+    each key is reported missing once: the issuer then raises it to the
+    highest stored sequence before any of its values are used. While Redis is
+    down it is probed at most once per `probe_interval` seconds, so requests
+    do not each wait for a connection timeout.
+    """
+
+    def __init__(
+        self,
+        primary: Counter,
+        fallback: Counter,
+        probe_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._probe_interval = probe_interval
+        self._clock = clock
+        self._down_since: float | None = None
+        self._last_probe = 0.0
+        self._synced: set[CounterKey] = set()
+        self.fallbacks = 0
+
+    @property
+    def backend(self) -> str:
+        """The backend serving now."""
+        return self._fallback.backend if self.degraded else self._primary.backend
+
+    @property
+    def degraded(self) -> bool:
+        """True while the fallback serves."""
+        return self._down_since is not None
+
+    async def ping(self) -> None:
+        await self._active().ping()
+
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+        await self._probe_if_due()
+        counter = self._active()
+        if key not in self._synced:
+            return Reservation(Outcome.MISSING)
+        try:
+            return await counter.reserve(key, n, limit)
+        except BackendUnavailable:
+            if counter is self._fallback:
+                raise
+            self._fail_over()
+            return Reservation(Outcome.MISSING)
+
+    async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
+        counter = self._active()
+        try:
+            await counter.raise_to(key, value, ttl)
+        except BackendUnavailable:
+            if counter is self._fallback:
+                raise
+            self._fail_over()
+            await self._fallback.raise_to(key, value, ttl)
+        self._synced.add(key)
+
+    def _active(self) -> Counter:
+        return self._fallback if self.degraded else self._primary
+
+    async def _probe_if_due(self) -> None:
+        if not self.degraded or self._clock() - self._last_probe < self._probe_interval:
+            return
+        self._last_probe = self._clock()
+        try:
+            await self._primary.ping()
+        except BackendUnavailable:
+            return
+        log.warning("counter_recovered", backend=self._primary.backend)
+        self._down_since = None
+        self._synced.clear()
+
+    def _fail_over(self) -> None:
+        self._down_since = self._last_probe = self._clock()
+        self._synced.clear()
+        self.fallbacks += 1
+        log.warning("counter_fallback", failed=self._primary.backend, to=self._fallback.backend)
