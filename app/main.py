@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from app import __doc__ as summary
 from app.api import health, numbers
 from app.api import schemes as scheme_routes
+from app.api.limits import BodySizeLimit
 from app.api.problems import install_problem_handlers
 from app.core.clock import Clock, system_clock
 from app.services import running_services
@@ -22,6 +23,10 @@ numbers, any structured number — that are unique forever, readable and checkab
 Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json`
 with a stable `code`. A 503 carries `Retry-After`.
 """
+
+
+# No request custid accepts comes near this; anything larger is refused unread.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
@@ -41,6 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="1",
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     install_problem_handlers(app)
     app.include_router(numbers.router)
     app.include_router(scheme_routes.router)

@@ -83,10 +83,26 @@ async def validation_error_handler(request: Request, exc: Exception) -> ProblemR
     return problem_response(request, body)
 
 
+HTTP_ERROR_CODES = {
+    400: "malformed_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
 async def http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = problem_body(code, exc.status_code, str(exc.detail), str(exc.detail))
+    cause = exc.__cause__
+    if isinstance(cause, CustidError):  # e.g. the body limit, hit while FastAPI read the body
+        return await custid_error_handler(request, cause)
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    detail = str(exc.detail)
+    if exc.status_code == 400 and cause is not None:
+        # FastAPI says only "error parsing the body"; say why (bad JSON, bad UTF-8, nesting).
+        reason = str(cause) if isinstance(cause, ValueError) else type(cause).__name__
+        detail = f"the body is not valid JSON: {reason}"
+    body = problem_body(code, exc.status_code, str(exc.detail), detail)
     return problem_response(request, body, dict(exc.headers or {}))
 
 

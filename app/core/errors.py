@@ -5,6 +5,7 @@
     │   ├── UnknownScheme            unknown_scheme
     │   └── NumberNotFound           not_found
     ├── InvalidAttributes        422 invalid_attributes
+    ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
@@ -111,3 +112,12 @@ class Overloaded(CustidError):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("too many numbers are waiting to be issued; try again shortly")
         self.retry_after = retry_after
+
+
+class PayloadTooLarge(CustidError):
+    code = "payload_too_large"
+    status = 413
+    title = "Payload too large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request bodies are limited to {limit} bytes", limit=limit)
