@@ -34,6 +34,13 @@ class ParsedNumber:
     partition: str
     seq: int | None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # None when the scheme has no check digit; False for the right shape, wrong check.
+    check_digit_ok: bool | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Right shape and, if the scheme has one, the right check digit."""
+        return self.check_digit_ok is not False
 
 
 @runtime_checkable
@@ -50,7 +57,30 @@ class Scheme(Protocol):
 
     @property
     def capacity(self) -> int:
-        """How many sequence values one period and partition hold."""
+        """How many numbers one period and partition hold."""
+        ...
+
+    @property
+    def uses_sequence(self) -> bool:
+        """True if numbers are counted; False if they are drawn at random."""
+        ...
+
+    @property
+    def space_size(self) -> int:
+        """How many different numbers one period and partition can hold."""
+        ...
+
+    @property
+    def max_length(self) -> int:
+        """The longest number the scheme renders."""
+        ...
+
+    def example_attributes(self) -> dict[str, str]:
+        """Attributes that render an example number."""
+        ...
+
+    def describe_segments(self) -> list[dict[str, Any]]:
+        """The parts a number is made of, in order, for clients."""
         ...
 
     def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
@@ -70,13 +100,17 @@ class Scheme(Protocol):
         ...
 
     def render(
-        self, seq: int, instant: datetime, attributes: Mapping[str, str], rng: random.Random
+        self, seq: int | None, instant: datetime, attributes: Mapping[str, str], rng: random.Random
     ) -> str:
-        """The number for sequence value `seq` issued at `instant`."""
+        """The number for sequence value `seq` (None if not counted) issued at `instant`."""
         ...
 
     def parse(self, number: str) -> ParsedNumber | None:
-        """The parts of `number` if it has this scheme's shape, else None."""
+        """The parts of `number` if it has this scheme's shape, else None.
+
+        A number of the right shape with a wrong check digit parses, with
+        `check_digit_ok` False, so validation can tell the two apart.
+        """
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -118,6 +152,30 @@ class SchemeDefinition(BaseModel):
 
     def partition(self, attributes: Mapping[str, str]) -> str:
         return ""
+
+    @property
+    def capacity(self) -> int:
+        """How many numbers one period and partition hold; every kind says."""
+        raise NotImplementedError(f"kind {self.kind_name!r} does not say its capacity")
+
+    # Defaults that let a third-party kind stay small: counted, no attributes.
+    @property
+    def uses_sequence(self) -> bool:
+        return True
+
+    @property
+    def space_size(self) -> int:
+        return self.capacity
+
+    @property
+    def max_length(self) -> int:
+        return 64
+
+    def example_attributes(self) -> dict[str, str]:
+        return {}
+
+    def describe_segments(self) -> list[dict[str, Any]]:
+        return []
 
     def describe(self) -> dict[str, Any]:
         """The kind-specific parameters, for listing the scheme."""

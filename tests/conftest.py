@@ -8,12 +8,15 @@ disturb a backend start their own servers (see `tests/servers.py`).
 
 import asyncio
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 import redis
@@ -141,21 +144,30 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
 
 
-@pytest.fixture
-async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def app_client(
+    settings: Settings, clock: FrozenClock, rng: random.Random | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to a freshly built app, lifespan and all."""
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, rng=rng)
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(app=_with_state(app, state))
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
             yield http
 
 
-def _with_state(app: object, state: object) -> object:
+@pytest.fixture
+async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to a freshly built app, lifespan and all."""
+    async with app_client(settings, clock) as http:
+        yield http
+
+
+def _with_state(app: Any, state: Any) -> Any:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
-    async def asgi(scope: dict[str, object], receive: object, send: object) -> None:
-        scope["state"] = dict(state)  # type: ignore[call-overload]
-        await app(scope, receive, send)  # type: ignore[operator]
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["state"] = dict(state)
+        await app(scope, receive, send)
 
     return asgi

@@ -6,6 +6,7 @@
     │   └── NumberNotFound           not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── SequenceExhausted        409 sequence_exhausted
+    ├── RandomSpaceExhausted     409 random_space_exhausted
     └── BackendUnavailable       503 backend_unavailable (with Retry-After)
         └── CounterContention        counter_contention
 
@@ -71,11 +72,29 @@ class SequenceExhausted(CustidError):
         left = max(capacity - used, 0)
         where = f"period {period!r}" if period else "its only period"
         super().__init__(
-            f"scheme {scheme!r} has {left} of {capacity} numbers left in {where}; asked for {asked}",
+            f"scheme {scheme!r} has {left} of {capacity} numbers left in {where}; "
+            f"asked for {asked}",
             scheme=scheme,
             period=period,
             capacity=capacity,
             remaining=left,
+        )
+
+
+class RandomSpaceExhausted(CustidError):
+    code = "random_space_exhausted"
+    status = 409
+    title = "Random space exhausted"
+
+    def __init__(self, scheme: str, used: int, space: int, asked: int, draws: int) -> None:
+        share = used / space if space else 1.0
+        super().__init__(
+            f"scheme {scheme!r}: no free number for {asked} after {draws} draws; "
+            f"{used} of {space} possible numbers ({share:.1%}) are used",
+            scheme=scheme,
+            used=used,
+            space=space,
+            utilisation=round(share, 6),
         )
 
 

@@ -25,10 +25,38 @@ async def highest_seq(session: AsyncSession, scheme: str, period: str, partition
         IssuedNumber.period == period,
         IssuedNumber.partition == partition,
     )
-    return int((await session.execute(statement)).scalar_one())
+    return int((await session.execute(statement)).scalar_one() or 0)
 
 
 async def find_number(session: AsyncSession, number: str) -> IssuedNumber | None:
     """The stored record of `number`, if it was issued."""
     statement = select(IssuedNumber).where(IssuedNumber.number == number)
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def count_issued(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
+    """How many numbers are stored for one (scheme, period, partition)."""
+    statement = select(func.count()).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+async def usage_by_partition(
+    session: AsyncSession, scheme: str, period: str
+) -> list[tuple[str, int, int]]:
+    """(partition, numbers stored, highest sequence) for each partition of one period."""
+    statement = (
+        select(
+            IssuedNumber.partition,
+            func.count(),
+            func.coalesce(func.max(IssuedNumber.seq), 0),
+        )
+        .where(IssuedNumber.scheme == scheme, IssuedNumber.period == period)
+        .group_by(IssuedNumber.partition)
+        .order_by(IssuedNumber.partition)
+    )
+    rows = (await session.execute(statement)).all()
+    return [(str(partition), int(count), int(highest or 0)) for partition, count, highest in rows]
