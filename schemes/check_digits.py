@@ -1,9 +1,10 @@
 """Check digits, all from python-stdnum: one table of the algorithms a scheme may end with.
 
-A digits-only algorithm (Luhn, Damm, Verhoeff, ISO 7064 MOD 11-2) is computed
-over the digits of the number; letters in it come from literals and listed
-attribute values, which the scheme's shape already pins down. MOD 97-10 and
-MOD 37-2 cover letters too.
+The digit algorithms (Luhn, Damm, Verhoeff, ISO 7064 MOD 11-2 and MOD 97-10)
+are computed over the digits of the number; letters in it come from literals
+and listed attribute values, which the scheme's shape already pins down.
+MOD 37-2 covers letters too. (MOD 97-10 could read letters as 10..35, but then
+it misses some substitutions and transpositions, so custid does not offer that.)
 """
 
 from collections.abc import Callable
@@ -42,7 +43,7 @@ ALGORITHMS: dict[str, CheckAlgorithm] = {
             mod_11_2.calc_check_digit, True,
         ),
         CheckAlgorithm(
-            "mod_97_10", "ISO 7064 MOD 97-10", digits + ascii_uppercase, digits, 2,
+            "mod_97_10", "ISO 7064 MOD 97-10", digits, digits, 2,
             mod_97_10.calc_check_digits, True,
         ),
         CheckAlgorithm(

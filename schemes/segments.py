@@ -86,6 +86,8 @@ class AttributeSegment(SegmentModel):
         rules = [rule for rule in (self.values, self.codes, self.pattern) if rule is not None]
         if len(rules) != 1:
             raise ValueError("give exactly one of values, codes or pattern")
+        if self.pattern is not None and self.example is None:
+            raise ValueError("an attribute with a pattern needs an example, for previews")
         if self.example is not None:
             self.check(self.example)
         return self
@@ -147,8 +149,7 @@ class AttributeSegment(SegmentModel):
         if self.example is not None:
             return self.example
         allowed = self.allowed
-        if allowed is None:
-            raise ValueError(f"attribute {self.name!r} with a pattern needs an example")
+        assert allowed is not None, "a pattern attribute has an example (validated)"
         return allowed[0]
 
 
