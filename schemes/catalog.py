@@ -168,8 +168,9 @@ def build_scheme(
         scheme = kind.model_validate(fields)
     except ValidationError as exc:
         problems = "; ".join(
-            f"field {prefix + '.'.join(str(part) for part in error['loc']) or '?'!r}: "
-            f"{error['msg']}"
+            f"field {prefix + '.'.join(str(part) for part in error['loc'])!r}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
             for error in exc.errors()
         )
         raise SchemeFileError(f"scheme {name!r}: {problems}") from exc

@@ -8,7 +8,7 @@ its counter always agree.
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from schemes.check_digits import CheckAlgorithmName
 from schemes.segmented import SegmentedScheme
@@ -35,6 +35,14 @@ class TimestampScheme(SegmentedScheme):
     def _parsable_format(cls, value: str) -> str:
         format_pattern(value)
         return value
+
+    @field_validator("capacity_limit")
+    @classmethod
+    def _fits_width(cls, capacity: int | None, info: ValidationInfo) -> int | None:
+        width = info.data.get("width")
+        if capacity is not None and width is not None and capacity > 10**width - 1:
+            raise ValueError(f"capacity {capacity} does not fit in width {width}")
+        return capacity
 
     def layout_segments(self) -> list[Any]:
         segments: list[Any] = [LiteralSegment(text=self.prefix)] if self.prefix else []
