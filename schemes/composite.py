@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from schemes.layout import Layout
 from schemes.segmented import SegmentedScheme
-from schemes.segments import Layout, Segment, check_order
+from schemes.segments import Segment, check_order
 
 
 class CompositeScheme(SegmentedScheme):

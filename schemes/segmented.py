@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import PrivateAttr, model_validator
 
 from schemes.base import InvalidAttribute, ParsedNumber, SchemeDefinition
-from schemes.segments import Layout
+from schemes.layout import Layout
 from schemes.timeformat import format_pattern, next_period_start, period_start
 
 

@@ -1,22 +1,19 @@
-"""Segments, the parts a number is built from, and `Layout`, which renders and parses them.
+"""Segments, the parts a number is built from, and the rules a list of them must keep.
 
 Every kind describes its numbers as an ordered list of segments (literal,
-attribute, date, sequence, random, check) so rendering and parsing share one
-implementation and always agree.
+attribute, date, sequence, random, check); `schemes.layout.Layout` renders and
+parses any such list, so rendering and parsing always agree.
 """
 
-import random
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemes.base import InvalidAttribute
-from schemes.check_digits import ALGORITHMS, CheckAlgorithmName, check_digits_for, has_valid_check
-from schemes.timeformat import format_pattern, is_real_time, rendered_length
+from schemes.check_digits import ALGORITHMS, CheckAlgorithmName
+from schemes.timeformat import format_pattern, rendered_length
 
 ALPHABETS = {
     "digits": "0123456789",
@@ -25,6 +22,10 @@ ALPHABETS = {
 }
 # Attribute values stay alphanumeric so a number can always be split back into its parts.
 ATTRIBUTE_VALUE = re.compile(r"[A-Za-z0-9]+")
+# What the issued_numbers columns hold; a layout that could overflow them is refused at start-up.
+MAX_NUMBER_LENGTH = 64
+MAX_PERIOD_LENGTH = 32
+MAX_PARTITION_LENGTH = 128
 
 
 class SegmentModel(BaseModel):
@@ -211,16 +212,6 @@ Segment = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Reading:
-    """What `Layout.parse` read from a number of the right shape."""
-
-    period: str
-    seq: int | None
-    attributes: dict[str, str] = field(default_factory=dict)
-    check_digit_ok: bool | None = None
-
-
 def check_order(segments: Sequence[Any]) -> None:
     """Refuse layouts that could not be rendered or read back; raises ValueError."""
     kinds = [segment.type for segment in segments]
@@ -239,130 +230,37 @@ def check_order(segments: Sequence[Any]) -> None:
             for name in segment.scope:
                 if name not in names:
                     raise ValueError(f"sequence scope names {name!r}, which is no attribute")
+    check_storable(segments)
     check = next((s for s in segments if isinstance(s, CheckSegment)), None)
     if check is not None and ALGORITHMS[check.algorithm].covers == ALPHABETS["digits"]:
         if any(isinstance(s, RandomSegment) and s.alphabet != "digits" for s in segments):
             raise ValueError(f"{check.algorithm} covers digits only; use mod_37_2 with letters")
 
 
-class Layout:
-    """Renders and parses one ordered list of segments."""
+def check_storable(segments: Sequence[Any]) -> None:
+    """Refuse layouts whose number, period or partition key could not be stored."""
+    longest = sum(segment_length(segment, longest=True) for segment in segments)
+    if longest > MAX_NUMBER_LENGTH:
+        raise ValueError(f"numbers could be {longest} characters long; at most {MAX_NUMBER_LENGTH}")
+    for segment in segments:
+        if isinstance(segment, DateSegment) and rendered_length(segment.format) > MAX_PERIOD_LENGTH:
+            raise ValueError(f"the date renders longer than {MAX_PERIOD_LENGTH} characters")
+    attributes = [s for s in segments if isinstance(s, AttributeSegment)]
+    partition = sum(len(s.name) + 2 + s.max_length for s in attributes)
+    if partition > MAX_PARTITION_LENGTH:
+        raise ValueError(f"the partition key could pass {MAX_PARTITION_LENGTH} characters")
 
-    def __init__(self, segments: Sequence[Any]) -> None:
-        check_order(segments)
-        self.segments = tuple(segments)
-        self.attributes = {s.name: s for s in segments if isinstance(s, AttributeSegment)}
-        self.date = next((s for s in segments if isinstance(s, DateSegment)), None)
-        self.sequence = next((s for s in segments if isinstance(s, SequenceSegment)), None)
-        self.check = next((s for s in segments if isinstance(s, CheckSegment)), None)
-        self.randoms = [s for s in segments if isinstance(s, RandomSegment)]
-        self._shape = re.compile("".join(self._regex(i, s) for i, s in enumerate(segments)))
 
-    @staticmethod
-    def _regex(index: int, segment: Any) -> str:
-        if isinstance(segment, LiteralSegment):
-            return re.escape(segment.text)
-        if isinstance(segment, AttributeSegment):
-            return f"(?P<a_{segment.name}>{segment.regex()})"
-        if isinstance(segment, DateSegment):
-            return f"(?P<date>{format_pattern(segment.format)[0]})"
-        if isinstance(segment, SequenceSegment):
-            return rf"(?P<seq>\d{{{segment.width}}})"
-        if isinstance(segment, RandomSegment):
-            return f"[{ALPHABETS[segment.alphabet]}]{{{segment.length}}}"
-        algorithm = ALGORITHMS[segment.algorithm]
-        return f"(?P<check>[{re.escape(algorithm.check_characters)}]{{{algorithm.length}}})"
-
-    @property
-    def max_length(self) -> int:
-        """The longest number this layout renders."""
-        return sum(self._length(segment, longest=True) for segment in self.segments)
-
-    @property
-    def min_length(self) -> int:
-        """The shortest number this layout renders."""
-        return sum(self._length(segment, longest=False) for segment in self.segments)
-
-    @staticmethod
-    def _length(segment: Any, longest: bool) -> int:
-        if isinstance(segment, LiteralSegment):
-            return len(segment.text)
-        if isinstance(segment, AttributeSegment):
-            return segment.longest() if longest else segment.shortest()
-        if isinstance(segment, DateSegment):
-            return rendered_length(segment.format)
-        if isinstance(segment, SequenceSegment):
-            return segment.width
-        if isinstance(segment, RandomSegment):
-            return segment.length
-        return ALGORITHMS[segment.algorithm].length
-
-    @property
-    def space_size(self) -> int:
-        """How many different random draws one period and partition allow."""
-        size = 1
-        for segment in self.randoms:
-            size *= len(ALPHABETS[segment.alphabet]) ** segment.length
-        return size
-
-    def period(self, local: datetime) -> str:
-        """The period key: the rendered date, or "" when numbers carry none."""
-        return local.strftime(self.date.format) if self.date is not None else ""
-
-    def render(
-        self,
-        seq: int | None,
-        local: datetime,
-        attributes: Mapping[str, str],
-        rng: random.Random,
-    ) -> str:
-        """The number for `seq` (None without a sequence) at the local time `local`."""
-        parts: list[str] = []
-        for segment in self.segments:
-            if isinstance(segment, LiteralSegment):
-                parts.append(segment.text)
-            elif isinstance(segment, AttributeSegment):
-                parts.append(segment.render(attributes[segment.name]))
-            elif isinstance(segment, DateSegment):
-                parts.append(local.strftime(segment.format))
-            elif isinstance(segment, SequenceSegment):
-                if seq is None or not 1 <= seq <= segment.limit:
-                    raise ValueError(f"sequence value {seq} outside 1..{segment.limit}")
-                parts.append(f"{seq:0{segment.width}d}")
-            elif isinstance(segment, RandomSegment):
-                alphabet = ALPHABETS[segment.alphabet]
-                parts.append("".join(rng.choice(alphabet) for _ in range(segment.length)))
-            else:
-                parts.append(check_digits_for(segment.algorithm, "".join(parts)))
-        return "".join(parts)
-
-    def parse(self, number: str) -> Reading | None:
-        """The parts of `number`, or None if it does not have this layout's shape."""
-        match = self._shape.fullmatch(number)
-        if match is None:
-            return None
-        seq: int | None = None
-        if self.sequence is not None:
-            seq = int(match.group("seq"))
-            if not 1 <= seq <= self.sequence.limit:
-                return None
-        period = ""
-        if self.date is not None:
-            period = match.group("date")
-            if not is_real_time(period, self.date.format):
-                return None
-        attributes: dict[str, str] = {}
-        for name, segment in self.attributes.items():
-            try:
-                attributes[name] = segment.check(segment.value_of(match.group(f"a_{name}")))
-            except InvalidAttribute:
-                return None
-        check_ok: bool | None = None
-        if self.check is not None:
-            check = match.group("check")
-            check_ok = has_valid_check(self.check.algorithm, number[: match.start("check")], check)
-        return Reading(period, seq, attributes, check_ok)
-
-    def describe(self) -> list[dict[str, Any]]:
-        """The segments as clients see them."""
-        return [segment.model_dump(exclude_none=True) for segment in self.segments]
+def segment_length(segment: Any, longest: bool) -> int:
+    """How many characters `segment` renders, at most or at least."""
+    if isinstance(segment, LiteralSegment):
+        return len(segment.text)
+    if isinstance(segment, AttributeSegment):
+        return segment.longest() if longest else segment.shortest()
+    if isinstance(segment, DateSegment):
+        return rendered_length(segment.format)
+    if isinstance(segment, SequenceSegment):
+        return segment.width
+    if isinstance(segment, RandomSegment):
+        return segment.length
+    return ALGORITHMS[segment.algorithm].length
