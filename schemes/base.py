@@ -180,4 +180,4 @@ class SchemeDefinition(BaseModel):
     def describe(self) -> dict[str, Any]:
         """The kind-specific parameters, for listing the scheme."""
         common = set(SchemeDefinition.model_fields)
-        return {k: v for k, v in self.model_dump().items() if k not in common}
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if k not in common}
