@@ -44,10 +44,10 @@ class Layout:
         self.sequence = next((s for s in segments if isinstance(s, SequenceSegment)), None)
         self.check = next((s for s in segments if isinstance(s, CheckSegment)), None)
         self.randoms = [s for s in segments if isinstance(s, RandomSegment)]
-        self._shape = re.compile("".join(self._regex(i, s) for i, s in enumerate(segments)))
+        self._shape = re.compile("".join(self._regex(segment) for segment in segments))
 
     @staticmethod
-    def _regex(index: int, segment: Any) -> str:
+    def _regex(segment: Any) -> str:
         if isinstance(segment, LiteralSegment):
             return re.escape(segment.text)
         if isinstance(segment, AttributeSegment):

@@ -318,6 +318,19 @@ async def test_check_digit_schemes_issue_numbers_that_validate(client: httpx.Asy
     assert re.fullmatch(r"CP[0-9A-HJKMNP-TV-Z]{8}[0-9A-Z*]", coupon)
 
 
+async def test_scheme_list_shows_an_example_of_every_scheme(client: httpx.AsyncClient) -> None:
+    listed = {s["name"]: s for s in (await client.get("/v1/schemes")).json()["schemes"]}
+    missing = await client.get("/v1/schemes/nosuch")
+
+    assert set(NAMED) <= set(listed)
+    assert listed["regional"]["example"] == "SHA20231015001"
+    assert listed["staff"]["example"] == "SALES-0001"
+    assert listed["rnd"]["counted"] is False
+    assert re.fullmatch(r"RND\d{6}", listed["rnd"]["example"])
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "unknown_scheme"
+
+
 async def test_openapi_documents_validation_and_scheme_routes(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
 
