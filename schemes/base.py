@@ -5,14 +5,16 @@ validated instance of it, named in the scheme file. Everything here is pure:
 a scheme never touches Redis or the database.
 """
 
+import json
 import random
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class InvalidAttribute(ValueError):
@@ -118,6 +120,22 @@ class Scheme(Protocol):
         ...
 
 
+def derived_version(definition: Mapping[str, Any]) -> int:
+    """A version number that changes whenever the definition's format does.
+
+    A CRC-32 of the definition as written, minus what does not shape numbers
+    (name, description, version), folded into the positive range of the
+    `scheme_version` column.
+    """
+    shaping = {
+        key: value
+        for key, value in definition.items()
+        if key not in ("name", "description", "version")
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"), default=str)
+    return zlib.crc32(canonical.encode()) % (2**31 - 1) + 1
+
+
 class SchemeDefinition(BaseModel):
     """Fields every scheme has, whatever its kind. Kinds subclass this model."""
 
@@ -128,8 +146,17 @@ class SchemeDefinition(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     kind: str
     description: str = ""
-    version: int = Field(default=1, ge=1)
+    version: int = Field(
+        default=1, ge=1, description='declared, or "auto": derived from the definition'
+    )
     time_zone: str = "UTC"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("version") == "auto":
+            return {**data, "version": derived_version(data)}
+        return data
 
     @field_validator("time_zone")
     @classmethod

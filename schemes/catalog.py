@@ -7,8 +7,8 @@ A scheme file is TOML with one table per scheme:
     format = "%Y%m%d"
     width = 3
 
-A scheme whose format changed keeps its older definitions, so their numbers
-still validate:
+A scheme whose format changed keeps its older definitions, newest first, so
+their numbers still validate:
 
     [schemes.daily]
     version = 2
@@ -17,6 +17,9 @@ still validate:
     version = 1
     kind = "timestamp"
     format = "%y%m%d"
+
+`version = "auto"` derives the version from the definition itself, so a
+changed format cannot keep its old version by mistake.
 
 Any mistake stops start-up with a `SchemeFileError` naming the scheme and the field.
 """
@@ -127,7 +130,7 @@ def build_previous(
     kinds: Mapping[str, type[SchemeDefinition]],
     default_time_zone: str,
 ) -> list[Scheme]:
-    """The earlier versions of `scheme`, newest first; each needs a version below the current."""
+    """The earlier versions of `scheme`, as listed (newest first); each has a version of its own."""
     if not isinstance(tables, list):
         raise SchemeFileError(f"scheme {scheme.name!r}: field 'previous': must be [[tables]]")
     older: list[Scheme] = []
@@ -136,13 +139,13 @@ def build_previous(
         if not isinstance(table, dict) or "version" not in table:
             raise SchemeFileError(f"scheme {scheme.name!r}: field '{where}.version': required")
         built = build_scheme(scheme.name, table, kinds, default_time_zone, where)
-        if built.version >= scheme.version or built.version in {s.version for s in older}:
+        if built.version in {s.version for s in [scheme, *older]}:
             raise SchemeFileError(
-                f"scheme {scheme.name!r}: field '{where}.version': {built.version} must be "
-                f"below the current version {scheme.version} and not repeat"
+                f"scheme {scheme.name!r}: field '{where}.version': version {built.version} "
+                "is already taken; every version must differ"
             )
         older.append(built)
-    return sorted(older, key=lambda s: s.version, reverse=True)
+    return older
 
 
 def build_scheme(

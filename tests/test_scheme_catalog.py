@@ -78,7 +78,7 @@ def test_default_file_ships_every_named_scheme() -> None:
         (
             '[schemes.a]\nkind = "timestamp"\nversion = 2\n'
             '[[schemes.a.previous]]\nkind = "timestamp"\nversion = 2\n',
-            r"scheme 'a': field 'previous.0.version': 2 must be below the current version 2",
+            r"scheme 'a': field 'previous.0.version': version 2 is already taken",
         ),
     ],
     ids=[
@@ -93,7 +93,7 @@ def test_default_file_ships_every_named_scheme() -> None:
         "digit-check-over-letters",
         "unknown-zone",
         "duplicate-name",
-        "previous-version-not-older",
+        "previous-version-repeated",
     ],
 )
 def test_bad_scheme_file_stops_start_up_naming_scheme_and_field(
@@ -107,8 +107,8 @@ def test_previous_versions_are_kept_newest_first(tmp_path: Path) -> None:
     path = tmp_path / "schemes.toml"
     path.write_text(
         '[schemes.a]\nkind = "timestamp"\nversion = 3\nformat = "%Y%m%d"\n'
-        '[[schemes.a.previous]]\nkind = "timestamp"\nversion = 1\nformat = "%y%m%d"\n'
         '[[schemes.a.previous]]\nkind = "random"\nversion = 2\nprefix = "A"\n'
+        '[[schemes.a.previous]]\nkind = "timestamp"\nversion = 1\nformat = "%y%m%d"\n'
     )
 
     catalog = load_catalog(path, "UTC")
@@ -116,3 +116,24 @@ def test_previous_versions_are_kept_newest_first(tmp_path: Path) -> None:
     assert [scheme.version for scheme in catalog.versions("a")] == [3, 2, 1]
     assert [scheme.kind for scheme in catalog.versions("a")] == ["timestamp", "random", "timestamp"]
     assert list(catalog) == ["a"]
+
+
+def test_auto_version_is_derived_from_the_definition_and_changes_with_the_format(
+    tmp_path: Path,
+) -> None:
+    def version_of(text: str) -> int:
+        path = tmp_path / "schemes.toml"
+        path.write_text(text)
+        return load_catalog(path, "UTC")["a"].version
+
+    daily = version_of('[schemes.a]\nkind = "timestamp"\nversion = "auto"\nformat = "%Y%m%d"\n')
+    reworded = version_of(
+        '[schemes.a]\nkind = "timestamp"\nversion = "auto"\nformat = "%Y%m%d"\n'
+        'description = "same format, new words"\n'
+    )
+    monthly = version_of('[schemes.a]\nkind = "timestamp"\nversion = "auto"\nformat = "%Y%m"\n')
+
+    assert daily == reworded
+    assert daily != monthly
+    assert 1 <= min(daily, monthly)
+    assert max(daily, monthly) < 2**31
