@@ -10,6 +10,7 @@ from schemes import SchemeFileError, available_kinds, load_catalog
 from tests.conftest import FrozenClock, app_client
 
 PLUGIN_DIR = Path(__file__).parent / "plugin_kind"
+BROKEN_PLUGIN_DIR = Path(__file__).parent / "plugin_broken"
 HEX_SCHEMES = """
 [schemes.hex]
 kind = "hex"
@@ -29,6 +30,17 @@ def plugin_installed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plugin_kind_is_found_through_its_entry_point() -> None:
     assert "hex" in {entry.name for entry in entry_points(group="custid.schemes")}
     assert available_kinds()["hex"].kind_name == "hex"
+
+
+def test_plugin_that_fails_to_load_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(BROKEN_PLUGIN_DIR))
+    path = tmp_path / "schemes.toml"
+    path.write_text('[schemes.daily]\nkind = "timestamp"\n')
+
+    with pytest.raises(SchemeFileError, match=r"scheme kind 'broken' failed to load"):
+        load_catalog(path, "UTC")
 
 
 def test_scheme_of_an_uninstalled_kind_stops_start_up_naming_scheme_and_field(
