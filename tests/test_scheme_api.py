@@ -170,7 +170,7 @@ async def test_validation_tells_issued_never_issued_and_malformed_apart(
         for number in (issued, "VIP20230000026", wrong_check, "hello", "x" * 200)
     }
 
-    assert answers[issued] | {"attributes": {}} == {
+    assert answers[issued] == {
         "number": "VIP20230000018",
         "well_formed": True,
         "check_digit_ok": True,
@@ -182,6 +182,7 @@ async def test_validation_tells_issued_never_issued_and_malformed_apart(
         "partition": "",
         "seq": 1,
         "attributes": {},
+        "matches": ["vip"],
     }
     assert _status(answers["VIP20230000026"]) == (True, True, False, "not_issued")
     assert _status(answers[wrong_check]) == (True, False, False, "malformed")
@@ -274,6 +275,8 @@ async def test_a_scheme_that_renders_another_schemes_number_skips_it(
     second = await number_of(client, "regional_shanghai", region="SH")
 
     assert (first, second) == ("SHA20231015001", "SHA20231015002")
+    answer = (await client.get("/v1/numbers/SHA20231015001/validation")).json()
+    assert (answer["scheme"], answer["matches"]) == ("regional", ["regional", "regional_shanghai"])
 
 
 async def test_format_change_that_reproduces_old_numbers_is_retried_and_old_ones_validate(

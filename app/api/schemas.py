@@ -228,6 +228,7 @@ class NumberValidation(BaseModel):
                     "partition": "",
                     "seq": 1,
                     "attributes": {},
+                    "matches": ["vip"],
                 },
                 {
                     "number": "hello",
@@ -241,6 +242,7 @@ class NumberValidation(BaseModel):
                     "partition": None,
                     "seq": None,
                     "attributes": {},
+                    "matches": [],
                 },
             ]
         },
@@ -261,6 +263,10 @@ class NumberValidation(BaseModel):
     partition: str | None
     seq: int | None
     attributes: dict[str, str]
+    matches: list[str] = Field(
+        description="Every scheme whose shape and check digit it fits; more than one means "
+        "two schemes can render the same string (the unique index keeps numbers unique)."
+    )
 
 
 class Health(BaseModel):

@@ -31,12 +31,14 @@ class Validation:
     partition: str | None = None
     seq: int | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # Every scheme whose shape and check digit it fits: more than one means ambiguous formats.
+    matches: list[str] = field(default_factory=list)
 
 
-def read_number(candidates: list[Scheme], number: str) -> ParsedNumber | None:
-    """The best reading of `number` among `candidates`: a valid one first, then any."""
+def read_number(candidates: list[Scheme], number: str) -> list[ParsedNumber]:
+    """Every reading of `number` among `candidates`, valid ones first, in catalog order."""
     readings = [parsed for scheme in candidates if (parsed := scheme.parse(number)) is not None]
-    return next((parsed for parsed in readings if parsed.valid), readings[0] if readings else None)
+    return sorted(readings, key=lambda parsed: not parsed.valid)
 
 
 async def validate_number(
@@ -59,7 +61,9 @@ async def validate_number(
         candidates.sort(key=lambda s: (s.name, s.version) != issued_as)
     else:
         record = None
-    parsed = read_number(candidates, number)
+    readings = read_number(candidates, number)
+    parsed = readings[0] if readings else None
+    matches = list(dict.fromkeys(reading.scheme for reading in readings if reading.valid))
     if record is not None:
         status = "issued"
     elif parsed is not None and parsed.valid:
@@ -88,4 +92,5 @@ async def validate_number(
         partition=parsed.partition,
         seq=parsed.seq,
         attributes=dict(parsed.attributes),
+        matches=matches,
     )
