@@ -56,9 +56,9 @@ async def validate_number(
     async with database_guard(retry_after), sessions() as session:
         record = await number_rows.find_number(session, number)
     if record is not None and record.scheme in names:
-        issued_as = (record.scheme, record.scheme_version)
-        # The version it was issued with reads it first; the others are a fallback.
-        candidates.sort(key=lambda s: (s.name, s.version) != issued_as)
+        scheme, version = record.scheme, record.scheme_version
+        # The scheme and version it was issued with read it first; the others are a fallback.
+        candidates.sort(key=lambda s: (s.name != scheme, s.version != version))
     else:
         record = None
     readings = read_number(candidates, number)
@@ -84,7 +84,7 @@ async def validate_number(
         number=number,
         well_formed=True,
         check_digit_ok=parsed.check_digit_ok,
-        scheme=parsed.scheme,
+        scheme=record.scheme if record is not None else parsed.scheme,
         version=record.scheme_version if record is not None else parsed.version,
         issued=record is not None,
         status=status,
