@@ -59,6 +59,17 @@ async def test_every_named_scheme_issues_from_the_default_scheme_file_and_valida
             assert validation["check_digit_ok"] is (True if scheme in ("vip", "cust") else None)
 
 
+async def test_minute_sequence_restarts_every_minute(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    clock.now = datetime(2023, 10, 1, 10, 30, 58, tzinfo=UTC)
+    numbers = [await number_of(client, "minute") for _ in range(2)]
+    clock.now += timedelta(seconds=2)
+    numbers.append(await number_of(client, "minute"))
+
+    assert numbers == ["202310011030001", "202310011030002", "202310011031001"]
+
+
 async def test_regional_sequence_is_counted_per_region(client: httpx.AsyncClient) -> None:
     numbers = [await number_of(client, "regional", region=r) for r in ("SH", "SH", "BJ", "SH")]
 
