@@ -89,6 +89,9 @@ class AttributeSegment(SegmentModel):
             raise ValueError("give exactly one of values, codes or pattern")
         if self.pattern is not None and self.example is None:
             raise ValueError("an attribute with a pattern needs an example, for previews")
+        too_long = [value for value in self.allowed or () if len(value) > self.max_length]
+        if too_long:
+            raise ValueError(f"values {too_long} are longer than max_length {self.max_length}")
         if self.example is not None:
             self.check(self.example)
         return self

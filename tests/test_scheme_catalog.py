@@ -68,6 +68,11 @@ def test_default_file_ships_every_named_scheme() -> None:
             r"scheme 'a': field 'check_digit': .*use mod_37_2",
         ),
         (
+            '[schemes.a]\nkind = "composite"\nsegments = [{ type = "attribute", name = "dept",'
+            ' pattern = "[A-Z]+" }, { type = "sequence", width = 3 }]\n',
+            r"scheme 'a': field 'segments.0.attribute': .*pattern needs an example",
+        ),
+        (
             '[schemes.a]\nkind = "timestamp"\ntime_zone = "Mars/Olympus"\n',
             r"scheme 'a': field 'time_zone': .*unknown IANA time zone",
         ),
@@ -91,6 +96,7 @@ def test_default_file_ships_every_named_scheme() -> None:
         "scope-without-attribute",
         "check-not-last",
         "digit-check-over-letters",
+        "pattern-without-example",
         "unknown-zone",
         "duplicate-name",
         "previous-version-repeated",
