@@ -1,5 +1,6 @@
 """The application factory: `create_app(settings)` builds a fresh app; nothing happens at import."""
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,14 +30,21 @@ with a stable `code`. A 503 carries `Retry-After`.
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
-    """A new custid application. A bad scheme file fails here, before anything is served."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock = system_clock,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """A new custid application. A bad scheme file fails here, before anything is served.
+
+    `clock` and `rng` (default: the OS's randomness) are where tests stand still.
+    """
     settings = settings or get_settings()
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with running_services(settings, schemes, clock) as services:
+        async with running_services(settings, schemes, clock, rng) as services:
             yield {"services": services}
 
     app = FastAPI(

@@ -1,5 +1,6 @@
 """What the service holds while it runs: built in the lifespan, disposed of at shutdown."""
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from app.core.issuer import Issuer
 from app.settings import Settings
 from app.store.database import create_engine, create_sessionmaker
 from app.store.migrations import head_revision
-from schemes import Scheme
+from schemes import Catalog
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,7 @@ class Services:
 
 @asynccontextmanager
 async def running_services(
-    settings: Settings, schemes: dict[str, Scheme], clock: Clock
+    settings: Settings, schemes: Catalog, clock: Clock, rng: random.Random | None = None
 ) -> AsyncIterator[Services]:
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
@@ -59,9 +60,12 @@ async def running_services(
         sessions=sessions,
         clock=clock,
         max_attempts=settings.max_issue_attempts,
+        max_random_draws=settings.max_random_draws,
         counter_ttl_after_period=settings.counter_ttl_after_period,
         retry_after=settings.retry_after_seconds,
     )
+    if rng is not None:
+        issuer.rng = rng
     log.info(
         "service_started",
         database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_issue_attempts: int = Field(
         default=8, ge=1, description="Tries per request when a counter turns out to be behind."
     )
+    max_random_draws: int = Field(
+        default=10, ge=1, description="Draws per request before a random scheme reports exhaustion."
+    )
     backend_timeout_seconds: float = Field(default=5.0, gt=0)
     redis_timeout_seconds: float = Field(
         default=1.0, gt=0, description="Redis connect/command timeout; past it, fall back."

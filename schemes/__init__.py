@@ -1,9 +1,10 @@
 """Scheme kinds: one module per kind, each a pure function of its parameters."""
 
 from schemes.base import InvalidAttribute, ParsedNumber, Scheme, SchemeDefinition
-from schemes.catalog import SchemeFileError, available_kinds, load_catalog
+from schemes.catalog import Catalog, SchemeFileError, available_kinds, load_catalog
 
 __all__ = [
+    "Catalog",
     "InvalidAttribute",
     "ParsedNumber",
     "Scheme",

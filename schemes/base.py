@@ -5,14 +5,16 @@ validated instance of it, named in the scheme file. Everything here is pure:
 a scheme never touches Redis or the database.
 """
 
+import json
 import random
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class InvalidAttribute(ValueError):
@@ -34,6 +36,13 @@ class ParsedNumber:
     partition: str
     seq: int | None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # None when the scheme has no check digit; False for the right shape, wrong check.
+    check_digit_ok: bool | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Right shape and, if the scheme has one, the right check digit."""
+        return self.check_digit_ok is not False
 
 
 @runtime_checkable
@@ -50,7 +59,30 @@ class Scheme(Protocol):
 
     @property
     def capacity(self) -> int:
-        """How many sequence values one period and partition hold."""
+        """How many numbers one period and partition hold."""
+        ...
+
+    @property
+    def uses_sequence(self) -> bool:
+        """True if numbers are counted; False if they are drawn at random."""
+        ...
+
+    @property
+    def space_size(self) -> int:
+        """How many different numbers one period and partition can hold."""
+        ...
+
+    @property
+    def max_length(self) -> int:
+        """The longest number the scheme renders."""
+        ...
+
+    def example_attributes(self) -> dict[str, str]:
+        """Attributes that render an example number."""
+        ...
+
+    def describe_segments(self) -> list[dict[str, Any]]:
+        """The parts a number is made of, in order, for clients."""
         ...
 
     def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
@@ -70,18 +102,38 @@ class Scheme(Protocol):
         ...
 
     def render(
-        self, seq: int, instant: datetime, attributes: Mapping[str, str], rng: random.Random
+        self, seq: int | None, instant: datetime, attributes: Mapping[str, str], rng: random.Random
     ) -> str:
-        """The number for sequence value `seq` issued at `instant`."""
+        """The number for sequence value `seq` (None if not counted) issued at `instant`."""
         ...
 
     def parse(self, number: str) -> ParsedNumber | None:
-        """The parts of `number` if it has this scheme's shape, else None."""
+        """The parts of `number` if it has this scheme's shape, else None.
+
+        A number of the right shape with a wrong check digit parses, with
+        `check_digit_ok` False, so validation can tell the two apart.
+        """
         ...
 
     def describe(self) -> dict[str, Any]:
         """The kind-specific parameters, for listing the scheme."""
         ...
+
+
+def derived_version(definition: Mapping[str, Any]) -> int:
+    """A version number that changes whenever the definition's format does.
+
+    A CRC-32 of the definition as written, minus what does not shape numbers
+    (name, description, version), folded into the positive range of the
+    `scheme_version` column.
+    """
+    shaping = {
+        key: value
+        for key, value in definition.items()
+        if key not in ("name", "description", "version")
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"), default=str)
+    return zlib.crc32(canonical.encode()) % (2**31 - 1) + 1
 
 
 class SchemeDefinition(BaseModel):
@@ -94,8 +146,17 @@ class SchemeDefinition(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     kind: str
     description: str = ""
-    version: int = Field(default=1, ge=1)
+    version: int = Field(
+        default=1, ge=1, description='declared, or "auto": derived from the definition'
+    )
     time_zone: str = "UTC"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("version") == "auto":
+            return {**data, "version": derived_version(data)}
+        return data
 
     @field_validator("time_zone")
     @classmethod
@@ -119,7 +180,31 @@ class SchemeDefinition(BaseModel):
     def partition(self, attributes: Mapping[str, str]) -> str:
         return ""
 
+    @property
+    def capacity(self) -> int:
+        """How many numbers one period and partition hold; every kind says."""
+        raise NotImplementedError(f"kind {self.kind_name!r} does not say its capacity")
+
+    # Defaults that let a third-party kind stay small: counted, no attributes.
+    @property
+    def uses_sequence(self) -> bool:
+        return True
+
+    @property
+    def space_size(self) -> int:
+        return self.capacity
+
+    @property
+    def max_length(self) -> int:
+        return 64
+
+    def example_attributes(self) -> dict[str, str]:
+        return {}
+
+    def describe_segments(self) -> list[dict[str, Any]]:
+        return []
+
     def describe(self) -> dict[str, Any]:
         """The kind-specific parameters, for listing the scheme."""
         common = set(SchemeDefinition.model_fields)
-        return {k: v for k, v in self.model_dump().items() if k not in common}
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if k not in common}

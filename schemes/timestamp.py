@@ -1,81 +1,23 @@
 """The `timestamp` kind: prefix + date/time in the scheme's zone + a zero-padded sequence.
 
-`20231015001` is prefix "", format "%Y%m%d", width 3. The period key is the
-rendered date/time itself, so the sequence restarts exactly when the rendered
-date changes and a number and its counter always agree.
+`20231015001` is prefix "", format "%Y%m%d", width 3; `202310011030` + sequence
+is format "%Y%m%d%H%M". The period key is the rendered date/time itself, so
+the sequence restarts exactly when the rendered text changes and a number and
+its counter always agree.
 """
 
-import random
-import re
-from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from schemes.base import ParsedNumber, SchemeDefinition
-
-# Each supported strftime directive: the regex of what it renders and the
-# period unit it pins down. Others are refused so every number can be parsed.
-DIRECTIVES: dict[str, tuple[str, str]] = {
-    "Y": (r"\d{4}", "year"),
-    "y": (r"\d{2}", "year"),
-    "m": (r"\d{2}", "month"),
-    "d": (r"\d{2}", "day"),
-    "j": (r"\d{3}", "day"),
-    "H": (r"\d{2}", "hour"),
-    "M": (r"\d{2}", "minute"),
-    "S": (r"\d{2}", "second"),
-}
-UNITS = ("never", "year", "month", "day", "hour", "minute", "second")
-DIRECTIVE = re.compile(r"%(.)")
+from schemes.check_digits import CheckAlgorithmName
+from schemes.segmented import SegmentedScheme
+from schemes.segments import CheckSegment, DateSegment, LiteralSegment, SequenceSegment
+from schemes.timeformat import format_pattern
 
 
-def format_pattern(time_format: str) -> tuple[str, str]:
-    """The regex matching what `time_format` renders, and the finest unit it names."""
-    pattern, unit, position = "", "never", 0
-    for match in DIRECTIVE.finditer(time_format):
-        pattern += re.escape(time_format[position : match.start()])
-        letter = match.group(1)
-        if letter == "%":
-            pattern += "%"
-        elif letter in DIRECTIVES:
-            regex, letter_unit = DIRECTIVES[letter]
-            pattern += regex
-            unit = max(unit, letter_unit, key=UNITS.index)
-        else:
-            allowed = " ".join(f"%{d}" for d in DIRECTIVES)
-            raise ValueError(f"unsupported directive %{letter}; use {allowed}")
-        position = match.end()
-    if "%" in DIRECTIVE.sub("", time_format):
-        raise ValueError("a lone % at the end of the format")
-    return pattern + re.escape(time_format[position:]), unit
-
-
-def period_start(local: datetime, unit: str) -> datetime:
-    """`local` truncated to the start of its `unit`."""
-    kept = ("year", "month", "day", "hour", "minute", "second").index(unit)
-    values = [local.month, local.day, local.hour, local.minute, local.second]
-    floors = [1, 1, 0, 0, 0]
-    month, day, hour, minute, second = values[:kept] + floors[kept:]
-    return local.replace(
-        month=month, day=day, hour=hour, minute=minute, second=second, microsecond=0
-    )
-
-
-def next_period_start(start: datetime, unit: str) -> datetime:
-    """The start of the period after the one beginning at `start`."""
-    if unit == "year":
-        return start.replace(year=start.year + 1)
-    if unit == "month":
-        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    step = {"day": timedelta(days=1), "hour": timedelta(hours=1)}.get(unit)
-    step = step or {"minute": timedelta(minutes=1), "second": timedelta(seconds=1)}[unit]
-    return start + step
-
-
-class TimestampScheme(SchemeDefinition):
-    """Prefix, date/time format and sequence width; see the module docstring."""
+class TimestampScheme(SegmentedScheme):
+    """Prefix, date/time format, sequence width and an optional check digit."""
 
     kind_name = "timestamp"
 
@@ -83,9 +25,10 @@ class TimestampScheme(SchemeDefinition):
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$", max_length=16)
     format: str = Field(default="%Y%m%d", max_length=32, description="strftime subset")
     width: int = Field(default=3, ge=1, le=15, description="digits of the sequence")
-
-    _shape: re.Pattern[str] = PrivateAttr()
-    _unit: str = PrivateAttr()
+    capacity_limit: int | None = Field(
+        default=None, ge=1, alias="capacity", description="sequence values per period"
+    )
+    check_digit: CheckAlgorithmName | None = None
 
     @field_validator("format")
     @classmethod
@@ -93,46 +36,19 @@ class TimestampScheme(SchemeDefinition):
         format_pattern(value)
         return value
 
-    def model_post_init(self, context: object, /) -> None:
-        time_pattern, self._unit = format_pattern(self.format)
-        self._shape = re.compile(
-            rf"{re.escape(self.prefix)}(?P<time>{time_pattern})(?P<seq>\d{{{self.width}}})"
-        )
+    @field_validator("capacity_limit")
+    @classmethod
+    def _fits_width(cls, capacity: int | None, info: ValidationInfo) -> int | None:
+        width = info.data.get("width")
+        if capacity is not None and width is not None and capacity > 10**width - 1:
+            raise ValueError(f"capacity {capacity} does not fit in width {width}")
+        return capacity
 
-    @property
-    def capacity(self) -> int:
-        return int(10**self.width - 1)
-
-    def period(self, instant: datetime) -> str:
-        return instant.astimezone(self.zone).strftime(self.format)
-
-    def period_end(self, instant: datetime) -> datetime | None:
-        if self._unit == "never":
-            return None
-        start = period_start(instant.astimezone(self.zone), self._unit)
-        return next_period_start(start, self._unit)
-
-    def render(
-        self, seq: int, instant: datetime, attributes: Mapping[str, str], rng: random.Random
-    ) -> str:
-        if not 1 <= seq <= self.capacity:
-            raise ValueError(f"sequence value {seq} outside 1..{self.capacity}")
-        return f"{self.prefix}{self.period(instant)}{seq:0{self.width}d}"
-
-    def parse(self, number: str) -> ParsedNumber | None:
-        match = self._shape.fullmatch(number)
-        if match is None:
-            return None
-        time_part, seq = match.group("time"), int(match.group("seq"))
-        if seq == 0 or not self._is_real_time(time_part):
-            return None
-        return ParsedNumber(self.name, self.version, period=time_part, partition="", seq=seq)
-
-    def _is_real_time(self, text: str) -> bool:
-        if self._unit == "never":
-            return True
-        try:
-            datetime.strptime(text, self.format)
-        except ValueError:
-            return False
-        return True
+    def layout_segments(self) -> list[Any]:
+        segments: list[Any] = [LiteralSegment(text=self.prefix)] if self.prefix else []
+        if self.format:
+            segments.append(DateSegment(format=self.format))
+        segments.append(SequenceSegment(width=self.width, capacity=self.capacity_limit))
+        if self.check_digit is not None:
+            segments.append(CheckSegment(algorithm=self.check_digit))
+        return segments

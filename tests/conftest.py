@@ -8,6 +8,7 @@ disturb a backend start their own servers (see `tests/servers.py`).
 
 import asyncio
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -155,9 +156,11 @@ def clock() -> FrozenClock:
 
 
 @asynccontextmanager
-async def started_client(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+async def started_client(
+    settings: Settings, clock: Clock, rng: random.Random | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to a freshly built app, lifespan and all."""
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, rng=rng)
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(app=_with_state(app, state))
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:

@@ -35,7 +35,11 @@ def test_schemes_without_a_zone_take_the_default(tmp_path: Path) -> None:
         ('[schemes.d]\nkind = "timestamp"\nformat = "%Q"\n', "scheme 'd': field 'format'"),
         ('[schemes.e]\nkind = "timestamp"\ntime_zone = "Mars/Base"\n', "field 'time_zone'"),
         ('[schemes.F]\nkind = "timestamp"\n', "scheme 'F': field 'name'"),
-        ('[schemes.a]\nkind = "timestamp"\n[schemes.a]\nkind = "timestamp"\n', "not valid TOML"),
+        (
+            '[schemes.a]\nkind = "timestamp"\n[schemes.a]\nkind = "timestamp"\n',
+            "scheme 'a': declared twice",
+        ),
+        ("[schemes.a\n", "not valid TOML"),
         ("[other]\n", "declares no [schemes.NAME]"),
     ],
 )

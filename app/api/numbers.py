@@ -6,26 +6,37 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 
 from app.api.deps import ServicesDep, services_of
 from app.api.problems import problem_responses
-from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
+from app.api.schemas import (
+    BatchIssueRequest,
+    IssuedBatchResponse,
+    IssueRequest,
+    NumberRecord,
+    NumberValidation,
+)
+from app.core.batches import IssuedBatch
 from app.core.errors import (
     BackendUnavailable,
     InvalidAttributes,
     NumberNotFound,
+    RandomSpaceExhausted,
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.issuer import IssuedBatch
 from app.core.records import find_issued
+from app.core.validation import validate_number
 
 router = APIRouter(prefix="/v1", tags=["numbers"])
 
 SchemeName = Annotated[str, Path(description="Scheme name, e.g. daily.", max_length=64)]
 Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
+# Longer than any number, so an over-long string is answered as malformed, not refused.
+Candidate = Annotated[str, Path(description="Any string, e.g. 20231015001.", max_length=256)]
 
 ISSUE_ERRORS = problem_responses(
     UnknownScheme("nosuch"),
     InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
     SequenceExhausted("daily", "20231015", 999, 999, 1),
+    RandomSpaceExhausted("rnd", 999_990, 1_000_000, 20, 10),
     BackendUnavailable("database"),
 )
 
@@ -103,3 +114,20 @@ async def get_number(number: Number, services: ServicesDep) -> NumberRecord:
     """The record of an issued number: scheme, period, sequence, when it was issued."""
     record = await find_issued(services.sessions, number, services.settings.retry_after_seconds)
     return NumberRecord.model_validate(record)
+
+
+@router.get(
+    "/numbers/{number}/validation",
+    response_model=NumberValidation,
+    responses=problem_responses(BackendUnavailable("database")),
+    summary="Validate a number",
+)
+async def validate(number: Candidate, services: ServicesDep) -> NumberValidation:
+    """Shape and check digit (every scheme, every version), whether it was issued, its status.
+
+    A string that fits no scheme is a 200 with `well_formed` false and status `malformed`.
+    """
+    validation = await validate_number(
+        services.issuer.schemes, services.sessions, number, services.settings.retry_after_seconds
+    )
+    return NumberValidation.model_validate(validation)

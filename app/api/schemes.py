@@ -1,27 +1,126 @@
-"""Listing the configured schemes."""
+"""The configured schemes: list, describe, preview, and validate a number against one."""
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from app.api.deps import IssuerDep
-from app.api.schemas import SchemeList, SchemeSummary
+from fastapi import APIRouter, Body, Path
+
+from app.api.deps import IssuerDep, ServicesDep
+from app.api.problems import problem_responses
+from app.api.schemas import (
+    IssueRequest,
+    NumberValidation,
+    PartitionUtilisation,
+    PreviewResponse,
+    SchemeDetail,
+    SchemeList,
+    SchemeSummary,
+    Utilisation,
+)
+from app.core.errors import BackendUnavailable, InvalidAttributes, UnknownScheme
+from app.core.issuer import Issuer
+from app.core.utilisation import current_utilisation
+from app.core.validation import validate_number
 from schemes import Scheme
 
 router = APIRouter(prefix="/v1", tags=["schemes"])
+
+SchemeName = Annotated[str, Path(description="Scheme name, e.g. regional.", max_length=64)]
+# Longer than any number, so an over-long string is answered as malformed, not refused.
+Candidate = Annotated[str, Path(description="Any string, e.g. SHA20231015001.", max_length=256)]
 
 
 @router.get("/schemes", response_model=SchemeList, summary="List schemes")
 async def list_schemes(issuer: IssuerDep) -> SchemeList:
     """Every scheme this service issues, with an example number of each."""
-    now = issuer.clock()
-    return SchemeList(
-        schemes=[
-            summarise(scheme, scheme.render(1, now, {}, issuer.rng))
-            for scheme in issuer.schemes.values()
-        ]
+    return SchemeList(schemes=[summarise(scheme, issuer) for scheme in issuer.schemes.values()])
+
+
+@router.get(
+    "/schemes/{scheme}",
+    response_model=SchemeDetail,
+    responses=problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
+    summary="Describe a scheme",
+)
+async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDetail:
+    """Segments, an example, capacity per period and how much of the current period is used."""
+    issuer = services.issuer
+    found = issuer.scheme(scheme)
+    usage = await current_utilisation(
+        found, services.sessions, issuer.clock(), services.settings.retry_after_seconds
+    )
+    return SchemeDetail(
+        **summarise(found, issuer).model_dump(),
+        versions=[version.version for version in issuer.schemes.versions(found.name)],
+        utilisation=Utilisation(
+            period=usage.period,
+            capacity=usage.capacity,
+            share=usage.share,
+            partitions=[
+                PartitionUtilisation(
+                    partition=p.partition,
+                    issued=p.issued,
+                    used=p.used,
+                    share=p.share(usage.capacity),
+                )
+                for p in usage.partitions
+            ],
+        ),
     )
 
 
-def summarise(scheme: Scheme, example: str) -> SchemeSummary:
+@router.post(
+    "/schemes/{scheme}/preview",
+    response_model=PreviewResponse,
+    responses=problem_responses(
+        UnknownScheme("nosuch"),
+        InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
+        BackendUnavailable("database"),
+    ),
+    summary="Preview the next number",
+)
+async def preview_number(
+    scheme: SchemeName,
+    issuer: IssuerDep,
+    request: Annotated[IssueRequest | None, Body()] = None,
+) -> PreviewResponse:
+    """Render the number the next issue would give; no sequence value is consumed."""
+    attributes = request.attributes if request is not None else {}
+    batch = await issuer.preview(scheme, attributes)
+    return PreviewResponse(
+        number=batch.numbers[0],
+        scheme=batch.scheme.name,
+        scheme_version=batch.scheme.version,
+        period=batch.period,
+        partition=batch.partition,
+        seq=batch.first_seq,
+        attributes=dict(batch.attributes),
+    )
+
+
+@router.get(
+    "/schemes/{scheme}/numbers/{number}/validation",
+    response_model=NumberValidation,
+    responses=problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
+    summary="Validate a number against one scheme",
+)
+async def validate_in_scheme(
+    scheme: SchemeName, number: Candidate, services: ServicesDep
+) -> NumberValidation:
+    """Is `number` one of this scheme's numbers (any version), and was it issued?
+
+    A string of the wrong shape is a 200 with `well_formed` false.
+    """
+    validation = await validate_number(
+        services.issuer.schemes,
+        services.sessions,
+        number,
+        services.settings.retry_after_seconds,
+        scheme_name=scheme,
+    )
+    return NumberValidation.model_validate(validation)
+
+
+def summarise(scheme: Scheme, issuer: Issuer) -> SchemeSummary:
     return SchemeSummary(
         name=scheme.name,
         kind=scheme.kind,
@@ -29,6 +128,10 @@ def summarise(scheme: Scheme, example: str) -> SchemeSummary:
         version=scheme.version,
         time_zone=scheme.zone.key,
         capacity=scheme.capacity,
-        example=example,
+        counted=scheme.uses_sequence,
+        max_length=scheme.max_length,
+        example=issuer.example(scheme),
+        example_attributes=scheme.example_attributes(),
+        segments=scheme.describe_segments(),
         parameters=scheme.describe(),
     )

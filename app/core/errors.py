@@ -7,6 +7,7 @@
     ├── InvalidAttributes        422 invalid_attributes
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
+    ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
     └── Overloaded               503 overloaded (with Retry-After)
@@ -79,6 +80,23 @@ class SequenceExhausted(CustidError):
             period=period,
             capacity=capacity,
             remaining=left,
+        )
+
+
+class RandomSpaceExhausted(CustidError):
+    code = "random_space_exhausted"
+    status = 409
+    title = "Random space exhausted"
+
+    def __init__(self, scheme: str, used: int, space: int, asked: int, draws: int) -> None:
+        share = used / space if space else 1.0
+        super().__init__(
+            f"scheme {scheme!r}: no free number for {asked} after {draws} draws; "
+            f"{used} of {space} possible numbers ({share:.1%}) are used",
+            scheme=scheme,
+            used=used,
+            space=space,
+            utilisation=round(share, 6),
         )
 
 

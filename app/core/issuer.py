@@ -4,65 +4,36 @@ Concurrent requests for one counter key are coalesced (see `coalescing.py`):
 one counter call reserves values for all of them and one transaction stores
 all their rows. The database's unique indexes are the last guard against
 duplicates. A request whose rows collided (Redis lost data, a replica raced,
-a scheme changed format) has its rows removed before the commit, the counter
-is raised to the highest stored sequence, and it tries again with new values;
-the others in its group are answered. A number is returned only after its row
-is committed.
+a scheme changed format and reproduced an old number) has its rows removed
+before the commit, the counter is raised to the highest stored sequence, and
+it tries again with new values; the others in its group are answered. A
+number is returned only after its row is committed.
+
+Schemes that draw numbers at random use no counter (see `drawing.py`).
 """
 
 import random
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.backends import database_guard
+from app.core.batches import IssuedBatch
 from app.core.clock import Clock
 from app.core.coalescing import Coalescer, Job
 from app.core.counters import Counter, CounterKey, Outcome
+from app.core.drawing import issue_drawn
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
 from app.store import numbers as number_rows
-from schemes import InvalidAttribute, Scheme
+from schemes import Catalog, InvalidAttribute, Scheme
 
 log = structlog.get_logger(__name__)
 
 MAX_GROUP_NUMBERS = 10_000
-
-
-@dataclass(frozen=True)
-class IssuedBatch:
-    """Numbers issued by one request: consecutive sequence values of one counter key."""
-
-    scheme: Scheme
-    period: str
-    partition: str
-    attributes: Mapping[str, str]
-    issued_at: datetime
-    first_seq: int
-    numbers: list[str] = field(default_factory=list)
-
-    @property
-    def last_seq(self) -> int:
-        return self.first_seq + len(self.numbers) - 1
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The `issued_numbers` rows that record this batch."""
-        return [
-            {
-                "number": number,
-                "scheme": self.scheme.name,
-                "scheme_version": self.scheme.version,
-                "period": self.period,
-                "partition": self.partition,
-                "seq": self.first_seq + offset,
-                "attributes": dict(self.attributes),
-                "issued_at": self.issued_at,
-            }
-            for offset, number in enumerate(self.numbers)
-        ]
 
 
 @dataclass(eq=False, kw_only=True)
@@ -70,7 +41,7 @@ class IssueRequest(Job[IssuedBatch]):
     """One caller's request, waiting in its counter key's queue."""
 
     scheme: Scheme
-    attributes: Mapping[str, str]
+    attributes: dict[str, str]
     instant: datetime
 
     def batch(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
@@ -94,12 +65,14 @@ class IssueRequest(Job[IssuedBatch]):
 class Issuer:
     """Issues numbers of the configured schemes; one per service process."""
 
-    schemes: Mapping[str, Scheme]
+    schemes: Catalog
     counter: Counter
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
-    rng: random.Random = field(default_factory=random.SystemRandom)
+    # secrets' own generator (the OS's), so drawn numbers cannot be predicted.
+    rng: random.Random = field(default_factory=secrets.SystemRandom)
     max_attempts: int = 8
+    max_random_draws: int = 10
     counter_ttl_after_period: timedelta = timedelta(days=2)
     retry_after: int = 2
     max_queued_numbers: int = 100_000
@@ -117,17 +90,54 @@ class Issuer:
         except KeyError:
             raise UnknownScheme(name) from None
 
+    def checked_attributes(self, scheme: Scheme, attributes: Mapping[str, str]) -> dict[str, str]:
+        """The attributes as `scheme` keeps them, or `InvalidAttributes` naming the bad one."""
+        try:
+            return scheme.check_attributes(attributes)
+        except InvalidAttribute as exc:
+            raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
+
+    def example(self, scheme: Scheme) -> str:
+        """A number of `scheme` as it would look now, from its example attributes."""
+        seq = 1 if scheme.uses_sequence else None
+        return scheme.render(seq, self.clock(), scheme.example_attributes(), self.rng)
+
+    async def preview(self, scheme_name: str, attributes: Mapping[str, str]) -> IssuedBatch:
+        """What the next number would look like; nothing is stored or counted."""
+        scheme = self.scheme(scheme_name)
+        kept = self.checked_attributes(scheme, attributes)
+        instant = self.clock()
+        period, partition = scheme.period(instant), scheme.partition(kept)
+        seq: int | None = None
+        if scheme.uses_sequence:
+            # The highest stored value is read, never the counter, so nothing is reserved.
+            async with database_guard(self.retry_after), self.sessions() as session:
+                stored = await number_rows.highest_seq(session, scheme.name, period, partition)
+            seq = min(stored + 1, scheme.capacity)
+        number = scheme.render(seq, instant, kept, self.rng)
+        return IssuedBatch(scheme, period, partition, kept, instant, seq, [number])
+
     async def issue(
         self, scheme_name: str, count: int, attributes: Mapping[str, str]
     ) -> IssuedBatch:
         """Issue `count` numbers of one scheme; each is stored before it is returned."""
         scheme = self.scheme(scheme_name)
-        try:
-            kept = scheme.check_attributes(attributes)
-        except InvalidAttribute as exc:
-            raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
+        # Attributes are checked before any counter call, so a refusal consumes nothing.
+        kept = self.checked_attributes(scheme, attributes)
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
+        if not scheme.uses_sequence:
+            return await issue_drawn(
+                self.sessions,
+                self.rng,
+                scheme,
+                key,
+                count,
+                kept,
+                instant,
+                self.max_random_draws,
+                self.retry_after,
+            )
         request = IssueRequest(weight=count, scheme=scheme, attributes=kept, instant=instant)
         self.coalescer.enqueue(key, request)
         return await request.outcome

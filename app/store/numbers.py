@@ -62,3 +62,31 @@ async def delete_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:
     """Remove rows inserted earlier in the same, uncommitted transaction."""
     if numbers:
         await session.execute(delete(IssuedNumber).where(IssuedNumber.number.in_(numbers)))
+
+
+async def count_issued(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
+    """How many numbers are stored for one (scheme, period, partition)."""
+    statement = select(func.count()).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+async def usage_by_partition(
+    session: AsyncSession, scheme: str, period: str
+) -> list[tuple[str, int, int]]:
+    """(partition, numbers stored, highest sequence) for each partition of one period."""
+    statement = (
+        select(
+            IssuedNumber.partition,
+            func.count(),
+            func.coalesce(func.max(IssuedNumber.seq), 0),
+        )
+        .where(IssuedNumber.scheme == scheme, IssuedNumber.period == period)
+        .group_by(IssuedNumber.partition)
+        .order_by(IssuedNumber.partition)
+    )
+    rows = (await session.execute(statement)).all()
+    return [(str(partition), int(count), int(highest or 0)) for partition, count, highest in rows]

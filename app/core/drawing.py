@@ -1,0 +1,71 @@
+"""Issuing numbers drawn at random: no counter; draw, insert, redraw what collided."""
+
+import random
+from collections.abc import Mapping
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.backends import database_guard
+from app.core.batches import IssuedBatch
+from app.core.counters import CounterKey
+from app.core.errors import RandomSpaceExhausted
+from app.store import numbers as number_rows
+from schemes import Scheme
+
+log = structlog.get_logger(__name__)
+
+
+async def issue_drawn(
+    sessions: async_sessionmaker[AsyncSession],
+    rng: random.Random,
+    scheme: Scheme,
+    key: CounterKey,
+    count: int,
+    attributes: dict[str, str],
+    instant: datetime,
+    max_draws: int,
+    retry_after: int,
+) -> IssuedBatch:
+    """Draw `count` numbers at random; redraw those that collide, a bounded number of times."""
+    batch = IssuedBatch(scheme, key.period, key.partition, attributes, instant, None)
+    async with database_guard(retry_after), sessions() as session:
+        used = await number_rows.count_issued(session, key.scheme, key.period, key.partition)
+        if used + count > scheme.space_size:
+            raise RandomSpaceExhausted(scheme.name, used, scheme.space_size, count, 0)
+        for draw in range(1, max_draws + 1):
+            candidates = draw_distinct(scheme, rng, instant, attributes, count, set(batch.numbers))
+            inserted = await number_rows.insert_new_numbers(session, batch.rows(candidates))
+            batch.numbers.extend(number for number in candidates if number in inserted)
+            if len(batch.numbers) == count:
+                await session.commit()
+                return batch
+            log.info(
+                "random_conflict",
+                scheme=scheme.name,
+                draw=draw,
+                collided=len(candidates) - len(inserted),
+            )
+        await session.rollback()
+    raise RandomSpaceExhausted(scheme.name, used, scheme.space_size, count, max_draws)
+
+
+def draw_distinct(
+    scheme: Scheme,
+    rng: random.Random,
+    instant: datetime,
+    attributes: Mapping[str, str],
+    count: int,
+    taken: set[str],
+) -> list[str]:
+    """Up to `count - len(taken)` fresh draws, distinct from each other and from `taken`."""
+    wanted = count - len(taken)
+    drawn: dict[str, None] = {}  # a dict keeps the draw order
+    for _ in range(wanted * 4 + 16):
+        number = scheme.render(None, instant, attributes, rng)
+        if number not in taken:
+            drawn[number] = None
+        if len(drawn) == wanted:
+            break
+    return list(drawn)

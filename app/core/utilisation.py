@@ -1,0 +1,56 @@
+"""How full a scheme is in the current period: used values over capacity, per partition."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.backends import database_guard
+from app.store import numbers as number_rows
+from schemes import Scheme
+
+
+@dataclass(frozen=True)
+class PartitionUsage:
+    """One partition of the current period."""
+
+    partition: str
+    issued: int
+    used: int  # counted schemes: the highest sequence value; drawn: the numbers stored
+
+    def share(self, capacity: int) -> float:
+        return self.used / capacity if capacity else 1.0
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """A scheme's use of its current period."""
+
+    period: str
+    capacity: int
+    partitions: list[PartitionUsage] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        """The fullest partition's share: the one that runs out first."""
+        return max((p.share(self.capacity) for p in self.partitions), default=0.0)
+
+
+async def current_utilisation(
+    scheme: Scheme,
+    sessions: async_sessionmaker[AsyncSession],
+    instant: datetime,
+    retry_after: int,
+) -> Utilisation:
+    """What `scheme` has used of the period `instant` falls in, read from the database."""
+    period = scheme.period(instant)
+    async with database_guard(retry_after), sessions() as session:
+        rows = await number_rows.usage_by_partition(session, scheme.name, period)
+    # Skipped sequence values (collisions, lost reservations) are gone too, so the
+    # highest value, not the count, says how close a counted scheme is to exhaustion.
+    partitions = [
+        PartitionUsage(partition, issued, highest if scheme.uses_sequence else issued)
+        for partition, issued, highest in rows
+    ]
+    capacity = scheme.capacity if scheme.uses_sequence else scheme.space_size
+    return Utilisation(period, capacity, partitions)

@@ -1,0 +1,114 @@
+"""`SegmentedScheme`: the shared body of the built-in kinds, which all describe numbers as segments.
+
+A kind only says which segments its parameters stand for (`layout_segments`);
+rendering, parsing, periods, partitions and attribute checks follow from them.
+"""
+
+import random
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import PrivateAttr, model_validator
+
+from schemes.base import InvalidAttribute, ParsedNumber, SchemeDefinition
+from schemes.layout import Layout
+from schemes.timeformat import format_pattern, next_period_start, period_start
+
+
+class SegmentedScheme(SchemeDefinition):
+    """A scheme whose numbers are an ordered list of segments."""
+
+    _layout: Layout = PrivateAttr()
+
+    def layout_segments(self) -> list[Any]:
+        """The segments this scheme's parameters stand for."""
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _build_layout(self) -> "SegmentedScheme":
+        # Fields were validated one by one; here the whole layout is.
+        self._layout = Layout(self.layout_segments())
+        return self
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @property
+    def capacity(self) -> int:
+        sequence = self._layout.sequence
+        return sequence.limit if sequence is not None else self._layout.space_size
+
+    @property
+    def uses_sequence(self) -> bool:
+        return self._layout.sequence is not None
+
+    @property
+    def space_size(self) -> int:
+        sequence = self._layout.sequence
+        limit = sequence.limit if sequence is not None else 1
+        return limit * self._layout.space_size
+
+    @property
+    def max_length(self) -> int:
+        return self._layout.max_length
+
+    def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
+        """Each declared attribute, checked; unknown or missing ones are refused."""
+        declared = self._layout.attributes
+        for name in attributes:
+            if name not in declared:
+                takes = ", ".join(declared) or "none"
+                raise InvalidAttribute(
+                    name, f"unknown attribute (scheme {self.name!r} takes {takes})"
+                )
+        kept: dict[str, str] = {}
+        for name, segment in declared.items():
+            if name not in attributes:
+                raise InvalidAttribute(name, "missing")
+            kept[name] = segment.check(attributes[name])
+        return kept
+
+    def partition(self, attributes: Mapping[str, str]) -> str:
+        """`name=value` of the attributes counted separately, joined by commas."""
+        sequence = self._layout.sequence
+        # A drawn number is unique on its own; its partition only groups utilisation.
+        names = sequence.scope if sequence is not None else tuple(self._layout.attributes)
+        return ",".join(f"{name}={attributes[name]}" for name in names)
+
+    def period(self, instant: datetime) -> str:
+        return self._layout.period(instant.astimezone(self.zone))
+
+    def period_end(self, instant: datetime) -> datetime | None:
+        date = self._layout.date
+        unit = format_pattern(date.format)[1] if date is not None else "never"
+        if unit == "never":
+            return None
+        return next_period_start(period_start(instant.astimezone(self.zone), unit), unit)
+
+    def render(
+        self, seq: int | None, instant: datetime, attributes: Mapping[str, str], rng: random.Random
+    ) -> str:
+        # The rendered date and the period key come from this one local time.
+        return self._layout.render(seq, instant.astimezone(self.zone), attributes, rng)
+
+    def parse(self, number: str) -> ParsedNumber | None:
+        reading = self._layout.parse(number)
+        if reading is None:
+            return None
+        return ParsedNumber(
+            scheme=self.name,
+            version=self.version,
+            period=reading.period,
+            partition=self.partition(reading.attributes),
+            seq=reading.seq,
+            attributes=reading.attributes,
+            check_digit_ok=reading.check_digit_ok,
+        )
+
+    def example_attributes(self) -> dict[str, str]:
+        return {name: segment.sample() for name, segment in self._layout.attributes.items()}
+
+    def describe_segments(self) -> list[dict[str, Any]]:
+        return self._layout.describe()

@@ -1,0 +1,74 @@
+"""Third-party kinds arrive through the `custid.schemes` entry-point group and issue over HTTP."""
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from schemes import SchemeFileError, available_kinds, load_catalog
+from tests.conftest import FrozenClock, started_client
+
+PLUGIN_DIR = Path(__file__).parent / "plugin_kind"
+BROKEN_PLUGIN_DIR = Path(__file__).parent / "plugin_broken"
+HEX_SCHEMES = """
+[schemes.hex]
+kind = "hex"
+description = "Hexadecimal sequence from a plugin"
+prefix = "HX-"
+digits = 4
+"""
+
+
+@pytest.fixture
+def plugin_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test distribution's directory on sys.path, as if it were pip-installed."""
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+
+
+@pytest.mark.usefixtures("plugin_installed")
+def test_plugin_kind_is_found_through_its_entry_point() -> None:
+    assert "hex" in {entry.name for entry in entry_points(group="custid.schemes")}
+    assert available_kinds()["hex"].kind_name == "hex"
+
+
+def test_plugin_that_fails_to_load_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(BROKEN_PLUGIN_DIR))
+    path = tmp_path / "schemes.toml"
+    path.write_text('[schemes.daily]\nkind = "timestamp"\n')
+
+    with pytest.raises(SchemeFileError, match=r"scheme kind 'broken' failed to load"):
+        load_catalog(path, "UTC")
+
+
+def test_scheme_of_an_uninstalled_kind_stops_start_up_naming_scheme_and_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "schemes.toml"
+    path.write_text(HEX_SCHEMES)
+
+    with pytest.raises(SchemeFileError, match=r"scheme 'hex': field 'kind': unknown kind 'hex'"):
+        load_catalog(path, "UTC")
+
+
+@pytest.mark.usefixtures("plugin_installed")
+async def test_plugin_kind_issues_and_validates_numbers_over_http(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "schemes.toml"
+    path.write_text(HEX_SCHEMES)
+
+    async with started_client(settings.model_copy(update={"schemes_file": path}), clock) as client:
+        issued = [
+            (await client.post("/v1/schemes/hex/numbers")).json()["number"] for _ in range(11)
+        ]
+        validation = (await client.get("/v1/numbers/HX-000B/validation")).json()
+        described = (await client.get("/v1/schemes/hex")).json()
+
+    assert issued[0] == "HX-0001"
+    assert issued[-1] == "HX-000B"
+    assert validation["issued"] is True
+    assert validation["scheme"] == "hex"
+    assert described["capacity"] == 0xFFFF
