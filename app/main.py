@@ -7,10 +7,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import health, numbers
+from app.api import health, metrics, numbers
 from app.api import schemes as scheme_routes
-from app.api.problems import install_problem_handlers
+from app.api.middleware import RequestContextMiddleware
+from app.api.problems import install_problem_handlers, known_error_codes
 from app.core.clock import Clock, system_clock
+from app.core.metrics import Metrics
+from app.logs import configure_logging
 from app.services import running_services
 from app.settings import Settings, get_settings
 from schemes import load_catalog
@@ -27,11 +30,14 @@ with a stable `code`. A 503 carries `Retry-After`.
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     """A new custid application. A bad scheme file fails here, before anything is served."""
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    observed = Metrics()
+    observed.initialise(schemes, known_error_codes())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with running_services(settings, schemes, clock) as services:
+        async with running_services(settings, schemes, clock, observed) as services:
             yield {"services": services}
 
     app = FastAPI(
@@ -41,8 +47,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="1",
         lifespan=lifespan,
     )
+    app.state.metrics = observed
+    app.add_middleware(RequestContextMiddleware, metrics=observed)
     install_problem_handlers(app)
     app.include_router(numbers.router)
     app.include_router(scheme_routes.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.core.clock import Clock
 from app.core.counters import Counter, DatabaseCounter, RedisCounter
 from app.core.issuer import Issuer
+from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
 from app.store.database import create_engine, create_sessionmaker
 from app.store.migrations import head_revision
@@ -30,11 +31,12 @@ class Services:
     redis: Redis | None
     issuer: Issuer
     migration_head: str | None
+    metrics: Metrics
 
 
 @asynccontextmanager
 async def running_services(
-    settings: Settings, schemes: dict[str, Scheme], clock: Clock
+    settings: Settings, schemes: dict[str, Scheme], clock: Clock, metrics: Metrics
 ) -> AsyncIterator[Services]:
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
@@ -58,6 +60,7 @@ async def running_services(
         max_attempts=settings.max_issue_attempts,
         counter_ttl_after_period=settings.counter_ttl_after_period,
         retry_after=settings.retry_after_seconds,
+        metrics=metrics,
     )
     log.info(
         "service_started",
@@ -66,8 +69,9 @@ async def running_services(
         schemes=sorted(schemes),
     )
     try:
-        yield Services(settings, engine, sessions, redis, issuer, head_revision())
+        yield Services(settings, engine, sessions, redis, issuer, head_revision(), metrics)
     finally:
+        forget_this_process()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

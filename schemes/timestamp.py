@@ -9,7 +9,7 @@ import random
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
@@ -54,7 +54,7 @@ def format_pattern(time_format: str) -> tuple[str, str]:
 
 def period_start(local: datetime, unit: str) -> datetime:
     """`local` truncated to the start of its `unit`."""
-    cleared = {
+    cleared: dict[str, Any] = {
         "year": {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0},
         "month": {"day": 1, "hour": 0, "minute": 0, "second": 0},
         "day": {"hour": 0, "minute": 0, "second": 0},

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -151,7 +152,7 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
             yield http
 
 
-def _with_state(app: object, state: object) -> object:
+def _with_state(app: object, state: object) -> Any:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
     async def asgi(scope: dict[str, object], receive: object, send: object) -> None:

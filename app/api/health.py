@@ -1,11 +1,10 @@
 """Liveness and readiness probes."""
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import text
 
 from app.api.deps import ServicesDep
 from app.api.schemas import Health, Readiness
-from app.core.backends import is_database_outage
+from app.core.readiness import OK, backend_checks
 
 router = APIRouter(tags=["health"])
 
@@ -24,27 +23,8 @@ async def healthz() -> Health:
 )
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
     """The database and Redis answer and the schema is at the newest migration."""
-    checks = {"database": "ok", "migrations": "ok"}
-    try:
-        async with services.engine.connect() as connection:
-            applied = (
-                await connection.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
-        if applied != services.migration_head:
-            checks["migrations"] = f"at {applied}, expected {services.migration_head}"
-    except Exception as exc:
-        if not is_database_outage(exc):
-            checks["migrations"] = "not applied"
-        else:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-            checks["migrations"] = "unknown"
-    if services.redis is not None:
-        try:
-            await services.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:  # any failure to answer PING means not ready
-            checks["redis"] = f"unreachable: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
+    checks = await backend_checks(services.engine, services.redis, services.migration_head)
+    ready = all(value == OK for value in checks.values())
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(services.settings.retry_after_seconds)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from app.core.errors import CustidError
+from app.core.metrics import Metrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -56,6 +57,9 @@ def problem_response(
     request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> ProblemResponse:
     body.setdefault("instance", request.url.path)
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.count_error(body["code"])
     return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
@@ -96,6 +100,21 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemR
     return problem_response(request, body)
 
 
+# Codes the HTTP layer answers with itself, besides those of `CustidError` subclasses.
+HTTP_ERROR_CODES = ("validation_error", "not_found", "method_not_allowed", "http_error")
+
+
+def known_error_codes() -> set[str]:
+    """Every stable error code the service can answer with."""
+    codes = set(HTTP_ERROR_CODES)
+    pending: list[type[CustidError]] = [CustidError]
+    while pending:
+        error = pending.pop()
+        codes.add(error.code)
+        pending.extend(error.__subclasses__())
+    return codes
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, with problem details."""
     app.add_exception_handler(CustidError, custid_error_handler)
@@ -133,7 +152,11 @@ def problem_responses(
     for status, title, code, body in examples:
         entry = by_status.setdefault(
             status,
-            {"model": Problem, "description": "", "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}}},
+            {
+                "model": Problem,
+                "description": "",
+                "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}},
+            },
         )
         entry["description"] = " / ".join(filter(None, [entry["description"], title]))
         entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {"summary": title, "value": body}

@@ -19,6 +19,7 @@ from app.core.backends import database_guard
 from app.core.clock import Clock
 from app.core.counters import Counter, CounterKey, Outcome
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
+from app.core.metrics import Metrics
 from app.store import numbers as number_rows
 from schemes import InvalidAttribute, Scheme
 
@@ -54,6 +55,7 @@ class Issuer:
     max_attempts: int = 8
     counter_ttl_after_period: timedelta = timedelta(days=2)
     retry_after: int = 2
+    metrics: Metrics = field(default_factory=Metrics)
 
     def scheme(self, name: str) -> Scheme:
         """The scheme called `name`, or `UnknownScheme`."""
@@ -62,7 +64,9 @@ class Issuer:
         except KeyError:
             raise UnknownScheme(name) from None
 
-    async def issue(self, scheme_name: str, count: int, attributes: Mapping[str, str]) -> IssuedBatch:
+    async def issue(
+        self, scheme_name: str, count: int, attributes: Mapping[str, str]
+    ) -> IssuedBatch:
         """Issue `count` numbers of one scheme; each is stored before it is returned."""
         scheme = self.scheme(scheme_name)
         try:
@@ -72,12 +76,16 @@ class Issuer:
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
         for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                self.metrics.count_retry(scheme.name)
             last = await self._reserve(scheme, key, count, instant)
             batch = IssuedBatch(scheme, key.period, key.partition, kept, instant, last - count + 1)
             batch.numbers.extend(
-                scheme.render(seq, instant, kept, self.rng) for seq in range(batch.first_seq, last + 1)
+                scheme.render(seq, instant, kept, self.rng)
+                for seq in range(batch.first_seq, last + 1)
             )
             if await self._store(batch):
+                self.metrics.count_issued(scheme.name, count)
                 return batch
             log.warning(
                 "issue_conflict",
@@ -88,6 +96,7 @@ class Issuer:
                 count=count,
                 attempt=attempt,
             )
+            self.metrics.count_conflict(scheme.name)
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.retry_after)
 
@@ -98,7 +107,9 @@ class Issuer:
             if reservation.outcome is Outcome.RESERVED:
                 return reservation.value
             if reservation.outcome is Outcome.EXHAUSTED:
-                raise SequenceExhausted(scheme.name, key.period, scheme.capacity, reservation.value, n)
+                raise SequenceExhausted(
+                    scheme.name, key.period, scheme.capacity, reservation.value, n
+                )
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.retry_after)
 
@@ -117,6 +128,7 @@ class Issuer:
             raised_to=stored,
             backend=self.counter.backend,
         )
+        self.metrics.count_resync(key.scheme)
 
     async def _store(self, batch: IssuedBatch) -> bool:
         """Insert every number of `batch` in one transaction, or none of them."""
