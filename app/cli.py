@@ -4,8 +4,10 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import typer
 import uvicorn
@@ -36,8 +38,11 @@ def serve(
         upgrade_to_head(settings.sqlalchemy_url)
     worker_count = workers or settings.workers
     own_metrics_dir = prepare_metrics_dir(worker_count)
+    # uvicorn drains on SIGTERM (no new connections, requests in flight finish), then
+    # re-raises the signal to whatever handler was there before it. A drained stop is a
+    # clean stop, so that handler exits 0 instead of dying by the signal (exit 143).
+    signal.signal(signal.SIGTERM, exit_cleanly)
     try:
-        # SIGTERM stops accepting connections and lets requests in flight finish first.
         uvicorn.run(
             "app.main:create_app",
             factory=True,
@@ -52,6 +57,11 @@ def serve(
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """Exit 0: the signal asked for a stop and the server has already drained."""
+    raise SystemExit(0)
 
 
 def prepare_metrics_dir(workers: int) -> Path | None:
