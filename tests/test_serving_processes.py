@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.store.models import IssuedNumber
 from tests.conftest import TEST_SCHEMES, create_database, drop_database
-from tests.scrape import parse_samples, sample
+from tests.deploy_queries import metrics_queried
+from tests.scrape import parse_samples, sample, sample_names
 from tests.servers import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -129,3 +130,15 @@ def test_sigterm_lets_requests_in_flight_finish_and_loses_nothing(
     assert statuses.count(201) >= 2
     assert len(acknowledged) == 2000 * statuses.count(201)
     assert acknowledged <= stored_numbers(service_env["CUSTID_DATABASE_URL"])
+
+
+def test_every_metric_the_dashboard_and_alerts_query_is_exported(
+    two_workers: ServiceProcess,
+) -> None:
+    httpx.post(f"{two_workers.url}/v1/schemes/daily/numbers", timeout=10)
+
+    exported = sample_names(httpx.get(f"{two_workers.url}/metrics", timeout=10).text)
+
+    queried = metrics_queried()
+    assert len(queried) >= 12
+    assert queried - exported == set()
