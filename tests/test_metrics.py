@@ -1,11 +1,15 @@
 """`/metrics`: what operators see on the dashboard, on both backends."""
 
+import os
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.cli import prepare_metrics_dir
+from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
 from app.store.models import IssuedNumber
 from tests.scrape import Samples, parse_samples, sample
@@ -109,3 +113,18 @@ async def test_metrics_report_backend_health_and_the_serving_counter(
         assert sample(samples, "custid_backend_up", backend="redis") == 1
     assert sample(samples, "custid_counter_fallbacks_total") == 0
     assert sample(samples, "custid_idempotent_replays_total", scheme="daily") == 0
+
+
+def test_serve_gives_several_workers_a_fresh_metrics_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Set (empty, so unused) through monkeypatch, so the directory's path is undone after.
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+
+    assert prepare_metrics_dir(1) is None
+    directory = prepare_metrics_dir(2)
+
+    assert directory is not None
+    assert os.environ[MULTIPROC_ENV] == str(directory)
+    assert list(directory.iterdir()) == []
+    directory.rmdir()

@@ -6,6 +6,7 @@ import signal
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,9 +36,18 @@ def service_env(shared_postgres: str, shared_redis: str) -> Iterator[dict[str, s
 
 
 @pytest.fixture(scope="module")
-def two_workers(service_env: dict[str, str]) -> Iterator[ServiceProcess]:
-    """`custid serve --workers 2`."""
-    service = ServiceProcess(service_env, workers=2).start()
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shared metrics directory holding a stale file from an earlier run."""
+    directory = tmp_path_factory.mktemp("metrics")
+    (directory / "counter_99999.db").write_bytes(b"stale")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def two_workers(service_env: dict[str, str], metrics_dir: Path) -> Iterator[ServiceProcess]:
+    """`custid serve --workers 2`, sharing metrics through `metrics_dir`."""
+    env = {**service_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    service = ServiceProcess(env, workers=2).start()
     yield service
     service.stop()
 
@@ -67,6 +77,15 @@ def test_metrics_add_up_across_two_workers(two_workers: ServiceProcess) -> None:
     assert len(set(numbers)) == 120
 
 
+def test_workers_share_metrics_through_an_emptied_directory(
+    two_workers: ServiceProcess, metrics_dir: Path
+) -> None:
+    writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
+
+    assert "99999" not in writers
+    assert len(writers) == 2
+
+
 def test_served_logs_are_json_lines_with_request_ids(two_workers: ServiceProcess) -> None:
     httpx.get(f"{two_workers.url}/healthz", headers={"X-Request-ID": "probe-7"}, timeout=10)
 
@@ -92,23 +111,28 @@ def stored_numbers(database_url: str) -> set[str]:
 
 
 def test_sigterm_lets_requests_in_flight_finish_and_loses_nothing(
-    service_env: dict[str, str],
+    service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    service = ServiceProcess(service_env).start()
+    # A scheme wide enough that the senders never exhaust it before the signal.
+    schemes = tmp_path / "schemes.toml"
+    schemes.write_text('[schemes.wide]\nkind = "timestamp"\nformat = "%Y%m%d"\nwidth = 7\n')
+    service = ServiceProcess({**service_env, "CUSTID_SCHEMES_FILE": str(schemes)}).start()
     acknowledged: set[str] = set()
 
-    def issue_batch(_: int) -> int:
-        try:
-            response = httpx.post(
-                f"{service.url}/v1/schemes/shanghai/numbers/batch",
-                json={"count": 2000},
-                timeout=30,
-            )
-        except httpx.HTTPError:
-            return 0
-        if response.status_code == 201:
+    def keep_issuing(_: int) -> list[int]:
+        """Send batches until the server stops taking connections; their statuses."""
+        statuses: list[int] = []
+        while True:
+            try:
+                response = httpx.post(
+                    f"{service.url}/v1/schemes/wide/numbers/batch", json={"count": 500}, timeout=30
+                )
+            except httpx.HTTPError:
+                return statuses
+            statuses.append(response.status_code)
+            if response.status_code != 201:
+                return statuses
             acknowledged.update(response.json()["numbers"])
-        return response.status_code
 
     def in_flight() -> float:
         scraped = parse_samples(httpx.get(f"{service.url}/metrics", timeout=5).text)
@@ -116,19 +140,20 @@ def test_sigterm_lets_requests_in_flight_finish_and_loses_nothing(
 
     try:
         with ThreadPoolExecutor(4) as pool:
-            answers = pool.map(issue_batch, range(4))
-            # The scrape itself is one request in flight; wait for the batches too.
-            wait_until(lambda: in_flight() >= 3, 10, "batches in flight")
+            senders = pool.map(keep_issuing, range(4))
+            # The scrape itself is one request in flight; wait for two batches besides.
+            wait_until(lambda: in_flight() >= 3, 20, "batches in flight")
             assert service.process is not None
             service.process.send_signal(signal.SIGTERM)
-            statuses = list(answers)
-        exit_code = service.process.wait(30)
+            statuses = [status for sent in senders for status in sent]
+        exit_code = service.process.wait(40)
     finally:
         service.stop()
 
     assert exit_code == 0
-    assert statuses.count(201) >= 2
-    assert len(acknowledged) == 2000 * statuses.count(201)
+    assert statuses
+    assert set(statuses) == {201}
+    assert len(acknowledged) == 500 * len(statuses)
     assert acknowledged <= stored_numbers(service_env["CUSTID_DATABASE_URL"])
 
 
