@@ -11,6 +11,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 # Any key naming one of these words has its value replaced, whatever it holds.
 SECRET_WORDS = ("authorization", "password", "secret", "token", "api_key", "apikey", "cookie")
@@ -52,6 +53,11 @@ def stdout_logger(*args: Any) -> StdoutLogger:
     return StdoutLogger()
 
 
+# Tracebacks as JSON, without frame locals: a local may hold a token or a password.
+TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
@@ -65,7 +71,7 @@ def configure_logging(level: str = "info") -> None:
     structlog.configure(
         processors=[
             *SHARED_PROCESSORS,
-            structlog.processors.dict_tracebacks,
+            TRACEBACKS,
             redact_secrets,
             structlog.processors.JSONRenderer(),
         ],
@@ -80,7 +86,7 @@ def configure_logging(level: str = "info") -> None:
             foreign_pre_chain=[*SHARED_PROCESSORS, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                TRACEBACKS,
                 redact_secrets,
                 structlog.processors.JSONRenderer(),
             ],

@@ -11,8 +11,11 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.logs import configure_logging, redact
+from app.main import create_app
 from app.settings import Settings
 from app.store.models import IssuedNumber
+from tests.conftest import FrozenClock, _with_state
+from tests.scrape import parse_samples, sample
 
 TOKEN = "cst_live_9f8e7d6c5b4a"
 
@@ -104,3 +107,34 @@ def test_redaction_removes_url_passwords_and_tokens() -> None:
         "postgresql+asyncpg://custid:[redacted]@db/custid"
     )
     assert redact("authorization: Bearer abc.def") == "authorization: Bearer [redacted]"
+
+
+async def test_an_unexpected_error_is_a_logged_counted_500_with_the_request_id(
+    settings: Settings, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(settings, clock=clock)
+
+    async def explode() -> None:
+        secret_local = f"Bearer {TOKEN}"  # must not reach the log as a frame local
+        raise RuntimeError(f"boom after {len(secret_local)} characters")
+
+    app.add_api_route("/explode", explode)
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(app=_with_state(app, state), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
+            capsys.readouterr()
+            response = await http.get("/explode", headers={"X-Request-ID": "boom-1"})
+            metrics = parse_samples((await http.get("/metrics")).text)
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "boom-1"
+    assert sample(metrics, "custid_errors_total", code="internal_error") == 1
+    output = capsys.readouterr().out
+    assert TOKEN not in output
+    lines = [json.loads(line) for line in output.splitlines()]
+    [error] = [line for line in lines if line["event"] == "unexpected_error"]
+    assert error["request_id"] == "boom-1"
+    assert error["exception"][0]["exc_type"] == "RuntimeError"
+    [access] = [line for line in lines if line["event"] == "request" and line["status"] != 200]
+    assert (access["status"], access["request_id"]) == (500, "boom-1")

@@ -97,7 +97,11 @@ async def http_error_handler(request: Request, exc: Exception) -> ProblemRespons
 async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unexpected_error", path=request.url.path)
     body = problem_body("internal_error", 500, "Internal error", "an unexpected error occurred")
-    return problem_response(request, body)
+    # This answer is sent outside the request-id middleware (Starlette's outermost
+    # error layer), which leaves the id bound for exactly this purpose.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
+    return problem_response(request, body, headers)
 
 
 # Codes the HTTP layer answers with itself, besides those of `CustidError` subclasses.
