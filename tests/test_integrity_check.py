@@ -28,6 +28,7 @@ from tests.conftest import (
     drop_database,
     empty_tables,
 )
+from tests.servers import free_port
 
 
 @asynccontextmanager
@@ -176,3 +177,22 @@ async def _issue(settings: Settings, clock: Clock, scheme: str, count: int) -> N
 
 def settings_period(settings: Settings, clock: Clock) -> str:
     return load_catalog(settings.schemes_file, settings.time_zone)["daily"].period(clock())
+
+
+def test_custid_check_exits_2_when_the_database_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed_port = free_port()
+    monkeypatch.setenv(
+        "CUSTID_DATABASE_URL", f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/custid"
+    )
+    monkeypatch.delenv("CUSTID_REDIS_URL", raising=False)
+    monkeypatch.setenv("CUSTID_SCHEMES_FILE", str(TEST_SCHEMES))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["check"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2
+    assert "database backend is unreachable" in result.output
