@@ -8,11 +8,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import health, numbers
+from app.api import health, metrics, numbers
 from app.api import schemes as scheme_routes
 from app.api.limits import BodySizeLimit
-from app.api.problems import install_problem_handlers
+from app.api.middleware import RequestContextMiddleware
+from app.api.problems import install_problem_handlers, known_error_codes
 from app.core.clock import Clock, system_clock
+from app.core.metrics import Metrics
+from app.logs import configure_logging
 from app.services import running_services
 from app.settings import Settings, get_settings
 from schemes import load_catalog
@@ -40,11 +43,14 @@ def create_app(
     `clock` and `rng` (default: the OS's randomness) are where tests stand still.
     """
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    observed = Metrics()
+    observed.initialise(schemes, known_error_codes())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with running_services(settings, schemes, clock, rng) as services:
+        async with running_services(settings, schemes, clock, observed, rng) as services:
             yield {"services": services}
 
     app = FastAPI(
@@ -55,8 +61,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.state.metrics = observed
+    app.add_middleware(RequestContextMiddleware, metrics=observed)
     install_problem_handlers(app)
     app.include_router(numbers.router)
     app.include_router(scheme_routes.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.core.clock import Clock
 from app.core.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
 from app.core.issuer import Issuer
+from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
 from app.store.database import create_engine, create_sessionmaker
 from app.store.migrations import head_revision
@@ -31,11 +32,16 @@ class Services:
     redis: Redis | None
     issuer: Issuer
     migration_head: str | None
+    metrics: Metrics
 
 
 @asynccontextmanager
 async def running_services(
-    settings: Settings, schemes: Catalog, clock: Clock, rng: random.Random | None = None
+    settings: Settings,
+    schemes: Catalog,
+    clock: Clock,
+    metrics: Metrics,
+    rng: random.Random | None = None,
 ) -> AsyncIterator[Services]:
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
@@ -53,6 +59,7 @@ async def running_services(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
             counter,
             settings.redis_probe_interval_seconds,
+            on_fallback=metrics.count_fallback,
         )
     issuer = Issuer(
         schemes=schemes,
@@ -63,6 +70,7 @@ async def running_services(
         max_random_draws=settings.max_random_draws,
         counter_ttl_after_period=settings.counter_ttl_after_period,
         retry_after=settings.retry_after_seconds,
+        metrics=metrics,
     )
     if rng is not None:
         issuer.rng = rng
@@ -73,8 +81,9 @@ async def running_services(
         schemes=sorted(schemes),
     )
     try:
-        yield Services(settings, engine, sessions, redis, issuer, head_revision())
+        yield Services(settings, engine, sessions, redis, issuer, head_revision(), metrics)
     finally:
+        forget_this_process()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

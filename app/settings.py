@@ -3,6 +3,7 @@
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often to try Redis again while it is down."
     )
     retry_after_seconds: int = Field(default=2, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level written to the JSON log on stdout."
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -175,6 +175,7 @@ def redis_settings(postgres_database: str, own_redis: RedisServer, tmp_path: Pat
         database_url=postgres_database,
         redis_url=own_redis.url,
         redis_key_prefix=f"resync-{uuid.uuid4().hex[:8]}",
+        redis_timeout_seconds=0.5,
         schemes_file=TEST_SCHEMES,
         data_dir=tmp_path,
     )

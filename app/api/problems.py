@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from app.core.errors import CustidError
+from app.core.metrics import Metrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -56,6 +57,9 @@ def problem_response(
     request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> ProblemResponse:
     body.setdefault("instance", request.url.path)
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.count_error(body["code"])
     return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
@@ -109,7 +113,22 @@ async def http_error_handler(request: Request, exc: Exception) -> ProblemRespons
 async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unexpected_error", path=request.url.path)
     body = problem_body("internal_error", 500, "Internal error", "an unexpected error occurred")
-    return problem_response(request, body)
+    # This answer is sent outside the request-id middleware (Starlette's outermost
+    # error layer), which leaves the id bound for exactly this purpose.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
+    return problem_response(request, body, headers)
+
+
+def known_error_codes() -> set[str]:
+    """Every stable error code the service can answer with."""
+    codes = {"validation_error", "http_error", *HTTP_ERROR_CODES.values()}
+    pending: list[type[CustidError]] = [CustidError]
+    while pending:
+        error = pending.pop()
+        codes.add(error.code)
+        pending.extend(error.__subclasses__())
+    return codes
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -67,6 +67,14 @@ class Counter(Protocol):
         """Return if the backend answers, else raise `BackendUnavailable`."""
         ...
 
+    async def current(self, key: CounterKey) -> int | None:
+        """The counter's value without changing it, or None if the key is missing."""
+        ...
+
+    async def period_values(self, scheme: str, period: str) -> dict[str, int]:
+        """The value of every partition's counter of one scheme and period."""
+        ...
+
 
 # Lua numbers are doubles: exact up to 2**53, which bounds sequence widths at 15 digits.
 RESERVE_SCRIPT = """
@@ -122,6 +130,25 @@ class RedisCounter:
         async with redis_guard(self._retry_after):
             await self._raise(keys=[self.redis_key(key)], args=[value, expiry])
 
+    async def current(self, key: CounterKey) -> int | None:
+        async with redis_guard(self._retry_after):
+            value = await self._redis.get(self.redis_key(key))
+        return None if value is None else int(value)
+
+    async def period_values(self, scheme: str, period: str) -> dict[str, int]:
+        # Partitions are not known in advance, so their keys are found by SCAN; the
+        # keyspace is small (keys expire soon after their period) and this runs per scrape.
+        head = self.redis_key(CounterKey(scheme, period, ""))
+        async with redis_guard(self._retry_after):
+            pattern = glob_escape(head) + "*"
+            keys = [key async for key in self._redis.scan_iter(match=pattern, count=1000)]
+            values = await self._redis.mget(keys) if keys else []
+        return {
+            key.decode()[len(head) :]: int(value)
+            for key, value in zip(keys, values, strict=True)
+            if value is not None
+        }
+
 
 class DatabaseCounter:
     """Counters as rows, each change in its own short transaction."""
@@ -155,6 +182,19 @@ class DatabaseCounter:
         async with database_guard(self._retry_after), self._sessions.begin() as session:
             await counter_rows.raise_counter(session, key.scheme, key.period, key.partition, value)
 
+    async def current(self, key: CounterKey) -> int | None:
+        async with database_guard(self._retry_after), self._sessions() as session:
+            return await counter_rows.counter_value(session, key.scheme, key.period, key.partition)
+
+    async def period_values(self, scheme: str, period: str) -> dict[str, int]:
+        async with database_guard(self._retry_after), self._sessions() as session:
+            return await counter_rows.period_values(session, scheme, period)
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal inside a Redis MATCH pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
 
 class FallbackCounter:
     """Redis while it answers, the database counter while it does not.
@@ -171,8 +211,10 @@ class FallbackCounter:
         primary: Counter,
         fallback: Counter,
         probe_interval: float,
+        on_fallback: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._on_fallback = on_fallback
         self._primary = primary
         self._fallback = fallback
         self._probe_interval = probe_interval
@@ -194,6 +236,12 @@ class FallbackCounter:
 
     async def ping(self) -> None:
         await self._active().ping()
+
+    async def current(self, key: CounterKey) -> int | None:
+        return await self._active().current(key)
+
+    async def period_values(self, scheme: str, period: str) -> dict[str, int]:
+        return await self._active().period_values(scheme, period)
 
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
         await self._probe_if_due()
@@ -238,4 +286,5 @@ class FallbackCounter:
         self._down_since = self._last_probe = self._clock()
         self._synced.clear()
         self.fallbacks += 1
+        self._on_fallback()
         log.warning("counter_fallback", failed=self._primary.backend, to=self._fallback.backend)

@@ -28,6 +28,7 @@ from app.core.coalescing import Coalescer, Job
 from app.core.counters import Counter, CounterKey, Outcome
 from app.core.drawing import issue_drawn
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
+from app.core.metrics import Metrics
 from app.store import numbers as number_rows
 from schemes import Catalog, InvalidAttribute, Scheme
 
@@ -76,6 +77,7 @@ class Issuer:
     counter_ttl_after_period: timedelta = timedelta(days=2)
     retry_after: int = 2
     max_queued_numbers: int = 100_000
+    metrics: Metrics = field(default_factory=Metrics)
     coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +129,7 @@ class Issuer:
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
         if not scheme.uses_sequence:
-            return await issue_drawn(
+            batch = await issue_drawn(
                 self.sessions,
                 self.rng,
                 scheme,
@@ -138,9 +140,12 @@ class Issuer:
                 self.max_random_draws,
                 self.retry_after,
             )
-        request = IssueRequest(weight=count, scheme=scheme, attributes=kept, instant=instant)
-        self.coalescer.enqueue(key, request)
-        return await request.outcome
+        else:
+            request = IssueRequest(weight=count, scheme=scheme, attributes=kept, instant=instant)
+            self.coalescer.enqueue(key, request)
+            batch = await request.outcome
+        self.metrics.count_issued(scheme.name, count)
+        return batch
 
     async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
         """Reserve, render and store numbers for every request of one group."""
@@ -168,6 +173,8 @@ class Issuer:
             if not collided:
                 return
             waiting = [r for r, b in zip(waiting, batches, strict=True) if b in collided]
+            self.metrics.count_conflict(scheme.name)
+            self.metrics.count_retry(scheme.name, len(waiting))
             log.warning(
                 "issue_conflict",
                 scheme=scheme.name,
@@ -213,6 +220,7 @@ class Issuer:
             raised_to=stored,
             backend=self.counter.backend,
         )
+        self.metrics.count_resync(key.scheme)
 
     async def _store(self, batches: list[IssuedBatch]) -> list[IssuedBatch]:
         """Store every batch whole in one transaction; the batches that collided are left out."""

@@ -6,7 +6,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.backends import database_guard
+from app.core.errors import BackendUnavailable
+from app.core.issuer import Issuer
 from app.store import numbers as number_rows
+from app.store import statistics
 from schemes import Scheme
 
 
@@ -54,3 +57,34 @@ async def current_utilisation(
     ]
     capacity = scheme.capacity if scheme.uses_sequence else scheme.space_size
     return Utilisation(period, capacity, partitions)
+
+
+@dataclass(frozen=True)
+class SchemeUtilisation:
+    """Share used of each scheme's current period (0 to 1), for the gauges and the check."""
+
+    sequence: dict[str, float] = field(default_factory=dict)
+    random_space: dict[str, float] = field(default_factory=dict)
+
+
+async def utilisation_by_scheme(issuer: Issuer) -> SchemeUtilisation:
+    """One cheap read per scheme; a scheme whose backend does not answer is left out.
+
+    Counted schemes read their counters (the fullest partition counts), drawn
+    schemes count what is stored in the period.
+    """
+    now = issuer.clock()
+    used = SchemeUtilisation()
+    for scheme in issuer.schemes.values():
+        period = scheme.period(now)
+        try:
+            if scheme.uses_sequence:
+                values = await issuer.counter.period_values(scheme.name, period)
+                used.sequence[scheme.name] = max(values.values(), default=0) / scheme.capacity
+            else:
+                async with database_guard(issuer.retry_after), issuer.sessions() as session:
+                    issued = await statistics.count_in_period(session, scheme.name, period)
+                used.random_space[scheme.name] = issued / scheme.space_size
+        except BackendUnavailable:
+            continue
+    return used

@@ -48,3 +48,11 @@ async def raise_counter(
         },
     ).returning(Counter.value)
     return int((await session.execute(statement)).scalar_one())
+
+
+async def period_values(session: AsyncSession, scheme: str, period: str) -> dict[str, int]:
+    """Every partition's counter value for one scheme and period."""
+    statement = select(Counter.partition, Counter.value).where(
+        Counter.scheme == scheme, Counter.period == period
+    )
+    return {partition: int(value) for partition, value in (await session.execute(statement)).all()}

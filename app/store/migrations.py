@@ -5,6 +5,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -25,3 +27,9 @@ def upgrade_to_head(database_url: str) -> None:
 def head_revision() -> str | None:
     """The newest migration's revision id."""
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+async def applied_revision(connection: AsyncConnection) -> str | None:
+    """The revision the database is at; raises if it was never migrated."""
+    statement = text("SELECT version_num FROM alembic_version")
+    return (await connection.execute(statement)).scalar_one_or_none()

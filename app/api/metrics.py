@@ -1,0 +1,31 @@
+"""`GET /metrics`: Prometheus text format, every worker's counts summed."""
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import ServicesDep
+from app.core.metrics import CONTENT_TYPE, Snapshot
+from app.core.readiness import OK, backend_checks
+from app.core.utilisation import utilisation_by_scheme
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+    summary="Prometheus metrics",
+)
+async def metrics(services: ServicesDep) -> Response:
+    """Issuance, latency, errors, conflicts, utilisation and backend health."""
+    checks = await backend_checks(services.engine, services.redis, services.migration_head)
+    utilisation = await utilisation_by_scheme(services.issuer)
+    snapshot = Snapshot(
+        counter_backend=services.issuer.counter.backend,
+        backend_up={
+            backend: state == OK for backend, state in checks.items() if backend != "migrations"
+        },
+        sequence_utilisation=utilisation.sequence,
+        random_space_utilisation=utilisation.random_space,
+    )
+    return Response(services.metrics.exposition(snapshot), media_type=CONTENT_TYPE)

@@ -1,0 +1,142 @@
+"""The periodic integrity check (定期检查) behind `custid check`.
+
+For every (scheme, period, partition) that holds numbers it compares the counter
+with the highest stored sequence, looks for duplicates the unique indexes
+should have made impossible, and counts the gaps. A counter behind the stored
+numbers or any duplicate is a failure; gaps are normal (reserved values whose
+insert failed, Redis losing a reservation) and are only reported.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.core.backends import database_guard
+from app.core.counters import CounterKey
+from app.core.issuer import Issuer
+from app.core.utilisation import utilisation_by_scheme
+from app.store import statistics
+
+# Enough to show an operator where to look without flooding the report.
+GAP_EXAMPLES_PER_KEY = 3
+KEYS_WITH_GAP_EXAMPLES = 50
+DUPLICATES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class KeyReport:
+    """One counter key: what is stored, what the counter says, what is missing."""
+
+    scheme: str
+    period: str
+    partition: str
+    numbers: int
+    highest_seq: int | None
+    counter: int | None
+    capacity: int | None
+    gaps: int
+    gap_examples: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def counter_behind(self) -> bool:
+        """The counter would hand out a sequence value that is already stored.
+
+        A missing counter is not behind: the issuer seeds it from the stored maximum.
+        """
+        return self.counter is not None and self.counter < (self.highest_seq or 0)
+
+    @property
+    def utilisation(self) -> float | None:
+        """Share of the period's capacity used, by highest sequence or count of random numbers."""
+        if not self.capacity:
+            return None
+        used = self.highest_seq if self.highest_seq is not None else self.numbers
+        return used / self.capacity
+
+
+@dataclass
+class IntegrityReport:
+    """Everything `custid check` found."""
+
+    keys: list[KeyReport] = field(default_factory=list)
+    duplicate_numbers: list[tuple[str, int]] = field(default_factory=list)
+    duplicate_seqs: list[tuple[str, str, str, int, int]] = field(default_factory=list)
+    unknown_schemes: list[str] = field(default_factory=list)
+    current_utilisation: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong, one sentence each; empty when all is well."""
+        found = [
+            f"counter of {key.scheme} period {key.period!r} partition {key.partition!r} is "
+            f"{key.counter}, behind the highest stored sequence {key.highest_seq}"
+            for key in self.keys
+            if key.counter_behind
+        ]
+        found += [
+            f"number {number} is stored {times} times" for number, times in self.duplicate_numbers
+        ]
+        found += [
+            f"sequence {seq} of {scheme} period {period!r} partition {partition!r} "
+            f"is stored {times} times"
+            for scheme, period, partition, seq, times in self.duplicate_seqs
+        ]
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "keys": [
+                asdict(key) | {"counter_behind": key.counter_behind, "utilisation": key.utilisation}
+                for key in self.keys
+            ],
+            "duplicate_numbers": self.duplicate_numbers,
+            "duplicate_seqs": self.duplicate_seqs,
+            "unknown_schemes": self.unknown_schemes,
+            "current_utilisation": self.current_utilisation,
+        }
+
+
+async def check_integrity(issuer: Issuer) -> IntegrityReport:
+    """Check every scheme's stored numbers against its counters; read-only."""
+    report = IntegrityReport()
+    examples: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    async with database_guard(issuer.retry_after), issuer.sessions() as session:
+        stored = await statistics.key_statistics(session)
+        report.duplicate_numbers = await statistics.duplicate_numbers(session, DUPLICATES_SHOWN)
+        report.duplicate_seqs = await statistics.duplicate_seqs(session, DUPLICATES_SHOWN)
+        with_gaps = [row for row in stored if (row.highest_seq or 0) > row.distinct_seqs]
+        for row in with_gaps[:KEYS_WITH_GAP_EXAMPLES]:
+            runs = await statistics.gap_ranges(
+                session, row.scheme, row.period, row.partition, GAP_EXAMPLES_PER_KEY
+            )
+            if row.lowest_seq is not None and row.lowest_seq > 1:
+                runs.insert(0, (1, row.lowest_seq - 1))
+            examples[row.scheme, row.period, row.partition] = runs[:GAP_EXAMPLES_PER_KEY]
+    # Counters are read after the session closes: the embedded database has one connection.
+    for row in stored:
+        scheme = issuer.schemes.get(row.scheme)
+        key = CounterKey(row.scheme, row.period, row.partition)
+        counter = await issuer.counter.current(key) if row.sequenced else None
+        report.keys.append(
+            KeyReport(
+                scheme=row.scheme,
+                period=row.period,
+                partition=row.partition,
+                numbers=row.numbers,
+                highest_seq=row.highest_seq,
+                counter=counter,
+                capacity=scheme.capacity if scheme is not None else None,
+                gaps=(row.highest_seq or 0) - row.distinct_seqs,
+                gap_examples=examples.get((row.scheme, row.period, row.partition), []),
+            )
+        )
+    report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
+    utilisation = await utilisation_by_scheme(issuer)
+    report.current_utilisation = {**utilisation.sequence, **utilisation.random_space}
+    return report

@@ -1,0 +1,213 @@
+"""Prometheus metrics: every series custid exports is defined here.
+
+Counters and histograms are kept by the process that observes them. Under
+several uvicorn workers, prometheus-client writes them to files in
+`PROMETHEUS_MULTIPROC_DIR` (it must be set before the worker imports
+prometheus-client) and a scrape sums the files of every worker. Gauges that
+describe shared state (utilisation, backend health, which counter serves) are
+not kept at all: they are read from the shared backends when scraped, so every
+worker answers the same and no stale per-process value survives a restart.
+"""
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BACKENDS = ("database", "redis")
+# Issuing takes a few milliseconds; a batch of 10,000 up to a few seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory worker processes share their metrics through, if several serve."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Gauges read from the shared backends at scrape time."""
+
+    counter_backend: str
+    backend_up: Mapping[str, bool] = field(default_factory=dict)
+    sequence_utilisation: Mapping[str, float] = field(default_factory=dict)
+    random_space_utilisation: Mapping[str, float] = field(default_factory=dict)
+
+
+class SnapshotCollector(Collector):
+    """Exposes one `Snapshot` as gauges."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "custid_backend_up", "1 if the backend answers, 0 if it does not.", labels=["backend"]
+        )
+        for backend, answers in sorted(self.snapshot.backend_up.items()):
+            up.add_metric([backend], 1.0 if answers else 0.0)
+        serving = GaugeMetricFamily(
+            "custid_counter_backend",
+            "1 for the counter backend serving sequence values (redis or database).",
+            labels=["backend"],
+        )
+        for backend in BACKENDS:
+            serving.add_metric([backend], 1.0 if backend == self.snapshot.counter_backend else 0.0)
+        sequence = GaugeMetricFamily(
+            "custid_sequence_utilisation_ratio",
+            "Share of the current period's sequence used, fullest partition (1 = exhausted).",
+            labels=["scheme"],
+        )
+        for scheme, ratio in sorted(self.snapshot.sequence_utilisation.items()):
+            sequence.add_metric([scheme], ratio)
+        random_space = GaugeMetricFamily(
+            "custid_random_space_utilisation_ratio",
+            "Share of a random scheme's number space issued in the current period.",
+            labels=["scheme"],
+        )
+        for scheme, ratio in sorted(self.snapshot.random_space_utilisation.items()):
+            random_space.add_metric([scheme], ratio)
+        return [up, serving, sequence, random_space]
+
+
+class Metrics:
+    """The service's counters and histograms, and the hooks that move them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        on = self.registry
+        self.numbers_issued = Counter(
+            "custid_numbers_issued", "Numbers issued and stored.", ["scheme"], registry=on
+        )
+        self.issue_conflicts = Counter(
+            "custid_issue_conflicts",
+            "Inserts that collided with a stored number (the counter was behind).",
+            ["scheme"],
+            registry=on,
+        )
+        self.counter_resyncs = Counter(
+            "custid_counter_resyncs",
+            "Counters raised to the highest stored sequence (after a conflict or a missing key).",
+            ["scheme"],
+            registry=on,
+        )
+        self.issue_retries = Counter(
+            "custid_issue_retries",
+            "Issue attempts repeated after a conflict.",
+            ["scheme"],
+            registry=on,
+        )
+        self.counter_fallbacks = Counter(
+            "custid_counter_fallbacks",
+            "Times the database counter served because Redis could not.",
+            registry=on,
+        )
+        self.idempotent_replays = Counter(
+            "custid_idempotent_replays",
+            "Issuing requests answered from an earlier request with the same Idempotency-Key.",
+            ["scheme"],
+            registry=on,
+        )
+        self.errors = Counter(
+            "custid_errors", "Problem responses by their stable code.", ["code"], registry=on
+        )
+        self.requests = Counter(
+            "custid_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=on,
+        )
+        self.request_duration = Histogram(
+            "custid_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=on,
+        )
+        self.requests_in_flight = Gauge(
+            "custid_http_requests_in_flight",
+            "Requests being answered right now.",
+            registry=on,
+            multiprocess_mode="livesum",
+        )
+
+    def initialise(self, schemes: Iterable[str], error_codes: Iterable[str]) -> None:
+        """Create every known label set at zero, so dashboards and alerts see a series at once."""
+        self.counter_fallbacks.inc(0)
+        for scheme in schemes:
+            for counter in (
+                self.numbers_issued,
+                self.issue_conflicts,
+                self.counter_resyncs,
+                self.issue_retries,
+                self.idempotent_replays,
+            ):
+                counter.labels(scheme=scheme)
+        for code in error_codes:
+            self.errors.labels(code=code)
+
+    def count_issued(self, scheme: str, count: int) -> None:
+        """`count` numbers of `scheme` were stored."""
+        self.numbers_issued.labels(scheme=scheme).inc(count)
+
+    def count_conflict(self, scheme: str) -> None:
+        """An insert collided with a stored number."""
+        self.issue_conflicts.labels(scheme=scheme).inc()
+
+    def count_resync(self, scheme: str) -> None:
+        """A counter was raised to the highest stored sequence."""
+        self.counter_resyncs.labels(scheme=scheme).inc()
+
+    def count_retry(self, scheme: str, requests: int = 1) -> None:
+        """Issue attempts are repeated, for `requests` requests."""
+        self.issue_retries.labels(scheme=scheme).inc(requests)
+
+    def count_fallback(self) -> None:
+        """The database counter served in place of Redis."""
+        self.counter_fallbacks.inc()
+
+    def count_idempotent_replay(self, scheme: str) -> None:
+        """A request was answered from an earlier one with the same Idempotency-Key."""
+        self.idempotent_replays.labels(scheme=scheme).inc()
+
+    def count_error(self, code: str) -> None:
+        """A problem response with `code` was sent."""
+        self.errors.labels(code=code).inc()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request was answered."""
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.request_duration.labels(method=method, route=route).observe(seconds)
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request as in flight while the block runs."""
+        self.requests_in_flight.inc()
+        try:
+            yield
+        finally:
+            self.requests_in_flight.dec()
+
+    def exposition(self, snapshot: Snapshot) -> bytes:
+        """The Prometheus text format of every metric, all workers summed."""
+        scraped = CollectorRegistry()
+        scraped.register(SnapshotCollector(snapshot))
+        directory = multiprocess_dir()
+        if directory is None:
+            return generate_latest(self.registry) + generate_latest(scraped)
+        MultiProcessCollector(scraped, directory)  # type: ignore[no-untyped-call]
+        return generate_latest(scraped)
+
+
+def forget_this_process() -> None:
+    """Drop this worker's live gauges from the shared directory as it exits."""
+    if multiprocess_dir() is not None:
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -1,0 +1,170 @@
+"""What operators deploy: alert rules (promtool), the dashboard, the container and compose files."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy_queries import DASHBOARD, DEPLOY, RULES, dashboard_queries
+
+ROOT = DEPLOY.parent
+PROMETHEUS = DEPLOY / "prometheus"
+COMPOSE = DEPLOY / "docker-compose.yml"
+CUSTID_REPLICAS = {"custid-1", "custid-2"}
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    """The promtool binary (Debian package `prometheus`); CI must have it, .ci/run installs it."""
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required in CI: apt-get install prometheus", pytrace=False)
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    return found
+
+
+def run_promtool(promtool: str, *args: str) -> str:
+    result = subprocess.run(
+        [promtool, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_alert_rules_pass_their_promtool_unit_tests(promtool: str) -> None:
+    rule_tests = sorted(
+        str(path.relative_to(PROMETHEUS)) for path in PROMETHEUS.glob("tests/*.yml")
+    )
+    assert rule_tests
+
+    output = run_promtool(promtool, "test", "rules", *rule_tests)
+
+    assert "SUCCESS" in output
+
+
+def test_prometheus_config_and_rules_are_valid(promtool: str) -> None:
+    run_promtool(promtool, "check", "rules", str(RULES.relative_to(PROMETHEUS)))
+    output = run_promtool(promtool, "check", "config", "prometheus.yml")
+
+    assert "1 rule files found" in output
+
+
+def test_alerts_cover_utilisation_exhaustion_backends_conflicts_and_5xx() -> None:
+    rules: dict[str, Any] = yaml.safe_load(RULES.read_text())
+    alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
+
+    assert "> 0.8" in alerts["CustidSequenceUtilisationHigh"]["expr"]
+    assert ">= 1" in alerts["CustidSequenceExhausted"]["expr"]
+    assert "custid_backend_up" in alerts["CustidBackendDown"]["expr"]
+    assert "custid_issue_conflicts_total" in alerts["CustidConflictRateSpike"]["expr"]
+    assert 'status=~"5.."' in alerts["CustidHighServerErrorRate"]["expr"]
+    assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in alerts.values())
+
+
+def test_dashboard_shows_what_operators_run_custid_from() -> None:
+    dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    queries = "\n".join(dashboard_queries())
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+
+    for needed in (
+        "rate(custid_numbers_issued_total",
+        "histogram_quantile(0.5,",
+        "histogram_quantile(0.99,",
+        "custid_errors_total",
+        "custid_sequence_utilisation_ratio",
+        "custid_issue_conflicts_total",
+        "custid_counter_resyncs_total",
+        "custid_backend_up",
+    ):
+        assert needed in queries
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert all(panel["datasource"]["uid"] == datasource["uid"] for panel in panels)
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def test_compose_runs_postgres_redis_migration_two_replicas_prometheus_and_grafana() -> None:
+    services = compose()["services"]
+
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "custid-1",
+        "custid-2",
+        "prometheus",
+        "grafana",
+    }
+    assert services["migrate"]["command"] == ["custid", "migrate"]
+    assert services["migrate"]["restart"] == "no"
+    for name in CUSTID_REPLICAS:
+        replica = services[name]
+        assert "command" not in replica  # the image's CMD: custid serve
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "@postgres:5432/" in replica["environment"]["CUSTID_DATABASE_URL"]
+        assert replica["environment"]["CUSTID_REDIS_URL"].startswith("redis://redis:6379")
+
+
+def test_prometheus_scrapes_every_replica_and_grafana_gets_its_provisioning() -> None:
+    services = compose()["services"]
+    scrape = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())["scrape_configs"][0]
+    targets = set(scrape["static_configs"][0]["targets"])
+
+    assert targets == {f"{name}:8000" for name in CUSTID_REPLICAS}
+    mounts = services["prometheus"]["volumes"] + services["grafana"]["volumes"]
+    for mount in mounts:
+        source = mount.split(":")[0]
+        if source.startswith("."):
+            assert (DEPLOY / source).exists(), mount
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert "./prometheus:/etc/prometheus:ro" in mounts
+
+
+def test_compose_file_parses_with_docker_compose_when_available() -> None:
+    probe = shutil.which("docker")
+    if (
+        probe is None
+        or subprocess.run([probe, "compose", "version"], capture_output=True, timeout=30).returncode
+        != 0
+    ):
+        pytest.skip("the docker compose plugin is not installed")
+    result = subprocess.run(
+        [probe, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_builds_in_two_stages_and_serves_as_a_non_root_user() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    instructions = [line for line in lines if line and not line.startswith("#")]
+
+    assert sum(line.startswith("FROM ") for line in instructions) == 2
+    assert any(line.startswith("COPY --from=build") for line in instructions)
+    [user] = [line for line in instructions if line.startswith("USER ")]
+    assert user.split()[1].split(":")[0] not in {"root", "0"}
+    assert instructions[-1] == 'CMD ["custid", "serve", "--host", "0.0.0.0"]'
+    assert not any("migrate" in line for line in instructions)
+
+
+def test_image_ships_the_migrations_and_default_schemes() -> None:
+    # The runtime image holds only the wheel; `custid migrate` needs these inside it.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+
+    assert '"migrations*"' in pyproject
+    assert 'schemes = ["*.toml"]' in pyproject
+    assert Path(ROOT / "migrations" / "env.py").exists()

@@ -1,0 +1,136 @@
+"""`/metrics`: what operators see on the dashboard, on both backends."""
+
+import os
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.cli import prepare_metrics_dir
+from app.core.metrics import MULTIPROC_ENV
+from app.settings import Settings
+from app.store.models import IssuedNumber
+from tests.scrape import Samples, parse_samples, sample
+
+ROUTE = "/v1/schemes/{scheme}/numbers"
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return parse_samples(response.text)
+
+
+async def test_metrics_count_issued_numbers_by_scheme(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await client.post("/v1/schemes/daily/numbers")
+    await client.post("/v1/schemes/tiny/numbers/batch", json={"count": 4})
+
+    samples = await scrape(client)
+
+    assert sample(samples, "custid_numbers_issued_total", scheme="daily") == 3
+    assert sample(samples, "custid_numbers_issued_total", scheme="tiny") == 4
+    assert ("custid_numbers_issued_total", frozenset({("scheme", "shanghai")})) in samples
+
+
+async def test_request_latency_is_labelled_by_route_template_not_path(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/numbers")
+    await client.post("/v1/schemes/tiny/numbers")
+
+    samples = await scrape(client)
+
+    count = "custid_http_request_duration_seconds_count"
+    assert sample(samples, count, method="POST", route=ROUTE) == 2
+    assert not any("/v1/schemes/daily" in str(labels) for _, labels in samples)
+    answered = "custid_http_requests_total"
+    assert sample(samples, answered, method="POST", route=ROUTE, status="201") == 2
+
+
+async def test_metrics_count_errors_by_code(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/schemes/nosuch/numbers")
+    await client.post("/v1/schemes/daily/numbers/batch", json={"count": 0})
+    await client.post("/v1/schemes/tiny/numbers/batch", json={"count": 9})
+    await client.post("/v1/schemes/tiny/numbers")
+
+    samples = await scrape(client)
+
+    assert sample(samples, "custid_errors_total", code="unknown_scheme") == 1
+    assert sample(samples, "custid_errors_total", code="validation_error") == 1
+    assert sample(samples, "custid_errors_total", code="sequence_exhausted") == 1
+    assert ("custid_errors_total", frozenset({("code", "backend_unavailable")})) in samples
+
+
+async def test_metrics_report_sequence_utilisation_of_the_current_period(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/tiny/numbers/batch", json={"count": 3})
+
+    samples = await scrape(client)
+
+    assert sample(samples, "custid_sequence_utilisation_ratio", scheme="tiny") == 3 / 9
+    assert sample(samples, "custid_sequence_utilisation_ratio", scheme="daily") == 0
+
+
+async def test_metrics_count_conflicts_resyncs_and_retries(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await client.post("/v1/schemes/daily/numbers")
+    # A number stored behind the counter's back: the next insert collides with it.
+    engine = create_async_engine(settings.sqlalchemy_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(IssuedNumber).values(
+                number="20231015002",
+                scheme="daily",
+                scheme_version=1,
+                period="20231015",
+                partition="",
+                seq=2,
+                attributes={},
+                issued_at=datetime.now(UTC),
+            )
+        )
+    await engine.dispose()
+
+    response = await client.post("/v1/schemes/daily/numbers")
+
+    assert response.json()["number"] == "20231015003"
+    samples = await scrape(client)
+    assert sample(samples, "custid_issue_conflicts_total", scheme="daily") == 1
+    assert sample(samples, "custid_issue_retries_total", scheme="daily") == 1
+    # One resync seeded the new period's counter, one repaired it after the conflict.
+    assert sample(samples, "custid_counter_resyncs_total", scheme="daily") == 2
+
+
+async def test_metrics_report_backend_health_and_the_serving_counter(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    samples = await scrape(client)
+
+    serving = "redis" if settings.redis_url is not None else "database"
+    assert sample(samples, "custid_counter_backend", backend=serving) == 1
+    assert sample(samples, "custid_backend_up", backend="database") == 1
+    if settings.redis_url is not None:
+        assert sample(samples, "custid_backend_up", backend="redis") == 1
+    assert sample(samples, "custid_counter_fallbacks_total") == 0
+    assert sample(samples, "custid_idempotent_replays_total", scheme="daily") == 0
+
+
+def test_serve_gives_several_workers_a_fresh_metrics_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Set (empty, so unused) through monkeypatch, so the directory's path is undone after.
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+
+    assert prepare_metrics_dir(1) is None
+    directory = prepare_metrics_dir(2)
+
+    assert directory is not None
+    assert os.environ[MULTIPROC_ENV] == str(directory)
+    assert list(directory.iterdir()) == []
+    directory.rmdir()
