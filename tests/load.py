@@ -1,0 +1,99 @@
+"""A bounded load generator for the multi-process and fault tests.
+
+Each virtual client has an httpx client (and connection) of its own: one shared
+pool would be the bottleneck. Load stops when the wanted count is issued or
+the deadline passes, whichever comes first.
+"""
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class LoadResult:
+    """What the clients saw."""
+
+    numbers: list[str] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    unavailable_without_retry_after: int = 0
+    transport_errors: int = 0
+    # Second (since start) -> numbers issued in it, to show issuance never stopped.
+    issued_per_second: Counter[int] = field(default_factory=Counter)
+    elapsed: float = 0.0
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.numbers) - len(set(self.numbers))
+
+    @property
+    def server_errors(self) -> int:
+        return sum(count for status, count in self.statuses.items() if status >= 500)
+
+    @property
+    def rate(self) -> float:
+        return len(self.numbers) / self.elapsed if self.elapsed else 0.0
+
+    def longest_pause(self, start: int, end: int) -> int:
+        """The most consecutive seconds in [start, end) in which nothing was issued."""
+        longest = current = 0
+        for second in range(start, end):
+            current = 0 if self.issued_per_second[second] else current + 1
+            longest = max(longest, current)
+        return longest
+
+
+async def issue_load(
+    urls: Sequence[str],
+    scheme: str,
+    clients: int,
+    numbers: int,
+    seconds: float,
+    batch_sizes: Sequence[int] = (1,),
+) -> LoadResult:
+    """Issue about `numbers` numbers from `clients` concurrent clients, for at most `seconds`."""
+    result = LoadResult()
+    started = time.monotonic()
+    deadline = started + seconds
+    targets = itertools.cycle(urls)
+    sizes = list(batch_sizes)  # each client starts at a different size
+
+    async def client(base_url: str, sizes: Iterator[int]) -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+            while len(result.numbers) < numbers and time.monotonic() < deadline:
+                count = next(sizes)
+                try:
+                    if count == 1:
+                        response = await http.post(f"/v1/schemes/{scheme}/numbers")
+                    else:
+                        response = await http.post(
+                            f"/v1/schemes/{scheme}/numbers/batch", json={"count": count}
+                        )
+                except httpx.TransportError:
+                    result.transport_errors += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                result.statuses[response.status_code] += 1
+                if response.status_code in (200, 201):
+                    body = response.json()
+                    issued = body["numbers"] if "numbers" in body else [body["number"]]
+                    result.numbers.extend(issued)
+                    result.issued_per_second[int(time.monotonic() - started)] += len(issued)
+                elif response.status_code == 503:
+                    if "retry-after" not in response.headers:
+                        result.unavailable_without_retry_after += 1
+                    await asyncio.sleep(0.05)
+
+    await asyncio.gather(
+        *(
+            client(next(targets), itertools.cycle([*sizes[offset:], *sizes[:offset]]))
+            for offset in (i % len(sizes) for i in range(clients))
+        )
+    )
+    result.elapsed = time.monotonic() - started
+    return result

@@ -1,0 +1,261 @@
+"""Fault injection: uniqueness and durability hold while backends fail under load.
+
+Every test starts its own PostgreSQL, Redis and custid processes on free
+loopback ports, is bounded in time, and prints the figures it observed.
+Run just these with `pytest -m faults -s`.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.settings import Settings
+from tests.conftest import (
+    TEST_SCHEMES,
+    FrozenClock,
+    asyncpg_dsn,
+    create_database,
+    started_client,
+)
+from tests.load import LoadResult, issue_load
+from tests.servers import PostgresServer, RedisServer, ServiceProcess
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+SCHEME = "wide"  # a daily sequence with room for every number these tests issue
+
+
+@pytest.fixture(scope="module")
+def fault_postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def fault_database(fault_postgres: PostgresServer) -> str:
+    return create_database(fault_postgres.url)
+
+
+def start_replicas(database: str, redis: RedisServer, count: int) -> list[ServiceProcess]:
+    env = {
+        "CUSTID_DATABASE_URL": database,
+        "CUSTID_REDIS_URL": redis.url,
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+        "CUSTID_LOG_LEVEL": "warning",
+        "CUSTID_BACKEND_TIMEOUT_SECONDS": "2",
+        "CUSTID_REDIS_TIMEOUT_SECONDS": "0.5",
+    }
+    replicas = [ServiceProcess(env) for _ in range(count)]
+    try:
+        for replica in replicas:
+            replica.start()
+    except Exception:
+        stop_all(replicas)
+        raise
+    return replicas
+
+
+def stop_all(replicas: list[ServiceProcess]) -> None:
+    for replica in replicas:
+        replica.stop()
+
+
+@pytest.fixture
+def two_replicas(fault_database: str, own_redis: RedisServer) -> Iterator[list[ServiceProcess]]:
+    replicas = start_replicas(fault_database, own_redis, 2)
+    yield replicas
+    stop_all(replicas)
+
+
+async def stored_numbers(database: str) -> set[str]:
+    connection = await asyncpg.connect(asyncpg_dsn(database))
+    try:
+        rows = await connection.fetch("SELECT number FROM issued_numbers")
+    finally:
+        await connection.close()
+    return {row["number"] for row in rows}
+
+
+def report(scenario: str, result: LoadResult, **figures: object) -> None:
+    extra = "".join(f", {name}={value}" for name, value in figures.items())
+    print(
+        f"\n[faults] {scenario}: issued={len(result.numbers)} duplicates={result.duplicates} "
+        f"5xx={result.server_errors} statuses={dict(result.statuses)} "
+        f"transport_errors={result.transport_errors} rate={result.rate:.0f}/s{extra}"
+    )
+
+
+@pytest.mark.timeout(300)
+async def test_four_processes_sixty_four_clients_two_hundred_thousand_numbers(
+    fault_database: str, own_redis: RedisServer
+) -> None:
+    replicas = start_replicas(fault_database, own_redis, 4)
+    try:
+        result = await issue_load(
+            [r.url for r in replicas],
+            SCHEME,
+            clients=64,
+            numbers=200_000,
+            seconds=240,
+            batch_sizes=(1, 10, 50, 100),
+        )
+    finally:
+        stop_all(replicas)
+
+    report("4 processes x 64 clients", result)
+    assert len(result.numbers) >= 200_000
+    assert result.duplicates == 0
+    assert result.server_errors == 0
+    assert set(result.numbers) <= await stored_numbers(fault_database)
+
+
+@pytest.mark.timeout(120)
+async def test_redis_flushed_every_two_seconds_under_load(
+    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str
+) -> None:
+    flushes = 0
+
+    async def flush_every_two_seconds() -> None:
+        nonlocal flushes
+        while True:
+            await asyncio.sleep(2)
+            own_redis.command("FLUSHALL")
+            flushes += 1
+
+    flusher = asyncio.create_task(flush_every_two_seconds())
+    try:
+        result = await issue_load(
+            [r.url for r in two_replicas],
+            SCHEME,
+            clients=64,
+            numbers=10**9,
+            seconds=20,
+            batch_sizes=(1, 1, 1, 10),
+        )
+    finally:
+        flusher.cancel()
+
+    report("FLUSHALL every 2 s", result, flushes=flushes)
+    assert flushes >= 8
+    assert result.duplicates == 0
+    assert result.server_errors == 0
+    assert set(result.numbers) <= await stored_numbers(fault_database)
+
+
+@pytest.mark.timeout(120)
+async def test_redis_killed_for_ten_seconds_then_back_empty(
+    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str
+) -> None:
+    async def outage() -> None:
+        await asyncio.sleep(5)
+        own_redis.stop()
+        await asyncio.sleep(10)
+        own_redis.start()  # same port, no data
+
+    outage_task = asyncio.create_task(outage())
+    result = await issue_load(
+        [r.url for r in two_replicas],
+        SCHEME,
+        clients=64,
+        numbers=10**9,
+        seconds=25,
+        batch_sizes=(1, 1, 1, 10),
+    )
+    await outage_task
+
+    pause = result.longest_pause(1, 24)
+    report("Redis killed 10 s", result, longest_pause_s=pause)
+    assert result.duplicates == 0
+    assert result.server_errors == 0
+    assert pause <= 1, "issuance stopped while Redis was down"
+    assert set(result.numbers) <= await stored_numbers(fault_database)
+
+
+@pytest.mark.timeout(150)
+async def test_postgres_restarted_under_load(
+    two_replicas: list[ServiceProcess], fault_postgres: PostgresServer, fault_database: str
+) -> None:
+    back_at = 0.0
+    started = time.monotonic()
+
+    async def outage() -> None:
+        nonlocal back_at
+        await asyncio.sleep(5)
+        await asyncio.to_thread(fault_postgres.stop)
+        await asyncio.sleep(7)
+        await asyncio.to_thread(fault_postgres.start)
+        back_at = time.monotonic() - started
+
+    outage_task = asyncio.create_task(outage())
+    result = await issue_load(
+        [r.url for r in two_replicas],
+        SCHEME,
+        clients=64,
+        numbers=10**9,
+        seconds=25,
+        batch_sizes=(1, 1, 1, 10),
+    )
+    await outage_task
+
+    first_full_second = next(
+        second
+        for second in range(int(back_at), int(result.elapsed))
+        if result.issued_per_second[second] > 0
+    )
+    recovery = first_full_second + 1 - back_at
+    report(
+        "PostgreSQL restarted",
+        result,
+        back_at_s=round(back_at, 1),
+        recovered_within_s=round(recovery, 1),
+    )
+    assert result.duplicates == 0
+    assert set(result.statuses) <= {201, 503}
+    assert result.statuses[503] > 0, "the outage was not noticed"
+    assert result.unavailable_without_retry_after == 0
+    assert recovery <= 5
+    assert set(result.numbers) <= await stored_numbers(fault_database)
+
+
+@pytest.mark.timeout(60)
+async def test_clock_moved_back_across_midnight_continues_each_days_counter(
+    postgres_database: str, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    clock = FrozenClock(datetime(2023, 10, 15, 23, 59, 58, tzinfo=UTC))
+    settings = Settings(
+        database_url=postgres_database,
+        redis_url=own_redis.url,
+        schemes_file=TEST_SCHEMES,
+        data_dir=tmp_path,
+    )
+    issued: list[str] = []
+    async with started_client(settings, clock) as client:
+
+        async def burst() -> None:
+            responses = await asyncio.gather(
+                *(client.post("/v1/schemes/daily/numbers") for _ in range(20))
+            )
+            assert all(r.status_code == 201 for r in responses)
+            issued.extend(r.json()["number"] for r in responses)
+
+        await burst()  # 23:59:58 on the 15th
+        clock.now += timedelta(seconds=4)
+        await burst()  # 00:00:02 on the 16th
+        clock.now -= timedelta(seconds=3)
+        await burst()  # back to 23:59:59 on the 15th
+        clock.now += timedelta(seconds=5)
+        await burst()  # 00:00:04 on the 16th again
+
+    assert len(issued) == len(set(issued)) == 80
+    assert sorted(n for n in issued if n.startswith("20231015")) == [
+        f"20231015{seq:03d}" for seq in range(1, 41)
+    ]
+    assert sorted(n for n in issued if n.startswith("20231016")) == [
+        f"20231016{seq:03d}" for seq in range(1, 41)
+    ]
