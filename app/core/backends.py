@@ -10,13 +10,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.errors import BackendUnavailable
 
+# SQLSTATEs of a server that is there but will not serve: any connection
+# exception (08...), shutting down, crashed, starting up, out of connections.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
 
 def is_database_outage(exc: BaseException) -> bool:
     """True for errors that mean the database cannot be reached, not that a query was wrong."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return exc.connection_invalidated or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
     return isinstance(exc, OSError | TimeoutError)
 
 
