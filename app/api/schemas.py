@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-AttributeValue = Annotated[str, StringConstraints(max_length=128)]
+# Control characters never belong in a number's attributes (or in the logs that echo them).
+AttributeValue = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Attributes = Annotated[
     dict[AttributeName, AttributeValue],
     Field(
@@ -30,7 +31,7 @@ class BatchIssueRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 100}]})
 
-    count: int = Field(ge=1, le=10_000, description="How many numbers, 1 to 10,000.")
+    count: int = Field(strict=True, ge=1, le=10_000, description="How many numbers, 1 to 10,000.")
     attributes: Attributes
 
 
