@@ -9,18 +9,16 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
-from app.settings import Settings
 from tests.conftest import (
     TEST_SCHEMES,
     FrozenClock,
     asyncpg_dsn,
     create_database,
-    started_client,
 )
 from tests.load import LoadResult, issue_load
 from tests.servers import PostgresServer, RedisServer, ServiceProcess
@@ -225,32 +223,25 @@ async def test_postgres_restarted_under_load(
 
 @pytest.mark.timeout(60)
 async def test_clock_moved_back_across_midnight_continues_each_days_counter(
-    postgres_database: str, own_redis: RedisServer, tmp_path: Path
+    redis_client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
-    clock = FrozenClock(datetime(2023, 10, 15, 23, 59, 58, tzinfo=UTC))
-    settings = Settings(
-        database_url=postgres_database,
-        redis_url=own_redis.url,
-        schemes_file=TEST_SCHEMES,
-        data_dir=tmp_path,
-    )
+    clock.now = datetime(2023, 10, 15, 23, 59, 58, tzinfo=UTC)
     issued: list[str] = []
-    async with started_client(settings, clock) as client:
 
-        async def burst() -> None:
-            responses = await asyncio.gather(
-                *(client.post("/v1/schemes/daily/numbers") for _ in range(20))
-            )
-            assert all(r.status_code == 201 for r in responses)
-            issued.extend(r.json()["number"] for r in responses)
+    async def burst() -> None:
+        responses = await asyncio.gather(
+            *(redis_client.post("/v1/schemes/daily/numbers") for _ in range(20))
+        )
+        assert all(r.status_code == 201 for r in responses)
+        issued.extend(r.json()["number"] for r in responses)
 
-        await burst()  # 23:59:58 on the 15th
-        clock.now += timedelta(seconds=4)
-        await burst()  # 00:00:02 on the 16th
-        clock.now -= timedelta(seconds=3)
-        await burst()  # back to 23:59:59 on the 15th
-        clock.now += timedelta(seconds=5)
-        await burst()  # 00:00:04 on the 16th again
+    await burst()  # 23:59:58 on the 15th
+    clock.now += timedelta(seconds=4)
+    await burst()  # 00:00:02 on the 16th
+    clock.now -= timedelta(seconds=3)
+    await burst()  # back to 23:59:59 on the 15th
+    clock.now += timedelta(seconds=5)
+    await burst()  # 00:00:04 on the 16th again
 
     assert len(issued) == len(set(issued)) == 80
     assert sorted(n for n in issued if n.startswith("20231015")) == [
