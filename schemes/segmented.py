@@ -7,9 +7,10 @@ rendering, parsing, periods, partitions and attribute checks follow from them.
 import random
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import model_validator
 
 from schemes.base import InvalidAttribute, ParsedNumber, SchemeDefinition
 from schemes.layout import Layout
@@ -19,8 +20,6 @@ from schemes.timeformat import format_pattern, next_period_start, period_start
 class SegmentedScheme(SchemeDefinition):
     """A scheme whose numbers are an ordered list of segments."""
 
-    _layout: Layout = PrivateAttr()
-
     def layout_segments(self) -> list[Any]:
         """The segments this scheme's parameters stand for."""
         raise NotImplementedError
@@ -28,35 +27,38 @@ class SegmentedScheme(SchemeDefinition):
     @model_validator(mode="after")
     def _build_layout(self) -> "SegmentedScheme":
         # Fields were validated one by one; here the whole layout is.
-        self._layout = Layout(self.layout_segments())
+        _ = self.layout
         return self
 
-    @property
+    # Built once per (frozen) scheme and kept in the instance dict: issuing reads
+    # it several times per request, and pydantic's private attributes are slow.
+    @cached_property
     def layout(self) -> Layout:
-        return self._layout
+        """The segments, compiled for rendering and parsing."""
+        return Layout(self.layout_segments())
 
     @property
     def capacity(self) -> int:
-        sequence = self._layout.sequence
-        return sequence.limit if sequence is not None else self._layout.space_size
+        sequence = self.layout.sequence
+        return sequence.limit if sequence is not None else self.layout.space_size
 
     @property
     def uses_sequence(self) -> bool:
-        return self._layout.sequence is not None
+        return self.layout.sequence is not None
 
     @property
     def space_size(self) -> int:
-        sequence = self._layout.sequence
+        sequence = self.layout.sequence
         limit = sequence.limit if sequence is not None else 1
-        return limit * self._layout.space_size
+        return limit * self.layout.space_size
 
     @property
     def max_length(self) -> int:
-        return self._layout.max_length
+        return self.layout.max_length
 
     def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
         """Each declared attribute, checked; unknown or missing ones are refused."""
-        declared = self._layout.attributes
+        declared = self.layout.attributes
         for name in attributes:
             if name not in declared:
                 takes = ", ".join(declared) or "none"
@@ -72,16 +74,16 @@ class SegmentedScheme(SchemeDefinition):
 
     def partition(self, attributes: Mapping[str, str]) -> str:
         """`name=value` of the attributes counted separately, joined by commas."""
-        sequence = self._layout.sequence
+        sequence = self.layout.sequence
         # A drawn number is unique on its own; its partition only groups utilisation.
-        names = sequence.scope if sequence is not None else tuple(self._layout.attributes)
+        names = sequence.scope if sequence is not None else tuple(self.layout.attributes)
         return ",".join(f"{name}={attributes[name]}" for name in names)
 
     def period(self, instant: datetime) -> str:
-        return self._layout.period(instant.astimezone(self.zone))
+        return self.layout.period(instant.astimezone(self.zone))
 
     def period_end(self, instant: datetime) -> datetime | None:
-        date = self._layout.date
+        date = self.layout.date
         unit = format_pattern(date.format)[1] if date is not None else "never"
         if unit == "never":
             return None
@@ -91,10 +93,10 @@ class SegmentedScheme(SchemeDefinition):
         self, seq: int | None, instant: datetime, attributes: Mapping[str, str], rng: random.Random
     ) -> str:
         # The rendered date and the period key come from this one local time.
-        return self._layout.render(seq, instant.astimezone(self.zone), attributes, rng)
+        return self.layout.render(seq, instant.astimezone(self.zone), attributes, rng)
 
     def parse(self, number: str) -> ParsedNumber | None:
-        reading = self._layout.parse(number)
+        reading = self.layout.parse(number)
         if reading is None:
             return None
         return ParsedNumber(
@@ -108,7 +110,7 @@ class SegmentedScheme(SchemeDefinition):
         )
 
     def example_attributes(self) -> dict[str, str]:
-        return {name: segment.sample() for name, segment in self._layout.attributes.items()}
+        return {name: segment.sample() for name, segment in self.layout.attributes.items()}
 
     def describe_segments(self) -> list[dict[str, Any]]:
-        return self._layout.describe()
+        return self.layout.describe()

@@ -10,7 +10,8 @@ from app.services import Services
 
 def services_of(request: Request) -> Services:
     """The running services; a plain function so hot routes can skip dependency injection."""
-    services: Services = request.state.services
+    # The lifespan state straight from the scope: `request.state` builds an object per call.
+    services: Services = request.scope["state"]["services"]
     return services
 
 
