@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +29,7 @@ from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
 from app.store.migrations import upgrade_to_head
+from app.store.models import IssuedNumber
 from tests.servers import RedisServer
 
 SHARED_POSTGRES = os.environ.get(
@@ -129,6 +130,39 @@ async def empty_tables(database_url: str) -> None:
         for table in ("issued_numbers", "counters"):
             await connection.execute(text(f"DELETE FROM {table}"))
     await engine.dispose()
+
+
+async def store_behind_the_counters_back(
+    database_url: str, scheme: str, period: str, seq: int
+) -> str:
+    """Store a number the counter does not know of, so the next insert collides with it."""
+    number = f"{period}{seq:03d}"
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(IssuedNumber).values(
+                number=number,
+                scheme=scheme,
+                scheme_version=1,
+                period=period,
+                partition="",
+                seq=seq,
+                attributes={},
+                issued_at=datetime.now(UTC),
+            )
+        )
+    await engine.dispose()
+    return number
+
+
+async def stored_numbers(database_url: str) -> set[str]:
+    """Every number in the database's `issued_numbers` table."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(IssuedNumber.number))
+        numbers = set(rows.scalars())
+    await engine.dispose()
+    return numbers
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,15 +10,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import (
     TEST_SCHEMES,
     FrozenClock,
-    asyncpg_dsn,
     create_database,
+    stored_numbers,
 )
 from tests.load import LoadResult, issue_load
 from tests.servers import PostgresServer, RedisServer, ServiceProcess
@@ -69,15 +68,6 @@ def two_replicas(fault_database: str, own_redis: RedisServer) -> Iterator[list[S
     replicas = start_replicas(fault_database, own_redis, 2)
     yield replicas
     stop_all(replicas)
-
-
-async def stored_numbers(database: str) -> set[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(database))
-    try:
-        rows = await connection.fetch("SELECT number FROM issued_numbers")
-    finally:
-        await connection.close()
-    return {row["number"] for row in rows}
 
 
 def report(scenario: str, result: LoadResult, **figures: object) -> None:

@@ -1,17 +1,14 @@
 """`/metrics`: what operators see on the dashboard, on both backends."""
 
 import os
-from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import prepare_metrics_dir
 from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
-from app.store.models import IssuedNumber
+from tests.conftest import store_behind_the_counters_back
 from tests.scrape import Samples, parse_samples, sample
 
 ROUTE = "/v1/schemes/{scheme}/numbers"
@@ -81,21 +78,7 @@ async def test_metrics_count_conflicts_resyncs_and_retries(
 ) -> None:
     await client.post("/v1/schemes/daily/numbers")
     # A number stored behind the counter's back: the next insert collides with it.
-    engine = create_async_engine(settings.sqlalchemy_url)
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(IssuedNumber).values(
-                number="20231015002",
-                scheme="daily",
-                scheme_version=1,
-                period="20231015",
-                partition="",
-                seq=2,
-                attributes={},
-                issued_at=datetime.now(UTC),
-            )
-        )
-    await engine.dispose()
+    await store_behind_the_counters_back(settings.sqlalchemy_url, "daily", "20231015", 2)
 
     response = await client.post("/v1/schemes/daily/numbers")
 

@@ -5,11 +5,10 @@ import itertools
 import time
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import TEST_SCHEMES, asyncpg_dsn
+from tests.conftest import TEST_SCHEMES, stored_numbers
 from tests.servers import RedisServer, ServiceProcess
 
 CLIENTS = 64
@@ -33,15 +32,6 @@ def replicas(postgres_database: str) -> Iterator[list[ServiceProcess]]:
         for process in processes:
             process.stop()
         redis.stop()
-
-
-async def stored_numbers(database: str) -> set[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(database))
-    try:
-        rows = await connection.fetch("SELECT number FROM issued_numbers")
-    finally:
-        await connection.close()
-    return {row["number"] for row in rows}
 
 
 @pytest.mark.slow

@@ -1,20 +1,16 @@
 """Structured JSON logs: a request id on every line, one line per request, no secrets."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import structlog
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.logs import configure_logging, redact
 from app.main import create_app
 from app.settings import Settings
-from app.store.models import IssuedNumber
-from tests.conftest import FrozenClock, _with_state
+from tests.conftest import FrozenClock, _with_state, store_behind_the_counters_back
 from tests.scrape import parse_samples, sample
 
 TOKEN = "cst_live_9f8e7d6c5b4a"
@@ -64,21 +60,7 @@ async def test_conflict_and_resync_lines_carry_the_request_id(
     client: httpx.AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await client.post("/v1/schemes/daily/numbers")
-    engine = create_async_engine(settings.sqlalchemy_url)
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(IssuedNumber).values(
-                number="20231015002",
-                scheme="daily",
-                scheme_version=1,
-                period="20231015",
-                partition="",
-                seq=2,
-                attributes={},
-                issued_at=datetime.now(UTC),
-            )
-        )
-    await engine.dispose()
+    await store_behind_the_counters_back(settings.sqlalchemy_url, "daily", "20231015", 2)
     capsys.readouterr()
 
     await client.post("/v1/schemes/daily/numbers", headers={"X-Request-ID": "clash-1"})
