@@ -40,7 +40,9 @@ def available_kinds() -> dict[str, type[SchemeDefinition]]:
         try:
             kind = entry_point.load()
         except Exception as exc:  # a broken plugin must stop start-up, whatever it raised
-            raise SchemeFileError(f"scheme kind {entry_point.name!r} failed to load: {exc}") from exc
+            raise SchemeFileError(
+                f"scheme kind {entry_point.name!r} failed to load: {exc}"
+            ) from exc
         if not (isinstance(kind, type) and issubclass(kind, SchemeDefinition)):
             raise SchemeFileError(
                 f"scheme kind {entry_point.name!r} is not a SchemeDefinition subclass"

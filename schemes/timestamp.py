@@ -62,7 +62,8 @@ def period_start(local: datetime, unit: str) -> datetime:
         "minute": {"second": 0},
         "second": {},
     }[unit]
-    return local.replace(microsecond=0, **cleared)
+    # mypy cannot see that no key of `cleared` is tzinfo or fold.
+    return local.replace(microsecond=0, **cleared)  # type: ignore[arg-type]
 
 
 def next_period_start(start: datetime, unit: str) -> datetime:

@@ -9,7 +9,7 @@ disturb a backend start their own servers (see `tests/servers.py`).
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.main import create_app
 from app.settings import Settings
@@ -146,16 +147,16 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
     """An HTTP client talking to a freshly built app, lifespan and all."""
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state))
+        transport = httpx.ASGITransport(app=_with_state(app, state or {}))
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
             yield http
 
 
-def _with_state(app: object, state: object) -> object:
+def _with_state(app: ASGIApp, state: Mapping[str, object]) -> ASGIApp:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
-    async def asgi(scope: dict[str, object], receive: object, send: object) -> None:
-        scope["state"] = dict(state)  # type: ignore[call-overload]
-        await app(scope, receive, send)  # type: ignore[operator]
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = dict(state)
+        await app(scope, receive, send)
 
     return asgi

@@ -121,7 +121,9 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         if not self.data.exists():
-            self._binary("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+            self._binary(
+                "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
+            )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
             f"{self.directory} -c fsync=off -c max_connections=200"

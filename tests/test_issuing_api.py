@@ -1,10 +1,8 @@
 """Issuing numbers over HTTP, on PostgreSQL + Redis and on the embedded backend."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
-
-from tests.conftest import FrozenClock
 
 PROBLEM = "application/problem+json"
 

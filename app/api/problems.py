@@ -133,7 +133,11 @@ def problem_responses(
     for status, title, code, body in examples:
         entry = by_status.setdefault(
             status,
-            {"model": Problem, "description": "", "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}}},
+            {
+                "model": Problem,
+                "description": "",
+                "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}},
+            },
         )
         entry["description"] = " / ".join(filter(None, [entry["description"], title]))
         entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {"summary": title, "value": body}

@@ -14,7 +14,10 @@ async def list_schemes(issuer: IssuerDep) -> SchemeList:
     """Every scheme this service issues, with an example number of each."""
     now = issuer.clock()
     return SchemeList(
-        schemes=[summarise(scheme, scheme.render(1, now, {}, issuer.rng)) for scheme in issuer.schemes.values()]
+        schemes=[
+            summarise(scheme, scheme.render(1, now, {}, issuer.rng))
+            for scheme in issuer.schemes.values()
+        ]
     )
 
 

@@ -71,7 +71,8 @@ class SequenceExhausted(CustidError):
         left = max(capacity - used, 0)
         where = f"period {period!r}" if period else "its only period"
         super().__init__(
-            f"scheme {scheme!r} has {left} of {capacity} numbers left in {where}; asked for {asked}",
+            f"scheme {scheme!r} has {left} of {capacity} numbers left in {where}; "
+            f"asked for {asked}",
             scheme=scheme,
             period=period,
             capacity=capacity,

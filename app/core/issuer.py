@@ -62,7 +62,9 @@ class Issuer:
         except KeyError:
             raise UnknownScheme(name) from None
 
-    async def issue(self, scheme_name: str, count: int, attributes: Mapping[str, str]) -> IssuedBatch:
+    async def issue(
+        self, scheme_name: str, count: int, attributes: Mapping[str, str]
+    ) -> IssuedBatch:
         """Issue `count` numbers of one scheme; each is stored before it is returned."""
         scheme = self.scheme(scheme_name)
         try:
@@ -75,7 +77,8 @@ class Issuer:
             last = await self._reserve(scheme, key, count, instant)
             batch = IssuedBatch(scheme, key.period, key.partition, kept, instant, last - count + 1)
             batch.numbers.extend(
-                scheme.render(seq, instant, kept, self.rng) for seq in range(batch.first_seq, last + 1)
+                scheme.render(seq, instant, kept, self.rng)
+                for seq in range(batch.first_seq, last + 1)
             )
             if await self._store(batch):
                 return batch
@@ -98,7 +101,9 @@ class Issuer:
             if reservation.outcome is Outcome.RESERVED:
                 return reservation.value
             if reservation.outcome is Outcome.EXHAUSTED:
-                raise SequenceExhausted(scheme.name, key.period, scheme.capacity, reservation.value, n)
+                raise SequenceExhausted(
+                    scheme.name, key.period, scheme.capacity, reservation.value, n
+                )
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.retry_after)
 

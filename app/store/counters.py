@@ -1,13 +1,13 @@
 """Queries behind the database counter: one row per (scheme, period, partition)."""
 
-from sqlalchemy import case, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.dialect import upsert_insert
 from app.store.models import Counter
 
 
-def _key_filter(scheme: str, period: str, partition: str) -> tuple[object, ...]:
+def _key_filter(scheme: str, period: str, partition: str) -> tuple[ColumnElement[bool], ...]:
     return (Counter.scheme == scheme, Counter.period == period, Counter.partition == partition)
 
 
@@ -24,7 +24,9 @@ async def advance_counter(
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def counter_value(session: AsyncSession, scheme: str, period: str, partition: str) -> int | None:
+async def counter_value(
+    session: AsyncSession, scheme: str, period: str, partition: str
+) -> int | None:
     """The counter's value, or None if the key has no row yet."""
     statement = select(Counter.value).where(*_key_filter(scheme, period, partition))
     return (await session.execute(statement)).scalar_one_or_none()
@@ -35,8 +37,10 @@ async def raise_counter(
 ) -> int:
     """Set the counter to at least `value`, creating its row if needed; its value after."""
     insert = upsert_insert(session)
-    statement = insert(Counter).values(scheme=scheme, period=period, partition=partition, value=value)
-    statement = statement.on_conflict_do_update(
+    statement = insert(Counter).values(
+        scheme=scheme, period=period, partition=partition, value=value
+    )
+    upsert = statement.on_conflict_do_update(
         index_elements=[Counter.scheme, Counter.period, Counter.partition],
         set_={
             "value": case(
@@ -45,4 +49,4 @@ async def raise_counter(
             )
         },
     ).returning(Counter.value)
-    return int((await session.execute(statement)).scalar_one())
+    return int((await session.execute(upsert)).scalar_one())

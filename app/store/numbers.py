@@ -25,7 +25,7 @@ async def highest_seq(session: AsyncSession, scheme: str, period: str, partition
         IssuedNumber.period == period,
         IssuedNumber.partition == partition,
     )
-    return int((await session.execute(statement)).scalar_one())
+    return int((await session.execute(statement)).scalar_one() or 0)
 
 
 async def find_number(session: AsyncSession, number: str) -> IssuedNumber | None:
