@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import health, numbers
+from app.api import health, lifecycle, numbers
 from app.api import schemes as scheme_routes
 from app.api.problems import install_problem_handlers
 from app.core.clock import Clock, system_clock
@@ -21,6 +21,9 @@ numbers, any structured number — that are unique forever, readable and checkab
 
 Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json`
 with a stable `code`. A 503 carries `Retry-After`.
+
+Callers send an API key (`custid keys create`) as `Authorization: Bearer <key>`;
+its scopes are `numbers:issue`, `numbers:read` and `numbers:admin` (retire, replace).
 """
 
 
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     install_problem_handlers(app)
     app.include_router(numbers.router)
+    app.include_router(lifecycle.router)
     app.include_router(scheme_routes.router)
     app.include_router(health.router)
     return app

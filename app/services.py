@@ -1,7 +1,8 @@
 """What the service holds while it runs: built in the lifespan, disposed of at shutdown."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import structlog
@@ -9,8 +10,10 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.access import Gatekeeper
 from app.core.clock import Clock
 from app.core.counters import Counter, DatabaseCounter, RedisCounter
+from app.core.idempotency import IdempotencyKeys
 from app.core.issuer import Issuer
 from app.settings import Settings
 from app.store.database import create_engine, create_sessionmaker
@@ -30,6 +33,8 @@ class Services:
     redis: Redis | None
     issuer: Issuer
     migration_head: str | None
+    gatekeeper: Gatekeeper
+    idempotency: IdempotencyKeys
 
 
 @asynccontextmanager
@@ -39,6 +44,12 @@ async def running_services(
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
     sessions = create_sessionmaker(engine)
+    gatekeeper = Gatekeeper(sessions, settings.auth, settings.host, settings.retry_after_seconds)
+    try:
+        await gatekeeper.check_startup()
+    except BaseException:
+        await engine.dispose()
+        raise
     redis: Redis | None = None
     counter: Counter
     if settings.redis_url is not None:
@@ -59,6 +70,16 @@ async def running_services(
         counter_ttl_after_period=settings.counter_ttl_after_period,
         retry_after=settings.retry_after_seconds,
     )
+    idempotency = IdempotencyKeys(
+        sessions,
+        clock,
+        ttl=settings.idempotency_ttl,
+        wait_seconds=settings.idempotency_wait_seconds,
+        retry_after=settings.retry_after_seconds,
+    )
+    purger = asyncio.create_task(
+        purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds())
+    )
     log.info(
         "service_started",
         database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
@@ -66,8 +87,23 @@ async def running_services(
         schemes=sorted(schemes),
     )
     try:
-        yield Services(settings, engine, sessions, redis, issuer, head_revision())
+        yield Services(
+            settings, engine, sessions, redis, issuer, head_revision(), gatekeeper, idempotency
+        )
     finally:
+        purger.cancel()
+        with suppress(asyncio.CancelledError):
+            await purger
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+
+
+async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:
+    """Delete expired idempotency keys every `interval_seconds`, for as long as the service runs."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await idempotency.purge_expired()
+        except Exception:  # a failed sweep is retried on the next tick; keys also expire on access
+            log.exception("idempotency_purge_failed")

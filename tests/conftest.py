@@ -32,6 +32,7 @@ SHARED_POSTGRES = os.environ.get(
 SHARED_REDIS = os.environ.get("CUSTID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
 BACKENDS = ["postgres", "embedded"]
+TABLES = ("issued_numbers", "counters", "number_events", "idempotency_keys", "api_keys")
 
 
 class FrozenClock:
@@ -113,7 +114,7 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def empty_tables(database_url: str) -> None:
     engine = create_async_engine(database_url)
     async with engine.begin() as connection:
-        for table in ("issued_numbers", "counters"):
+        for table in TABLES:
             await connection.execute(text(f"DELETE FROM {table}"))
     await engine.dispose()
 

@@ -1,5 +1,6 @@
 """Dependencies routes ask for, read from the services the lifespan built."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,3 +20,10 @@ def get_issuer(request: Request) -> Issuer:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 IssuerDep = Annotated[Issuer, Depends(get_issuer)]
+
+
+def request_id(request: Request) -> str:
+    """The caller's `X-Request-ID`, or a new one, to tie audit events to a request."""
+    # One place to read it, so a request-id middleware can take this over later.
+    given = request.headers.get("x-request-id", "").strip()
+    return given[:128] if given else uuid.uuid4().hex

@@ -1,12 +1,20 @@
 """Listing the configured schemes."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.api.deps import IssuerDep
 from app.api.schemas import SchemeList, SchemeSummary
+from app.api.security import auth_errors, require
+from app.core.api_keys import Scope
 from schemes import Scheme
 
-router = APIRouter(prefix="/v1", tags=["schemes"])
+# Reading schemes needs numbers:read; set on the router so every scheme route has it.
+router = APIRouter(
+    prefix="/v1",
+    tags=["schemes"],
+    dependencies=[Depends(require(Scope.READ))],
+    responses=auth_errors(Scope.READ),
+)
 
 
 @router.get("/schemes", response_model=SchemeList, summary="List schemes")

@@ -7,7 +7,7 @@ to the highest stored sequence, and the request tries again with new values.
 """
 
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from app.core.clock import Clock
 from app.core.counters import Counter, CounterKey, Outcome
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
 from app.store import numbers as number_rows
+from app.store.models import IssuedNumber
 from schemes import InvalidAttribute, Scheme
 
 log = structlog.get_logger(__name__)
@@ -36,10 +37,18 @@ class IssuedBatch:
     issued_at: datetime
     first_seq: int
     numbers: list[str] = field(default_factory=list)
+    ref: str | None = None
+    issued_by: str | None = None
+    # False when `ref` already had a number: that number is returned, nothing is issued.
+    created: bool = True
 
     @property
     def last_seq(self) -> int:
         return self.first_seq + len(self.numbers) - 1
+
+
+# Writes that must commit in the same transaction as the numbers (audit events, links).
+StoreHook = Callable[[AsyncSession, IssuedBatch], Awaitable[None]]
 
 
 @dataclass
@@ -63,25 +72,46 @@ class Issuer:
             raise UnknownScheme(name) from None
 
     async def issue(
-        self, scheme_name: str, count: int, attributes: Mapping[str, str]
+        self,
+        scheme_name: str,
+        count: int,
+        attributes: Mapping[str, str],
+        *,
+        ref: str | None = None,
+        issued_by: str | None = None,
+        alongside: StoreHook | None = None,
     ) -> IssuedBatch:
-        """Issue `count` numbers of one scheme; each is stored before it is returned."""
+        """Issue `count` numbers of one scheme; each is stored before it is returned.
+
+        With `ref` (single numbers only) a ref that already has a number in the
+        scheme gets that number back, with `created` False.
+        """
+        if ref is not None and count != 1:
+            raise ValueError("a ref names one number; issue it alone")
         scheme = self.scheme(scheme_name)
         try:
             kept = scheme.check_attributes(attributes)
         except InvalidAttribute as exc:
             raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
+        if ref is not None and (known := await self._issued_for_ref(scheme, ref)) is not None:
+            return known
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
         for attempt in range(1, self.max_attempts + 1):
             last = await self._reserve(scheme, key, count, instant)
-            batch = IssuedBatch(scheme, key.period, key.partition, kept, instant, last - count + 1)
+            batch = IssuedBatch(
+                scheme, key.period, key.partition, kept, instant, last - count + 1,
+                ref=ref, issued_by=issued_by,
+            )
             batch.numbers.extend(
                 scheme.render(seq, instant, kept, self.rng)
                 for seq in range(batch.first_seq, last + 1)
             )
-            if await self._store(batch):
+            if await self._store(batch, alongside):
                 return batch
+            # The unique (scheme, ref) index turned away a concurrent request for the same ref.
+            if ref is not None and (known := await self._issued_for_ref(scheme, ref)) is not None:
+                return known
             log.warning(
                 "issue_conflict",
                 scheme=scheme.name,
@@ -123,7 +153,13 @@ class Issuer:
             backend=self.counter.backend,
         )
 
-    async def _store(self, batch: IssuedBatch) -> bool:
+    async def _issued_for_ref(self, scheme: Scheme, ref: str) -> IssuedBatch | None:
+        """The number already issued for `ref` in `scheme`, as a batch of one."""
+        async with database_guard(self.retry_after), self.sessions() as session:
+            record = await number_rows.find_by_ref(session, scheme.name, ref)
+        return None if record is None else existing_batch(scheme, record)
+
+    async def _store(self, batch: IssuedBatch, alongside: StoreHook | None = None) -> bool:
         """Insert every number of `batch` in one transaction, or none of them."""
         rows: list[dict[str, Any]] = [
             {
@@ -135,6 +171,8 @@ class Issuer:
                 "seq": batch.first_seq + offset,
                 "attributes": dict(batch.attributes),
                 "issued_at": batch.issued_at,
+                "ref": batch.ref,
+                "issued_by": batch.issued_by,
             }
             for offset, number in enumerate(batch.numbers)
         ]
@@ -143,5 +181,23 @@ class Issuer:
             if len(inserted) != len(rows):
                 await session.rollback()
                 return False
+            if alongside is not None:
+                await alongside(session, batch)
             await session.commit()
         return True
+
+
+def existing_batch(scheme: Scheme, record: IssuedNumber) -> IssuedBatch:
+    """A stored number described as the batch that issued it."""
+    return IssuedBatch(
+        scheme,
+        record.period,
+        record.partition,
+        dict(record.attributes),
+        record.issued_at,
+        record.seq or 0,
+        [record.number],
+        ref=record.ref,
+        issued_by=record.issued_by,
+        created=False,
+    )

@@ -1,9 +1,10 @@
 """Queries on issued numbers."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.dialect import upsert_insert
@@ -31,4 +32,48 @@ async def highest_seq(session: AsyncSession, scheme: str, period: str, partition
 async def find_number(session: AsyncSession, number: str) -> IssuedNumber | None:
     """The stored record of `number`, if it was issued."""
     statement = select(IssuedNumber).where(IssuedNumber.number == number)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def find_by_ref(session: AsyncSession, scheme: str, ref: str) -> IssuedNumber | None:
+    """The number issued for the caller's reference `ref` in `scheme`, if any."""
+    statement = select(IssuedNumber).where(IssuedNumber.scheme == scheme, IssuedNumber.ref == ref)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def list_numbers(
+    session: AsyncSession,
+    *,
+    scheme: str | None,
+    ref: str | None,
+    issued_from: datetime | None,
+    issued_before: datetime | None,
+    after_id: int,
+    limit: int,
+) -> list[IssuedNumber]:
+    """Up to `limit` numbers past row id `after_id` that match every filter given, oldest first."""
+    statement = select(IssuedNumber).where(IssuedNumber.id > after_id)
+    if scheme is not None:
+        statement = statement.where(IssuedNumber.scheme == scheme)
+    if ref is not None:
+        statement = statement.where(IssuedNumber.ref == ref)
+    if issued_from is not None:
+        statement = statement.where(IssuedNumber.issued_at >= issued_from)
+    if issued_before is not None:
+        statement = statement.where(IssuedNumber.issued_at < issued_before)
+    statement = statement.order_by(IssuedNumber.id).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def change_status(
+    session: AsyncSession, number: str, to_status: str, replaced_by: str | None = None
+) -> IssuedNumber | None:
+    """Move `number` from `issued` to `to_status`; None if it is not (or no longer) issued."""
+    # The status condition makes the transition atomic: of two racing retires, one wins.
+    statement = (
+        update(IssuedNumber)
+        .where(IssuedNumber.number == number, IssuedNumber.status == "issued")
+        .values(status=to_status, replaced_by=replaced_by)
+        .returning(IssuedNumber)
+    )
     return (await session.execute(statement)).scalar_one_or_none()
