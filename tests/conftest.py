@@ -9,7 +9,8 @@ disturb a backend start their own servers (see `tests/servers.py`).
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,11 @@ import pytest
 import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from starlette import types as asgi
 
+from app.core.api_keys import NewKey, Scope, create_key
+from app.core.audit import Actor
 from app.main import create_app
 from app.settings import Settings
 from app.store.migrations import upgrade_to_head
@@ -153,11 +156,48 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
             yield http
 
 
-def _with_state(app: ASGIApp, state: Mapping[str, object]) -> ASGIApp:
+def _with_state(app: asgi.ASGIApp, state: Mapping[str, object]) -> asgi.ASGIApp:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    async def with_state(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         scope["state"] = dict(state)
         await app(scope, receive, send)
 
-    return asgi
+    return with_state
+
+
+@asynccontextmanager
+async def serving(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """Like the `client` fixture, for a test that needs its own settings (auth mode, host)."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(app=_with_state(app, state or {}))
+        async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
+            yield http
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, beside the app's own, to arrange and inspect rows."""
+    engine = create_async_engine(settings.sqlalchemy_url)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+KeyMaker = Callable[..., Awaitable[NewKey]]
+
+
+@pytest.fixture
+def make_key(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> KeyMaker:
+    """Creates an API key with the given scopes; once one exists, the app requires keys."""
+
+    async def make(*scopes: Scope, name: str = "test") -> NewKey:
+        return await create_key(sessions, name, scopes, clock, Actor(None, "test-setup"))
+
+    return make
+
+
+def bearer(key: NewKey | str) -> dict[str, str]:
+    """The header that presents `key`."""
+    token = key if isinstance(key, str) else key.token
+    return {"Authorization": f"Bearer {token}"}
