@@ -35,12 +35,9 @@ def serve(
     workers: int | None = typer.Option(None, help="Worker processes (default CUSTID_WORKERS)."),
 ) -> None:
     """Serve the HTTP API. On the embedded SQLite default, migrate the file first."""
-    if host is not None:
-        # The app decides whether auth is needed from the address it is bound to, and
-        # uvicorn builds it (in every worker) from the environment.
-        os.environ["CUSTID_HOST"] = host
-        get_settings.cache_clear()
     settings = get_settings()
+    if host is not None:
+        settings = settings.model_copy(update={"host": host})
     if settings.is_embedded:
         upgrade_to_head(settings.sqlalchemy_url)
     try:
@@ -48,6 +45,10 @@ def serve(
     except InsecureBinding as exc:
         typer.echo(f"custid: {exc}", err=True)
         raise typer.Exit(2) from exc
+    # The app decides whether auth is needed from the address it is bound to, and
+    # uvicorn builds it (in every worker) from the environment.
+    os.environ["CUSTID_HOST"] = settings.host
+    get_settings.cache_clear()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
