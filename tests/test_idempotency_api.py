@@ -4,11 +4,14 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.api_keys import Scope
-from app.core.idempotency import IdempotencyKeys, fingerprint
+from app.core.errors import IdempotencyInProgress
+from app.core.idempotency import STALE_CLAIM, IdempotencyKeys, StoredResponse, fingerprint
+from app.store.idempotency import claim
 from app.store.models import IdempotencyKey
 from tests.conftest import FrozenClock, KeyMaker, bearer
 
@@ -112,3 +115,38 @@ def test_the_fingerprint_ignores_json_key_order_but_not_values() -> None:
     other = fingerprint("POST", "/v1/x", {"count": 2, "attributes": {"a": "1", "b": "2"}})
 
     assert one == same != other
+
+
+async def answered() -> StoredResponse:
+    return StoredResponse(201, {"numbers": ["20231015001"]})
+
+
+async def test_a_duplicate_waits_a_bounded_time_for_a_request_still_running(
+    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    keys = IdempotencyKeys(sessions, clock, wait_seconds=0.2)
+    running = asyncio.Event()
+
+    async def slow() -> StoredResponse:
+        running.set()
+        await asyncio.sleep(1)
+        return await answered()
+
+    first = asyncio.create_task(keys.run(None, "k", "fp", slow))
+    await running.wait()
+
+    with pytest.raises(IdempotencyInProgress):
+        await keys.run(None, "k", "fp", answered)
+    assert (await first).status == 201
+
+
+async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
+    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:  # claimed, never answered
+        await claim(session, "", "k", "fp", clock.now, clock.now + timedelta(hours=24))
+    clock.now += STALE_CLAIM
+
+    response = await IdempotencyKeys(sessions, clock, wait_seconds=1).run(None, "k", "fp", answered)
+
+    assert response.status == 201
