@@ -43,7 +43,7 @@ def serve(
     try:
         asyncio.run(_check_startup(settings))
     except InsecureBinding as exc:
-        typer.echo(f"custid: {exc}", err=True)
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     # The app decides whether auth is needed from the address it is bound to, and
     # uvicorn builds it (in every worker) from the environment.

@@ -97,6 +97,8 @@ async def test_every_route_refuses_callers_without_a_valid_key_and_changes_nothi
             failures.append(f"{method.upper()} {path}: a refused request changed the database")
         if {"ApiKey": []} not in operation.get("security", []):
             failures.append(f"{method.upper()} {template}: no bearer security in OpenAPI")
+        if "401" not in operation["responses"]:
+            failures.append(f"{method.upper()} {template}: no documented 401")
 
     assert failures == []
 
