@@ -1,6 +1,7 @@
 """A retried issuing request with the same Idempotency-Key gets the first answer back."""
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.api_keys import Scope
 from app.core.errors import IdempotencyInProgress
 from app.core.idempotency import STALE_CLAIM, IdempotencyKeys, StoredResponse, fingerprint
+from app.services import purge_periodically
 from app.store.idempotency import claim
 from app.store.models import IdempotencyKey
 from tests.conftest import FrozenClock, KeyMaker, bearer
@@ -150,3 +152,21 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
     response = await IdempotencyKeys(sessions, clock, wait_seconds=1).run(None, "k", "fp", answered)
 
     assert response.status == 201
+
+
+async def test_expired_keys_are_purged_periodically_while_serving(
+    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await client.post(BATCH, json={"count": 1}, headers=keyed("k"))
+    clock.now += timedelta(hours=25)
+
+    sweeper = asyncio.create_task(purge_periodically(IdempotencyKeys(sessions, clock), 0.01))
+    for _ in range(200):
+        if await stored_keys(sessions) == 0:
+            break
+        await asyncio.sleep(0.01)
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+
+    assert await stored_keys(sessions) == 0

@@ -4,6 +4,10 @@ The database's unique indexes are the last guard against duplicates. When an
 insert collides, the counter was behind (Redis lost data, a replica raced, a
 scheme changed format): the whole batch is rolled back, the counter is raised
 to the highest stored sequence, and the request tries again with new values.
+
+A `ref` is guarded by the unique (scheme, ref) index the same way: a request
+that loses the race to another with the same ref returns the winner's number,
+and the sequence value it had reserved stays unused (a gap, never a duplicate).
 """
 
 import random
