@@ -46,7 +46,7 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         description="Send the same key when retrying: the same body gets the first answer "
-        "(the same numbers) back; a different body is a 422. Keys expire after 24 h.",
+        "(the same numbers) back; a different body is a 422. Keys expire after 24 h by default.",
     ),
 ]
 
