@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import health, metrics, numbers
+from app.api import health, lifecycle, metrics, numbers
 from app.api import schemes as scheme_routes
 from app.api.limits import BodySizeLimit
 from app.api.middleware import RequestContextMiddleware
@@ -26,6 +26,9 @@ numbers, any structured number — that are unique forever, readable and checkab
 
 Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json`
 with a stable `code`. A 503 carries `Retry-After`.
+
+Callers send an API key (`custid keys create`) as `Authorization: Bearer <key>`;
+its scopes are `numbers:issue`, `numbers:read` and `numbers:admin` (retire, replace).
 """
 
 
@@ -65,6 +68,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=observed)
     install_problem_handlers(app)
     app.include_router(numbers.router)
+    app.include_router(lifecycle.router)
     app.include_router(scheme_routes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

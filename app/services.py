@@ -1,8 +1,9 @@
 """What the service holds while it runs: built in the lifespan, disposed of at shutdown."""
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import structlog
@@ -10,8 +11,10 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.access import Gatekeeper
 from app.core.clock import Clock
 from app.core.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
+from app.core.idempotency import IdempotencyKeys
 from app.core.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
@@ -33,6 +36,8 @@ class Services:
     issuer: Issuer
     migration_head: str | None
     metrics: Metrics
+    gatekeeper: Gatekeeper
+    idempotency: IdempotencyKeys
 
 
 @asynccontextmanager
@@ -46,6 +51,12 @@ async def running_services(
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
     sessions = create_sessionmaker(engine)
+    gatekeeper = Gatekeeper(sessions, settings.auth, settings.host, settings.retry_after_seconds)
+    try:
+        await gatekeeper.check_startup()
+    except BaseException:
+        await engine.dispose()
+        raise
     redis: Redis | None = None
     counter: Counter
     counter = DatabaseCounter(sessions, settings.retry_after_seconds)
@@ -74,6 +85,16 @@ async def running_services(
     )
     if rng is not None:
         issuer.rng = rng
+    idempotency = IdempotencyKeys(
+        sessions,
+        clock,
+        ttl=settings.idempotency_ttl,
+        wait_seconds=settings.idempotency_wait_seconds,
+        retry_after=settings.retry_after_seconds,
+    )
+    purger = asyncio.create_task(
+        purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds())
+    )
     log.info(
         "service_started",
         database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
@@ -81,9 +102,32 @@ async def running_services(
         schemes=sorted(schemes),
     )
     try:
-        yield Services(settings, engine, sessions, redis, issuer, head_revision(), metrics)
+        yield Services(
+            settings,
+            engine,
+            sessions,
+            redis,
+            issuer,
+            head_revision(),
+            metrics,
+            gatekeeper,
+            idempotency,
+        )
     finally:
         forget_this_process()
+        purger.cancel()
+        with suppress(asyncio.CancelledError):
+            await purger
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+
+
+async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:
+    """Delete expired idempotency keys every `interval_seconds`, for as long as the service runs."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await idempotency.purge_expired()
+        except Exception:  # a failed sweep is retried on the next tick; keys also expire on access
+            log.exception("idempotency_purge_failed")

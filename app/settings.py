@@ -57,6 +57,23 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level written to the JSON log on stdout."
     )
+    auth: Literal["auto", "required", "disabled"] = Field(
+        default="auto",
+        description="auto: require API keys once any exists or when bound beyond loopback; "
+        "required: always; disabled: never (every caller may do everything).",
+    )
+    idempotency_ttl: timedelta = Field(
+        default=timedelta(hours=24),
+        description="How long an Idempotency-Key and its stored response are kept.",
+    )
+    idempotency_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a duplicate request waits for the first one to finish.",
+    )
+    idempotency_purge_interval: timedelta = Field(
+        default=timedelta(minutes=10), description="How often expired keys are deleted."
+    )
 
     @field_validator("time_zone")
     @classmethod

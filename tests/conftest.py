@@ -10,7 +10,7 @@ import asyncio
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +22,11 @@ import pytest
 import redis
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from starlette import types as asgi
 
+from app.core.api_keys import NewKey, Scope, create_key
+from app.core.audit import Actor
 from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
@@ -38,6 +40,7 @@ SHARED_POSTGRES = os.environ.get(
 SHARED_REDIS = os.environ.get("CUSTID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
 BACKENDS = ["postgres", "embedded"]
+TABLES = ("issued_numbers", "counters", "number_events", "idempotency_keys", "api_keys")
 
 
 class FrozenClock:
@@ -127,7 +130,7 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def empty_tables(database_url: str) -> None:
     engine = create_async_engine(database_url)
     async with engine.begin() as connection:
-        for table in ("issued_numbers", "counters"):
+        for table in TABLES:
             await connection.execute(text(f"DELETE FROM {table}"))
     await engine.dispose()
 
@@ -196,7 +199,7 @@ async def started_client(
     """An HTTP client talking to a freshly built app, lifespan and all."""
     app = create_app(settings, clock=clock, rng=rng)
     async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state))
+        transport = httpx.ASGITransport(app=_with_state(app, state or {}))
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
             yield http
 
@@ -236,11 +239,48 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
         yield http
 
 
-def _with_state(app: ASGIApp, state: Mapping[str, Any] | None) -> ASGIApp:
+def _with_state(app: asgi.ASGIApp, state: Mapping[str, Any] | None) -> asgi.ASGIApp:
     """ASGITransport sends no lifespan events; hand the lifespan's state to each request."""
 
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    async def with_state(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         scope["state"] = dict(state or {})
         await app(scope, receive, send)
 
-    return asgi
+    return with_state
+
+
+@asynccontextmanager
+async def serving(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """Like the `client` fixture, for a test that needs its own settings (auth mode, host)."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(app=_with_state(app, state or {}))
+        async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
+            yield http
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, beside the app's own, to arrange and inspect rows."""
+    engine = create_async_engine(settings.sqlalchemy_url)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+KeyMaker = Callable[..., Awaitable[NewKey]]
+
+
+@pytest.fixture
+def make_key(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> KeyMaker:
+    """Creates an API key with the given scopes; once one exists, the app requires keys."""
+
+    async def make(*scopes: Scope, name: str = "test") -> NewKey:
+        return await create_key(sessions, name, scopes, clock, Actor(None, "test-setup"))
+
+    return make
+
+
+def bearer(key: NewKey | str) -> dict[str, str]:
+    """The header that presents `key`."""
+    token = key if isinstance(key, str) else key.token
+    return {"Authorization": f"Bearer {token}"}

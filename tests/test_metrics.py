@@ -5,7 +5,7 @@ import os
 import httpx
 import pytest
 
-from app.cli import prepare_metrics_dir
+from app.cli.serve import prepare_metrics_dir
 from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
 from tests.conftest import store_behind_the_counters_back

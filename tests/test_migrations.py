@@ -44,7 +44,7 @@ def test_postgres_upgrades_from_empty_to_a_schema_matching_the_models(
 
     assert differences == []
     assert revision == head_revision()
-    assert {"issued_numbers", "counters"} <= tables
+    assert {"issued_numbers", "counters", "number_events", "idempotency_keys", "api_keys"} <= tables
 
 
 def test_sqlite_upgrades_from_empty_to_a_schema_matching_the_models(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_sqlite_upgrades_from_empty_to_a_schema_matching_the_models(tmp_path: Pa
 
     assert differences == []
     assert revision == head_revision()
-    assert {"issued_numbers", "counters"} <= tables
+    assert {"issued_numbers", "counters", "number_events", "idempotency_keys", "api_keys"} <= tables
 
 
 def test_upgrading_twice_changes_nothing(tmp_path: Path) -> None:

@@ -353,4 +353,4 @@ async def test_openapi_documents_validation_and_scheme_routes(client: httpx.Asyn
     assert "/v1/schemes/{scheme}/preview" in paths
     issue_responses = paths["/v1/schemes/{scheme}/numbers"]["post"]["responses"]
     examples = issue_responses["409"]["content"][PROBLEM]["examples"]
-    assert set(examples) == {"sequence_exhausted", "random_space_exhausted"}
+    assert {"sequence_exhausted", "random_space_exhausted"} <= set(examples)

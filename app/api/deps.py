@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.middleware import REQUEST_ID_STATE, request_id_of
 from app.core.issuer import Issuer
 from app.services import Services
 
@@ -25,3 +26,9 @@ async def get_issuer(request: Request) -> Issuer:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 IssuerDep = Annotated[Issuer, Depends(get_issuer)]
+
+
+def request_id(request: Request) -> str:
+    """This request's id (the caller's `X-Request-ID` or a new one), as the logs carry it."""
+    given = request.scope.get("state", {}).get(REQUEST_ID_STATE)
+    return given if isinstance(given, str) else request_id_of(request.scope)

@@ -22,6 +22,10 @@ UNMATCHED_ROUTE = "unmatched"
 log = structlog.get_logger("custid.access")
 
 
+# Where the id waits in the request's state for the routes that record it (audit events).
+REQUEST_ID_STATE = "request_id"
+
+
 def request_id_of(scope: Scope) -> str:
     """The caller's `X-Request-ID` if it is a plain id, else a new one."""
     given = Headers(scope=scope).get(REQUEST_ID_HEADER)
@@ -49,6 +53,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
+        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id
         # Each request runs in a task of its own, so the binding cannot leak into another;
         # it is left in place on error so the unexpected-error line still carries the id.
         structlog.contextvars.clear_contextvars()

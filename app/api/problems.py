@@ -66,7 +66,9 @@ def problem_response(
 async def custid_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, CustidError)
     retry_after = getattr(exc, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = dict(exc.headers)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if exc.status >= 500:
         log.warning("backend_error", code=exc.code, detail=exc.detail, path=request.url.path)
     return problem_response(request, problem_for(exc), headers)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Depends, Path
 
 from app.api.deps import IssuerDep, ServicesDep
 from app.api.problems import problem_responses
@@ -16,13 +16,21 @@ from app.api.schemas import (
     SchemeSummary,
     Utilisation,
 )
+from app.api.security import auth_errors, require
+from app.core.api_keys import Scope
 from app.core.errors import BackendUnavailable, InvalidAttributes, UnknownScheme
 from app.core.issuer import Issuer
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
 from schemes import Scheme
 
-router = APIRouter(prefix="/v1", tags=["schemes"])
+# Reading schemes needs numbers:read; set on the router so every scheme route has it.
+router = APIRouter(
+    prefix="/v1",
+    tags=["schemes"],
+    dependencies=[Depends(require(Scope.READ))],
+    responses=auth_errors(Scope.READ),
+)
 
 SchemeName = Annotated[str, Path(description="Scheme name, e.g. regional.", max_length=64)]
 # Longer than any number, so an over-long string is answered as malformed, not refused.

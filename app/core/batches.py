@@ -1,9 +1,11 @@
 """What one issuing request produced, and the rows that record it."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemes import Scheme
 
@@ -22,6 +24,10 @@ class IssuedBatch:
     issued_at: datetime
     first_seq: int | None
     numbers: list[str] = field(default_factory=list)
+    ref: str | None = None
+    issued_by: str | None = None
+    # False when `ref` already had a number: that number is returned, nothing is issued.
+    created: bool = True
 
     @property
     def last_seq(self) -> int | None:
@@ -45,6 +51,12 @@ class IssuedBatch:
                 "seq": self.seq_of(offset),
                 "attributes": dict(self.attributes),
                 "issued_at": self.issued_at,
+                "ref": self.ref,
+                "issued_by": self.issued_by,
             }
             for offset, number in enumerate(self.numbers if numbers is None else numbers)
         ]
+
+
+# Writes that must commit in the same transaction as a batch's numbers (audit, links).
+StoreHook = Callable[[AsyncSession, IssuedBatch], Awaitable[None]]

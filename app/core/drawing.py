@@ -8,8 +8,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.backends import database_guard
-from app.core.batches import IssuedBatch
-from app.core.counters import CounterKey
+from app.core.batches import IssuedBatch, StoreHook
 from app.core.errors import RandomSpaceExhausted
 from app.store import numbers as number_rows
 from schemes import Scheme
@@ -20,18 +19,20 @@ log = structlog.get_logger(__name__)
 async def issue_drawn(
     sessions: async_sessionmaker[AsyncSession],
     rng: random.Random,
-    scheme: Scheme,
-    key: CounterKey,
+    batch: IssuedBatch,
     count: int,
-    attributes: dict[str, str],
-    instant: datetime,
+    before_commit: StoreHook,
     max_draws: int,
     retry_after: int,
 ) -> IssuedBatch:
-    """Draw `count` numbers at random; redraw those that collide, a bounded number of times."""
-    batch = IssuedBatch(scheme, key.period, key.partition, attributes, instant, None)
+    """Fill the empty `batch` with `count` numbers drawn at random, redrawing collisions.
+
+    With a ref, a collision may be the ref's own unique index: the batch comes
+    back empty, nothing is stored, and the caller looks up the ref's number.
+    """
+    scheme, instant, attributes = batch.scheme, batch.issued_at, batch.attributes
     async with database_guard(retry_after), sessions() as session:
-        used = await number_rows.count_issued(session, key.scheme, key.period, key.partition)
+        used = await number_rows.count_issued(session, scheme.name, batch.period, batch.partition)
         if used + count > scheme.space_size:
             raise RandomSpaceExhausted(scheme.name, used, scheme.space_size, count, 0)
         for draw in range(1, max_draws + 1):
@@ -39,7 +40,14 @@ async def issue_drawn(
             inserted = await number_rows.insert_new_numbers(session, batch.rows(candidates))
             batch.numbers.extend(number for number in candidates if number in inserted)
             if len(batch.numbers) == count:
+                await before_commit(session, batch)
                 await session.commit()
+                return batch
+            if batch.ref is not None and await number_rows.find_by_ref(
+                session, scheme.name, batch.ref
+            ):
+                await session.rollback()
+                batch.numbers.clear()
                 return batch
             log.info(
                 "random_conflict",

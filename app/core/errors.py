@@ -1,13 +1,20 @@
 """Every error custid reports, each with a stable `code` and an HTTP status.
 
     CustidError
+    ├── Unauthorized             401 unauthorized (with WWW-Authenticate: Bearer)
+    ├── Forbidden                403 forbidden
     ├── NotFound                 404
     │   ├── UnknownScheme            unknown_scheme
-    │   └── NumberNotFound           not_found
+    │   ├── NumberNotFound           not_found
+    │   └── ApiKeyNotFound           not_found
     ├── InvalidAttributes        422 invalid_attributes
+    ├── IdempotencyConflict      422 idempotency_conflict
+    ├── InvalidCursor            422 invalid_cursor
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
+    ├── InvalidTransition        409 invalid_transition
+    ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
     └── Overloaded               503 overloaded (with Retry-After)
@@ -30,6 +37,26 @@ class CustidError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+
+class Unauthorized(CustidError):
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
+
+class Forbidden(CustidError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+    def __init__(self, key_id: str | None, scope: str) -> None:
+        super().__init__(f"API key {key_id!r} lacks the scope {scope!r}", required_scope=scope)
 
 
 class NotFound(CustidError):
@@ -50,6 +77,61 @@ class NumberNotFound(NotFound):
 
     def __init__(self, number: str) -> None:
         super().__init__(f"number {number!r} was never issued", number=number)
+
+
+class ApiKeyNotFound(NotFound):
+    code = "not_found"
+    title = "API key not found"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"there is no API key {key_id!r}", key_id=key_id)
+
+
+class IdempotencyConflict(CustidError):
+    code = "idempotency_conflict"
+    status = 422
+    title = "Idempotency key reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used with a different request", key=key
+        )
+
+
+class InvalidCursor(CustidError):
+    code = "invalid_cursor"
+    status = 422
+    title = "Invalid cursor"
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"cursor {cursor!r} is not one this service handed out")
+
+
+class IdempotencyInProgress(CustidError):
+    code = "idempotency_in_progress"
+    status = 409
+    title = "Idempotent request in progress"
+
+    def __init__(self, key: str, retry_after: int = 1) -> None:
+        super().__init__(
+            f"a request with Idempotency-Key {key!r} is still being answered; retry later",
+            key=key,
+        )
+        self.retry_after = retry_after
+
+
+class InvalidTransition(CustidError):
+    code = "invalid_transition"
+    status = 409
+    title = "Invalid transition"
+
+    def __init__(self, number: str, status: str, action: str) -> None:
+        super().__init__(
+            f"number {number!r} is {status}; it cannot be {action}",
+            number=number,
+            number_status=status,
+            action=action,
+        )
 
 
 class InvalidAttributes(CustidError):

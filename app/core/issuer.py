@@ -9,6 +9,12 @@ before the commit, the counter is raised to the highest stored sequence, and
 it tries again with new values; the others in its group are answered. A
 number is returned only after its row is committed.
 
+A `ref` is guarded by the unique (scheme, ref) index the same way: a request
+that loses the race to another with the same ref returns the winner's number,
+and the sequence value it had reserved stays unused (a gap, never a duplicate).
+Every issued number gets an `issued` audit event in the transaction that
+stores it.
+
 Schemes that draw numbers at random use no counter (see `drawing.py`).
 """
 
@@ -17,12 +23,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.audit import Action, Actor, event_row, record
 from app.core.backends import database_guard
-from app.core.batches import IssuedBatch
+from app.core.batches import IssuedBatch, StoreHook
 from app.core.clock import Clock
 from app.core.coalescing import Coalescer, Job
 from app.core.counters import Counter, CounterKey, Outcome
@@ -30,9 +38,12 @@ from app.core.drawing import issue_drawn
 from app.core.errors import CounterContention, InvalidAttributes, SequenceExhausted, UnknownScheme
 from app.core.metrics import Metrics
 from app.store import numbers as number_rows
+from app.store.models import IssuedNumber
 from schemes import Catalog, InvalidAttribute, Scheme
 
 log = structlog.get_logger(__name__)
+
+ANONYMOUS = Actor(key_id=None, request_id=None)
 
 MAX_GROUP_NUMBERS = 10_000
 
@@ -44,13 +55,15 @@ class IssueRequest(Job[IssuedBatch]):
     scheme: Scheme
     attributes: dict[str, str]
     instant: datetime
+    actor: Actor
+    ref: str | None
+    alongside: StoreHook | None
+    # What the `issued` events add: why (a replacement's reason) and what else to say.
+    reason: str | None
+    details: Mapping[str, Any]
 
-    def batch(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
-        """The numbers for sequence values first_seq .. first_seq + weight - 1."""
-        numbers = [
-            self.scheme.render(seq, self.instant, self.attributes, rng)
-            for seq in range(first_seq, first_seq + self.weight)
-        ]
+    def batch(self, key: CounterKey, first_seq: int | None) -> IssuedBatch:
+        """An empty batch for this request; its sequence values start at `first_seq`."""
         return IssuedBatch(
             self.scheme,
             key.period,
@@ -58,8 +71,38 @@ class IssueRequest(Job[IssuedBatch]):
             self.attributes,
             self.instant,
             first_seq,
-            numbers,
+            ref=self.ref,
+            issued_by=self.actor.key_id,
         )
+
+    def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
+        """The numbers for sequence values first_seq .. first_seq + weight - 1."""
+        batch = self.batch(key, first_seq)
+        batch.numbers.extend(
+            self.scheme.render(seq, self.instant, self.attributes, rng)
+            for seq in range(first_seq, first_seq + self.weight)
+        )
+        return batch
+
+    async def record(self, session: AsyncSession, batch: IssuedBatch) -> None:
+        """The writes that commit with `batch`: an `issued` event per number, and any hook."""
+        details = {"scheme": batch.scheme.name, "ref": batch.ref, **self.details}
+        await record(
+            session,
+            *(
+                event_row(
+                    Action.ISSUED,
+                    self.actor,
+                    batch.issued_at,
+                    number=n,
+                    reason=self.reason,
+                    details=details,
+                )
+                for n in batch.numbers
+            ),
+        )
+        if self.alongside is not None:
+            await self.alongside(session, batch)
 
 
 @dataclass
@@ -120,31 +163,66 @@ class Issuer:
         return IssuedBatch(scheme, period, partition, kept, instant, seq, [number])
 
     async def issue(
-        self, scheme_name: str, count: int, attributes: Mapping[str, str]
+        self,
+        scheme_name: str,
+        count: int,
+        attributes: Mapping[str, str],
+        *,
+        actor: Actor = ANONYMOUS,
+        ref: str | None = None,
+        alongside: StoreHook | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> IssuedBatch:
-        """Issue `count` numbers of one scheme; each is stored before it is returned."""
+        """Issue `count` numbers of one scheme; each is stored before it is returned.
+
+        With `ref` (single numbers only) a ref that already has a number in the
+        scheme gets that number back, with `created` False. `alongside` writes
+        in the transaction that stores the numbers; `reason` and `details` go
+        into their `issued` events.
+        """
+        if ref is not None and count != 1:
+            raise ValueError("a ref names one number; issue it alone")
         scheme = self.scheme(scheme_name)
         # Attributes are checked before any counter call, so a refusal consumes nothing.
         kept = self.checked_attributes(scheme, attributes)
+        if ref is not None and (known := await self._issued_for_ref(scheme, ref)) is not None:
+            return known
         instant = self.clock()
         key = CounterKey(scheme.name, scheme.period(instant), scheme.partition(kept))
-        if not scheme.uses_sequence:
+        request = IssueRequest(
+            weight=count,
+            scheme=scheme,
+            attributes=kept,
+            instant=instant,
+            actor=actor,
+            ref=ref,
+            alongside=alongside,
+            reason=reason,
+            details=details or {},
+        )
+        if scheme.uses_sequence and alongside is None:
+            self.coalescer.enqueue(key, request)
+            batch = await request.outcome
+        elif scheme.uses_sequence:
+            # A hook may refuse (e.g. a replace racing a retire) and roll back its
+            # transaction; alone, it takes no one else's numbers down with it.
+            await self._answer_alone(key, request)
+            batch = await request.outcome
+        else:
             batch = await issue_drawn(
                 self.sessions,
                 self.rng,
-                scheme,
-                key,
+                request.batch(key, None),
                 count,
-                kept,
-                instant,
+                request.record,
                 self.max_random_draws,
                 self.retry_after,
             )
-        else:
-            request = IssueRequest(weight=count, scheme=scheme, attributes=kept, instant=instant)
-            self.coalescer.enqueue(key, request)
-            batch = await request.outcome
-        self.metrics.count_issued(scheme.name, count)
+            if ref is not None and not batch.numbers:  # another request won the ref's race
+                batch = await self._issued_for_ref(scheme, ref) or batch
+        if batch.created:
+            self.metrics.count_issued(scheme.name, count)
         return batch
 
     async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
@@ -164,15 +242,16 @@ class Issuer:
             first = last - sum(r.weight for r in waiting) + 1
             batches = []
             for request in waiting:
-                batches.append(request.batch(key, first, self.rng))
+                batches.append(request.rendered(key, first, self.rng))
                 first += request.weight
-            collided = await self._store(batches)
+            collided = await self._store(waiting, batches)
             for request, batch in zip(waiting, batches, strict=True):
                 if batch not in collided:
                     request.finish(batch)
-            if not collided:
-                return
             waiting = [r for r, b in zip(waiting, batches, strict=True) if b in collided]
+            waiting = [r for r in waiting if not await self._answered_by_ref(r)]
+            if not waiting:
+                return
             self.metrics.count_conflict(scheme.name)
             self.metrics.count_retry(scheme.name, len(waiting))
             log.warning(
@@ -222,7 +301,9 @@ class Issuer:
         )
         self.metrics.count_resync(key.scheme)
 
-    async def _store(self, batches: list[IssuedBatch]) -> list[IssuedBatch]:
+    async def _store(
+        self, requests: list[IssueRequest], batches: list[IssuedBatch]
+    ) -> list[IssuedBatch]:
         """Store every batch whole in one transaction; the batches that collided are left out."""
         rows = [row for batch in batches for row in batch.rows()]
         async with database_guard(self.retry_after), self.sessions() as session:
@@ -233,5 +314,39 @@ class Issuer:
                 await number_rows.delete_numbers(
                     session, [n for b in collided for n in b.numbers if n in inserted]
                 )
+            for request, batch in zip(requests, batches, strict=True):
+                if batch not in collided:
+                    await request.record(session, batch)
             await session.commit()
         return collided
+
+    async def _answered_by_ref(self, request: IssueRequest) -> bool:
+        """Whether a concurrent request with the same ref won; if so, answer with its number."""
+        if request.ref is None:
+            return False
+        known = await self._issued_for_ref(request.scheme, request.ref)
+        if known is not None:
+            request.finish(known)
+        return known is not None
+
+    async def _issued_for_ref(self, scheme: Scheme, ref: str) -> IssuedBatch | None:
+        """The number already issued for `ref` in `scheme`, as a batch of one."""
+        async with database_guard(self.retry_after), self.sessions() as session:
+            stored = await number_rows.find_by_ref(session, scheme.name, ref)
+        return None if stored is None else existing_batch(scheme, stored)
+
+
+def existing_batch(scheme: Scheme, stored: IssuedNumber) -> IssuedBatch:
+    """A stored number described as the batch that issued it."""
+    return IssuedBatch(
+        scheme,
+        stored.period,
+        stored.partition,
+        dict(stored.attributes),
+        stored.issued_at,
+        stored.seq,
+        [stored.number],
+        ref=stored.ref,
+        issued_by=stored.issued_by,
+        created=False,
+    )

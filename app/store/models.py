@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -58,7 +59,11 @@ class IssuedNumber(Base):
     """One number, issued once. `number` UNIQUE is the final guard against duplicates."""
 
     __tablename__ = "issued_numbers"
-    __table_args__ = (UniqueConstraint("scheme", "period", "partition", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("scheme", "period", "partition", "seq"),
+        # One ref, one number per scheme; NULL refs never collide on either backend.
+        UniqueConstraint("scheme", "ref"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)
@@ -70,6 +75,57 @@ class IssuedNumber(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     attributes: Mapped[dict[str, Any]] = mapped_column(Attributes)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ref: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="issued", server_default="issued")
+    replaced_by: Mapped[str | None] = mapped_column(String(64))
+    # The API key that issued it; null when auth was off.
+    issued_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class NumberEvent(Base):
+    """The audit trail: one row per issue, retire, replace, and API key created or revoked."""
+
+    __tablename__ = "number_events"
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(Attributes)
+
+
+class IdempotencyKey(Base):
+    """A claimed Idempotency-Key; `status` stays null until the first response is stored."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    # "" when auth is off: NULL would let the same key be claimed twice.
+    api_key_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ApiKey(Base):
+    """A caller's key: only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(Attributes)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Counter(Base):

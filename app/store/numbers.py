@@ -2,9 +2,10 @@
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.dialect import upsert_insert
@@ -14,14 +15,21 @@ from app.store.models import IssuedNumber
 # and one round trip however many rows, instead of one VALUES list per page.
 INSERT_UNNESTED = text(
     """
-    INSERT INTO issued_numbers
-        (number, scheme, scheme_version, period, partition, seq, attributes, issued_at)
-    SELECT number, scheme, scheme_version, period, partition, seq, attributes::jsonb, issued_at
+    INSERT INTO issued_numbers (
+        number, scheme, scheme_version, period, partition, seq, attributes, issued_at,
+        ref, issued_by
+    )
+    SELECT number, scheme, scheme_version, period, partition, seq, attributes::jsonb, issued_at,
+        ref, issued_by
     FROM unnest(
         CAST(:number AS text[]), CAST(:scheme AS text[]), CAST(:scheme_version AS integer[]),
         CAST(:period AS text[]), CAST(:partition AS text[]), CAST(:seq AS bigint[]),
-        CAST(:attributes AS text[]), CAST(:issued_at AS timestamptz[])
-    ) AS row (number, scheme, scheme_version, period, partition, seq, attributes, issued_at)
+        CAST(:attributes AS text[]), CAST(:issued_at AS timestamptz[]),
+        CAST(:ref AS text[]), CAST(:issued_by AS text[])
+    ) AS row (
+        number, scheme, scheme_version, period, partition, seq, attributes, issued_at,
+        ref, issued_by
+    )
     ON CONFLICT DO NOTHING
     RETURNING number
     """
@@ -90,3 +98,47 @@ async def usage_by_partition(
     )
     rows = (await session.execute(statement)).all()
     return [(str(partition), int(count), int(highest or 0)) for partition, count, highest in rows]
+
+
+async def find_by_ref(session: AsyncSession, scheme: str, ref: str) -> IssuedNumber | None:
+    """The number issued for the caller's reference `ref` in `scheme`, if any."""
+    statement = select(IssuedNumber).where(IssuedNumber.scheme == scheme, IssuedNumber.ref == ref)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def list_numbers(
+    session: AsyncSession,
+    *,
+    scheme: str | None,
+    ref: str | None,
+    issued_from: datetime | None,
+    issued_before: datetime | None,
+    after_id: int,
+    limit: int,
+) -> list[IssuedNumber]:
+    """Up to `limit` numbers past row id `after_id` that match every filter given, oldest first."""
+    statement = select(IssuedNumber).where(IssuedNumber.id > after_id)
+    if scheme is not None:
+        statement = statement.where(IssuedNumber.scheme == scheme)
+    if ref is not None:
+        statement = statement.where(IssuedNumber.ref == ref)
+    if issued_from is not None:
+        statement = statement.where(IssuedNumber.issued_at >= issued_from)
+    if issued_before is not None:
+        statement = statement.where(IssuedNumber.issued_at < issued_before)
+    statement = statement.order_by(IssuedNumber.id).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def change_status(
+    session: AsyncSession, number: str, to_status: str, replaced_by: str | None = None
+) -> IssuedNumber | None:
+    """Move `number` from `issued` to `to_status`; None if it is not (or no longer) issued."""
+    # The status condition makes the transition atomic: of two racing retires, one wins.
+    statement = (
+        update(IssuedNumber)
+        .where(IssuedNumber.number == number, IssuedNumber.status == "issued")
+        .values(status=to_status, replaced_by=replaced_by)
+        .returning(IssuedNumber)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

@@ -1,0 +1,108 @@
+"""Retiring and replacing numbers, and reading a number's audit trail."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ServicesDep
+from app.api.numbers import new_record
+from app.api.problems import problem_responses
+from app.api.schemas import (
+    NumberEvent,
+    NumberRecord,
+    NumberTrail,
+    Replacement,
+    ReplaceRequest,
+    RetireRequest,
+)
+from app.api.security import AdminActor, ReaderActor, auth_errors
+from app.core.api_keys import Scope
+from app.core.audit import number_trail
+from app.core.errors import (
+    BackendUnavailable,
+    InvalidAttributes,
+    InvalidTransition,
+    NumberNotFound,
+    SequenceExhausted,
+    UnknownScheme,
+)
+from app.core.lifecycle import replace_number, retire_number
+
+router = APIRouter(prefix="/v1", tags=["lifecycle"])
+
+Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
+
+
+@router.post(
+    "/numbers/{number}/retire",
+    response_model=NumberRecord,
+    responses={
+        **problem_responses(
+            NumberNotFound("20231015999"),
+            InvalidTransition("20231015001", "retired", "retired"),
+            BackendUnavailable("database"),
+        ),
+        **auth_errors(Scope.ADMIN),
+    },
+    summary="Retire a number",
+)
+async def retire(
+    number: Number, request: RetireRequest, actor: AdminActor, services: ServicesDep
+) -> NumberRecord:
+    """Retire an issued number. It stays on record, is never issued again, and cannot return."""
+    record = await retire_number(services.issuer, number, request.reason, actor)
+    return NumberRecord.model_validate(record)
+
+
+@router.post(
+    "/numbers/{number}/replace",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Replacement,
+    responses={
+        **problem_responses(
+            NumberNotFound("20231015999"),
+            UnknownScheme("nosuch"),
+            InvalidTransition("20231015001", "retired", "replaced"),
+            InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
+            SequenceExhausted("daily", "20231015", 999, 999, 1),
+            BackendUnavailable("database"),
+        ),
+        **auth_errors(Scope.ADMIN),
+    },
+    summary="Replace a number with a successor",
+)
+async def replace(
+    number: Number, request: ReplaceRequest, actor: AdminActor, services: ServicesDep
+) -> JSONResponse:
+    """Issue a successor (in the same scheme unless `scheme` names another) and link to it.
+
+    The old number gets status `replaced` and `replaced_by`; both steps commit together.
+    """
+    replacement = await replace_number(
+        services.issuer, number, request.reason, actor, request.scheme, request.attributes
+    )
+    body = Replacement(
+        replaced=NumberRecord.model_validate(replacement.replaced),
+        successor=new_record(replacement.successor),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": f"/v1/numbers/{body.successor.number}"},
+    )
+
+
+@router.get(
+    "/numbers/{number}/events",
+    response_model=NumberTrail,
+    responses={
+        **problem_responses(NumberNotFound("20231015999"), BackendUnavailable("database")),
+        **auth_errors(Scope.READ),
+    },
+    summary="A number's audit trail",
+)
+async def events(number: Number, actor: ReaderActor, services: ServicesDep) -> NumberTrail:
+    """Who issued, retired or replaced the number, when, why and in which request."""
+    trail = await number_trail(services.sessions, number, services.settings.retry_after_seconds)
+    return NumberTrail(number=number, events=[NumberEvent.model_validate(e) for e in trail])

@@ -1,0 +1,37 @@
+"""Running one piece of async database work from a command."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.errors import CustidError
+from app.settings import Settings, get_settings
+from app.store.database import create_engine, create_sessionmaker
+from app.store.migrations import upgrade_to_head
+
+T = TypeVar("T")
+Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+
+
+def run_on_database(work: Work[T]) -> T:
+    """Run `work` against the configured database; a custid error exits 1 with its detail."""
+    settings = get_settings()
+    if settings.is_embedded:
+        upgrade_to_head(settings.sqlalchemy_url)
+    try:
+        return asyncio.run(with_sessions(settings, work))
+    except CustidError as exc:
+        typer.echo(f"custid: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def with_sessions(settings: Settings, work: Work[T]) -> T:
+    """`work` with sessions on a short-lived engine."""
+    engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
+    try:
+        return await work(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()

@@ -1,0 +1,71 @@
+"""`custid keys create|list|revoke`: API keys, managed at the command line."""
+
+import getpass
+import uuid
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.cli.database import run_on_database
+from app.core.api_keys import NewKey, Scope, create_key, list_keys, revoke_key
+from app.core.audit import Actor
+from app.core.clock import system_clock
+from app.store.models import ApiKey
+
+keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+@keys.command("create")
+def keys_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. crm-prod."),
+    scope: list[Scope] = typer.Option(  # noqa: B008 - typer declares options this way
+        ..., "--scope", help="A scope to grant; repeat for several."
+    ),
+) -> None:
+    """Create an API key and print its secret. It is shown this once and never stored."""
+
+    async def create(sessions: async_sessionmaker[AsyncSession]) -> NewKey:
+        return await create_key(sessions, name, scope, system_clock, _operator())
+
+    created = run_on_database(create)
+    typer.echo(f"id:     {created.key.id}")
+    typer.echo(f"name:   {created.key.name}")
+    typer.echo(f"scopes: {' '.join(created.key.scopes)}")
+    typer.echo(f"secret: {created.token}")
+    typer.echo(
+        "Store the secret now: it cannot be shown again. Send it as "
+        "`Authorization: Bearer <secret>`.",
+        err=True,
+    )
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List every API key (never the secrets), revoked ones included."""
+    found = run_on_database(list_keys)
+    typer.echo(f"{'id':<22} {'name':<20} {'scopes':<42} {'created':<26} revoked")
+    for key in found:
+        typer.echo(
+            f"{key.id:<22} {key.name:<20} {' '.join(key.scopes):<42} "
+            f"{key.created_at.isoformat(timespec='seconds'):<26} "
+            f"{key.revoked_at.isoformat(timespec='seconds') if key.revoked_at else '-'}"
+        )
+
+
+@keys.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id, from `custid keys list`."),
+    reason: str | None = typer.Option(None, help="Why; kept in the audit trail."),
+) -> None:
+    """Revoke an API key: every request with it is refused from now on."""
+
+    async def revoke(sessions: async_sessionmaker[AsyncSession]) -> ApiKey:
+        return await revoke_key(sessions, key_id, system_clock, _operator(), reason)
+
+    revoked = run_on_database(revoke)
+    typer.echo(f"revoked {revoked.id} ({revoked.name})")
+
+
+def _operator() -> Actor:
+    """Key changes made at the command line: no API key acted, so the request id names who."""
+    return Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,92 @@
+"""Who may call: the auth mode, the loopback exemption, and refusing an open public port.
+
+`auto` (the default) lets anyone on loopback call while no API key exists,
+with a warning in the log, so the embedded default works with no setup. The
+first key created switches it to requiring keys for good (revoked keys still
+count: revoking the last key must not open the service). Bound to any other
+address the service refuses to start without keys unless auth is `disabled`.
+"""
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.api_keys import ANYONE, Caller, Scope, any_key_exists, caller_for_token
+from app.core.errors import Unauthorized
+
+log = structlog.get_logger(__name__)
+
+AuthMode = Literal["auto", "required", "disabled"]
+
+
+class InsecureBinding(RuntimeError):
+    """Start-up refused: reachable beyond this machine with nobody able to authenticate."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"custid is bound to {host}, beyond loopback, and no API key exists: create one "
+            "with `custid keys create --name NAME --scope numbers:issue`, bind to 127.0.0.1, "
+            "or set CUSTID_AUTH=disabled to serve without authentication"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable from elsewhere
+
+
+@dataclass
+class Gatekeeper:
+    """Decides, per request, who the caller is and whether they may do what they ask."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    mode: AuthMode
+    host: str
+    retry_after: int = 2
+    # Keys are never deleted, so once one is seen, `auto` enforces until restart and after.
+    _keys_seen: bool = field(default=False, init=False)
+
+    async def check_startup(self) -> None:
+        """Refuse to serve beyond loopback without keys; warn when serving without auth."""
+        if self.mode == "disabled":
+            log.warning("auth_disabled", host=self.host)
+            return
+        if is_loopback(self.host):
+            if self.mode == "auto":
+                log.warning(
+                    "auth_open_on_loopback",
+                    host=self.host,
+                    detail="anyone on this machine may call until an API key is created",
+                )
+            return
+        if not await any_key_exists(self.sessions, self.retry_after):
+            raise InsecureBinding(self.host)
+
+    async def enforcing(self) -> bool:
+        """True when callers must present a key."""
+        if self.mode == "disabled":
+            return False
+        if self.mode == "required" or not is_loopback(self.host) or self._keys_seen:
+            return True
+        self._keys_seen = await any_key_exists(self.sessions, self.retry_after)
+        return self._keys_seen
+
+    async def admit(self, token: str | None, scope: Scope) -> Caller:
+        """The caller, if they may act within `scope`; `Unauthorized` or `Forbidden` if not."""
+        if self.mode == "disabled":
+            return ANYONE
+        if token is None:
+            if await self.enforcing():
+                raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
+            return ANYONE
+        caller = await caller_for_token(self.sessions, token, self.retry_after)
+        caller.require(scope)
+        return caller

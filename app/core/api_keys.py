@@ -1,0 +1,140 @@
+"""API keys: created and revoked by operators (`custid keys`), sent as `Authorization: Bearer`.
+
+Only the SHA-256 of a key's secret is stored. The secret is 32 random bytes,
+so a fast hash is enough: there is nothing to brute-force from a dictionary.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.audit import Action, Actor, event_row, record
+from app.core.backends import database_guard
+from app.core.clock import Clock
+from app.core.errors import ApiKeyNotFound, Forbidden, InvalidTransition, Unauthorized
+from app.store import api_keys as key_rows
+from app.store.models import ApiKey
+
+TOKEN_PREFIX = "custid_"
+
+
+class Scope(StrEnum):
+    ISSUE = "numbers:issue"
+    READ = "numbers:read"
+    ADMIN = "numbers:admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an API key and its scopes, or anyone (key_id None) when auth is off."""
+
+    key_id: str | None
+    scopes: frozenset[str]
+
+    def require(self, scope: Scope) -> None:
+        """`Forbidden` unless this caller holds `scope`."""
+        if scope.value not in self.scopes:
+            raise Forbidden(self.key_id, scope.value)
+
+
+ANYONE = Caller(None, frozenset(scope.value for scope in Scope))
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created, with the only copy of its secret token."""
+
+    key: ApiKey
+    token: str
+
+
+def hash_token(token: str) -> str:
+    """What is stored in place of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_key(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    scopes: Iterable[Scope],
+    clock: Clock,
+    actor: Actor,
+) -> NewKey:
+    """Create a key with `scopes`; the plaintext token is returned here and never again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = clock()
+    key = ApiKey(
+        id="key_" + secrets.token_hex(8),
+        name=name,
+        secret_hash=hash_token(token),
+        scopes=sorted({scope.value for scope in scopes}),
+        created_at=now,
+        revoked_at=None,
+    )
+    async with database_guard(2), sessions() as session:
+        session.add(key)
+        await session.flush()
+        await record(
+            session,
+            event_row(
+                Action.KEY_CREATED,
+                actor,
+                now,
+                key_id=key.id,
+                details={"name": name, "scopes": key.scopes},
+            ),
+        )
+        await session.commit()
+    return NewKey(key, token)
+
+
+async def list_keys(sessions: async_sessionmaker[AsyncSession]) -> list[ApiKey]:
+    """Every key ever created, revoked ones included."""
+    async with database_guard(2), sessions() as session:
+        return await key_rows.all_keys(session)
+
+
+async def revoke_key(
+    sessions: async_sessionmaker[AsyncSession],
+    key_id: str,
+    clock: Clock,
+    actor: Actor,
+    reason: str | None = None,
+) -> ApiKey:
+    """Revoke a key: it is refused from now on. Revoking twice is an `InvalidTransition`."""
+    now = clock()
+    async with database_guard(2), sessions() as session:
+        revoked = await key_rows.mark_revoked(session, key_id, now)
+        if revoked is None:
+            if await key_rows.find_key(session, key_id) is None:
+                raise ApiKeyNotFound(key_id)
+            raise InvalidTransition(key_id, "revoked", "revoked")
+        await record(
+            session,
+            event_row(Action.KEY_REVOKED, actor, now, key_id=key_id, reason=reason),
+        )
+        await session.commit()
+    return revoked
+
+
+async def caller_for_token(
+    sessions: async_sessionmaker[AsyncSession], token: str, retry_after: int
+) -> Caller:
+    """The caller a bearer token belongs to; `Unauthorized` if it is unknown or revoked."""
+    async with database_guard(retry_after), sessions() as session:
+        key = await key_rows.find_by_hash(session, hash_token(token))
+    if key is None:
+        raise Unauthorized("unknown API key")
+    if key.revoked_at is not None:
+        raise Unauthorized("this API key was revoked")
+    return Caller(key.id, frozenset(key.scopes))
+
+
+async def any_key_exists(sessions: async_sessionmaker[AsyncSession], retry_after: int) -> bool:
+    """True once any key was ever created."""
+    async with database_guard(retry_after), sessions() as session:
+        return await key_rows.any_key_exists(session)

@@ -1,0 +1,135 @@
+"""Idempotency keys: a retried issuing request gets the first answer back, never new numbers.
+
+The first request with a key claims it by inserting a row (unique per API key
+and key), runs, and stores its status and body. Duplicates that arrive while
+it runs wait for that stored answer; duplicates after it get it at once. A
+request whose body differs from the first one's is refused. A request that
+fails gives its claim up, so a retry runs again. Keys expire after a TTL and
+are deleted by `purge_expired` (run periodically and on access).
+"""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.backends import database_guard
+from app.core.clock import Clock
+from app.core.errors import IdempotencyConflict, IdempotencyInProgress
+from app.store import idempotency as key_rows
+from app.store.models import IdempotencyKey
+
+log = structlog.get_logger(__name__)
+
+# A claim this old whose request never finished belongs to a process that died.
+STALE_CLAIM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """What a request was answered with, kept to answer its duplicates."""
+
+    status: int
+    body: Any
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """A hash of what a request asks for: method, path and its body in canonical JSON."""
+    canonical = json.dumps(
+        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class IdempotencyKeys:
+    """Runs each keyed request once per API key and key, within the keys' lifetime."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    ttl: timedelta = timedelta(hours=24)
+    wait_seconds: float = 30.0
+    retry_after: int = 2
+
+    async def run(
+        self,
+        owner: str | None,
+        key: str,
+        request_fingerprint: str,
+        answer: Callable[[], Awaitable[StoredResponse]],
+    ) -> StoredResponse:
+        """`answer()` the first time; the stored response for every duplicate."""
+        owner = owner or ""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        delay = 0.01
+        while True:
+            claim_id, held = await self._claim(owner, key, request_fingerprint)
+            if claim_id is not None:
+                return await self._answer(claim_id, answer)
+            if held is not None:
+                if held.fingerprint != request_fingerprint:
+                    raise IdempotencyConflict(key)
+                if held.status is not None:
+                    return StoredResponse(held.status, (held.response or {}).get("body"))
+            if loop.time() >= deadline:
+                raise IdempotencyInProgress(key, self.retry_after)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _claim(
+        self, owner: str, key: str, request_fingerprint: str
+    ) -> tuple[int | None, IdempotencyKey | None]:
+        """Our claim's id, or the row that holds the key (None if it just went away)."""
+        now = self.clock()
+        async with database_guard(self.retry_after), self.sessions() as session:
+            claim_id = await key_rows.claim(
+                session, owner, key, request_fingerprint, now, now + self.ttl
+            )
+            if claim_id is not None:
+                await session.commit()
+                return claim_id, None
+            held = await key_rows.find_claim(session, owner, key)
+            if held is None:
+                return None, None
+            abandoned = held.status is None and held.created_at + STALE_CLAIM <= now
+            if held.expires_at <= now or abandoned:
+                # Expired, or its request died: delete it and claim afresh on the next pass.
+                await key_rows.release(session, held.id)
+                await session.commit()
+                return None, None
+            return None, held
+
+    async def _answer(
+        self, claim_id: int, answer: Callable[[], Awaitable[StoredResponse]]
+    ) -> StoredResponse:
+        try:
+            response = await answer()
+        except BaseException:
+            # Nothing was issued (or it rolled back): let a retry run the request again.
+            await asyncio.shield(self._release(claim_id))
+            raise
+        async with database_guard(self.retry_after), self.sessions() as session:
+            await key_rows.complete(session, claim_id, response.status, response.body)
+            await session.commit()
+        return response
+
+    async def _release(self, claim_id: int) -> None:
+        async with database_guard(self.retry_after), self.sessions() as session:
+            await key_rows.release(session, claim_id)
+            await session.commit()
+
+    async def purge_expired(self) -> int:
+        """Delete every expired key; how many there were."""
+        async with database_guard(self.retry_after), self.sessions() as session:
+            purged = await key_rows.delete_expired(session, self.clock())
+            await session.commit()
+        if purged:
+            log.info("idempotency_keys_purged", count=purged)
+        return purged

@@ -1,0 +1,27 @@
+"""Queries on the audit trail."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store.models import NumberEvent
+
+
+async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append events; they commit or roll back with the change they describe."""
+    if rows:
+        await session.execute(insert(NumberEvent), list(rows))
+
+
+async def events_of_number(session: AsyncSession, number: str) -> list[NumberEvent]:
+    """Every event about `number`, oldest first."""
+    statement = select(NumberEvent).where(NumberEvent.number == number).order_by(NumberEvent.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def events_of_key(session: AsyncSession, key_id: str) -> list[NumberEvent]:
+    """Every event about the API key `key_id`, oldest first."""
+    statement = select(NumberEvent).where(NumberEvent.key_id == key_id).order_by(NumberEvent.id)
+    return list((await session.execute(statement)).scalars())

@@ -1,0 +1,115 @@
+"""`custid keys create/list/revoke` against an embedded SQLite file, and `serve`'s refusal."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import Settings, get_settings
+from app.store.database import create_sessionmaker
+from app.store.events import events_of_key
+from app.store.models import NumberEvent
+from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, serving
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The CLI's settings come from the environment: point them at a fresh embedded file."""
+    monkeypatch.setenv("CUSTID_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CUSTID_DATABASE_URL", raising=False)
+    # `serve` hands its --host to its workers through the environment; undo that afterwards.
+    monkeypatch.setenv("CUSTID_HOST", "127.0.0.1")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def create(*args: str) -> dict[str, str]:
+    result = runner.invoke(cli, ["keys", "create", *args])
+    assert result.exit_code == 0, result.output
+    fields = (line.partition(":") for line in result.stdout.splitlines())
+    return {name.strip(): value.strip() for name, _, value in fields}
+
+
+def key_events(key_id: str) -> list[NumberEvent]:
+    async def read() -> list[NumberEvent]:
+        engine = create_async_engine(get_settings().sqlalchemy_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await events_of_key(session, key_id)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_create_shows_the_secret_once_and_list_never(data_dir: Path) -> None:
+    created = create("--name", "crm", "--scope", "numbers:issue", "--scope", "numbers:read")
+
+    listed = runner.invoke(cli, ["keys", "list"])
+
+    assert created["secret"].startswith("custid_")
+    assert created["scopes"] == "numbers:issue numbers:read"
+    assert listed.exit_code == 0
+    assert created["id"] in listed.stdout
+    assert "crm" in listed.stdout
+    assert created["secret"] not in listed.stdout
+    assert created["secret"] not in (data_dir / "custid.db").read_bytes().decode(errors="replace")
+
+
+def test_an_unknown_scope_is_refused(data_dir: Path) -> None:
+    result = runner.invoke(cli, ["keys", "create", "--name", "x", "--scope", "numbers:all"])
+
+    assert result.exit_code == 2
+
+
+def test_revoke_marks_the_key_and_both_changes_are_audited(data_dir: Path) -> None:
+    created = create("--name", "crm", "--scope", "numbers:admin")
+
+    revoked = runner.invoke(cli, ["keys", "revoke", created["id"], "--reason", "leaked"])
+    again = runner.invoke(cli, ["keys", "revoke", created["id"]])
+    listed = runner.invoke(cli, ["keys", "list"])
+
+    assert revoked.exit_code == 0
+    assert again.exit_code == 1
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(created["id"]))
+    assert row.split()[-1] != "-"  # the revoked column holds when
+    events = key_events(created["id"])
+    assert [(e.action, e.reason) for e in events] == [
+        ("key_created", None),
+        ("key_revoked", "leaked"),
+    ]
+    assert all(e.request_id and e.request_id.startswith("cli:") for e in events)
+    assert events[0].details == {"name": "crm", "scopes": ["numbers:admin"]}
+
+
+def test_revoking_an_unknown_key_says_so(data_dir: Path) -> None:
+    result = runner.invoke(cli, ["keys", "revoke", "key_nosuch"])
+
+    assert result.exit_code == 1
+    assert "no API key 'key_nosuch'" in result.output
+
+
+async def test_a_key_from_the_cli_opens_the_api(data_dir: Path, clock: FrozenClock) -> None:
+    created = await asyncio.to_thread(create, "--name", "crm", "--scope", "numbers:issue")
+    settings = Settings(data_dir=data_dir, schemes_file=TEST_SCHEMES)
+
+    async with serving(settings, clock) as client:
+        without = await client.post("/v1/schemes/daily/numbers")
+        with_key = await client.post("/v1/schemes/daily/numbers", headers=bearer(created["secret"]))
+
+    assert (without.status_code, with_key.status_code) == (401, 201)
+    assert with_key.json()["issued_by"] == created["id"]
+
+
+def test_serve_refuses_a_public_address_without_keys(data_dir: Path) -> None:
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+
+    assert result.exit_code == 2
+    assert "no API key exists" in result.output
