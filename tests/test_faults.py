@@ -7,6 +7,7 @@ Run just these with `pytest -m faults -s`.
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -240,3 +241,30 @@ async def test_clock_moved_back_across_midnight_continues_each_days_counter(
     assert sorted(n for n in issued if n.startswith("20231016")) == [
         f"20231016{seq:03d}" for seq in range(1, 41)
     ]
+
+
+@pytest.mark.timeout(120)
+async def test_a_thousand_concurrent_requests_with_one_idempotency_key_issue_once(
+    two_replicas: list[ServiceProcess], fault_database: str
+) -> None:
+    limits = httpx.Limits(max_connections=1000)
+    headers = {"Idempotency-Key": "storm-1"}
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    f"{two_replicas[i % 2].url}/v1/schemes/{SCHEME}/numbers/batch",
+                    json={"count": 3},
+                    headers=headers,
+                )
+                for i in range(1000)
+            )
+        )
+
+    statuses = Counter(response.status_code for response in responses)
+    print(f"\n[faults] 1,000 requests, one Idempotency-Key: statuses={dict(statuses)}")
+    assert statuses == {201: 1000}, {r.text for r in responses if r.status_code != 201}
+    answers = {tuple(response.json()["numbers"]) for response in responses}
+    stored = await stored_numbers(fault_database)
+    assert len(answers) == 1
+    assert stored == set(next(iter(answers)))

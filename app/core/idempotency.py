@@ -2,7 +2,9 @@
 
 The first request with a key claims it by inserting a row (unique per API key
 and key), runs, and stores its status and body. Duplicates that arrive while
-it runs wait for that stored answer; duplicates after it get it at once. A
+it runs wait for that stored answer; duplicates after it get it at once.
+Within one process, duplicates wait on the first one's outcome instead of each
+polling the database, so a storm of retries cannot drain the connection pool. A
 request whose body differs from the first one's is refused. A request that
 fails gives its claim up, so a retry runs again. Keys expire after a TTL and
 are deleted by `purge_expired` (run periodically and on access).
@@ -12,7 +14,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -56,6 +58,10 @@ class IdempotencyKeys:
     ttl: timedelta = timedelta(hours=24)
     wait_seconds: float = 30.0
     retry_after: int = 2
+    # (owner, key) -> (fingerprint, outcome) of the request this process runs for it.
+    _running: dict[tuple[str, str], tuple[str, asyncio.Future[StoredResponse]]] = field(
+        default_factory=dict, init=False
+    )
 
     async def run(
         self,
@@ -65,7 +71,36 @@ class IdempotencyKeys:
         answer: Callable[[], Awaitable[StoredResponse]],
     ) -> StoredResponse:
         """`answer()` the first time; the stored response for every duplicate."""
-        owner = owner or ""
+        local = (owner or "", key)
+        if (running := self._running.get(local)) is not None:
+            running_fingerprint, outcome = running
+            if running_fingerprint != request_fingerprint:
+                raise IdempotencyConflict(key)
+            try:
+                return await asyncio.wait_for(asyncio.shield(outcome), self.wait_seconds)
+            except TimeoutError:
+                raise IdempotencyInProgress(key, self.retry_after) from None
+        outcome = asyncio.get_running_loop().create_future()
+        self._running[local] = (request_fingerprint, outcome)
+        try:
+            response = await self._run_once(local[0], key, request_fingerprint, answer)
+        except BaseException as exc:
+            outcome.set_exception(exc)
+            outcome.exception()  # duplicates re-raise it; none waiting is no error
+            raise
+        finally:
+            del self._running[local]
+        outcome.set_result(response)
+        return response
+
+    async def _run_once(
+        self,
+        owner: str,
+        key: str,
+        request_fingerprint: str,
+        answer: Callable[[], Awaitable[StoredResponse]],
+    ) -> StoredResponse:
+        """The claim in the database, shared by every process: answer, or await the answer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_seconds
         delay = 0.01
