@@ -5,6 +5,11 @@ OpenAPI document against a real `custid serve`; the hand-written cases below
 cover what a schema-driven generator does not reach.
 """
 
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,6 +20,7 @@ from schemathesis import Case
 from schemathesis.core.result import Ok
 from schemathesis.openapi import from_url
 
+from app.core.api_keys import Scope
 from tests.conftest import TEST_SCHEMES
 from tests.servers import ServiceProcess
 
@@ -22,31 +28,47 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    data = tmp_path_factory.mktemp("hostile")
-    service = ServiceProcess(
-        {
-            "CUSTID_DATA_DIR": str(data),
-            "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
-            "CUSTID_LOG_LEVEL": "warning",
-        }
-    ).start()
-    yield service
+def fuzzed_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServiceProcess, str]]:
+    """An embedded service that requires keys, and a key holding every scope."""
+    env = {
+        "CUSTID_DATA_DIR": str(tmp_path_factory.mktemp("hostile")),
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+        "CUSTID_LOG_LEVEL": "warning",
+    }
+    scopes = [option for scope in Scope for option in ("--scope", scope.value)]
+    created = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--name", "fuzz", *scopes],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    secret = re.search(r"^secret: (\S+)$", created.stdout, re.MULTILINE)
+    assert secret is not None, created.stdout
+    service = ServiceProcess(env).start()
+    yield service, secret.group(1)
     service.stop()
 
 
 @pytest.mark.slow
-def test_generated_requests_never_cause_a_server_error(embedded_service: ServiceProcess) -> None:
-    schema = from_url(f"{embedded_service.url}/openapi.json")
+def test_generated_requests_never_cause_a_server_error(
+    fuzzed_service: tuple[ServiceProcess, str],
+) -> None:
+    service, secret = fuzzed_service
+    schema = from_url(f"{service.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
-    assert len(operations) >= 6
+    assert len(operations) >= 15
+    statuses: Counter[int] = Counter()
 
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
         def never_a_server_error(case: Case[Any]) -> None:
-            response = case.call(timeout=10)
+            response = case.call(timeout=10, headers={"Authorization": f"Bearer {secret}"})
+            statuses[response.status_code] += 1
             where = f"{case.method} {case.formatted_path}"
             assert response.status_code < 500, f"{where}: {response.text}"
             if response.status_code >= 400:
@@ -54,6 +76,10 @@ def test_generated_requests_never_cause_a_server_error(embedded_service: Service
                 assert "code" in response.json(), where
 
         never_a_server_error()
+
+    # The key opened the doors: generated requests also got through, not only refusals.
+    assert statuses[200] + statuses[201] > 0, statuses
+    assert statuses[401] == statuses[403] == 0, statuses
 
 
 async def issued_count(client: httpx.AsyncClient) -> int:
