@@ -187,6 +187,21 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     )
 
 
+Report = Callable[[str], None]
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Report:
+    """Write a line of observed figures to the terminal, even when output is captured."""
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if terminal is not None:
+            terminal.write_line(line)
+
+    return write
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import (
     TEST_SCHEMES,
     FrozenClock,
+    Report,
     create_database,
     stored_numbers,
 )
@@ -71,18 +72,19 @@ def two_replicas(fault_database: str, own_redis: RedisServer) -> Iterator[list[S
     stop_all(replicas)
 
 
-def report(scenario: str, result: LoadResult, **figures: object) -> None:
-    extra = "".join(f", {name}={value}" for name, value in figures.items())
-    print(
-        f"\n[faults] {scenario}: issued={len(result.numbers)} duplicates={result.duplicates} "
+def figures(scenario: str, result: LoadResult, **extra: object) -> str:
+    """One line of what a scenario observed, for the run's output."""
+    more = "".join(f", {name}={value}" for name, value in extra.items())
+    return (
+        f"[faults] {scenario}: issued={len(result.numbers)} duplicates={result.duplicates} "
         f"5xx={result.server_errors} statuses={dict(result.statuses)} "
-        f"transport_errors={result.transport_errors} rate={result.rate:.0f}/s{extra}"
+        f"transport_errors={result.transport_errors} rate={result.rate:.0f}/s{more}"
     )
 
 
 @pytest.mark.timeout(300)
 async def test_four_processes_sixty_four_clients_two_hundred_thousand_numbers(
-    fault_database: str, own_redis: RedisServer
+    fault_database: str, own_redis: RedisServer, report: Report
 ) -> None:
     replicas = start_replicas(fault_database, own_redis, 4)
     try:
@@ -97,7 +99,7 @@ async def test_four_processes_sixty_four_clients_two_hundred_thousand_numbers(
     finally:
         stop_all(replicas)
 
-    report("4 processes x 64 clients", result)
+    report(figures("4 processes x 64 clients", result))
     assert len(result.numbers) >= 200_000
     assert result.duplicates == 0
     assert result.server_errors == 0
@@ -106,7 +108,7 @@ async def test_four_processes_sixty_four_clients_two_hundred_thousand_numbers(
 
 @pytest.mark.timeout(120)
 async def test_redis_flushed_every_two_seconds_under_load(
-    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str
+    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str, report: Report
 ) -> None:
     flushes = 0
 
@@ -130,7 +132,7 @@ async def test_redis_flushed_every_two_seconds_under_load(
     finally:
         flusher.cancel()
 
-    report("FLUSHALL every 2 s", result, flushes=flushes)
+    report(figures("FLUSHALL every 2 s", result, flushes=flushes))
     assert flushes >= 8
     assert result.duplicates == 0
     assert result.server_errors == 0
@@ -139,7 +141,7 @@ async def test_redis_flushed_every_two_seconds_under_load(
 
 @pytest.mark.timeout(120)
 async def test_redis_killed_for_ten_seconds_then_back_empty(
-    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str
+    two_replicas: list[ServiceProcess], own_redis: RedisServer, fault_database: str, report: Report
 ) -> None:
     async def outage() -> None:
         await asyncio.sleep(5)
@@ -159,7 +161,7 @@ async def test_redis_killed_for_ten_seconds_then_back_empty(
     await outage_task
 
     pause = result.longest_pause(1, 24)
-    report("Redis killed 10 s", result, longest_pause_s=pause)
+    report(figures("Redis killed 10 s", result, longest_pause_s=pause))
     assert result.duplicates == 0
     assert result.server_errors == 0
     assert pause <= 1, "issuance stopped while Redis was down"
@@ -168,7 +170,10 @@ async def test_redis_killed_for_ten_seconds_then_back_empty(
 
 @pytest.mark.timeout(150)
 async def test_postgres_restarted_under_load(
-    two_replicas: list[ServiceProcess], fault_postgres: PostgresServer, fault_database: str
+    two_replicas: list[ServiceProcess],
+    fault_postgres: PostgresServer,
+    fault_database: str,
+    report: Report,
 ) -> None:
     back_at = 0.0
     started = time.monotonic()
@@ -199,10 +204,12 @@ async def test_postgres_restarted_under_load(
     )
     recovery = first_full_second + 1 - back_at
     report(
-        "PostgreSQL restarted",
-        result,
-        back_at_s=round(back_at, 1),
-        recovered_within_s=round(recovery, 1),
+        figures(
+            "PostgreSQL restarted",
+            result,
+            back_at_s=round(back_at, 1),
+            recovered_within_s=round(recovery, 1),
+        )
     )
     assert result.duplicates == 0
     assert set(result.statuses) <= {201, 503}
@@ -245,7 +252,7 @@ async def test_clock_moved_back_across_midnight_continues_each_days_counter(
 
 @pytest.mark.timeout(120)
 async def test_a_thousand_concurrent_requests_with_one_idempotency_key_issue_once(
-    two_replicas: list[ServiceProcess], fault_database: str
+    two_replicas: list[ServiceProcess], fault_database: str, report: Report
 ) -> None:
     limits = httpx.Limits(max_connections=1000)
     headers = {"Idempotency-Key": "storm-1"}
@@ -262,7 +269,7 @@ async def test_a_thousand_concurrent_requests_with_one_idempotency_key_issue_onc
         )
 
     statuses = Counter(response.status_code for response in responses)
-    print(f"\n[faults] 1,000 requests, one Idempotency-Key: statuses={dict(statuses)}")
+    report(f"[faults] 1,000 requests, one Idempotency-Key: statuses={dict(statuses)}")
     assert statuses == {201: 1000}, {r.text for r in responses if r.status_code != 201}
     answers = {tuple(response.json()["numbers"]) for response in responses}
     stored = await stored_numbers(fault_database)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import TEST_SCHEMES, stored_numbers
+from tests.conftest import TEST_SCHEMES, Report, stored_numbers
 from tests.servers import RedisServer, ServiceProcess
 
 CLIENTS = 64
@@ -36,7 +36,7 @@ def replicas(postgres_database: str) -> Iterator[list[ServiceProcess]]:
 
 @pytest.mark.slow
 async def test_concurrent_clients_across_two_processes_get_distinct_stored_numbers(
-    replicas: list[ServiceProcess], postgres_database: str, capsys: pytest.CaptureFixture[str]
+    replicas: list[ServiceProcess], postgres_database: str, report: Report
 ) -> None:
     urls = itertools.cycle(process.url for process in replicas)
 
@@ -59,8 +59,7 @@ async def test_concurrent_clients_across_two_processes_get_distinct_stored_numbe
     assert len(set(issued)) == len(issued), "duplicate numbers issued"
     stored = await stored_numbers(postgres_database)
     assert set(issued) <= stored, "an answered number is not stored"
-    with capsys.disabled():
-        print(
-            f"\n{len(issued)} numbers from {CLIENTS} concurrent clients through "
-            f"{len(replicas)} processes in {elapsed:.2f}s: {len(issued) / elapsed:.0f} numbers/s"
-        )
+    report(
+        f"{len(issued)} numbers from {CLIENTS} concurrent clients through "
+        f"{len(replicas)} processes in {elapsed:.2f}s: {len(issued) / elapsed:.0f} numbers/s"
+    )
