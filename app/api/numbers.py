@@ -158,18 +158,21 @@ async def answer_once(
 
 def new_record(batch: IssuedBatch) -> NumberRecord:
     """The record of the single number `batch` just issued."""
-    return NumberRecord(
-        number=batch.numbers[0],
-        scheme=batch.scheme.name,
-        scheme_version=batch.scheme.version,
-        period=batch.period,
-        partition=batch.partition,
-        seq=batch.first_seq,
-        attributes=dict(batch.attributes),
-        issued_at=batch.issued_at,
-        ref=batch.ref,
-        issued_by=batch.issued_by,
-    )
+    return NumberRecord(**first_number(batch), ref=batch.ref, issued_by=batch.issued_by)
+
+
+def first_number(batch: IssuedBatch) -> dict[str, Any]:
+    """What a batch says of its first number, as the response models name it."""
+    return {
+        "number": batch.numbers[0],
+        "scheme": batch.scheme.name,
+        "scheme_version": batch.scheme.version,
+        "period": batch.period,
+        "partition": batch.partition,
+        "seq": batch.first_seq,
+        "attributes": dict(batch.attributes),
+        "issued_at": batch.issued_at,
+    }
 
 
 def batch_response(batch: IssuedBatch) -> IssuedBatchResponse:

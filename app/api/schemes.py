@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path
 
 from app.api.deps import IssuerDep, ServicesDep
+from app.api.numbers import first_number
 from app.api.problems import problem_responses
 from app.api.schemas import (
     IssueRequest,
@@ -94,15 +95,7 @@ async def preview_number(
     """Render the number the next issue would give; no sequence value is consumed."""
     attributes = request.attributes if request is not None else {}
     batch = await issuer.preview(scheme, attributes)
-    return PreviewResponse(
-        number=batch.numbers[0],
-        scheme=batch.scheme.name,
-        scheme_version=batch.scheme.version,
-        period=batch.period,
-        partition=batch.partition,
-        seq=batch.first_seq,
-        attributes=dict(batch.attributes),
-    )
+    return PreviewResponse.model_validate(first_number(batch))
 
 
 @router.get(
