@@ -194,10 +194,12 @@ Report = Callable[[str], None]
 def report(request: pytest.FixtureRequest) -> Report:
     """Write a line of observed figures to the terminal, even when output is captured."""
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def write(line: str) -> None:
-        if terminal is not None:
-            terminal.write_line(line)
+        if terminal is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                terminal.write_line(line)
 
     return write
 
