@@ -51,7 +51,13 @@ async def running_services(
     """Connect to the backends, yield the services, then close every connection."""
     engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
     sessions = create_sessionmaker(engine)
-    gatekeeper = Gatekeeper(sessions, settings.auth, settings.host, settings.retry_after_seconds)
+    gatekeeper = Gatekeeper(
+        sessions,
+        settings.auth,
+        settings.host,
+        settings.retry_after_seconds,
+        cache_seconds=settings.auth_cache_seconds,
+    )
     try:
         await gatekeeper.check_startup()
     except BaseException:

@@ -266,16 +266,6 @@ def _with_state(app: asgi.ASGIApp, state: Mapping[str, Any] | None) -> asgi.ASGI
     return with_state
 
 
-@asynccontextmanager
-async def serving(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    """Like the `client` fixture, for a test that needs its own settings (auth mode, host)."""
-    app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state or {}))
-        async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
-            yield http
-
-
 @pytest.fixture
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the test's database, beside the app's own, to arrange and inspect rows."""

@@ -1,5 +1,6 @@
 """Only authorised callers may issue, read or change numbers; some routes stay open."""
 
+import asyncio
 import re
 from typing import Any
 
@@ -14,7 +15,7 @@ from app.core.audit import Actor
 from app.main import create_app
 from app.settings import Settings
 from app.store.models import ApiKey, IdempotencyKey, IssuedNumber, NumberEvent
-from tests.conftest import FrozenClock, KeyMaker, bearer, serving
+from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 PROBLEM = "application/problem+json"
@@ -164,7 +165,7 @@ async def test_loopback_without_keys_is_open(client: httpx.AsyncClient) -> None:
 async def test_required_auth_refuses_callers_even_before_any_key_exists(
     settings: Settings, clock: FrozenClock
 ) -> None:
-    async with serving(settings.model_copy(update={"auth": "required"}), clock) as client:
+    async with started_client(settings.model_copy(update={"auth": "required"}), clock) as client:
         response = await client.post("/v1/schemes/daily/numbers")
 
     assert response.status_code == 401
@@ -175,7 +176,7 @@ async def test_disabled_auth_lets_everyone_in(
 ) -> None:
     await make_key(Scope.READ)
 
-    async with serving(settings.model_copy(update={"auth": "disabled"}), clock) as client:
+    async with started_client(settings.model_copy(update={"auth": "disabled"}), clock) as client:
         response = await client.post("/v1/schemes/daily/numbers")
 
     assert response.status_code == 201
@@ -196,7 +197,7 @@ async def test_starts_beyond_loopback_with_a_key_and_requires_it(
 ) -> None:
     key = await make_key(Scope.ISSUE)
 
-    async with serving(settings.model_copy(update={"host": "0.0.0.0"}), clock) as client:
+    async with started_client(settings.model_copy(update={"host": "0.0.0.0"}), clock) as client:
         refused = await client.post("/v1/schemes/daily/numbers")
         admitted = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
 
@@ -208,5 +209,37 @@ async def test_starts_beyond_loopback_without_keys_when_auth_is_disabled(
 ) -> None:
     disabled = settings.model_copy(update={"host": "0.0.0.0", "auth": "disabled"})
 
-    async with serving(disabled, clock) as client:
+    async with started_client(disabled, clock) as client:
         assert (await client.post("/v1/schemes/daily/numbers")).status_code == 201
+
+
+async def test_a_revoked_key_stops_working_within_the_cache_interval(
+    settings: Settings,
+    clock: FrozenClock,
+    make_key: KeyMaker,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    key = await make_key(Scope.ISSUE)
+    quick = settings.model_copy(update={"auth_cache_seconds": 0.2})
+    async with started_client(quick, clock) as client:
+        before = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
+        await revoke_key(sessions, key.key.id, clock, Actor(None, "test"))
+        await asyncio.sleep(0.3)
+        after = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
+
+    assert before.status_code == 201
+    assert after.status_code == 401
+
+
+async def test_the_first_key_closes_the_loopback_door_within_the_cache_interval(
+    settings: Settings, clock: FrozenClock, make_key: KeyMaker
+) -> None:
+    quick = settings.model_copy(update={"auth_cache_seconds": 0.2})
+    async with started_client(quick, clock) as client:
+        open_door = await client.post("/v1/schemes/daily/numbers")
+        await make_key(Scope.ISSUE)
+        await asyncio.sleep(0.3)
+        closed = await client.post("/v1/schemes/daily/numbers")
+
+    assert open_door.status_code == 201
+    assert closed.status_code == 401

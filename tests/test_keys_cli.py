@@ -13,7 +13,7 @@ from app.settings import Settings, get_settings
 from app.store.database import create_sessionmaker
 from app.store.events import events_of_key
 from app.store.models import NumberEvent
-from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, serving
+from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, started_client
 
 runner = CliRunner()
 
@@ -100,7 +100,7 @@ async def test_a_key_from_the_cli_opens_the_api(data_dir: Path, clock: FrozenClo
     created = await asyncio.to_thread(create, "--name", "crm", "--scope", "numbers:issue")
     settings = Settings(data_dir=data_dir, schemes_file=TEST_SCHEMES)
 
-    async with serving(settings, clock) as client:
+    async with started_client(settings, clock) as client:
         without = await client.post("/v1/schemes/daily/numbers")
         with_key = await client.post("/v1/schemes/daily/numbers", headers=bearer(created["secret"]))
 

@@ -8,16 +8,27 @@ address the service refuses to start without keys unless auth is `disabled`.
 """
 
 import ipaddress
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.api_keys import ANYONE, Caller, Scope, any_key_exists, caller_for_token
+from app.core.api_keys import (
+    ANYONE,
+    Caller,
+    Scope,
+    any_key_exists,
+    caller_for_token,
+    hash_token,
+)
 from app.core.errors import Unauthorized
 
 log = structlog.get_logger(__name__)
+
+MAX_CACHED_CALLERS = 10_000
 
 AuthMode = Literal["auto", "required", "disabled"]
 
@@ -51,8 +62,15 @@ class Gatekeeper:
     mode: AuthMode
     host: str
     retry_after: int = 2
+    # How long an answer from the key table is trusted: a new first key starts being
+    # required, and a revoked key stops working, within this long. Without it every
+    # request would pay a database round trip before any work is done.
+    cache_seconds: float = 1.0
+    monotonic: Callable[[], float] = time.monotonic
     # Keys are never deleted, so once one is seen, `auto` enforces until restart and after.
     _keys_seen: bool = field(default=False, init=False)
+    _no_keys_until: float = field(default=0.0, init=False)
+    _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict, init=False)
 
     async def check_startup(self) -> None:
         """Refuse to serve beyond loopback without keys; warn when serving without auth."""
@@ -76,7 +94,11 @@ class Gatekeeper:
             return False
         if self.mode == "required" or not is_loopback(self.host) or self._keys_seen:
             return True
+        if self.monotonic() < self._no_keys_until:
+            return False
         self._keys_seen = await any_key_exists(self.sessions, self.retry_after)
+        if not self._keys_seen:
+            self._no_keys_until = self.monotonic() + self.cache_seconds
         return self._keys_seen
 
     async def admit(self, token: str | None, scope: Scope) -> Caller:
@@ -87,6 +109,19 @@ class Gatekeeper:
             if await self.enforcing():
                 raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
             return ANYONE
-        caller = await caller_for_token(self.sessions, token, self.retry_after)
+        caller = await self._caller(token)
         caller.require(scope)
+        return caller
+
+    async def _caller(self, token: str) -> Caller:
+        """Whose `token` is, from the cache while it is fresh; unknown tokens are never kept."""
+        digest = hash_token(token)
+        now = self.monotonic()
+        cached = self._callers.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        caller = await caller_for_token(self.sessions, token, self.retry_after)
+        if len(self._callers) >= MAX_CACHED_CALLERS:
+            self._callers.clear()
+        self._callers[digest] = (now + self.cache_seconds, caller)
         return caller
