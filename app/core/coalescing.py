@@ -1,9 +1,11 @@
-"""Coalescing: concurrent jobs that share a key run together, one group at a time per key.
+"""Coalescing: concurrent jobs that share a key run together, in groups.
 
 While a group is in flight (waiting on Redis or PostgreSQL), new jobs for the
-same key queue up; when it finishes they all leave as the next group. Under
-load this turns many small requests into one counter call and one insert,
-without ever delaying a request that arrives alone.
+same key queue up; when a group finishes, everything queued leaves as the next
+group. A few groups per key may be in flight at once, so a key's throughput is
+not bounded by one commit's latency. Under load this turns many small requests
+into few counter calls and inserts, without delaying a request that arrives
+alone.
 """
 
 import asyncio
@@ -37,6 +39,14 @@ class Job(Generic[R]):
             self.outcome.set_exception(error)
 
 
+@dataclass
+class KeyQueue(Generic[J]):
+    """The jobs waiting under one key, and how many groups of it are in flight."""
+
+    jobs: deque[J] = field(default_factory=deque)
+    in_flight: int = 0
+
+
 class Coalescer(Generic[K, J]):
     """Runs queued jobs per key in groups of at most `max_group_weight` (at least one job)."""
 
@@ -46,12 +56,14 @@ class Coalescer(Generic[K, J]):
         max_group_weight: int,
         max_queued_weight: int,
         retry_after: int,
+        max_in_flight: int = 4,
     ) -> None:
         self._run_group = run_group
         self._max_group_weight = max_group_weight
         self._max_queued_weight = max_queued_weight
         self._retry_after = retry_after
-        self._queues: dict[K, deque[J]] = {}
+        self._max_in_flight = max_in_flight
+        self._queues: dict[K, KeyQueue[J]] = {}
         self._queued_weight = 0
         self._drainers: set[asyncio.Task[None]] = set()
 
@@ -60,18 +72,20 @@ class Coalescer(Generic[K, J]):
         if self._queued_weight + job.weight > self._max_queued_weight:
             raise Overloaded(self._retry_after)
         self._queued_weight += job.weight
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = deque()
+        queue = self._queues.setdefault(key, KeyQueue())
+        queue.jobs.append(job)
+        # Every running drainer is inside a group (they take the next one without
+        # yielding), so a new job waits unless another group may start now.
+        if queue.in_flight < self._max_in_flight:
+            queue.in_flight += 1
             drainer = asyncio.create_task(self._drain(key, queue))
             self._drainers.add(drainer)
             drainer.add_done_callback(self._drainers.discard)
-        queue.append(job)
 
-    async def _drain(self, key: K, queue: deque[J]) -> None:
+    async def _drain(self, key: K, queue: KeyQueue[J]) -> None:
         try:
-            while queue:
-                group = self._next_group(queue)
+            while queue.jobs:
+                group = self._next_group(queue.jobs)
                 try:
                     await self._run_group(key, group)
                 except Exception as exc:  # every waiting caller hears of the failure
@@ -81,13 +95,15 @@ class Coalescer(Generic[K, J]):
                     for job in group:
                         job.fail(RuntimeError("coalesced group ended without an outcome"))
         finally:
-            del self._queues[key]
+            queue.in_flight -= 1
+            if queue.in_flight == 0 and not queue.jobs:
+                del self._queues[key]
 
-    def _next_group(self, queue: deque[J]) -> list[J]:
-        group = [queue.popleft()]
+    def _next_group(self, jobs: deque[J]) -> list[J]:
+        group = [jobs.popleft()]
         weight = group[0].weight
-        while queue and weight + queue[0].weight <= self._max_group_weight:
-            weight += queue[0].weight
-            group.append(queue.popleft())
+        while jobs and weight + jobs[0].weight <= self._max_group_weight:
+            weight += jobs[0].weight
+            group.append(jobs.popleft())
         self._queued_weight -= weight
         return group

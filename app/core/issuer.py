@@ -84,23 +84,24 @@ class IssueRequest(Job[IssuedBatch]):
         )
         return batch
 
-    async def record(self, session: AsyncSession, batch: IssuedBatch) -> None:
-        """The writes that commit with `batch`: an `issued` event per number, and any hook."""
+    def events(self, batch: IssuedBatch) -> list[dict[str, Any]]:
+        """An `issued` audit event for each number of `batch`."""
         details = {"scheme": batch.scheme.name, "ref": batch.ref, **self.details}
-        await record(
-            session,
-            *(
-                event_row(
-                    Action.ISSUED,
-                    self.actor,
-                    batch.issued_at,
-                    number=n,
-                    reason=self.reason,
-                    details=details,
-                )
-                for n in batch.numbers
-            ),
-        )
+        return [
+            event_row(
+                Action.ISSUED,
+                self.actor,
+                batch.issued_at,
+                number=number,
+                reason=self.reason,
+                details=details,
+            )
+            for number in batch.numbers
+        ]
+
+    async def record(self, session: AsyncSession, batch: IssuedBatch) -> None:
+        """The writes that commit with `batch`: its events, and the caller's hook if any."""
+        await record(session, *self.events(batch))
         if self.alongside is not None:
             await self.alongside(session, batch)
 
@@ -314,9 +315,12 @@ class Issuer:
                 await number_rows.delete_numbers(
                     session, [n for b in collided for n in b.numbers if n in inserted]
                 )
-            for request, batch in zip(requests, batches, strict=True):
-                if batch not in collided:
-                    await request.record(session, batch)
+            stored = [(r, b) for r, b in zip(requests, batches, strict=True) if b not in collided]
+            # One insert for the whole group's events; hooks only come with requests issued alone.
+            await record(session, *(event for r, b in stored for event in r.events(b)))
+            for request, batch in stored:
+                if request.alongside is not None:
+                    await request.alongside(session, batch)
             await session.commit()
         return collided
 
