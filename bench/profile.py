@@ -1,7 +1,9 @@
 """`--profile`: py-spy samples custid's workers during an extra, unscored run of phase c.
 
 py-spy writes a speedscope file (open it at https://www.speedscope.app or with
-the `speedscope` npm package); the report lists the functions the samples land in.
+the `speedscope` npm package); the report lists the functions the event loop's
+samples land in. `Runner.run` on top means the loop itself: uvloop's C code,
+including waiting for I/O.
 """
 
 import json
@@ -87,7 +89,10 @@ def hot_frames(speedscope_file: Path, top: int = 15) -> list[HotFrame]:
     own: Counter[int] = Counter()
     total: Counter[int] = Counter()
     samples = 0
-    for profile in document["profiles"]:
+    # Only the event loop's thread: py-spy counts the idle threads of the
+    # threadpool (sync dependencies run there) as busy, drowning everything else.
+    loops = [profile for profile in document["profiles"] if '"MainThread"' in profile["name"]]
+    for profile in loops:
         for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
             if not stack:
                 continue
@@ -97,7 +102,10 @@ def hot_frames(speedscope_file: Path, top: int = 15) -> list[HotFrame]:
                 total[index] += weight
     if samples == 0:
         return []
-    return [
+    # With --subprocesses py-spy roots each stack in a "process PID:command" frame.
+    ranked = [
         HotFrame(_frame_name(frames[index]), count / samples, total[index] / samples)
-        for index, count in own.most_common(top)
+        for index, count in own.most_common()
+        if not str(frames[index].get("name", "")).startswith("process ")
     ]
+    return ranked[:top]

@@ -28,6 +28,8 @@ class PhaseResult:
     rss_mb: list[float]
     # CPU of each group of processes over the phase, in cores (1.0 = one core busy).
     cpu_cores: dict[str, float]
+    # Connections PostgreSQL accepted during the phase.
+    new_sessions: int | None = None
     answered: int | None = None
     stored: int | None = None
     details: dict[str, object] = field(default_factory=dict)
@@ -51,7 +53,8 @@ class Target:
     def line(self) -> str:
         sign = ">=" if self.at_least else "<="
         value = "-" if self.value is None else f"{self.value:.2f}{self.unit}"
-        return f"  {self.name:<48} {value:>11}   {sign} {self.limit:g}{self.unit:<4} {self.verdict}"
+        limit = f"{sign} {self.limit:g}{self.unit}"
+        return f"  {self.name:<48} {value:>11}  {limit:<10} {self.verdict}"
 
 
 @dataclass
@@ -197,17 +200,20 @@ class Report:
                 f"{_count(phase.socket_errors):>9}"
             )
         lines += [
+            "d: numbers/s = connections / mean latency x count (Little's law; wrk's count of",
+            "   finished requests, req/s, under-counts requests that take seconds)."
+            "  e: req/s = pgbench transactions/s",
             "",
-            f"{'phase':<8}{'RSS MB per worker':<22}{'CPU in cores:':<15}"
-            f"{'service':>8}{'postgres':>10}{'redis':>7}{'client':>8}",
+            f"{'phase':<8}{'RSS MB per worker':<20}{'CPU in cores:':<14}"
+            f"{'service':>8}{'postgres':>10}{'redis':>7}{'client':>8}{'new PG sessions':>17}",
         ]
         for phase in self.phases.values():
             rss = " ".join(f"{mb:.0f}" for mb in phase.rss_mb) or "-"
             cpu = phase.cpu_cores
             lines.append(
-                f"{phase.key:<8}{rss:<22}{'':<15}{_cores(cpu.get('service')):>8}"
+                f"{phase.key:<8}{rss:<20}{'':<14}{_cores(cpu.get('service')):>8}"
                 f"{_cores(cpu.get('postgres')):>10}{_cores(cpu.get('redis')):>7}"
-                f"{_cores(cpu.get('client')):>8}"
+                f"{_cores(cpu.get('client')):>8}{_count(phase.new_sessions):>17}"
             )
         lines.append("")
         lines.append(f"start to ready: {self.start_to_ready_s:.2f} s")

@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch-connections", type=int, default=8, help="for d, and pgbench's clients in e (8)"
     )
     parser.add_argument("--batch-size", type=int, default=10_000, help="numbers per batch")
+    parser.add_argument(
+        "--batch-duration",
+        type=float,
+        help="seconds of phase d (default: 2 x --duration; a batch takes seconds at 8 connections)",
+    )
     parser.add_argument("--soak-numbers", type=int, default=1_000_000, help="(1,000,000)")
     parser.add_argument("--soak-clients", type=int, default=4, help="concurrent soak clients")
     parser.add_argument("--soak-timeout", type=float, default=240, help="soak deadline, s")
@@ -128,6 +133,24 @@ class Bench:
             groups["service"] = self._tree(service)
         return procfs.CpuWatch(groups)
 
+    def wait_until_idle(self, service: ServiceProcess, timeout: float = 60.0) -> None:
+        """wrk stops without waiting for answers: let the requests it left behind finish."""
+        watch = procfs.CpuWatch({"service": self._tree(service)})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            watch.start()
+            time.sleep(0.3)
+            if watch.stop()["service"] < 0.05:
+                return
+        progress(f"warning: {service.url} still busy {timeout:g} s after the load stopped")
+
+    def _sessions(self) -> int:
+        """Connections PostgreSQL has accepted so far (a pool that churns shows here)."""
+        return stack.fetch_value(
+            self.postgres.url,
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+        )
+
     def _rows(self, table: str) -> int:
         return stack.fetch_value(self.postgres.url, f"SELECT count(*) FROM {table}")
 
@@ -139,35 +162,42 @@ class Bench:
         request: Request,
         connections: int,
         table: str | None = None,
+        seconds: float | None = None,
+        warmup: float | None = None,
     ) -> PhaseResult:
         """Warm up, then run wrk for the phase's duration and record what it saw."""
         args = self.args
-        progress(f"phase {key}: {title}, {connections} connections, {args.duration:g} s")
+        seconds = args.duration if seconds is None else seconds
+        warmup = args.warmup if warmup is None else warmup
+        progress(f"phase {key}: {title}, {connections} connections, {seconds:g} s")
         script = self.run_dir / f"phase-{key}.lua"
-        if args.warmup > 0:
+        if warmup > 0:
             run_wrk(
                 service.url,
                 request,
                 connections=connections,
-                seconds=args.warmup,
+                seconds=warmup,
                 threads=args.wrk_threads,
                 script_path=script,
             )
+            self.wait_until_idle(service)
         rows_before = self._rows(table) if table else 0
+        sessions_before = self._sessions()
         watch = self._cpu_watch(service)
         watch.start()
         load = run_wrk(
             service.url,
             request,
             connections=connections,
-            seconds=args.duration,
+            seconds=seconds,
             threads=args.wrk_threads,
             script_path=script,
         )
         cpu = watch.stop()
         cpu["client"] = load.client_cpu_share
         (self.run_dir / f"phase-{key}.wrk.txt").write_text(load.raw_output)
-        time.sleep(0.5)  # let requests still in flight when wrk stopped finish
+        rss_mb = [rss / MB for rss in self.worker_rss(service)]
+        self.wait_until_idle(service)
         answered = sum(n for status, n in load.statuses.items() if 200 <= status < 300)
         return PhaseResult(
             key=key,
@@ -176,11 +206,14 @@ class Bench:
             requests_per_s=load.requests_per_s,
             p50_ms=load.latency_ms["p50"],
             p99_ms=load.latency_ms["p99"],
-            numbers_per_s=load.numbers_per_s,
+            numbers_per_s=load.numbers_per_s_by_latency
+            if request.numbers_per_request > 1
+            else load.numbers_per_s,
             non_2xx=load.non_2xx,
             socket_errors=load.errors,
-            rss_mb=[rss / MB for rss in self.worker_rss(service)],
+            rss_mb=rss_mb,
             cpu_cores=cpu,
+            new_sessions=self._sessions() - sessions_before,
             answered=answered * request.numbers_per_request if table else None,
             stored=self._rows(table) - rows_before if table else None,
             details=load.summary(),
@@ -192,6 +225,7 @@ class Bench:
         clients = args.batch_connections
         progress(f"phase e: pgbench {args.batch_size}-row INSERTs, {clients} clients")
         watch = self._cpu_watch(None)
+        sessions_before = self._sessions()
         watch.start()
         rate = run_pgbench(
             host="127.0.0.1",
@@ -218,6 +252,7 @@ class Bench:
             socket_errors=None,
             rss_mb=[],
             cpu_cores=cpu,
+            new_sessions=self._sessions() - sessions_before,
             details={**rate.summary(), "mean_latency_ms": rate.latency_ms},
         )
 
@@ -295,6 +330,8 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         batch,
         args.batch_connections,
         "issued_numbers",
+        seconds=args.batch_duration,
+        warmup=0,
     )
     phases["e"] = bench.insert_phase()
     if args.profile:
@@ -321,6 +358,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.batch_duration is None:
+        args.batch_duration = 2 * args.duration
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-workers{args.workers}"
     run_dir.mkdir(parents=True, exist_ok=True)
