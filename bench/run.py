@@ -360,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.batch_duration is None:
         args.batch_duration = 2 * args.duration
+    # Ctrl-C and SIGTERM unwind through the ExitStack; a shell that starts us in the
+    # background hands us SIGINT ignored, so restore Python's handler explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-workers{args.workers}"
     run_dir.mkdir(parents=True, exist_ok=True)
