@@ -99,7 +99,7 @@ class Report:
         if self.soak is not None:
             found.append(
                 Target(
-                    f"RSS growth over the soak ({self.soak.issued:,} numbers)",
+                    f"RSS growth, 2nd half of the soak ({self.soak.issued:,})",
                     self.soak.growth_mb,
                     10,
                     False,
@@ -223,7 +223,7 @@ class Report:
             lines.append(
                 f"soak: {soak.issued:,} numbers in {soak.seconds:.1f} s ({rate:,.0f}/s); "
                 f"RSS per worker first {soak.first_mb:.1f} MB, last {soak.last_mb:.1f}, "
-                f"max {soak.max_mb:.1f}, growth {soak.growth_mb:+.1f}"
+                f"max {soak.max_mb:.1f}, growth over the second half {soak.growth_mb:+.1f}"
             )
         a, c = self.phases.get("a"), self.phases.get("c")
         client = max(

@@ -48,9 +48,19 @@ class Soak:
 
     @property
     def growth_mb(self) -> float:
-        """The largest growth of any worker from its first sample under load to its last."""
-        start = 1 if len(self.samples) > 2 else 0
-        return max((series[-1] - series[start]) / MB for series in self.worker_series())
+        """The largest growth of any worker over the second half of the soak.
+
+        A worker's RSS climbs at first to what the soak's concurrency needs (the
+        allocator keeps its high-water mark); a leak keeps climbing after that.
+        """
+        halfway = next(
+            (i for i, (issued, _) in enumerate(self.samples) if issued >= self.issued / 2), 0
+        )
+        return max(
+            (series[-1] - series[halfway]) / MB
+            for series in self.worker_series()
+            if len(series) > halfway
+        )
 
     def summary(self) -> dict[str, object]:
         return {
@@ -64,7 +74,7 @@ class Soak:
                 "first_under_load": round(self.first_mb, 1),
                 "last": round(self.last_mb, 1),
                 "max": round(self.max_mb, 1),
-                "growth": round(self.growth_mb, 1),
+                "growth_over_second_half": round(self.growth_mb, 1),
             },
             "samples": [
                 {"issued": issued, "rss_mb": [round(value / MB, 1) for value in rss]}
