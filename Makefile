@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench
 
 install: $(VENV)/.installed
 
@@ -23,3 +23,8 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# Load benchmark with its own PostgreSQL, Redis and service processes; see bench/README.md.
+# Options: make bench BENCH_ARGS="--workers 2 --duration 10 --json out.json"
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

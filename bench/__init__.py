@@ -1,0 +1,1 @@
+"""Load benchmarks of custid and the baselines they compare against (`make bench`)."""
