@@ -32,8 +32,10 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         return engine
     return create_async_engine(
         parsed,
-        pool_size=10,
-        max_overflow=10,
+        # Enough for the coalescer's groups in flight plus reads, so that connections
+        # are reused rather than opened and closed under load.
+        pool_size=20,
+        max_overflow=20,
         pool_timeout=timeout_seconds,
         # No pre-ping: it costs a round trip per checkout. A connection found dead
         # invalidates the pool, and that one request answers 503 with Retry-After.
