@@ -173,3 +173,24 @@ async def test_events_of_an_unknown_number_are_a_404(client: httpx.AsyncClient) 
     response = await client.get("/v1/numbers/20231015999/events")
 
     assert response.status_code == 404
+
+
+async def test_validation_tells_what_became_of_a_number(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    auth = bearer(await make_key(*Scope))
+    issued = [await client.post("/v1/schemes/daily/numbers", headers=auth) for _ in range(2)]
+    first, second = (response.json()["number"] for response in issued)
+    await client.post(f"/v1/numbers/{first}/retire", json={"reason": "gone"}, headers=auth)
+    replaced = await client.post(
+        f"/v1/numbers/{second}/replace", json={"reason": "merged"}, headers=auth
+    )
+    successor = replaced.json()["successor"]["number"]
+
+    retired = (await client.get(f"/v1/numbers/{first}/validation", headers=auth)).json()
+    old = (await client.get(f"/v1/numbers/{second}/validation", headers=auth)).json()
+    new = (await client.get(f"/v1/numbers/{successor}/validation", headers=auth)).json()
+
+    assert (retired["status"], retired["issued"]) == ("retired", True)
+    assert (old["status"], old["replaced_by"]) == ("replaced", successor)
+    assert (new["status"], new["replaced_by"]) == ("issued", None)

@@ -194,6 +194,7 @@ async def test_validation_tells_issued_never_issued_and_malformed_apart(
         "seq": 1,
         "attributes": {},
         "matches": ["vip"],
+        "replaced_by": None,
     }
     assert _status(answers["VIP20230000026"]) == (True, True, False, "not_issued")
     assert _status(answers[wrong_check]) == (True, False, False, "malformed")

@@ -430,9 +430,11 @@ class NumberValidation(BaseModel):
     scheme: str | None
     version: int | None = Field(description="The scheme version it was (or would be) made with.")
     issued: bool = Field(description="custid issued exactly this number.")
-    status: Literal["issued", "not_issued", "malformed"] = Field(
-        description="malformed: wrong shape or check digit; not_issued: valid but never issued."
+    status: Literal["issued", "retired", "replaced", "not_issued", "malformed"] = Field(
+        description="issued, retired or replaced: what became of an issued number; "
+        "malformed: wrong shape or check digit; not_issued: valid but never issued."
     )
+    replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
     period: str | None
     partition: str | None
     seq: int | None

@@ -26,13 +26,14 @@ class Validation:
     scheme: str | None
     version: int | None
     issued: bool
-    status: str  # issued, not_issued or malformed
+    status: str  # issued, retired, replaced (what became of it), not_issued or malformed
     period: str | None = None
     partition: str | None = None
     seq: int | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
     # Every scheme whose shape and check digit it fits: more than one means ambiguous formats.
     matches: list[str] = field(default_factory=list)
+    replaced_by: str | None = None
 
 
 def read_number(candidates: list[Scheme], number: str) -> list[ParsedNumber]:
@@ -65,7 +66,7 @@ async def validate_number(
     parsed = readings[0] if readings else None
     matches = list(dict.fromkeys(reading.scheme for reading in readings if reading.valid))
     if record is not None:
-        status = "issued"
+        status = record.status  # issued, retired or replaced
     elif parsed is not None and parsed.valid:
         status = "not_issued"
     else:
@@ -88,6 +89,7 @@ async def validate_number(
         version=record.scheme_version if record is not None else parsed.version,
         issued=record is not None,
         status=status,
+        replaced_by=record.replaced_by if record is not None else None,
         period=parsed.period,
         partition=parsed.partition,
         seq=parsed.seq,
