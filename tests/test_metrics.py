@@ -10,6 +10,7 @@ from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
 from tests.conftest import store_behind_the_counters_back
 from tests.scrape import Samples, parse_samples, sample
+from tests.servers import RedisServer
 
 ROUTE = "/v1/schemes/{scheme}/numbers"
 
@@ -102,6 +103,23 @@ async def test_metrics_report_backend_health_and_the_serving_counter(
         assert sample(samples, "custid_backend_up", backend="redis") == 1
     assert sample(samples, "custid_counter_fallbacks_total") == 0
     assert sample(samples, "custid_idempotent_replays_total", scheme="daily") == 0
+
+
+async def test_metrics_count_idempotent_replays_and_fallbacks(
+    redis_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    keyed = {"Idempotency-Key": "replay-1"}
+    for _ in range(3):
+        await redis_client.post("/v1/schemes/daily/numbers", headers=keyed)
+    own_redis.stop()
+    fallback = await redis_client.post("/v1/schemes/daily/numbers")
+
+    samples = await scrape(redis_client)
+
+    assert fallback.status_code == 201
+    assert sample(samples, "custid_idempotent_replays_total", scheme="daily") == 2
+    assert sample(samples, "custid_counter_fallbacks_total") == 1
+    assert sample(samples, "custid_counter_backend", backend="database") == 1
 
 
 def test_serve_gives_several_workers_a_fresh_metrics_directory(

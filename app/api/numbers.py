@@ -106,7 +106,9 @@ async def issue_number(
         return StoredResponse(200, NumberRecord.model_validate(stored).model_dump(mode="json"))
 
     path = f"/v1/schemes/{scheme}/numbers"
-    stored = await answer_once(services, actor, idempotency_key, path, body.model_dump(), answer)
+    stored = await answer_once(
+        services, actor, idempotency_key, scheme, path, body.model_dump(), answer
+    )
     headers = {"Location": f"/v1/numbers/{stored.body['number']}"} if stored.status < 300 else {}
     return JSONResponse(stored.body, status_code=stored.status, headers=headers)
 
@@ -137,7 +139,9 @@ async def issue_batch(
         return StoredResponse(201, batch_response(batch).model_dump(mode="json"))
 
     path = f"/v1/schemes/{scheme}/numbers/batch"
-    stored = await answer_once(services, actor, idempotency_key, path, request.model_dump(), answer)
+    stored = await answer_once(
+        services, actor, idempotency_key, scheme, path, request.model_dump(), answer
+    )
     return JSONResponse(stored.body, status_code=stored.status)
 
 
@@ -145,6 +149,7 @@ async def answer_once(
     services: Services,
     actor: Actor,
     key: str | None,
+    scheme: str,
     path: str,
     body: dict[str, Any],
     answer: Callable[[], Awaitable[StoredResponse]],
@@ -153,7 +158,10 @@ async def answer_once(
     if key is None:
         return await answer()
     request_fingerprint = fingerprint("POST", path, body)
-    return await services.idempotency.run(actor.key_id, key, request_fingerprint, answer)
+    stored = await services.idempotency.run(actor.key_id, key, request_fingerprint, answer)
+    if stored.replayed:
+        services.metrics.count_idempotent_replay(scheme)
+    return stored
 
 
 def new_record(batch: IssuedBatch) -> NumberRecord:

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +39,8 @@ class StoredResponse:
 
     status: int
     body: Any
+    # True when this is the first request's answer given again to a duplicate.
+    replayed: bool = False
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -77,7 +79,8 @@ class IdempotencyKeys:
             if running_fingerprint != request_fingerprint:
                 raise IdempotencyConflict(key)
             try:
-                return await asyncio.wait_for(asyncio.shield(outcome), self.wait_seconds)
+                first = await asyncio.wait_for(asyncio.shield(outcome), self.wait_seconds)
+                return replace(first, replayed=True)
             except TimeoutError:
                 raise IdempotencyInProgress(key, self.retry_after) from None
         outcome = asyncio.get_running_loop().create_future()
@@ -112,7 +115,8 @@ class IdempotencyKeys:
                 if held.fingerprint != request_fingerprint:
                     raise IdempotencyConflict(key)
                 if held.status is not None:
-                    return StoredResponse(held.status, (held.response or {}).get("body"))
+                    body = (held.response or {}).get("body")
+                    return StoredResponse(held.status, body, replayed=True)
             if loop.time() >= deadline:
                 raise IdempotencyInProgress(key, self.retry_after)
             await asyncio.sleep(delay)
