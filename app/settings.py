@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0,
-        description="How long a key lookup is trusted; a revoked key stops within this long.",
+        description="How long a valid key is trusted; a revoked key stops within this long.",
     )
     idempotency_purge_interval: timedelta = Field(
         default=timedelta(minutes=10), description="How often expired keys are deleted."

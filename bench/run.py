@@ -89,6 +89,7 @@ class Bench:
             "CUSTID_SCHEMES_FILE": str(stack.write_scheme_file(run_dir)),
         }
         stack.migrate({**os.environ, **self.env})
+        self.auth = ("Authorization", f"Bearer {stack.create_api_key({**os.environ, **self.env})}")
         stack.create_copy_table(self.postgres.url, stack.NAIVE_TABLE)
         stack.create_copy_table(self.postgres.url, stack.PGBENCH_TABLE)
         self.custid = ServiceProcess(self.env, workers=args.workers)
@@ -292,12 +293,19 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         load_average_before=load_before,
     )
     scheme = stack.SCHEME_NAME
-    single = Request("POST", f"/v1/schemes/{scheme}/numbers", body="{}", numbers_per_request=1)
+    single = Request(
+        "POST",
+        f"/v1/schemes/{scheme}/numbers",
+        body="{}",
+        numbers_per_request=1,
+        headers=(bench.auth,),
+    )
     batch = Request(
         "POST",
         f"/v1/schemes/{scheme}/numbers/batch",
         body=json.dumps({"count": args.batch_size}),
         numbers_per_request=args.batch_size,
+        headers=(bench.auth,),
     )
     phases = report.phases
     phases["a"] = bench.load_phase(
@@ -346,6 +354,7 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
             samples=20,
             deadline_seconds=args.soak_timeout,
             worker_rss=lambda: Bench.worker_rss(bench.custid),
+            headers=dict([bench.auth]),
         )
     report.load_average_after = os.getloadavg()
     progress("stopping everything this run started")

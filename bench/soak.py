@@ -91,6 +91,7 @@ async def _soak(
     samples: int,
     deadline_seconds: float,
     worker_rss: Callable[[], list[int]],
+    headers: dict[str, str] | None = None,
 ) -> Soak:
     soak = Soak(target_numbers=total)
     soak.samples.append((0, worker_rss()))
@@ -124,7 +125,7 @@ async def _soak(
                 next_sample += every
 
     limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as http:
         try:
             async with asyncio.timeout(deadline_seconds):
                 await asyncio.gather(*(client(http) for _ in range(clients)))
@@ -145,8 +146,9 @@ def run_soak(
     samples: int,
     deadline_seconds: float,
     worker_rss: Callable[[], list[int]],
+    headers: dict[str, str] | None = None,
 ) -> Soak:
     """Issue `total` numbers by POSTing batches to `url` from `clients` concurrent clients."""
     return asyncio.run(
-        _soak(url, total, batch_size, clients, samples, deadline_seconds, worker_rss)
+        _soak(url, total, batch_size, clients, samples, deadline_seconds, worker_rss, headers)
     )

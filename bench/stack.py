@@ -47,6 +47,43 @@ def start_redis(cleanup: ExitStack) -> RedisServer:
     return server.start()
 
 
+def create_api_key(env: dict[str, str]) -> str:
+    """A key that may issue and read, created as an operator does; its secret.
+
+    custid is measured as it runs in production, checking a key on every request.
+    """
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--scope",
+            "numbers:issue",
+            "--scope",
+            "numbers:read",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    secret = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in created.stdout.splitlines()
+            if line.startswith("secret:")
+        ),
+        None,
+    )
+    if secret is None:
+        raise RuntimeError(f"custid keys create printed no secret:\n{created.stdout}")
+    return secret
+
+
 def migrate(env: dict[str, str]) -> None:
     """`custid migrate`, as an operator runs it."""
     subprocess.run(

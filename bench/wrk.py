@@ -24,12 +24,14 @@ class Request:
     path: str
     body: str | None = None
     numbers_per_request: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
 
     def lua(self) -> str:
         lines = [f"wrk.method = {json.dumps(self.method)}", f"wrk.path = {json.dumps(self.path)}"]
         if self.body is not None:
             lines.append(f"wrk.body = {json.dumps(self.body)}")
             lines.append('wrk.headers["Content-Type"] = "application/json"')
+        lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in self.headers]
         return "\n".join(lines) + "\n\n"
 
 

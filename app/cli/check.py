@@ -24,7 +24,7 @@ def check(
     2 when a backend cannot be reached.
     """
     settings = get_settings()
-    configure_logging("warning")
+    configure_logging("error")  # the report is the output; start-up notices would be noise
     try:
         report = asyncio.run(run_check(settings))
     except BackendUnavailable as exc:

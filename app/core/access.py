@@ -62,14 +62,12 @@ class Gatekeeper:
     mode: AuthMode
     host: str
     retry_after: int = 2
-    # How long an answer from the key table is trusted: a new first key starts being
-    # required, and a revoked key stops working, within this long. Without it every
-    # request would pay a database round trip before any work is done.
+    # How long a key found valid is trusted: a revoked key stops working within this
+    # long. Without it every request would pay a database round trip before any work.
     cache_seconds: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
     # Keys are never deleted, so once one is seen, `auto` enforces until restart and after.
     _keys_seen: bool = field(default=False, init=False)
-    _no_keys_until: float = field(default=0.0, init=False)
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict, init=False)
 
     async def check_startup(self) -> None:
@@ -78,7 +76,7 @@ class Gatekeeper:
             log.warning("auth_disabled", host=self.host)
             return
         if is_loopback(self.host):
-            if self.mode == "auto":
+            if self.mode == "auto" and not await any_key_exists(self.sessions, self.retry_after):
                 log.warning(
                     "auth_open_on_loopback",
                     host=self.host,
@@ -94,11 +92,8 @@ class Gatekeeper:
             return False
         if self.mode == "required" or not is_loopback(self.host) or self._keys_seen:
             return True
-        if self.monotonic() < self._no_keys_until:
-            return False
+        # Not cached while no key exists: the first key must close the door at once.
         self._keys_seen = await any_key_exists(self.sessions, self.retry_after)
-        if not self._keys_seen:
-            self._no_keys_until = self.monotonic() + self.cache_seconds
         return self._keys_seen
 
     async def admit(self, token: str | None, scope: Scope) -> Caller:
