@@ -72,6 +72,14 @@ def two_replicas(fault_database: str, own_redis: RedisServer) -> Iterator[list[S
     stop_all(replicas)
 
 
+async def load_for(replicas: list[ServiceProcess], seconds: float) -> LoadResult:
+    """64 clients issuing for `seconds`, mostly single numbers, some batches of ten."""
+    urls = [replica.url for replica in replicas]
+    return await issue_load(
+        urls, SCHEME, clients=64, numbers=10**9, seconds=seconds, batch_sizes=(1, 1, 1, 10)
+    )
+
+
 def figures(scenario: str, result: LoadResult, **extra: object) -> str:
     """One line of what a scenario observed, for the run's output."""
     more = "".join(f", {name}={value}" for name, value in extra.items())
@@ -121,14 +129,7 @@ async def test_redis_flushed_every_two_seconds_under_load(
 
     flusher = asyncio.create_task(flush_every_two_seconds())
     try:
-        result = await issue_load(
-            [r.url for r in two_replicas],
-            SCHEME,
-            clients=64,
-            numbers=10**9,
-            seconds=20,
-            batch_sizes=(1, 1, 1, 10),
-        )
+        result = await load_for(two_replicas, seconds=20)
     finally:
         flusher.cancel()
 
@@ -150,14 +151,7 @@ async def test_redis_killed_for_ten_seconds_then_back_empty(
         own_redis.start()  # same port, no data
 
     outage_task = asyncio.create_task(outage())
-    result = await issue_load(
-        [r.url for r in two_replicas],
-        SCHEME,
-        clients=64,
-        numbers=10**9,
-        seconds=25,
-        batch_sizes=(1, 1, 1, 10),
-    )
+    result = await load_for(two_replicas, seconds=25)
     await outage_task
 
     pause = result.longest_pause(1, 24)
@@ -187,14 +181,7 @@ async def test_postgres_restarted_under_load(
         back_at = time.monotonic() - started
 
     outage_task = asyncio.create_task(outage())
-    result = await issue_load(
-        [r.url for r in two_replicas],
-        SCHEME,
-        clients=64,
-        numbers=10**9,
-        seconds=25,
-        batch_sizes=(1, 1, 1, 10),
-    )
+    result = await load_for(two_replicas, seconds=25)
     await outage_task
 
     first_full_second = next(
