@@ -7,6 +7,7 @@ count: revoking the last key must not open the service). Bound to any other
 address the service refuses to start without keys unless auth is `disabled`.
 """
 
+import asyncio
 import ipaddress
 import time
 from collections.abc import Callable
@@ -69,6 +70,10 @@ class Gatekeeper:
     # Keys are never deleted, so once one is seen, `auto` enforces until restart and after.
     _keys_seen: bool = field(default=False, init=False)
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict, init=False)
+    # Lookups in flight, shared by every request that needs the same answer meanwhile:
+    # a burst of requests must not take a pool connection each for one question.
+    _lookups: dict[str, asyncio.Task[Caller]] = field(default_factory=dict, init=False)
+    _key_check: asyncio.Task[bool] | None = field(default=None, init=False)
 
     async def check_startup(self) -> None:
         """Refuse to serve beyond loopback without keys; warn when serving without auth."""
@@ -93,8 +98,14 @@ class Gatekeeper:
         if self.mode == "required" or not is_loopback(self.host) or self._keys_seen:
             return True
         # Not cached while no key exists: the first key must close the door at once.
-        self._keys_seen = await any_key_exists(self.sessions, self.retry_after)
+        if self._key_check is None:
+            self._key_check = asyncio.create_task(any_key_exists(self.sessions, self.retry_after))
+            self._key_check.add_done_callback(self._forget_key_check)
+        self._keys_seen = await asyncio.shield(self._key_check)
         return self._keys_seen
+
+    def _forget_key_check(self, task: asyncio.Task[bool]) -> None:
+        self._key_check = None
 
     async def admit(self, token: str | None, scope: Scope) -> Caller:
         """The caller, if they may act within `scope`; `Unauthorized` or `Forbidden` if not."""
@@ -115,8 +126,13 @@ class Gatekeeper:
         cached = self._callers.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        caller = await caller_for_token(self.sessions, token, self.retry_after)
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.create_task(caller_for_token(self.sessions, token, self.retry_after))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        caller = await asyncio.shield(lookup)
         if len(self._callers) >= MAX_CACHED_CALLERS:
             self._callers.clear()
-        self._callers[digest] = (now + self.cache_seconds, caller)
+        self._callers[digest] = (self.monotonic() + self.cache_seconds, caller)
         return caller
