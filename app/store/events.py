@@ -3,17 +3,16 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.store.bulk import insert_rows
 from app.store.models import Base, NumberEvent
 
 
 async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Append events; they commit or roll back with the change they describe."""
-    if rows:
-        # The table, not the entity: a plain executemany, without the ORM's bulk bookkeeping.
-        await session.execute(insert(Base.metadata.tables["number_events"]), list(rows))
+    await insert_rows(session, Base.metadata.tables["number_events"], rows)
 
 
 async def events_of_number(session: AsyncSession, number: str) -> list[NumberEvent]:

@@ -1,53 +1,20 @@
 """Queries on issued numbers."""
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.dialect import upsert_insert
-from app.store.models import IssuedNumber
-
-# PostgreSQL takes a whole group of rows as one array per column: one statement
-# and one round trip however many rows, instead of one VALUES list per page.
-INSERT_UNNESTED = text(
-    """
-    INSERT INTO issued_numbers (
-        number, scheme, scheme_version, period, partition, seq, attributes, issued_at,
-        ref, issued_by
-    )
-    SELECT number, scheme, scheme_version, period, partition, seq, attributes::jsonb, issued_at,
-        ref, issued_by
-    FROM unnest(
-        CAST(:number AS text[]), CAST(:scheme AS text[]), CAST(:scheme_version AS integer[]),
-        CAST(:period AS text[]), CAST(:partition AS text[]), CAST(:seq AS bigint[]),
-        CAST(:attributes AS text[]), CAST(:issued_at AS timestamptz[]),
-        CAST(:ref AS text[]), CAST(:issued_by AS text[])
-    ) AS row (
-        number, scheme, scheme_version, period, partition, seq, attributes, issued_at,
-        ref, issued_by
-    )
-    ON CONFLICT DO NOTHING
-    RETURNING number
-    """
-)
+from app.store.bulk import insert_rows
+from app.store.models import Base, IssuedNumber
 
 
 async def insert_new_numbers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert `rows`, skipping any that collide with a stored number; the numbers inserted."""
-    if session.get_bind().dialect.name == "postgresql":
-        columns = {name: [row[name] for row in rows] for name in rows[0]}
-        columns["attributes"] = [json.dumps(value) for value in columns["attributes"]]
-        result = await session.execute(INSERT_UNNESTED, columns)
-        return set(result.scalars())
-    insert = upsert_insert(session)
-    table = IssuedNumber.__table__
-    statement = insert(table).on_conflict_do_nothing().returning(table.c.number)
-    result = await session.execute(statement, list(rows))
-    return set(result.scalars())
+    table = Base.metadata.tables["issued_numbers"]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="number"))
 
 
 async def highest_seq(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
