@@ -11,10 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.api_keys import Scope
 from app.core.errors import IdempotencyInProgress
-from app.core.idempotency import STALE_CLAIM, IdempotencyKeys, StoredResponse, fingerprint
+from app.core.idempotency import (
+    STALE_CLAIM,
+    Claim,
+    IdempotencyKeys,
+    StoredResponse,
+    fingerprint,
+)
 from app.services import purge_periodically
 from app.store.idempotency import claim
-from app.store.models import IdempotencyKey
+from app.store.models import IdempotencyKey, IssuedNumber
 from tests.conftest import FrozenClock, KeyMaker, bearer
 
 BATCH = "/v1/schemes/daily/numbers/batch"
@@ -170,3 +176,33 @@ async def test_expired_keys_are_purged_periodically_while_serving(
         await sweeper
 
     assert await stored_keys(sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/schemes/daily/numbers", {}), (BATCH, {"count": 3})]
+)
+async def test_the_answer_is_stored_in_the_transaction_that_issues(
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    body: dict[str, int],
+) -> None:
+    # A process dying right after the commit must not leave a claim that a retry
+    # later takes over and issues again: the numbers and the answer commit together.
+    seen_with_the_answer: list[bool] = []
+    complete = Claim.complete
+
+    async def spy(self: Claim, session: AsyncSession, response: StoredResponse) -> None:
+        numbers = response.body.get("numbers") or [response.body["number"]]
+        stored = await session.scalar(
+            select(func.count()).select_from(IssuedNumber).where(IssuedNumber.number.in_(numbers))
+        )
+        seen_with_the_answer.append(stored == len(numbers))
+        await complete(self, session, response)
+
+    monkeypatch.setattr(Claim, "complete", spy)
+
+    response = await client.post(path, json=body, headers=keyed("atomic"))
+
+    assert response.status_code == 201
+    assert seen_with_the_answer == [True]

@@ -96,10 +96,10 @@ async def issue_number(
 
     async def answer() -> StoredResponse:
         batch = await issue_numbers(
-            services.issuer, scheme, 1, body.attributes, actor, ref=body.ref
+            services.issuer, scheme, 1, body.attributes, actor, ref=body.ref, answer_for=created
         )
         if batch.created:
-            return StoredResponse(201, new_record(batch).model_dump(mode="json"))
+            return created(batch)
         stored = await find_issued(
             services.sessions, batch.numbers[0], services.settings.retry_after_seconds
         )
@@ -134,9 +134,14 @@ async def issue_batch(
 
     async def answer() -> StoredResponse:
         batch = await issue_numbers(
-            services.issuer, scheme, request.count, request.attributes, actor
+            services.issuer,
+            scheme,
+            request.count,
+            request.attributes,
+            actor,
+            answer_for=batch_created,
         )
-        return StoredResponse(201, batch_response(batch).model_dump(mode="json"))
+        return batch_created(batch)
 
     path = f"/v1/schemes/{scheme}/numbers/batch"
     stored = await answer_once(
@@ -162,6 +167,16 @@ async def answer_once(
     if stored.replayed:
         services.metrics.count_idempotent_replay(scheme)
     return stored
+
+
+def created(batch: IssuedBatch) -> StoredResponse:
+    """The 201 answer to a request that issued one number."""
+    return StoredResponse(201, new_record(batch).model_dump(mode="json"))
+
+
+def batch_created(batch: IssuedBatch) -> StoredResponse:
+    """The 201 answer to a batch request."""
+    return StoredResponse(201, batch_response(batch).model_dump(mode="json"))
 
 
 def new_record(batch: IssuedBatch) -> NumberRecord:

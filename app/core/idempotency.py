@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -49,6 +50,26 @@ def fingerprint(method: str, path: str, body: Any) -> str:
         [method.upper(), path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Claim:
+    """The key the running request holds; answered in the transaction that issues."""
+
+    claim_id: int
+    completed: bool = False
+
+    async def complete(self, session: AsyncSession, response: StoredResponse) -> None:
+        """Store `response` for the duplicates, in `session`'s transaction."""
+        await key_rows.complete(session, self.claim_id, response.status, response.body)
+        self.completed = True
+
+
+# The claim of the request running in this task, if it came with an Idempotency-Key.
+# Storing its answer in the transaction that issues the numbers means a process that
+# dies after the commit cannot leave a claim that a later retry takes over and issues
+# again.
+current_claim: ContextVar[Claim | None] = ContextVar("current_claim", default=None)
 
 
 @dataclass
@@ -148,15 +169,20 @@ class IdempotencyKeys:
     async def _answer(
         self, claim_id: int, answer: Callable[[], Awaitable[StoredResponse]]
     ) -> StoredResponse:
+        claim = Claim(claim_id)
+        token = current_claim.set(claim)
         try:
             response = await answer()
         except BaseException:
             # Nothing was issued (or it rolled back): let a retry run the request again.
             await asyncio.shield(self._release(claim_id))
             raise
-        async with database_guard(self.retry_after), self.sessions() as session:
-            await key_rows.complete(session, claim_id, response.status, response.body)
-            await session.commit()
+        finally:
+            current_claim.reset(token)
+        if not claim.completed:  # e.g. a ref that already had its number: nothing was issued
+            async with database_guard(self.retry_after), self.sessions() as session:
+                await claim.complete(session, response)
+                await session.commit()
         return response
 
     async def _release(self, claim_id: int) -> None:

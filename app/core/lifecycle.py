@@ -8,7 +8,7 @@ replaced number stays stored forever, so the unique index on `number` keeps
 it from ever being issued again.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from app.core.audit import Action, Actor, event_row, record
 from app.core.backends import database_guard
 from app.core.batches import IssuedBatch
 from app.core.errors import InvalidTransition, NumberNotFound
+from app.core.idempotency import StoredResponse, current_claim
 from app.core.issuer import Issuer
 from app.store import numbers as number_rows
 from app.store.models import IssuedNumber
@@ -39,9 +40,23 @@ async def issue_numbers(
     attributes: Mapping[str, str],
     actor: Actor,
     ref: str | None = None,
+    answer_for: Callable[[IssuedBatch], StoredResponse] | None = None,
 ) -> IssuedBatch:
-    """Issue numbers on behalf of `actor`; the issuer writes an `issued` event for each."""
-    return await issuer.issue(scheme, count, attributes, actor=actor, ref=ref)
+    """Issue numbers on behalf of `actor`; the issuer writes an `issued` event for each.
+
+    Under an Idempotency-Key, `answer_for(batch)` is stored for the key's duplicates
+    in the same transaction as the numbers.
+    """
+    claim = current_claim.get()
+    if claim is None or answer_for is None:
+        return await issuer.issue(scheme, count, attributes, actor=actor, ref=ref)
+
+    async def store_answer(session: AsyncSession, batch: IssuedBatch) -> None:
+        await claim.complete(session, answer_for(batch))
+
+    return await issuer.issue(
+        scheme, count, attributes, actor=actor, ref=ref, alongside=store_answer
+    )
 
 
 async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) -> IssuedNumber:
