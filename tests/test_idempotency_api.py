@@ -183,26 +183,30 @@ async def test_expired_keys_are_purged_periodically_while_serving(
 )
 async def test_the_answer_is_stored_in_the_transaction_that_issues(
     client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
     path: str,
     body: dict[str, int],
 ) -> None:
     # A process dying right after the commit must not leave a claim that a retry
     # later takes over and issues again: the numbers and the answer commit together.
-    seen_with_the_answer: list[bool] = []
+    seen: list[tuple[int, int]] = []
     complete = Claim.complete
+
+    async def count(session: AsyncSession, numbers: list[str]) -> int:
+        query = select(func.count()).select_from(IssuedNumber)
+        return int(await session.scalar(query.where(IssuedNumber.number.in_(numbers))) or 0)
 
     async def spy(self: Claim, session: AsyncSession, response: StoredResponse) -> None:
         numbers = response.body.get("numbers") or [response.body["number"]]
-        stored = await session.scalar(
-            select(func.count()).select_from(IssuedNumber).where(IssuedNumber.number.in_(numbers))
-        )
-        seen_with_the_answer.append(stored == len(numbers))
+        async with sessions() as outside:  # another connection: sees only what is committed
+            seen.append((await count(session, numbers), await count(outside, numbers)))
         await complete(self, session, response)
 
     monkeypatch.setattr(Claim, "complete", spy)
 
     response = await client.post(path, json=body, headers=keyed("atomic"))
 
+    issued = len(response.json().get("numbers") or [response.json()["number"]])
     assert response.status_code == 201
-    assert seen_with_the_answer == [True]
+    assert seen == [(issued, 0)], "the answer was stored before its numbers were committed"
