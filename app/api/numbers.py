@@ -15,8 +15,8 @@ from app.api.schemas import (
     ListFilters,
     NumberPage,
     NumberRecord,
-    NumberValidation,
 )
+from app.api.scheme_schemas import NumberValidation
 from app.api.security import IssuerActor, ReaderActor, auth_errors
 from app.core.api_keys import Scope
 from app.core.audit import Actor

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Body, Depends, Path
 from app.api.deps import IssuerDep, ServicesDep
 from app.api.numbers import first_number
 from app.api.problems import problem_responses
-from app.api.schemas import (
-    IssueRequest,
+from app.api.schemas import IssueRequest
+from app.api.scheme_schemas import (
     NumberValidation,
     PartitionUtilisation,
     PreviewResponse,

@@ -1,0 +1,198 @@
+"""Response bodies that describe schemes and what a string is among their numbers."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SchemeSummary(BaseModel):
+    """A scheme as clients see it."""
+
+    name: str
+    kind: str
+    description: str
+    version: int
+    time_zone: str
+    capacity: int = Field(description="Numbers per period and partition.")
+    counted: bool = Field(description="True if numbers carry a sequence; false if drawn at random.")
+    max_length: int = Field(description="The longest number the scheme renders.")
+    example: str = Field(description="What a number looks like now (nothing is issued).")
+    example_attributes: dict[str, str]
+    segments: list[dict[str, Any]] = Field(description="The parts of a number, in order.")
+    parameters: dict[str, Any]
+
+
+class SchemeList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "schemes": [
+                        {
+                            "name": "daily",
+                            "kind": "timestamp",
+                            "description": "Date YYYYMMDD + 3-digit daily sequence",
+                            "version": 1,
+                            "time_zone": "UTC",
+                            "capacity": 999,
+                            "example": "20231015001",
+                            "parameters": {"prefix": "", "format": "%Y%m%d", "width": 3},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    schemes: list[SchemeSummary]
+
+
+class PartitionUtilisation(BaseModel):
+    partition: str = Field(description="Attribute values counted separately, e.g. region=SH.")
+    issued: int = Field(description="Numbers stored in this period and partition.")
+    used: int = Field(description="Capacity used: the highest sequence value, or numbers drawn.")
+    share: float = Field(description="used / capacity")
+
+
+class Utilisation(BaseModel):
+    """How much of the current period a scheme has used."""
+
+    period: str = Field(description="The current period key, e.g. 20231015; empty: never resets.")
+    capacity: int
+    share: float = Field(description="The fullest partition's share, 0 to 1.")
+    partitions: list[PartitionUtilisation]
+
+
+class SchemeDetail(SchemeSummary):
+    """A scheme with its versions and current utilisation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "regional",
+                    "kind": "composite",
+                    "description": "Region code + date + daily sequence counted per region",
+                    "version": 1,
+                    "time_zone": "Asia/Shanghai",
+                    "capacity": 999,
+                    "counted": True,
+                    "max_length": 14,
+                    "example": "SHA20231015001",
+                    "example_attributes": {"region": "SH"},
+                    "segments": [
+                        {
+                            "type": "attribute",
+                            "name": "region",
+                            "codes": {"SH": "SHA", "BJ": "BJS"},
+                        },
+                        {"type": "date", "format": "%Y%m%d"},
+                        {"type": "sequence", "width": 3, "scope": ["region"]},
+                    ],
+                    "parameters": {},
+                    "versions": [1],
+                    "utilisation": {
+                        "period": "20231015",
+                        "capacity": 999,
+                        "share": 0.042,
+                        "partitions": [
+                            {"partition": "region=SH", "issued": 42, "used": 42, "share": 0.042}
+                        ],
+                    },
+                }
+            ]
+        }
+    )
+
+    versions: list[int] = Field(description="Every version whose numbers still validate.")
+    utilisation: Utilisation
+
+
+class PreviewResponse(BaseModel):
+    """What the next number would look like. Nothing was issued or counted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "SHA20231015043",
+                    "scheme": "regional",
+                    "scheme_version": 1,
+                    "period": "20231015",
+                    "partition": "region=SH",
+                    "seq": 43,
+                    "attributes": {"region": "SH"},
+                }
+            ]
+        }
+    )
+
+    number: str
+    scheme: str
+    scheme_version: int
+    period: str
+    partition: str
+    seq: int | None = Field(description="The value after the highest stored; null if drawn.")
+    attributes: dict[str, str]
+
+
+class NumberValidation(BaseModel):
+    """What custid can say about a string: shape, check digit, and whether it was issued."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "VIP20230000018",
+                    "well_formed": True,
+                    "check_digit_ok": True,
+                    "scheme": "vip",
+                    "version": 1,
+                    "issued": True,
+                    "status": "issued",
+                    "period": "2023",
+                    "partition": "",
+                    "seq": 1,
+                    "attributes": {},
+                    "matches": ["vip"],
+                },
+                {
+                    "number": "hello",
+                    "well_formed": False,
+                    "check_digit_ok": None,
+                    "scheme": None,
+                    "version": None,
+                    "issued": False,
+                    "status": "malformed",
+                    "period": None,
+                    "partition": None,
+                    "seq": None,
+                    "attributes": {},
+                    "matches": [],
+                },
+            ]
+        },
+    )
+
+    number: str
+    well_formed: bool = Field(description="It has the shape of a scheme's numbers.")
+    check_digit_ok: bool | None = Field(
+        description="The check digit is right; null if malformed or the scheme has none."
+    )
+    scheme: str | None
+    version: int | None = Field(description="The scheme version it was (or would be) made with.")
+    issued: bool = Field(description="custid issued exactly this number.")
+    status: Literal["issued", "retired", "replaced", "not_issued", "malformed"] = Field(
+        description="issued, retired or replaced: what became of an issued number; "
+        "malformed: wrong shape or check digit; not_issued: valid but never issued."
+    )
+    replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
+    period: str | None
+    partition: str | None
+    seq: int | None
+    attributes: dict[str, str]
+    matches: list[str] = Field(
+        description="Every scheme whose shape and check digit it fits; more than one means "
+        "two schemes can render the same string (the unique index keeps numbers unique)."
+    )
