@@ -10,7 +10,7 @@ from app.services import Services
 
 
 def services_of(request: Request) -> Services:
-    """The running services; a plain function so hot routes can skip dependency injection."""
+    """The running services; a plain function, for code that already holds the request."""
     # The lifespan state straight from the scope: `request.state` builds an object per call.
     services: Services = request.scope["state"]["services"]
     return services

@@ -222,7 +222,6 @@ class FallbackCounter:
         self._down_since: float | None = None
         self._last_probe = 0.0
         self._synced: set[CounterKey] = set()
-        self.fallbacks = 0
 
     @property
     def backend(self) -> str:
@@ -285,6 +284,5 @@ class FallbackCounter:
     def _fail_over(self) -> None:
         self._down_since = self._last_probe = self._clock()
         self._synced.clear()
-        self.fallbacks += 1
         self._on_fallback()
         log.warning("counter_fallback", failed=self._primary.backend, to=self._fallback.backend)
