@@ -9,16 +9,15 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.access import Gatekeeper
 from app.core.clock import Clock
-from app.core.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
-from app.core.idempotency import IdempotencyKeys
-from app.core.issuer import Issuer
+from app.core.issuing.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
+from app.core.issuing.idempotency import IdempotencyKeys
+from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
-from app.store.database import create_engine, create_sessionmaker
+from app.store.database import Database
 from app.store.migrations import head_revision
 from schemes import Catalog
 
@@ -30,8 +29,7 @@ class Services:
     """The running service's connections and its issuer."""
 
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    db: Database
     redis: Redis | None
     issuer: Issuer
     migration_head: str | None
@@ -49,23 +47,20 @@ async def running_services(
     rng: random.Random | None = None,
 ) -> AsyncIterator[Services]:
     """Connect to the backends, yield the services, then close every connection."""
-    engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
-    sessions = create_sessionmaker(engine)
+    db = Database.connect(
+        settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
+    )
     gatekeeper = Gatekeeper(
-        sessions,
-        settings.auth,
-        settings.host,
-        settings.retry_after_seconds,
-        cache_seconds=settings.auth_cache_seconds,
+        db, settings.auth, settings.host, cache_seconds=settings.auth_cache_seconds
     )
     try:
         await gatekeeper.check_startup()
     except BaseException:
-        await engine.dispose()
+        await db.dispose()
         raise
     redis: Redis | None = None
     counter: Counter
-    counter = DatabaseCounter(sessions, settings.retry_after_seconds)
+    counter = DatabaseCounter(db)
     if settings.redis_url is not None:
         redis = Redis.from_url(
             settings.redis_url.get_secret_value(),
@@ -78,26 +73,26 @@ async def running_services(
             settings.redis_probe_interval_seconds,
             on_fallback=metrics.count_fallback,
         )
+    idempotency = IdempotencyKeys(
+        db,
+        clock,
+        ttl=settings.idempotency_ttl,
+        wait_seconds=settings.idempotency_wait_seconds,
+    )
     issuer = Issuer(
         schemes=schemes,
         counter=counter,
-        sessions=sessions,
+        db=db,
         clock=clock,
+        idempotency=idempotency,
         max_attempts=settings.max_issue_attempts,
         max_random_draws=settings.max_random_draws,
         counter_ttl_after_period=settings.counter_ttl_after_period,
-        retry_after=settings.retry_after_seconds,
+        max_queued_numbers=settings.max_queued_numbers,
         metrics=metrics,
     )
     if rng is not None:
         issuer.rng = rng
-    idempotency = IdempotencyKeys(
-        sessions,
-        clock,
-        ttl=settings.idempotency_ttl,
-        wait_seconds=settings.idempotency_wait_seconds,
-        retry_after=settings.retry_after_seconds,
-    )
     purger = asyncio.create_task(
         purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds())
     )
@@ -110,8 +105,7 @@ async def running_services(
     try:
         yield Services(
             settings,
-            engine,
-            sessions,
+            db,
             redis,
             issuer,
             head_revision(),
@@ -126,7 +120,7 @@ async def running_services(
             await purger
         if redis is not None:
             await redis.aclose()
-        await engine.dispose()
+        await db.dispose()
 
 
 async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:

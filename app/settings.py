@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often to try Redis again while it is down."
     )
     retry_after_seconds: int = Field(default=2, ge=1)
+    max_queued_numbers: int = Field(
+        default=100_000,
+        ge=1,
+        description="Numbers waiting to be issued per process; past it, 503 overloaded.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level written to the JSON log on stdout."
     )

@@ -1,16 +1,20 @@
 """`make bench`: custid against the HTTP floor, a naive peer and PostgreSQL, in one run.
 
-Starts its own PostgreSQL and Redis on free loopback ports, migrates, starts
-custid and the naive peer with the same worker count, then measures:
+Starts its own durable PostgreSQL and Redis on free loopback ports, migrates,
+starts custid and the naive peer with the same worker count, then measures:
 
-  a  the HTTP floor: GET /healthz on the same custid server
-  b  the naive peer: one INCR + one single-row INSERT per request
-  c  custid, one number per request
-  d  custid batch, `--batch-size` numbers per request
-  e  PostgreSQL's own rate for the same-sized INSERTs (pgbench)
+  a   the HTTP floor: GET /healthz on the same custid server
+  b   the naive peer: one INCR + one single-row INSERT per request
+  c   custid, one number per request, each with a fresh Idempotency-Key
+  c0  custid, one number per request, without an Idempotency-Key
+  d   custid batch, `--batch-size` numbers per request, each with a fresh key
+  e   PostgreSQL's own rate for the same-sized INSERTs (pgbench)
+  s   custid on its embedded default (SQLite, no Redis), one number per keyed request
+  sd  the same, batches
 
 and a soak that issues `--soak-numbers` numbers while watching worker memory.
-Everything it started is stopped at the end, on failure and on Ctrl-C too.
+Every custid request carries an API key. Everything the run started is stopped
+at the end, on failure and on Ctrl-C too.
 
     python -m bench.run --workers 2 --duration 10 --json out.json
 """
@@ -23,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -59,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-clients", type=int, default=4, help="concurrent soak clients")
     parser.add_argument("--soak-timeout", type=float, default=240, help="soak deadline, s")
     parser.add_argument("--skip-soak", action="store_true", help="no soak")
+    parser.add_argument(
+        "--skip-embedded", action="store_true", help="no phases on the embedded default (s, sd)"
+    )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument(
@@ -95,6 +103,20 @@ class Bench:
         self.custid = ServiceProcess(self.env, workers=args.workers)
         self.start_to_ready = stack.start_service(cleanup, self.custid, run_dir / "custid.log")
         progress(f"custid ready on {self.custid.url} after {self.start_to_ready:.2f} s")
+        self.embedded: ServiceProcess | None = None
+        if not args.skip_embedded:
+            # The embedded default: no database or Redis settings, a SQLite file of its own.
+            embedded_env = {
+                "CUSTID_DATA_DIR": str(run_dir / "embedded"),
+                "CUSTID_SCHEMES_FILE": self.env["CUSTID_SCHEMES_FILE"],
+            }
+            self.embedded_auth = (
+                "Authorization",
+                f"Bearer {stack.create_api_key({**os.environ, **embedded_env})}",
+            )
+            self.embedded = ServiceProcess(embedded_env, workers=args.workers)
+            stack.start_service(cleanup, self.embedded, run_dir / "custid-embedded.log")
+            progress(f"embedded custid ready on {self.embedded.url}")
         self.naive = stack.NaivePeerProcess(
             {
                 "NAIVE_DATABASE_URL": stack.asyncpg_dsn(self.postgres.url),
@@ -293,19 +315,25 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         load_average_before=load_before,
     )
     scheme = stack.SCHEME_NAME
+    single_path = f"/v1/schemes/{scheme}/numbers"
+    batch_path = f"/v1/schemes/{scheme}/numbers/batch"
+    batch_body = json.dumps({"count": args.batch_size})
     single = Request(
         "POST",
-        f"/v1/schemes/{scheme}/numbers",
+        single_path,
         body="{}",
         numbers_per_request=1,
         headers=(bench.auth,),
+        fresh_idempotency_keys=True,
     )
+    single_unkeyed = replace(single, fresh_idempotency_keys=False)
     batch = Request(
         "POST",
-        f"/v1/schemes/{scheme}/numbers/batch",
-        body=json.dumps({"count": args.batch_size}),
+        batch_path,
+        body=batch_body,
         numbers_per_request=args.batch_size,
         headers=(bench.auth,),
+        fresh_idempotency_keys=True,
     )
     phases = report.phases
     phases["a"] = bench.load_phase(
@@ -319,21 +347,29 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         "b",
         "naive peer: INCR + 1-row INSERT",
         bench.naive,
-        single,
+        replace(single, headers=(), fresh_idempotency_keys=False),
         args.connections,
         stack.NAIVE_TABLE,
     )
     phases["c"] = bench.load_phase(
         "c",
-        "custid: one number per request",
+        "custid: 1 number/request, Idempotency-Key",
         bench.custid,
         single,
         args.connections,
         "issued_numbers",
     )
+    phases["c0"] = bench.load_phase(
+        "c0",
+        "custid: 1 number/request, no key",
+        bench.custid,
+        single_unkeyed,
+        args.connections,
+        "issued_numbers",
+    )
     phases["d"] = bench.load_phase(
         "d",
-        f"custid batch: count={args.batch_size}",
+        f"custid batch: count={args.batch_size}, key",
         bench.custid,
         batch,
         args.batch_connections,
@@ -342,6 +378,24 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         warmup=0,
     )
     phases["e"] = bench.insert_phase()
+    if bench.embedded is not None:
+        embedded_auth = (bench.embedded_auth,)
+        phases["s"] = bench.load_phase(
+            "s",
+            "embedded: 1 number/request, key",
+            bench.embedded,
+            replace(single, headers=embedded_auth),
+            args.connections,
+        )
+        phases["sd"] = bench.load_phase(
+            "sd",
+            f"embedded batch: count={args.batch_size}, key",
+            bench.embedded,
+            replace(batch, headers=embedded_auth),
+            args.batch_connections,
+            seconds=args.batch_duration,
+            warmup=0,
+        )
     if args.profile:
         report.profile_file, report.hot_frames = bench.profile_phase_c(single)
     if not args.skip_soak:

@@ -9,6 +9,7 @@ import json
 import resource
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +26,35 @@ class Request:
     body: str | None = None
     numbers_per_request: int = 0
     headers: tuple[tuple[str, str], ...] = ()
+    # Send a fresh `Idempotency-Key` with every request, as a careful caller does.
+    fresh_idempotency_keys: bool = False
 
-    def lua(self) -> str:
+    def lua(self, run_id: str) -> str:
+        """The request as wrk Lua; `run_id` keeps idempotency keys unique across runs."""
         lines = [f"wrk.method = {json.dumps(self.method)}", f"wrk.path = {json.dumps(self.path)}"]
         if self.body is not None:
             lines.append(f"wrk.body = {json.dumps(self.body)}")
             lines.append('wrk.headers["Content-Type"] = "application/json"')
         lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in self.headers]
+        if self.fresh_idempotency_keys:
+            lines.append(FRESH_KEYS_LUA.replace("RUN_ID", json.dumps(run_id)))
         return "\n".join(lines) + "\n\n"
+
+
+# `thread_id` is set per thread by wrk_report.lua's setup(); wrk.format replaces
+# wrk.headers with the table it is given, so the key is added to a copy of them.
+FRESH_KEYS_LUA = """
+local sent = 0
+local keyed_headers = nil
+request = function()
+  if keyed_headers == nil then
+    keyed_headers = {}
+    for name, value in pairs(wrk.headers) do keyed_headers[name] = value end
+  end
+  sent = sent + 1
+  keyed_headers["Idempotency-Key"] = RUN_ID .. "-" .. thread_id .. "-" .. sent
+  return wrk.format(nil, nil, keyed_headers)
+end"""
 
 
 @dataclass
@@ -119,7 +141,7 @@ def run_wrk(
     timeout_seconds: float = 30.0,
 ) -> LoadResult:
     """Run wrk against `base_url` for `seconds`; the script is written to `script_path`."""
-    script_path.write_text(request.lua() + REPORT_SCRIPT.read_text())
+    script_path.write_text(request.lua(uuid.uuid4().hex[:12]) + REPORT_SCRIPT.read_text())
     command = [
         wrk_binary(),
         "--threads",

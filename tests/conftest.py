@@ -30,6 +30,7 @@ from app.core.audit import Actor
 from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
+from app.store.database import Database
 from app.store.migrations import upgrade_to_head
 from app.store.models import IssuedNumber
 from tests.servers import RedisServer
@@ -267,6 +268,14 @@ def _with_state(app: asgi.ASGIApp, state: Mapping[str, Any] | None) -> asgi.ASGI
 
 
 @pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The test's database as the core takes it, beside the app's own."""
+    db = Database.connect(settings.sqlalchemy_url, timeout_seconds=5)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the test's database, beside the app's own, to arrange and inspect rows."""
     engine = create_async_engine(settings.sqlalchemy_url)
@@ -278,11 +287,11 @@ KeyMaker = Callable[..., Awaitable[NewKey]]
 
 
 @pytest.fixture
-def make_key(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> KeyMaker:
+def make_key(database: Database, clock: FrozenClock) -> KeyMaker:
     """Creates an API key with the given scopes; once one exists, the app requires keys."""
 
     async def make(*scopes: Scope, name: str = "test") -> NewKey:
-        return await create_key(sessions, name, scopes, clock, Actor(None, "test-setup"))
+        return await create_key(database, name, scopes, clock, Actor(None, "test-setup"))
 
     return make
 

@@ -104,9 +104,14 @@ class RedisServer:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster of the test's own in a temporary directory."""
+    """A PostgreSQL cluster of the test's own in a temporary directory.
 
-    def __init__(self) -> None:
+    Tests run it with fsync off (they crash it on purpose and never need the data
+    afterwards); `durable=True` keeps fsync and synchronous commit on, as users run it.
+    """
+
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="custid-pg-"))
         self.data = self.directory / "data"
@@ -135,8 +140,10 @@ class PostgresServer:
             )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
-            f"{self.directory} -c fsync=off -c max_connections=200"
+            f"{self.directory} -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off"
         self._binary(
             "pg_ctl",
             "-D",

@@ -14,6 +14,7 @@ from app.core.api_keys import Scope, revoke_key
 from app.core.audit import Actor
 from app.main import create_app
 from app.settings import Settings
+from app.store.database import Database
 from app.store.models import ApiKey, IdempotencyKey, IssuedNumber, NumberEvent
 from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
 
@@ -58,13 +59,14 @@ async def test_every_route_refuses_callers_without_a_valid_key_and_changes_nothi
     client: httpx.AsyncClient,
     make_key: KeyMaker,
     sessions: async_sessionmaker[AsyncSession],
+    database: Database,
     clock: FrozenClock,
 ) -> None:
     everything = await make_key(*Scope)
     issued = await client.post("/v1/schemes/daily/numbers", headers=bearer(everything))
     number = issued.json()["number"]
     revoked = await make_key(*Scope, name="revoked")
-    await revoke_key(sessions, revoked.key.id, clock, Actor(None, "test"))
+    await revoke_key(database, revoked.key.id, clock, Actor(None, "test"))
     openapi = (await client.get("/openapi.json")).json()
     operations = protected_operations(openapi)
     assert len(operations) >= 7
@@ -217,13 +219,13 @@ async def test_a_revoked_key_stops_working_within_the_cache_interval(
     settings: Settings,
     clock: FrozenClock,
     make_key: KeyMaker,
-    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
 ) -> None:
     key = await make_key(Scope.ISSUE)
     quick = settings.model_copy(update={"auth_cache_seconds": 0.2})
     async with started_client(quick, clock) as client:
         before = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
-        await revoke_key(sessions, key.key.id, clock, Actor(None, "test"))
+        await revoke_key(database, key.key.id, clock, Actor(None, "test"))
         await asyncio.sleep(0.3)
         after = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from app.core.coalescing import Coalescer, Job
 from app.core.errors import Overloaded
+from app.core.issuing.coalescing import Coalescer, Job
 from tests.servers import RedisServer
 
 

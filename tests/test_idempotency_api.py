@@ -3,25 +3,23 @@
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.api_keys import Scope
 from app.core.errors import IdempotencyInProgress
-from app.core.idempotency import (
-    STALE_CLAIM,
-    Claim,
-    IdempotencyKeys,
-    StoredResponse,
-    fingerprint,
-)
+from app.core.issuing.batches import IssuedBatch
+from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, fingerprint
+from app.core.issuing.issuer import Issuer
 from app.services import purge_periodically
-from app.store.idempotency import claim
-from app.store.models import IdempotencyKey, IssuedNumber
-from tests.conftest import FrozenClock, KeyMaker, bearer
+from app.settings import Settings
+from app.store.database import Database
+from app.store.models import IdempotencyKey, IssuedNumber, NumberEvent
+from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
 
 BATCH = "/v1/schemes/daily/numbers/batch"
 
@@ -102,14 +100,17 @@ async def test_a_failed_request_does_not_hold_its_key(client: httpx.AsyncClient)
 
 
 async def test_keys_expire_after_their_ttl_and_are_purged(
-    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient,
+    clock: FrozenClock,
+    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
 ) -> None:
     first = await client.post(BATCH, json={"count": 1}, headers=keyed("k"))
     await client.post(BATCH, json={"count": 1}, headers=keyed("other"))
     clock.now += timedelta(hours=24, seconds=1)
 
     reused = await client.post(BATCH, json={"count": 2}, headers=keyed("k"))
-    purged = await IdempotencyKeys(sessions, clock).purge_expired()
+    purged = await IdempotencyKeys(database, clock).purge_expired()
 
     assert reused.status_code == 201
     assert reused.json()["numbers"][0] != first.json()["numbers"][0]
@@ -125,48 +126,40 @@ def test_the_fingerprint_ignores_json_key_order_but_not_values() -> None:
     assert one == same != other
 
 
-async def answered() -> StoredResponse:
-    return StoredResponse(201, {"numbers": ["20231015001"]})
+def a_batch(clock: FrozenClock) -> IssuedBatch:
+    return IssuedBatch("daily", 1, "20231015", "", {}, clock.now, 1, ["20231015001"])
 
 
 async def test_a_duplicate_waits_a_bounded_time_for_a_request_still_running(
-    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+    database: Database, clock: FrozenClock
 ) -> None:
-    keys = IdempotencyKeys(sessions, clock, wait_seconds=0.2)
+    keys = IdempotencyKeys(database, clock, wait_seconds=0.2)
+    claim = IdempotencyClaim("", "k", "fp")
     running = asyncio.Event()
 
-    async def slow() -> StoredResponse:
+    async def slow() -> IssuedBatch:
         running.set()
         await asyncio.sleep(1)
-        return await answered()
+        return a_batch(clock)
 
-    first = asyncio.create_task(keys.run(None, "k", "fp", slow))
+    first = asyncio.create_task(keys.once(claim, slow))
     await running.wait()
 
     with pytest.raises(IdempotencyInProgress):
-        await keys.run(None, "k", "fp", answered)
-    assert (await first).status == 201
-
-
-async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
-    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    async with sessions.begin() as session:  # claimed, never answered
-        await claim(session, "", "k", "fp", clock.now, clock.now + timedelta(hours=24))
-    clock.now += STALE_CLAIM
-
-    response = await IdempotencyKeys(sessions, clock, wait_seconds=1).run(None, "k", "fp", answered)
-
-    assert response.status == 201
+        await keys.once(claim, slow)
+    assert (await first).numbers == ["20231015001"]
 
 
 async def test_expired_keys_are_purged_periodically_while_serving(
-    client: httpx.AsyncClient, clock: FrozenClock, sessions: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient,
+    clock: FrozenClock,
+    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
 ) -> None:
     await client.post(BATCH, json={"count": 1}, headers=keyed("k"))
     clock.now += timedelta(hours=25)
 
-    sweeper = asyncio.create_task(purge_periodically(IdempotencyKeys(sessions, clock), 0.01))
+    sweeper = asyncio.create_task(purge_periodically(IdempotencyKeys(database, clock), 0.01))
     for _ in range(200):
         if await stored_keys(sessions) == 0:
             break
@@ -178,35 +171,130 @@ async def test_expired_keys_are_purged_periodically_while_serving(
     assert await stored_keys(sessions) == 0
 
 
+async def test_a_replay_is_marked_and_consumes_no_sequence_value(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("/v1/schemes/daily/numbers", headers=keyed("k"))
+    retries = [await client.post("/v1/schemes/daily/numbers", headers=keyed("k")) for _ in range(3)]
+    fresh = await client.post("/v1/schemes/daily/numbers", headers=keyed("k2"))
+
+    assert "idempotency-replayed" not in first.headers
+    assert {r.headers["idempotency-replayed"] for r in retries} == {"true"}
+    assert {r.json()["number"] for r in retries} == {first.json()["number"]} == {"20231015001"}
+    assert fresh.json()["number"] == "20231015002"
+
+
+async def test_a_key_keeps_the_result_not_an_http_body(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await client.post(BATCH, json={"count": 2}, headers=keyed("k"))
+
+    async with sessions() as session:
+        kept = (await session.execute(select(IdempotencyKey))).scalar_one()
+
+    assert kept.result["numbers"] == ["20231015001", "20231015002"]
+    assert (kept.result["scheme"], kept.result["first_seq"]) == ("daily", 1)
+    assert "body" not in kept.result
+
+
+async def test_concurrent_keyed_requests_are_issued_in_groups(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    store = Issuer._store
+
+    async def counted(issuer: Issuer, requests: list[Any], batches: list[Any]) -> Any:
+        groups.append(len(requests))
+        return await store(issuer, requests, batches)
+
+    monkeypatch.setattr(Issuer, "_store", counted)
+
+    responses = await asyncio.gather(
+        *(client.post("/v1/schemes/wide/numbers", headers=keyed(f"k{i}")) for i in range(60))
+    )
+
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.json()["number"] for response in responses}) == 60
+    assert sum(groups) == 60
+    assert len(groups) < 60, "keyed requests were issued one group each"
+
+
+async def test_keyed_requests_respect_the_queue_bound(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    bounded = settings.model_copy(update={"max_queued_numbers": 5})
+    async with started_client(bounded, clock) as client:
+        refused = await client.post(BATCH, json={"count": 10}, headers=keyed("k"))
+        fits = await client.post(BATCH, json={"count": 5}, headers=keyed("k2"))
+        retried = await client.post(BATCH, json={"count": 10}, headers=keyed("k"))
+
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "overloaded"
+    assert "retry-after" in refused.headers
+    assert fits.status_code == 201
+    assert retried.status_code == 503  # nothing was kept for the key: the retry runs again
+
+
+FAIL_EVENTS_OF_DOOMED = {
+    "postgresql": [
+        "CREATE FUNCTION fail_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.request_id = 'doomed' THEN RAISE EXCEPTION 'injected failure'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER fail_doomed BEFORE INSERT ON number_events "
+        "FOR EACH ROW EXECUTE FUNCTION fail_doomed()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER fail_doomed BEFORE INSERT ON number_events "
+        "WHEN NEW.request_id = 'doomed' BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    ],
+}
+HEAL = {
+    "postgresql": ["DROP TRIGGER fail_doomed ON number_events", "DROP FUNCTION fail_doomed()"],
+    "sqlite": ["DROP TRIGGER fail_doomed"],
+}
+
+
+async def run_sql(sessions: async_sessionmaker[AsyncSession], statements: list[str]) -> None:
+    async with sessions.begin() as session:
+        for statement in statements:
+            await session.execute(text(statement))
+
+
+async def stored_counts(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:
+    """How many numbers, answered keys and audit events are stored."""
+    async with sessions() as session:
+        counts = [
+            await session.scalar(select(func.count()).select_from(table))
+            for table in (IssuedNumber, IdempotencyKey, NumberEvent)
+        ]
+    return (int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0))
+
+
 @pytest.mark.parametrize(
     ("path", "body"), [("/v1/schemes/daily/numbers", {}), (BATCH, {"count": 3})]
 )
-async def test_the_answer_is_stored_in_the_transaction_that_issues(
+async def test_numbers_their_events_and_their_answer_commit_together_or_not_at_all(
     client: httpx.AsyncClient,
+    settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
     path: str,
     body: dict[str, int],
 ) -> None:
-    # A process dying right after the commit must not leave a claim that a retry
-    # later takes over and issues again: the numbers and the answer commit together.
-    seen: list[tuple[int, int]] = []
-    complete = Claim.complete
+    # A process dying mid-way must not leave numbers without their answer (a retry
+    # would issue again), nor an answer without its numbers, nor either without events.
+    dialect = "sqlite" if settings.is_embedded else "postgresql"
+    await run_sql(sessions, FAIL_EVENTS_OF_DOOMED[dialect])
+    doomed = {"X-Request-ID": "doomed"} | keyed("atomic")
+    with contextlib.suppress(Exception):  # answered 500, then raised to the test client
+        failed = await client.post(path, json=body, headers=doomed)
+        assert failed.status_code == 500
+    after_failure = await stored_counts(sessions)
+    await run_sql(sessions, HEAL[dialect])
 
-    async def count(session: AsyncSession, numbers: list[str]) -> int:
-        query = select(func.count()).select_from(IssuedNumber)
-        return int(await session.scalar(query.where(IssuedNumber.number.in_(numbers))) or 0)
+    retry = await client.post(path, json=body, headers=keyed("atomic"))
 
-    async def spy(self: Claim, session: AsyncSession, response: StoredResponse) -> None:
-        numbers = response.body.get("numbers") or [response.body["number"]]
-        async with sessions() as outside:  # another connection: sees only what is committed
-            seen.append((await count(session, numbers), await count(outside, numbers)))
-        await complete(self, session, response)
-
-    monkeypatch.setattr(Claim, "complete", spy)
-
-    response = await client.post(path, json=body, headers=keyed("atomic"))
-
-    issued = len(response.json().get("numbers") or [response.json()["number"]])
-    assert response.status_code == 201
-    assert seen == [(issued, 0)], "the answer was stored before its numbers were committed"
+    assert after_failure == (0, 0, 0)
+    assert retry.status_code == 201
+    assert "idempotency-replayed" not in retry.headers
+    issued = len(retry.json().get("numbers") or [retry.json()["number"]])
+    assert await stored_counts(sessions) == (issued, 1, issued)

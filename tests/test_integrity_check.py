@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.core.clock import Clock
 from app.core.integrity import IntegrityReport, check_integrity
-from app.core.issuer import Issuer
+from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics
 from app.services import running_services
 from app.settings import Settings, get_settings

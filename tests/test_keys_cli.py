@@ -5,12 +5,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.settings import Settings, get_settings
-from app.store.database import create_sessionmaker
+from app.store.database import Database
 from app.store.events import events_of_key
 from app.store.models import NumberEvent
 from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, started_client
@@ -39,12 +38,12 @@ def create(*args: str) -> dict[str, str]:
 
 def key_events(key_id: str) -> list[NumberEvent]:
     async def read() -> list[NumberEvent]:
-        engine = create_async_engine(get_settings().sqlalchemy_url)
+        db = Database.connect(get_settings().sqlalchemy_url, timeout_seconds=5)
         try:
-            async with create_sessionmaker(engine)() as session:
+            async with db.session() as session:
                 return await events_of_key(session, key_id)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(read())
 

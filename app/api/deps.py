@@ -1,11 +1,11 @@
-"""Dependencies routes ask for, read from the services the lifespan built."""
+"""What routes ask for: the services the lifespan built, and the path parameters they share."""
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from app.api.middleware import REQUEST_ID_STATE, request_id_of
-from app.core.issuer import Issuer
+from app.core.issuing.issuer import Issuer
 from app.services import Services
 
 
@@ -26,6 +26,11 @@ async def get_issuer(request: Request) -> Issuer:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 IssuerDep = Annotated[Issuer, Depends(get_issuer)]
+
+SchemeName = Annotated[str, Path(description="Scheme name, e.g. daily.", max_length=64)]
+Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
+# Longer than any number, so an over-long string is answered as malformed, not refused.
+Candidate = Annotated[str, Path(description="Any string, e.g. 20231015001.", max_length=256)]
 
 
 def request_id(request: Request) -> str:

@@ -1,13 +1,11 @@
 """Retiring and replacing numbers, and reading a number's audit trail."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ServicesDep
-from app.api.numbers import new_record
+from app.api.deps import Number, ServicesDep
 from app.api.problems import problem_responses
+from app.api.rendering import number_record
 from app.api.schemas import (
     NumberEvent,
     NumberRecord,
@@ -30,8 +28,6 @@ from app.core.errors import (
 from app.core.lifecycle import replace_number, retire_number
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
-
-Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
 
 
 @router.post(
@@ -84,7 +80,7 @@ async def replace(
     )
     body = Replacement(
         replaced=NumberRecord.model_validate(replacement.replaced),
-        successor=new_record(replacement.successor),
+        successor=NumberRecord.model_validate(number_record(replacement.successor)),
     )
     return JSONResponse(
         body.model_dump(mode="json"),
@@ -104,5 +100,5 @@ async def replace(
 )
 async def events(number: Number, actor: ReaderActor, services: ServicesDep) -> NumberTrail:
     """Who issued, retired or replaced the number, when, why and in which request."""
-    trail = await number_trail(services.sessions, number, services.settings.retry_after_seconds)
+    trail = await number_trail(services.db, number)
     return NumberTrail(number=number, events=[NumberEvent.model_validate(e) for e in trail])

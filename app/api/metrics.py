@@ -18,7 +18,7 @@ router = APIRouter(tags=["health"])
 )
 async def metrics(services: ServicesDep) -> Response:
     """Issuance, latency, errors, conflicts, utilisation and backend health."""
-    checks = await backend_checks(services.engine, services.redis, services.migration_head)
+    checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
     utilisation = await utilisation_by_scheme(services.issuer)
     snapshot = Snapshot(
         counter_backend=services.issuer.counter.backend,

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends
 
-from app.api.deps import IssuerDep, ServicesDep
-from app.api.numbers import first_number
+from app.api.deps import Candidate, IssuerDep, SchemeName, ServicesDep
 from app.api.problems import problem_responses
+from app.api.rendering import first_number
 from app.api.schemas import IssueRequest
 from app.api.scheme_schemas import (
     NumberValidation,
@@ -19,8 +19,13 @@ from app.api.scheme_schemas import (
 )
 from app.api.security import auth_errors, require
 from app.core.api_keys import Scope
-from app.core.errors import BackendUnavailable, InvalidAttributes, UnknownScheme
-from app.core.issuer import Issuer
+from app.core.errors import (
+    BackendUnavailable,
+    InvalidAttributes,
+    SequenceExhausted,
+    UnknownScheme,
+)
+from app.core.issuing.issuer import Issuer
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
 from schemes import Scheme
@@ -32,10 +37,6 @@ router = APIRouter(
     dependencies=[Depends(require(Scope.READ))],
     responses=auth_errors(Scope.READ),
 )
-
-SchemeName = Annotated[str, Path(description="Scheme name, e.g. regional.", max_length=64)]
-# Longer than any number, so an over-long string is answered as malformed, not refused.
-Candidate = Annotated[str, Path(description="Any string, e.g. SHA20231015001.", max_length=256)]
 
 
 @router.get("/schemes", response_model=SchemeList, summary="List schemes")
@@ -54,9 +55,7 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
     """Segments, an example, capacity per period and how much of the current period is used."""
     issuer = services.issuer
     found = issuer.scheme(scheme)
-    usage = await current_utilisation(
-        found, services.sessions, issuer.clock(), services.settings.retry_after_seconds
-    )
+    usage = await current_utilisation(found, services.db, issuer.clock())
     return SchemeDetail(
         **summarise(found, issuer).model_dump(),
         versions=[version.version for version in issuer.schemes.versions(found.name)],
@@ -83,6 +82,7 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
     responses=problem_responses(
         UnknownScheme("nosuch"),
         InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
+        SequenceExhausted("daily", "20231015", 999, 999, 1),
         BackendUnavailable("database"),
     ),
     summary="Preview the next number",
@@ -112,11 +112,7 @@ async def validate_in_scheme(
     A string of the wrong shape is a 200 with `well_formed` false.
     """
     validation = await validate_number(
-        services.issuer.schemes,
-        services.sessions,
-        number,
-        services.settings.retry_after_seconds,
-        scheme_name=scheme,
+        services.issuer.schemes, services.db, number, scheme_name=scheme
     )
     return NumberValidation.model_validate(validation)
 

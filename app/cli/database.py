@@ -5,15 +5,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import CustidError
 from app.settings import Settings, get_settings
-from app.store.database import create_engine, create_sessionmaker
+from app.store.database import Database
 from app.store.migrations import upgrade_to_head
 
 T = TypeVar("T")
-Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+Work = Callable[[Database], Awaitable[T]]
 
 
 def run_on_database(work: Work[T]) -> T:
@@ -22,16 +21,18 @@ def run_on_database(work: Work[T]) -> T:
     if settings.is_embedded:
         upgrade_to_head(settings.sqlalchemy_url)
     try:
-        return asyncio.run(with_sessions(settings, work))
+        return asyncio.run(with_database(settings, work))
     except CustidError as exc:
         typer.echo(f"custid: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
 
 
-async def with_sessions(settings: Settings, work: Work[T]) -> T:
-    """`work` with sessions on a short-lived engine."""
-    engine = create_engine(settings.sqlalchemy_url, settings.backend_timeout_seconds)
+async def with_database(settings: Settings, work: Work[T]) -> T:
+    """`work` on a short-lived connection pool."""
+    db = Database.connect(
+        settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
+    )
     try:
-        return await work(create_sessionmaker(engine))
+        return await work(db)
     finally:
-        await engine.dispose()
+        await db.dispose()

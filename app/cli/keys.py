@@ -4,12 +4,12 @@ import getpass
 import uuid
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cli.database import run_on_database
 from app.core.api_keys import NewKey, Scope, create_key, list_keys, revoke_key
 from app.core.audit import Actor
 from app.core.clock import system_clock
+from app.store.database import Database
 from app.store.models import ApiKey
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -24,8 +24,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
-    async def create(sessions: async_sessionmaker[AsyncSession]) -> NewKey:
-        return await create_key(sessions, name, scope, system_clock, _operator())
+    async def create(db: Database) -> NewKey:
+        return await create_key(db, name, scope, system_clock, _operator())
 
     created = run_on_database(create)
     typer.echo(f"id:     {created.key.id}")
@@ -59,8 +59,8 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key: every request with it is refused from now on."""
 
-    async def revoke(sessions: async_sessionmaker[AsyncSession]) -> ApiKey:
-        return await revoke_key(sessions, key_id, system_clock, _operator(), reason)
+    async def revoke(db: Database) -> ApiKey:
+        return await revoke_key(db, key_id, system_clock, _operator(), reason)
 
     revoked = run_on_database(revoke)
     typer.echo(f"revoked {revoked.id} ({revoked.name})")

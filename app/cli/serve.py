@@ -10,13 +10,13 @@ from types import FrameType
 
 import typer
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.cli.database import with_sessions
+from app.cli.database import with_database
 from app.core.access import Gatekeeper, InsecureBinding, is_loopback
 from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
+from app.store.database import Database
 from app.store.migrations import upgrade_to_head
 
 
@@ -69,10 +69,10 @@ async def refuse_open_public_port(settings: Settings) -> None:
     if settings.auth == "disabled" or is_loopback(settings.host):
         return  # nothing to refuse; the app logs its own warning
 
-    async def check(sessions: async_sessionmaker[AsyncSession]) -> None:
-        await Gatekeeper(sessions, settings.auth, settings.host).check_startup()
+    async def check(db: Database) -> None:
+        await Gatekeeper(db, settings.auth, settings.host).check_startup()
 
-    await with_sessions(settings, check)
+    await with_database(settings, check)
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -15,17 +15,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.api_keys import (
-    ANYONE,
-    Caller,
-    Scope,
-    any_key_exists,
-    caller_for_token,
-    hash_token,
-)
+from app.core.api_keys import ANYONE, Caller, Scope, any_key_exists, caller_for_token
 from app.core.errors import Unauthorized
+from app.store.database import Database
 
 log = structlog.get_logger(__name__)
 
@@ -59,16 +52,17 @@ def is_loopback(host: str) -> bool:
 class Gatekeeper:
     """Decides, per request, who the caller is and whether they may do what they ask."""
 
-    sessions: async_sessionmaker[AsyncSession]
+    db: Database
     mode: AuthMode
     host: str
-    retry_after: int = 2
     # How long a key found valid is trusted: a revoked key stops working within this
     # long. Without it every request would pay a database round trip before any work.
     cache_seconds: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
     # Keys are never deleted, so once one is seen, `auto` enforces until restart and after.
     _keys_seen: bool = field(default=False, init=False)
+    # Keyed by the token itself: a hit costs one dict lookup, no hashing. Tokens live
+    # only in this process's memory, as they do in the requests that carry them.
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict, init=False)
     # Lookups in flight, shared by every request that needs the same answer meanwhile:
     # a burst of requests must not take a pool connection each for one question.
@@ -81,14 +75,14 @@ class Gatekeeper:
             log.warning("auth_disabled", host=self.host)
             return
         if is_loopback(self.host):
-            if self.mode == "auto" and not await any_key_exists(self.sessions, self.retry_after):
+            if self.mode == "auto" and not await any_key_exists(self.db):
                 log.warning(
                     "auth_open_on_loopback",
                     host=self.host,
                     detail="anyone on this machine may call until an API key is created",
                 )
             return
-        if not await any_key_exists(self.sessions, self.retry_after):
+        if not await any_key_exists(self.db):
             raise InsecureBinding(self.host)
 
     async def enforcing(self) -> bool:
@@ -99,7 +93,7 @@ class Gatekeeper:
             return True
         # Not cached while no key exists: the first key must close the door at once.
         if self._key_check is None:
-            self._key_check = asyncio.create_task(any_key_exists(self.sessions, self.retry_after))
+            self._key_check = asyncio.create_task(any_key_exists(self.db))
             self._key_check.add_done_callback(self._forget_key_check)
         self._keys_seen = await asyncio.shield(self._key_check)
         return self._keys_seen
@@ -107,32 +101,43 @@ class Gatekeeper:
     def _forget_key_check(self, task: asyncio.Task[bool]) -> None:
         self._key_check = None
 
-    async def admit(self, token: str | None, scope: Scope) -> Caller:
-        """The caller, if they may act within `scope`; `Unauthorized` or `Forbidden` if not."""
+    def admitted(self, token: str | None, scope: Scope) -> Caller | None:
+        """The caller, if this can be told without a lookup: auth off, or a key trusted now.
+
+        None means `admit` must look; a key known to lack `scope` is `Forbidden` here.
+        """
         if self.mode == "disabled":
             return ANYONE
+        if token is None:
+            return None
+        cached = self._callers.get(token)
+        if cached is None or cached[0] <= self.monotonic():
+            return None
+        caller = cached[1]
+        caller.require(scope)
+        return caller
+
+    async def admit(self, token: str | None, scope: Scope) -> Caller:
+        """The caller, if they may act within `scope`; `Unauthorized` or `Forbidden` if not."""
+        if (caller := self.admitted(token, scope)) is not None:
+            return caller
         if token is None:
             if await self.enforcing():
                 raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
             return ANYONE
-        caller = await self._caller(token)
+        caller = await self._look_up(token)
         caller.require(scope)
         return caller
 
-    async def _caller(self, token: str) -> Caller:
-        """Whose `token` is, from the cache while it is fresh; unknown tokens are never kept."""
-        digest = hash_token(token)
-        now = self.monotonic()
-        cached = self._callers.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        lookup = self._lookups.get(digest)
+    async def _look_up(self, token: str) -> Caller:
+        """Whose `token` is, from the database; unknown tokens are never kept."""
+        lookup = self._lookups.get(token)
         if lookup is None:
-            lookup = asyncio.create_task(caller_for_token(self.sessions, token, self.retry_after))
-            self._lookups[digest] = lookup
-            lookup.add_done_callback(lambda _: self._lookups.pop(digest, None))
+            lookup = asyncio.create_task(caller_for_token(self.db, token))
+            self._lookups[token] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(token, None))
         caller = await asyncio.shield(lookup)
         if len(self._callers) >= MAX_CACHED_CALLERS:
             self._callers.clear()
-        self._callers[digest] = (self.monotonic() + self.cache_seconds, caller)
+        self._callers[token] = (self.monotonic() + self.cache_seconds, caller)
         return caller

@@ -10,13 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from app.core.audit import Action, Actor, event_row, record
-from app.core.backends import database_guard
+from app.core.audit import Action, Actor, Events, record
 from app.core.clock import Clock
 from app.core.errors import ApiKeyNotFound, Forbidden, InvalidTransition, Unauthorized
 from app.store import api_keys as key_rows
+from app.store.database import Database
 from app.store.models import ApiKey
 
 TOKEN_PREFIX = "custid_"
@@ -58,7 +56,7 @@ def hash_token(token: str) -> str:
 
 
 async def create_key(
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     name: str,
     scopes: Iterable[Scope],
     clock: Clock,
@@ -75,12 +73,12 @@ async def create_key(
         created_at=now,
         revoked_at=None,
     )
-    async with database_guard(2), sessions() as session:
+    async with db.session() as session:
         session.add(key)
         await session.flush()
         await record(
             session,
-            event_row(
+            Events().add(
                 Action.KEY_CREATED,
                 actor,
                 now,
@@ -92,14 +90,14 @@ async def create_key(
     return NewKey(key, token)
 
 
-async def list_keys(sessions: async_sessionmaker[AsyncSession]) -> list[ApiKey]:
+async def list_keys(db: Database) -> list[ApiKey]:
     """Every key ever created, revoked ones included."""
-    async with database_guard(2), sessions() as session:
+    async with db.session() as session:
         return await key_rows.all_keys(session)
 
 
 async def revoke_key(
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     key_id: str,
     clock: Clock,
     actor: Actor,
@@ -107,7 +105,7 @@ async def revoke_key(
 ) -> ApiKey:
     """Revoke a key: it is refused from now on. Revoking twice is an `InvalidTransition`."""
     now = clock()
-    async with database_guard(2), sessions() as session:
+    async with db.session() as session:
         revoked = await key_rows.mark_revoked(session, key_id, now)
         if revoked is None:
             if await key_rows.find_key(session, key_id) is None:
@@ -115,17 +113,15 @@ async def revoke_key(
             raise InvalidTransition(key_id, "revoked", "revoked")
         await record(
             session,
-            event_row(Action.KEY_REVOKED, actor, now, key_id=key_id, reason=reason),
+            Events().add(Action.KEY_REVOKED, actor, now, key_id=key_id, reason=reason),
         )
         await session.commit()
     return revoked
 
 
-async def caller_for_token(
-    sessions: async_sessionmaker[AsyncSession], token: str, retry_after: int
-) -> Caller:
+async def caller_for_token(db: Database, token: str) -> Caller:
     """The caller a bearer token belongs to; `Unauthorized` if it is unknown or revoked."""
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         key = await key_rows.find_by_hash(session, hash_token(token))
     if key is None:
         raise Unauthorized("unknown API key")
@@ -134,7 +130,7 @@ async def caller_for_token(
     return Caller(key.id, frozenset(key.scopes))
 
 
-async def any_key_exists(sessions: async_sessionmaker[AsyncSession], retry_after: int) -> bool:
+async def any_key_exists(db: Database) -> bool:
     """True once any key was ever created."""
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         return await key_rows.any_key_exists(session)

@@ -10,9 +10,8 @@ insert failed, Redis losing a reservation) and are only reported.
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.core.backends import database_guard
-from app.core.counters import CounterKey
-from app.core.issuer import Issuer
+from app.core.issuing.counters import CounterKey
+from app.core.issuing.issuer import Issuer
 from app.core.utilisation import utilisation_by_scheme
 from app.store import statistics
 
@@ -106,7 +105,7 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
     """Check every scheme's stored numbers against its counters; read-only."""
     report = IntegrityReport()
     examples: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
-    async with database_guard(issuer.retry_after), issuer.sessions() as session:
+    async with issuer.db.session() as session:
         stored = await statistics.key_statistics(session)
         report.duplicate_numbers = await statistics.duplicate_numbers(session, DUPLICATES_SHOWN)
         report.duplicate_seqs = await statistics.duplicate_seqs(session, DUPLICATES_SHOWN)

@@ -8,21 +8,19 @@ replaced number stays stored forever, so the unique index on `number` keeps
 it from ever being issued again.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.audit import Action, Actor, event_row, record
-from app.core.backends import database_guard
-from app.core.batches import IssuedBatch
+from app.core.audit import Action, Actor, Events, record
 from app.core.errors import InvalidTransition, NumberNotFound
-from app.core.idempotency import StoredResponse, current_claim
-from app.core.issuer import Issuer
+from app.core.issuing.batches import ISSUED, IssuedBatch
+from app.core.issuing.issuer import Issuer
 from app.store import numbers as number_rows
 from app.store.models import IssuedNumber
 
-ISSUED, RETIRED, REPLACED = "issued", "retired", "replaced"
+RETIRED, REPLACED = "retired", "replaced"
 
 
 @dataclass(frozen=True)
@@ -33,41 +31,15 @@ class Replacement:
     successor: IssuedBatch
 
 
-async def issue_numbers(
-    issuer: Issuer,
-    scheme: str,
-    count: int,
-    attributes: Mapping[str, str],
-    actor: Actor,
-    ref: str | None = None,
-    answer_for: Callable[[IssuedBatch], StoredResponse] | None = None,
-) -> IssuedBatch:
-    """Issue numbers on behalf of `actor`; the issuer writes an `issued` event for each.
-
-    Under an Idempotency-Key, `answer_for(batch)` is stored for the key's duplicates
-    in the same transaction as the numbers.
-    """
-    claim = current_claim.get()
-    if claim is None or answer_for is None:
-        return await issuer.issue(scheme, count, attributes, actor=actor, ref=ref)
-
-    async def store_answer(session: AsyncSession, batch: IssuedBatch) -> None:
-        await claim.complete(session, answer_for(batch))
-
-    return await issuer.issue(
-        scheme, count, attributes, actor=actor, ref=ref, alongside=store_answer
-    )
-
-
 async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) -> IssuedNumber:
     """Retire an issued number for good; `InvalidTransition` if it is not `issued`."""
-    async with database_guard(issuer.retry_after), issuer.sessions() as session:
+    async with issuer.db.session() as session:
         retired = await number_rows.change_status(session, number, RETIRED)
         if retired is None:
             raise await _refusal(session, number, "retired")
         await record(
             session,
-            event_row(Action.RETIRED, actor, issuer.clock(), number=number, reason=reason),
+            Events().add(Action.RETIRED, actor, issuer.clock(), numbers=[number], reason=reason),
         )
         await session.commit()
     return retired
@@ -82,7 +54,7 @@ async def replace_number(
     attributes: Mapping[str, str] | None = None,
 ) -> Replacement:
     """Issue a successor (same scheme unless named) and link the old number to it, atomically."""
-    async with database_guard(issuer.retry_after), issuer.sessions() as session:
+    async with issuer.db.session() as session:
         old = await number_rows.find_number(session, number)
     if old is None:
         raise NumberNotFound(number)
@@ -103,11 +75,11 @@ async def replace_number(
         # The successor's own `issued` event is written by the issuer.
         await record(
             session,
-            event_row(
+            Events().add(
                 Action.REPLACED,
                 actor,
                 at,
-                number=number,
+                numbers=[number],
                 reason=reason,
                 details={"successor": successor},
             ),

@@ -10,8 +10,7 @@ worker answers the same and no stale per-process value survives a restart.
 """
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -24,6 +23,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BACKENDS = ("database", "redis")
 # Issuing takes a few milliseconds; a batch of 10,000 up to a few seconds.
+# Methods are the caller's to choose: past this many label sets the cache starts over.
+MAX_REQUEST_LABEL_SETS = 1000
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -132,6 +133,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=on,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests_in_flight = Gauge(
             "custid_http_requests_in_flight",
             "Requests being answered right now.",
@@ -184,17 +186,21 @@ class Metrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One HTTP request was answered."""
-        self.requests.labels(method=method, route=route, status=str(status)).inc()
-        self.request_duration.labels(method=method, route=route).observe(seconds)
-
-    @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Count a request as in flight while the block runs."""
-        self.requests_in_flight.inc()
-        try:
-            yield
-        finally:
-            self.requests_in_flight.dec()
+        # prometheus-client finds a label set's child under a lock on every call; the
+        # children of the few (method, route, status) seen are kept here instead.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) >= MAX_REQUEST_LABEL_SETS:
+                self._request_children.clear()
+            children = (
+                self.requests.labels(method=method, route=route, status=str(status)),
+                self.request_duration.labels(method=method, route=route),
+            )
+            self._request_children[key] = children
+        requests, duration = children
+        requests.inc()
+        duration.observe(seconds)
 
     def exposition(self, snapshot: Snapshot) -> bytes:
         """The Prometheus text format of every metric, all workers summed."""

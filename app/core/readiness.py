@@ -3,7 +3,7 @@
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.backends import is_database_outage
+from app.store.database import is_database_outage
 from app.store.migrations import applied_revision
 
 OK = "ok"

@@ -5,19 +5,15 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from app.core.backends import database_guard
 from app.core.errors import InvalidCursor, NumberNotFound
 from app.store import numbers as number_rows
+from app.store.database import Database
 from app.store.models import IssuedNumber
 
 
-async def find_issued(
-    sessions: async_sessionmaker[AsyncSession], number: str, retry_after: int
-) -> IssuedNumber:
+async def find_issued(db: Database, number: str) -> IssuedNumber:
     """The stored record of `number`, or `NumberNotFound`."""
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         record = await number_rows.find_number(session, number)
     if record is None:
         raise NumberNotFound(number)
@@ -50,8 +46,7 @@ def decode_cursor(cursor: str) -> int:
 
 
 async def find_numbers(
-    sessions: async_sessionmaker[AsyncSession],
-    retry_after: int,
+    db: Database,
     *,
     scheme: str | None = None,
     ref: str | None = None,
@@ -62,7 +57,7 @@ async def find_numbers(
 ) -> NumberPage:
     """Issued numbers matching every filter given, oldest first, `limit` at a time."""
     after_id = 0 if cursor is None else decode_cursor(cursor)
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         rows = await number_rows.list_numbers(
             session,
             scheme=scheme,

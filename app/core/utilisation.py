@@ -3,13 +3,11 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from app.core.backends import database_guard
 from app.core.errors import BackendUnavailable
-from app.core.issuer import Issuer
+from app.core.issuing.issuer import Issuer
 from app.store import numbers as number_rows
 from app.store import statistics
+from app.store.database import Database
 from schemes import Scheme
 
 
@@ -39,15 +37,10 @@ class Utilisation:
         return max((p.share(self.capacity) for p in self.partitions), default=0.0)
 
 
-async def current_utilisation(
-    scheme: Scheme,
-    sessions: async_sessionmaker[AsyncSession],
-    instant: datetime,
-    retry_after: int,
-) -> Utilisation:
+async def current_utilisation(scheme: Scheme, db: Database, instant: datetime) -> Utilisation:
     """What `scheme` has used of the period `instant` falls in, read from the database."""
     period = scheme.period(instant)
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         rows = await number_rows.usage_by_partition(session, scheme.name, period)
     # Skipped sequence values (collisions, lost reservations) are gone too, so the
     # highest value, not the count, says how close a counted scheme is to exhaustion.
@@ -82,7 +75,7 @@ async def utilisation_by_scheme(issuer: Issuer) -> SchemeUtilisation:
                 values = await issuer.counter.period_values(scheme.name, period)
                 used.sequence[scheme.name] = max(values.values(), default=0) / scheme.capacity
             else:
-                async with database_guard(issuer.retry_after), issuer.sessions() as session:
+                async with issuer.db.session() as session:
                     issued = await statistics.count_in_period(session, scheme.name, period)
                 used.random_space[scheme.name] = issued / scheme.space_size
         except BackendUnavailable:

@@ -8,11 +8,9 @@ still validate.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from app.core.backends import database_guard
 from app.core.errors import UnknownScheme
 from app.store import numbers as number_rows
+from app.store.database import Database
 from schemes import Catalog, ParsedNumber, Scheme
 
 
@@ -44,9 +42,8 @@ def read_number(candidates: list[Scheme], number: str) -> list[ParsedNumber]:
 
 async def validate_number(
     catalog: Catalog,
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     number: str,
-    retry_after: int,
     scheme_name: str | None = None,
 ) -> Validation:
     """Shape, check digit and issue status of `number`, in one scheme or any."""
@@ -54,7 +51,7 @@ async def validate_number(
         raise UnknownScheme(scheme_name)
     names = [scheme_name] if scheme_name is not None else list(catalog)
     candidates = [version for name in names for version in catalog.versions(name)]
-    async with database_guard(retry_after), sessions() as session:
+    async with db.session() as session:
         record = await number_rows.find_number(session, number)
     if record is not None and record.scheme in names:
         scheme, version = record.scheme, record.scheme_version

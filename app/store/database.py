@@ -1,16 +1,134 @@
-"""Engines and sessions for PostgreSQL (asyncpg) and the embedded SQLite file (aiosqlite)."""
+"""The database: its engine, its sessions, and an outage answered as 503 with Retry-After.
 
+PostgreSQL through asyncpg, or the embedded SQLite file through aiosqlite.
+Everything above the store reaches the database through one `Database`, so
+every query reports an unreachable server the same way.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+# The errors every layer raises live in the core; this is the one the store raises.
+from app.core.errors import BackendUnavailable
+
+# SQLSTATEs of a server that is there but will not serve: any connection
+# exception (08...), shutting down, crashed, starting up, out of connections.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# Connections of the driver pool (see `driver_connection`) per process.
+DRIVER_POOL_SIZE = 10
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True for errors that mean the database cannot be reached, not that a query was wrong."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return exc.connection_invalidated or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+    # What asyncpg raises itself, on the driver pool's connections.
+    if isinstance(exc, asyncpg.InterfaceError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "").startswith(UNAVAILABLE_SQLSTATES)
+    return isinstance(exc, OSError | TimeoutError)
+
+
+class Database:
+    """The service's database: sessions from one pool; an outage becomes `BackendUnavailable`."""
+
+    def __init__(self, engine: AsyncEngine, retry_after: int = 2, timeout: float = 5.0) -> None:
+        self.engine = engine
+        # How long a caller should wait before trying again while the database is down.
+        self.retry_after = retry_after
+        self._timeout = timeout
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_opening = asyncio.Lock()
+
+    @classmethod
+    def connect(cls, url: str, timeout_seconds: float, retry_after: int = 2) -> "Database":
+        """A database for `url`; connections open on first use."""
+        return cls(create_engine(url, timeout_seconds), retry_after, timeout_seconds)
+
+    @property
+    def dialect(self) -> str:
+        """ "postgresql" or "sqlite"."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def outage_guard(self) -> AsyncIterator[None]:
+        """Report an unreachable database as a 503 instead of a crash."""
+        try:
+            yield
+        except Exception as exc:
+            if is_database_outage(exc):
+                raise BackendUnavailable("database", self.retry_after) from exc
+            raise
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session; the caller commits what it wants kept."""
+        async with self.outage_guard(), self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits when the block ends, or rolls back."""
+        async with self.outage_guard(), self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """An asyncpg connection of PostgreSQL, each statement its own transaction.
+
+        For the few statements run for every group of issuing requests, thousands
+        of times a second, where SQLAlchemy's work per statement and per checkout
+        would cost more than the round trip. These connections come from a small
+        pool of asyncpg's own, opened on first use.
+        """
+        async with self.outage_guard():
+            pool = self._driver_pool or await self._open_driver_pool()
+            async with pool.acquire() as connection:
+                yield connection
+
+    async def _open_driver_pool(self) -> asyncpg.Pool:
+        async with self._driver_pool_opening:
+            if self._driver_pool is None:
+                self._driver_pool = await asyncpg.create_pool(
+                    driver_dsn(self.engine.url),
+                    min_size=1,
+                    max_size=DRIVER_POOL_SIZE,
+                    timeout=self._timeout,
+                    command_timeout=self._timeout,
+                )
+            return self._driver_pool
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
+        await self.engine.dispose()
+
+
+def driver_dsn(url: URL) -> str:
+    """The SQLAlchemy URL as asyncpg's own DSN."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
@@ -32,9 +150,9 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         return engine
     return create_async_engine(
         parsed,
-        # Enough for the coalescer's groups in flight plus reads, so that connections
-        # are reused rather than opened and closed under load.
-        pool_size=20,
+        # Enough for reads, lifecycle changes and the groups written step by step,
+        # so that connections are reused rather than opened and closed under load.
+        pool_size=10,
         max_overflow=20,
         pool_timeout=timeout_seconds,
         # No pre-ping: it costs a round trip per checkout. A connection found dead
@@ -49,8 +167,3 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded rows usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)

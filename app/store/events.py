@@ -1,18 +1,18 @@
 """Queries on the audit trail."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.bulk import insert_rows
+from app.store.bulk import insert_columns
 from app.store.models import Base, NumberEvent
 
 
-async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append events; they commit or roll back with the change they describe."""
-    await insert_rows(session, Base.metadata.tables["number_events"], rows)
+async def add_events(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> None:
+    """Append events, given as columns; they commit or roll back with the change they describe."""
+    await insert_columns(session, Base.metadata.tables["number_events"], columns)
 
 
 async def events_of_number(session: AsyncSession, number: str) -> list[NumberEvent]:

@@ -1,61 +1,62 @@
-"""Queries on idempotency keys: claim, read, complete, release, purge."""
+"""Queries on answered idempotency keys: find, insert with their results, delete, purge."""
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.dialect import upsert_insert
-from app.store.models import IdempotencyKey
+from app.store.bulk import insert_columns
+from app.store.models import Base, IdempotencyKey
+
+# (API key id, key): what an Idempotency-Key is unique within.
+Slot = tuple[str, str]
 
 
-async def claim(
-    session: AsyncSession,
-    api_key_id: str,
-    key: str,
-    fingerprint: str,
-    now: datetime,
-    expires_at: datetime,
-) -> int | None:
-    """Take `key` for one request; its row id, or None if another request holds it."""
-    insert = upsert_insert(session)
-    statement = (
-        insert(IdempotencyKey)
-        .values(
-            api_key_id=api_key_id,
-            key=key,
-            fingerprint=fingerprint,
-            created_at=now,
-            expires_at=expires_at,
+def slots_condition(slots: Sequence[Slot]) -> ColumnElement[bool]:
+    """A condition matching at least `slots`, in a form both backends use the unique index for.
+
+    A row-value `(api_key_id, key) IN (...)` reaches the index through its first
+    column only, then filters every key of that API key one by one; separate
+    lists for the two columns go through the index for both. Rows may match a
+    pairing that was not asked for: the caller keeps only its own slots.
+    """
+    owners = sorted({owner for owner, _ in slots})
+    keys = sorted({key for _, key in slots})
+    return and_(IdempotencyKey.api_key_id.in_(owners), IdempotencyKey.key.in_(keys))
+
+
+async def insert_answers(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> set[Slot]:
+    """Insert answers given as columns; the slots that were free and are now taken.
+
+    A slot already answered (by a concurrent request elsewhere) is left as it is.
+    """
+    table = Base.metadata.tables["idempotency_keys"]
+    inserted = await insert_columns(
+        session, table, columns, skip_conflicts=True, returning=("api_key_id", "key")
+    )
+    return {(api_key_id, key) for api_key_id, key in inserted.returned}
+
+
+async def delete_answers(
+    session: AsyncSession, slots: Sequence[Slot], expired_at: datetime | None = None
+) -> None:
+    """Take answers back: ones inserted earlier in the same transaction or, with
+    `expired_at`, only those whose time was up by then."""
+    if not slots:
+        return
+    # Exact pairs here: a delete must not touch a pairing it was not given.
+    pairs = or_(
+        *(
+            and_(IdempotencyKey.api_key_id == owner, IdempotencyKey.key == key)
+            for owner, key in slots
         )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.id)
     )
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
-async def find_claim(session: AsyncSession, api_key_id: str, key: str) -> IdempotencyKey | None:
-    """The row holding `key` for `api_key_id`, if any."""
-    statement = select(IdempotencyKey).where(
-        IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
-async def complete(session: AsyncSession, claim_id: int, status: int, body: Any) -> None:
-    """Store the response the claimed request was answered with."""
-    statement = (
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim_id)
-        .values(status=status, response={"body": body})
-    )
+    statement = delete(IdempotencyKey).where(slots_condition(slots), pairs)
+    if expired_at is not None:
+        statement = statement.where(IdempotencyKey.expires_at <= expired_at)
     await session.execute(statement)
-
-
-async def release(session: AsyncSession, claim_id: int) -> None:
-    """Give a claim up, so a retry can run the request again."""
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
 
 
 async def delete_expired(session: AsyncSession, now: datetime) -> int:

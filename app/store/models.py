@@ -99,7 +99,11 @@ class NumberEvent(Base):
 
 
 class IdempotencyKey(Base):
-    """A claimed Idempotency-Key; `status` stays null until the first response is stored."""
+    """An answered Idempotency-Key and the result it answered with.
+
+    The row is written in the transaction that issues the result's numbers, so
+    it exists exactly when they do.
+    """
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("api_key_id", "key"),)
@@ -109,8 +113,8 @@ class IdempotencyKey(Base):
     api_key_id: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
+    # The domain result of the request (its numbers and their fields), not an HTTP body.
+    result: Mapped[dict[str, Any]] = mapped_column(Attributes)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -1,20 +1,24 @@
 """Queries on issued numbers."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.bulk import insert_rows
+from app.store.bulk import insert_columns
 from app.store.models import Base, IssuedNumber
 
 
-async def insert_new_numbers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert `rows`, skipping any that collide with a stored number; the numbers inserted."""
+async def insert_numbers(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> set[str]:
+    """Insert numbers given as columns, skipping any that collide with a stored one; the
+    numbers that went in."""
     table = Base.metadata.tables["issued_numbers"]
-    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="number"))
+    inserted = await insert_columns(
+        session, table, columns, skip_conflicts=True, returning=("number",)
+    )
+    return {number for (number,) in inserted.returned}
 
 
 async def highest_seq(session: AsyncSession, scheme: str, period: str, partition: str) -> int:

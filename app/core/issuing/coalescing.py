@@ -56,7 +56,7 @@ class Coalescer(Generic[K, J]):
         max_group_weight: int,
         max_queued_weight: int,
         retry_after: int,
-        max_in_flight: int = 4,
+        max_in_flight: int = 2,
     ) -> None:
         self._run_group = run_group
         self._max_group_weight = max_group_weight

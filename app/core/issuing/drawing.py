@@ -1,47 +1,56 @@
 """Issuing numbers drawn at random: no counter; draw, insert, redraw what collided."""
 
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.backends import database_guard
-from app.core.batches import IssuedBatch, StoreHook
 from app.core.errors import RandomSpaceExhausted
+from app.core.issuing.batches import IssuedBatch, number_columns
 from app.store import numbers as number_rows
+from app.store.database import Database
 from schemes import Scheme
 
 log = structlog.get_logger(__name__)
 
+# Writes that commit with the drawn numbers; True to commit, False to give the numbers up.
+BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
+
 
 async def issue_drawn(
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     rng: random.Random,
+    scheme: Scheme,
     batch: IssuedBatch,
     count: int,
-    before_commit: StoreHook,
+    before_commit: BeforeCommit,
     max_draws: int,
-    retry_after: int,
 ) -> IssuedBatch:
     """Fill the empty `batch` with `count` numbers drawn at random, redrawing collisions.
 
     With a ref, a collision may be the ref's own unique index: the batch comes
-    back empty, nothing is stored, and the caller looks up the ref's number.
+    back empty, nothing is stored, and the caller looks up the ref's number. It
+    also comes back empty when `before_commit` gives the numbers up.
     """
-    scheme, instant, attributes = batch.scheme, batch.issued_at, batch.attributes
-    async with database_guard(retry_after), sessions() as session:
+    instant, attributes = batch.issued_at, batch.attributes
+    async with db.session() as session:
         used = await number_rows.count_issued(session, scheme.name, batch.period, batch.partition)
         if used + count > scheme.space_size:
             raise RandomSpaceExhausted(scheme.name, used, scheme.space_size, count, 0)
         for draw in range(1, max_draws + 1):
             candidates = draw_distinct(scheme, rng, instant, attributes, count, set(batch.numbers))
-            inserted = await number_rows.insert_new_numbers(session, batch.rows(candidates))
-            batch.numbers.extend(number for number in candidates if number in inserted)
+            drawn = replace(batch, numbers=candidates)
+            stored = await number_rows.insert_numbers(session, number_columns([drawn]))
+            batch.numbers.extend(number for number in candidates if number in stored)
             if len(batch.numbers) == count:
-                await before_commit(session, batch)
-                await session.commit()
+                if await before_commit(session, batch):
+                    await session.commit()
+                else:
+                    await session.rollback()
+                    batch.numbers.clear()
                 return batch
             if batch.ref is not None and await number_rows.find_by_ref(
                 session, scheme.name, batch.ref
@@ -53,7 +62,7 @@ async def issue_drawn(
                 "random_conflict",
                 scheme=scheme.name,
                 draw=draw,
-                collided=len(candidates) - len(inserted),
+                collided=len(candidates) - len(stored),
             )
         await session.rollback()
     raise RandomSpaceExhausted(scheme.name, used, scheme.space_size, count, max_draws)

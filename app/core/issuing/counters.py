@@ -6,7 +6,8 @@ can seed it from the highest stored sequence before any value is used.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -14,12 +15,13 @@ from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.backends import database_guard, redis_guard
 from app.core.errors import BackendUnavailable
 from app.store import counters as counter_rows
+from app.store.database import Database
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +102,15 @@ return current
 OUTCOME_CODES = {0: Outcome.MISSING, 1: Outcome.RESERVED, 2: Outcome.EXHAUSTED}
 
 
+@asynccontextmanager
+async def redis_guard(retry_after: int) -> AsyncIterator[None]:
+    """Report an unreachable Redis as a 503 instead of a crash."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise BackendUnavailable("redis", retry_after) from exc
+
+
 class RedisCounter:
     """Counters as Redis keys; the hash tag keeps one scheme's keys in one Cluster slot."""
 
@@ -155,16 +166,15 @@ class DatabaseCounter:
 
     backend = "database"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], retry_after: int) -> None:
-        self._sessions = sessions
-        self._retry_after = retry_after
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def ping(self) -> None:
-        async with database_guard(self._retry_after), self._sessions() as session:
+        async with self._db.session() as session:
             await session.execute(text("SELECT 1"))
 
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
-        async with database_guard(self._retry_after), self._sessions.begin() as session:
+        async with self._db.transaction() as session:
             last = await counter_rows.advance_counter(
                 session, key.scheme, key.period, key.partition, n, limit
             )
@@ -179,15 +189,15 @@ class DatabaseCounter:
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         # Rows do not expire; old periods cost one small row each.
-        async with database_guard(self._retry_after), self._sessions.begin() as session:
+        async with self._db.transaction() as session:
             await counter_rows.raise_counter(session, key.scheme, key.period, key.partition, value)
 
     async def current(self, key: CounterKey) -> int | None:
-        async with database_guard(self._retry_after), self._sessions() as session:
+        async with self._db.session() as session:
             return await counter_rows.counter_value(session, key.scheme, key.period, key.partition)
 
     async def period_values(self, scheme: str, period: str) -> dict[str, int]:
-        async with database_guard(self._retry_after), self._sessions() as session:
+        async with self._db.session() as session:
             return await counter_rows.period_values(session, scheme, period)
 
 

@@ -1,0 +1,167 @@
+"""Routes that turn a request into their endpoint's arguments by a plan made once.
+
+FastAPI matches these routes and documents them from their endpoints'
+signatures as it does any other; what differs is the work per request. Its
+generic dependency solver walks every parameter of the endpoint and of each
+dependency on every request, which costs more than issuing a number does.
+A `DirectRoute` compiles that walk when the route is built: path and header
+parameters are validated by the same pydantic fields FastAPI made for them,
+the JSON body is parsed once, dependencies are called directly.
+Errors come out as FastAPI raises them (`RequestValidationError` with the
+same locations and messages), so the problem+json answers do not change.
+
+It supports what the issuing routes use: path and header parameters, one JSON
+body, and dependencies that take the request, those parameters or other such
+dependencies. Anything else (query or cookie parameters, generator
+dependencies, security scopes) refuses to build, rather than be skipped.
+Dependencies given to `include_router` are not applied: give them to the
+router or the route instead.
+"""
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+# The arguments of one call, or the errors that stop it.
+Resolve = Callable[[Request, Any, list[Any]], Awaitable[Any]]
+NO_BODY = object()
+JSON_SUBTYPE = "json"
+
+
+class DirectRoute(APIRoute):
+    """An APIRoute whose requests skip FastAPI's per-request dependency solving."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = compile_call(self.dependant)
+        takes_body = self.body_field is not None
+
+        async def handle(request: Request) -> Response:
+            body = await json_body(request) if takes_body else NO_BODY
+            errors: list[Any] = []
+            response = await endpoint(request, body, errors)
+            if not isinstance(response, Response):
+                raise TypeError(f"{self.name} must return a Response; it returned {response!r}")
+            return response
+
+        return handle
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, NO_BODY when it is empty; 422 for what is not JSON."""
+    raw = await request.body()
+    if not raw:
+        return NO_BODY
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.partition(";")[0].strip().lower()
+    subtype = media_type.partition("/")[2]
+    if not (media_type.startswith("application/") and subtype.endswith(JSON_SUBTYPE)):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "content_type",
+                    "loc": ("body",),
+                    "msg": "The body must be JSON, sent with `Content-Type: application/json` "
+                    f"(this request said {content_type or 'nothing'!r})",
+                    "input": None,
+                }
+            ]
+        )
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from exc
+    except (RecursionError, UnicodeDecodeError) as exc:  # nested too deep, or not UTF-8
+        raise HTTPException(400, "There was an error parsing the body") from exc
+
+
+def compile_call(dependant: Dependant) -> Resolve:
+    """A function that calls `dependant.call` with its arguments taken from a request.
+
+    Sub-dependencies run first and may raise (401, 403) before any parameter is
+    checked, as with FastAPI; parameter errors are gathered and raised together.
+    """
+    unsupported = [
+        kind
+        for kind, present in (
+            ("query parameters", dependant.query_params),
+            ("cookie parameters", dependant.cookie_params),
+            ("security scopes", dependant.security_scopes_param_name),
+            ("a response parameter", dependant.response_param_name),
+            ("background tasks", dependant.background_tasks_param_name),
+            ("a websocket", dependant.websocket_param_name),
+            ("more than one body parameter", len(dependant.body_params) > 1),
+        )
+        if present
+    ]
+    call = dependant.call
+    if unsupported or call is None or inspect.isgeneratorfunction(call):
+        raise TypeError(f"a DirectRoute cannot take {', '.join(unsupported) or 'this call'}")
+    if inspect.isasyncgenfunction(call):
+        raise TypeError("a DirectRoute cannot take generator dependencies")
+    dependencies = [(sub.name, compile_call(sub)) for sub in dependant.dependencies]
+    path_params = [(field.name, field.alias, field) for field in dependant.path_params]
+    header_params = [(field.name, header_name(field), field) for field in dependant.header_params]
+    body = dependant.body_params[0] if dependant.body_params else None
+    request_name = dependant.request_param_name or dependant.http_connection_param_name
+
+    async def resolve(request: Request, body_value: Any, errors: list[Any]) -> Any:
+        arguments: dict[str, Any] = {}
+        for name, sub in dependencies:
+            value = await sub(request, body_value, errors)
+            if name is not None:  # a route's `dependencies=[...]` run for their effect only
+                arguments[name] = value
+        if request_name is not None:
+            arguments[request_name] = request
+        path = request.path_params
+        for name, alias, field in path_params:
+            arguments[name] = checked(field, path.get(alias), ("path", alias), errors)
+        headers = request.headers
+        for name, alias, field in header_params:
+            arguments[name] = checked(field, headers.get(alias), ("header", alias), errors)
+        if body is not None:
+            given = None if body_value is NO_BODY else body_value
+            arguments[body.name] = checked(body, given, ("body",), errors)
+        if errors:
+            raise RequestValidationError(errors)
+        result = call(**arguments)
+        return await result if inspect.isawaitable(result) else result
+
+    return resolve
+
+
+def checked(field: Any, value: Any, loc: tuple[Any, ...], errors: list[Any]) -> Any:
+    """`value` as `field` validates it, its default when absent; errors, located as
+    FastAPI locates them, go to `errors`."""
+    if value is None:
+        if field.field_info.is_required():
+            errors.append({"type": "missing", "loc": loc, "msg": "Field required", "input": None})
+        return field.get_default()
+    validated, found = field.validate(value, {}, loc=loc)
+    errors.extend(found)
+    return validated
+
+
+def header_name(field: Any) -> str:
+    """The header a parameter reads: its alias, or its name with `-` for `_`."""
+    if field.field_info.alias is not None:
+        return str(field.field_info.alias)
+    if getattr(field.field_info, "convert_underscores", True):
+        return str(field.name).replace("_", "-")
+    return str(field.name)

@@ -1,0 +1,140 @@
+"""Issuing numbers: one at a time, or up to 10,000 in one call."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, status
+from starlette.responses import Response
+
+from app.api.deps import SchemeName, ServicesDep
+from app.api.direct import DirectRoute
+from app.api.problems import problem_responses
+from app.api.rendering import REPLAYED_HEADER, issue_answer, issued_batch, number_record
+from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
+from app.api.security import IssuerActor, auth_errors
+from app.core.api_keys import Scope
+from app.core.audit import Actor
+from app.core.errors import (
+    BackendUnavailable,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    InvalidAttributes,
+    Overloaded,
+    RandomSpaceExhausted,
+    SequenceExhausted,
+    UnknownScheme,
+)
+from app.core.issuing.idempotency import IdempotencyClaim, fingerprint
+
+# The busiest routes: their requests become arguments by a plan made once (see `direct.py`).
+router = APIRouter(prefix="/v1", tags=["numbers"], route_class=DirectRoute)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Send the same key when retrying: the same body gets the first answer "
+        "(the same numbers) back, marked with `Idempotency-Replayed: true`; a different body "
+        "is a 422. Keys expire after 24 h by default.",
+    ),
+]
+
+ISSUE_ERRORS = {
+    **problem_responses(
+        UnknownScheme("nosuch"),
+        InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
+        IdempotencyConflict("order-7f3a"),
+        SequenceExhausted("daily", "20231015", 999, 999, 1),
+        RandomSpaceExhausted("rnd", 999_990, 1_000_000, 20, 10),
+        IdempotencyInProgress("order-7f3a"),
+        BackendUnavailable("database"),
+        Overloaded(),
+    ),
+    **auth_errors(Scope.ISSUE),
+}
+REPLAYED = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the answer an earlier request with the same "
+        "Idempotency-Key got.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+NO_BODY = IssueRequest(attributes={})
+
+
+@router.post(
+    "/schemes/{scheme}/numbers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NumberRecord,
+    responses={
+        201: {"description": "The number, stored.", "headers": REPLAYED},
+        200: {
+            "model": NumberRecord,
+            "description": "The `ref` already had this number.",
+            "headers": REPLAYED,
+        },
+        **ISSUE_ERRORS,
+    },
+    summary="Issue one number",
+)
+async def issue_number(
+    scheme: SchemeName,
+    actor: IssuerActor,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+    request: Annotated[IssueRequest | None, Body()] = None,
+) -> Response:
+    """Issue the next number of `scheme`. It is stored before it is returned.
+
+    With a `ref` that already has a number in `scheme`, that number is returned
+    with 200 (whatever its status) and nothing is issued.
+    """
+    body = request or NO_BODY
+    batch = await services.issuer.issue(
+        scheme,
+        1,
+        body.attributes,
+        actor=actor,
+        ref=body.ref,
+        claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers", body),
+    )
+    location = {"Location": f"/v1/numbers/{batch.numbers[0]}"}
+    return issue_answer(number_record(batch), batch, location)
+
+
+@router.post(
+    "/schemes/{scheme}/numbers/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedBatchResponse,
+    responses={201: {"description": "The numbers, stored.", "headers": REPLAYED}, **ISSUE_ERRORS},
+    summary="Issue up to 10,000 numbers",
+)
+async def issue_batch(
+    scheme: SchemeName,
+    request: BatchIssueRequest,
+    actor: IssuerActor,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Issue `count` consecutive numbers of `scheme` in one transaction: all or none.
+
+    A batch takes no `ref` (a ref names one number): sending one is a 422.
+    """
+    batch = await services.issuer.issue(
+        scheme,
+        request.count,
+        request.attributes,
+        actor=actor,
+        claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers/batch", request),
+    )
+    return issue_answer(issued_batch(batch), batch)
+
+
+def claim_of(
+    actor: Actor, key: str | None, path: str, body: IssueRequest | BatchIssueRequest
+) -> IdempotencyClaim | None:
+    """The claim an Idempotency-Key makes for this request, if it came with one."""
+    if key is None:
+        return None
+    return IdempotencyClaim(actor.key_id or "", key, fingerprint("POST", path, body.model_dump()))

@@ -1,0 +1,1 @@
+"""Issuing numbers: the issuer, request coalescing, counters, idempotency, drawn numbers."""

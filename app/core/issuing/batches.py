@@ -1,0 +1,111 @@
+"""What an issuing request produced: the result the API renders and an Idempotency-Key keeps."""
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+ISSUED = "issued"
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    """Numbers issued by one request: consecutive sequence values of one counter key.
+
+    Drawn numbers have no sequence values: `first_seq` is None. When a `ref`
+    already had a number, the batch is that one number as stored (`created`
+    False, its `status` and `replaced_by` as found) and nothing was issued.
+    """
+
+    scheme: str
+    scheme_version: int
+    period: str
+    partition: str
+    attributes: Mapping[str, str]
+    issued_at: datetime
+    first_seq: int | None
+    numbers: list[str] = field(default_factory=list)
+    ref: str | None = None
+    issued_by: str | None = None
+    created: bool = True
+    status: str = ISSUED
+    replaced_by: str | None = None
+    # True when this is an earlier request's result, given again for its Idempotency-Key.
+    replayed: bool = False
+
+    @property
+    def last_seq(self) -> int | None:
+        if self.first_seq is None:
+            return None
+        return self.first_seq + len(self.numbers) - 1
+
+    def kept(self) -> dict[str, Any]:
+        """The batch as JSON-ready data, as an Idempotency-Key keeps it."""
+        return {
+            "scheme": self.scheme,
+            "scheme_version": self.scheme_version,
+            "period": self.period,
+            "partition": self.partition,
+            "attributes": dict(self.attributes),
+            "issued_at": self.issued_at.isoformat(),
+            "first_seq": self.first_seq,
+            "numbers": self.numbers,
+            "ref": self.ref,
+            "issued_by": self.issued_by,
+            "created": self.created,
+            "status": self.status,
+            "replaced_by": self.replaced_by,
+        }
+
+    @classmethod
+    def from_kept(cls, kept: Mapping[str, Any]) -> "IssuedBatch":
+        """A batch from what `kept` made of it."""
+        return cls(**{**kept, "issued_at": datetime.fromisoformat(kept["issued_at"])})
+
+
+def number_columns(batches: Sequence[IssuedBatch]) -> dict[str, list[Any]]:
+    """The `issued_numbers` columns of every number of `batches`, in order.
+
+    What a batch shares (scheme, attributes, time, ref) is one object repeated:
+    a pointer per number, not a copy.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in NUMBER_COLUMNS}
+    for batch in batches:
+        count = len(batch.numbers)
+        columns["number"] += batch.numbers
+        columns["seq"] += (
+            [None] * count
+            if batch.first_seq is None
+            else list(range(batch.first_seq, batch.first_seq + count))
+        )
+        for name, value in (
+            ("scheme", batch.scheme),
+            ("scheme_version", batch.scheme_version),
+            ("period", batch.period),
+            ("partition", batch.partition),
+            ("attributes", batch.attributes),
+            ("issued_at", batch.issued_at),
+            ("ref", batch.ref),
+            ("issued_by", batch.issued_by),
+        ):
+            columns[name] += [value] * count
+    return columns
+
+
+NUMBER_COLUMNS = (
+    "number",
+    "seq",
+    "scheme",
+    "scheme_version",
+    "period",
+    "partition",
+    "attributes",
+    "issued_at",
+    "ref",
+    "issued_by",
+)
+
+# Writes that must commit in the same transaction as a batch's numbers (a replacement's link).
+StoreHook = Callable[[AsyncSession, IssuedBatch], Awaitable[None]]

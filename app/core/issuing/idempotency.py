@@ -1,0 +1,182 @@
+"""Idempotency keys: a retried issuing request gets its first result back, never new numbers.
+
+A request with an `Idempotency-Key` is issued like any other, coalesced with
+its neighbours. Its answer, the domain result (numbers, scheme and fields), is
+written in the transaction that stores its numbers, so a key is answered
+exactly when its numbers exist: a process that dies can leave neither numbers
+without their answer nor an answer without its numbers.
+
+Before a group reserves anything it looks its keys up, so a retry is answered
+from what was kept and consumes no sequence value. Inside one process a
+duplicate of a request still running waits on its outcome. A duplicate racing
+in another process blocks on the first one's uncommitted answer, then finds it
+and answers the same; the values it had reserved stay unused (a gap, never a
+duplicate). A request that fails keeps nothing, so a retry runs again. Keys
+expire after a TTL: deleted by `purge_expired` (run periodically), or when the
+key is used again.
+"""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import Clock
+from app.core.errors import IdempotencyConflict, IdempotencyInProgress
+from app.core.issuing.batches import IssuedBatch
+from app.store import groups as group_rows
+from app.store import idempotency as key_rows
+from app.store.bulk import Columns
+from app.store.database import Database
+from app.store.idempotency import Slot
+
+log = structlog.get_logger(__name__)
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """A hash of what a request asks for: method, path and its body in canonical JSON."""
+    canonical = json.dumps(
+        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """A request's Idempotency-Key: whose it is, the key, and what the request asks for."""
+
+    owner: str  # the API key's id; "" when auth is off
+    key: str
+    fingerprint: str
+
+    @property
+    def slot(self) -> Slot:
+        """What the key is unique within."""
+        return (self.owner, self.key)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An answer kept for a key: what its request asked for, and what it got."""
+
+    fingerprint: str
+    batch: IssuedBatch
+
+
+@dataclass
+class IdempotencyKeys:
+    """Answers kept per key; duplicates of a request running in this process wait for it."""
+
+    db: Database
+    clock: Clock
+    ttl: timedelta = timedelta(hours=24)
+    wait_seconds: float = 30.0
+    # The fingerprint and outcome of each keyed request this process is running.
+    _running: dict[Slot, tuple[str, asyncio.Future[IssuedBatch]]] = field(
+        default_factory=dict, init=False
+    )
+
+    async def once(
+        self, claim: IdempotencyClaim, issue: Callable[[], Awaitable[IssuedBatch]]
+    ) -> IssuedBatch:
+        """`issue()`, unless a request with the same key is running here: then its result."""
+        running = self._running.get(claim.slot)
+        if running is not None:
+            running_fingerprint, outcome = running
+            if running_fingerprint != claim.fingerprint:
+                raise IdempotencyConflict(claim.key)
+            try:
+                first = await asyncio.wait_for(asyncio.shield(outcome), self.wait_seconds)
+            except TimeoutError:
+                raise IdempotencyInProgress(claim.key, self.db.retry_after) from None
+            return replace(first, replayed=True)
+        outcome = asyncio.get_running_loop().create_future()
+        self._running[claim.slot] = (claim.fingerprint, outcome)
+        try:
+            batch = await issue()
+        except BaseException as exc:
+            outcome.set_exception(exc)
+            outcome.exception()  # duplicates re-raise it; none waiting is no error
+            raise
+        finally:
+            del self._running[claim.slot]
+        outcome.set_result(batch)
+        return batch
+
+    @staticmethod
+    def answer(claim: IdempotencyClaim, kept: Kept) -> IssuedBatch:
+        """What a request gets from its key's kept answer: the same result, if it asks the same."""
+        if kept.fingerprint != claim.fingerprint:
+            raise IdempotencyConflict(claim.key)
+        return replace(kept.batch, replayed=True)
+
+    async def find(self, claims: Sequence[IdempotencyClaim]) -> dict[Slot, Kept]:
+        """The live answers kept for `claims`, in one query; expired ones are deleted."""
+        now = self.clock()
+        answers = await group_rows.find_answers(self.db, [claim.slot for claim in claims])
+        expired = [
+            (answer.api_key_id, answer.key) for answer in answers if answer.expires_at <= now
+        ]
+        if expired:
+            async with self.db.transaction() as session:
+                await key_rows.delete_answers(session, expired, expired_at=now)
+        return {
+            (answer.api_key_id, answer.key): Kept(
+                answer.fingerprint, IssuedBatch.from_kept(answer.result)
+            )
+            for answer in answers
+            if answer.expires_at > now
+        }
+
+    def columns(self, answers: Sequence[tuple[IdempotencyClaim, IssuedBatch]]) -> Columns:
+        """The `idempotency_keys` columns that keep `answers`, each for the key's lifetime."""
+        now = self.clock()
+        count = len(answers)
+        return {
+            "api_key_id": [claim.owner for claim, _ in answers],
+            "key": [claim.key for claim, _ in answers],
+            "fingerprint": [claim.fingerprint for claim, _ in answers],
+            "result": [batch.kept() for _, batch in answers],
+            "created_at": [now] * count,
+            "expires_at": [now + self.ttl] * count,
+        }
+
+    async def keep(
+        self, session: AsyncSession, answers: Sequence[tuple[IdempotencyClaim, IssuedBatch]]
+    ) -> set[Slot]:
+        """Keep answers in `session`'s transaction; the slots taken (the rest were answered
+        meanwhile by requests elsewhere, whose transactions this one waited for)."""
+        return await key_rows.insert_answers(session, self.columns(answers))
+
+    async def take_back(self, session: AsyncSession, claims: Sequence[IdempotencyClaim]) -> None:
+        """Delete answers kept earlier in `session`'s uncommitted transaction."""
+        await key_rows.delete_answers(session, [claim.slot for claim in claims])
+
+    async def remember(self, claim: IdempotencyClaim, batch: IssuedBatch) -> IssuedBatch:
+        """Keep `batch` as the answer of `claim` on its own: nothing was issued with it."""
+        async with self.db.transaction() as session:
+            taken = await self.keep(session, [(claim, batch)])
+        if claim.slot in taken:
+            return batch
+        return await self.answered_elsewhere(claim)
+
+    async def answered_elsewhere(self, claim: IdempotencyClaim) -> IssuedBatch:
+        """The answer a concurrent request elsewhere kept for `claim`."""
+        kept = (await self.find([claim])).get(claim.slot)
+        if kept is None:  # the answer expired in between: the caller may simply retry
+            raise IdempotencyInProgress(claim.key, self.db.retry_after)
+        return self.answer(claim, kept)
+
+    async def purge_expired(self) -> int:
+        """Delete every expired key; how many there were."""
+        async with self.db.transaction() as session:
+            purged = await key_rows.delete_expired(session, self.clock())
+        if purged:
+            log.info("idempotency_keys_purged", count=purged)
+        return purged

@@ -1,0 +1,495 @@
+"""Issuing numbers: counter -> render -> INSERT ... ON CONFLICT DO NOTHING -> answer.
+
+Concurrent requests for one counter key are coalesced (see `coalescing.py`):
+one counter call reserves values for all of them and one transaction stores
+all their rows, their audit events and the answers of their Idempotency-Keys
+(see `idempotency.py`). The database's unique indexes are the last guard
+against duplicates. A request whose rows collided (Redis lost data, a replica
+raced, a scheme changed format and reproduced an old number) has its rows and
+its key's answer removed before the commit, the counter is raised to the
+highest stored sequence, and it tries again with new values; the others in
+its group are answered. A number is returned only after its row is committed.
+
+A `ref` is guarded by the unique (scheme, ref) index the same way: a request
+that loses the race to another with the same ref returns the winner's number,
+and the sequence value it had reserved stays unused (a gap, never a duplicate).
+
+Schemes that draw numbers at random use no counter (see `drawing.py`).
+"""
+
+import random
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.audit import Action, Actor, Events, record
+from app.core.clock import Clock
+from app.core.errors import (
+    CounterContention,
+    CustidError,
+    IdempotencyConflict,
+    InvalidAttributes,
+    SequenceExhausted,
+    UnknownScheme,
+)
+from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
+from app.core.issuing.coalescing import Coalescer, Job
+from app.core.issuing.counters import Counter, CounterKey, Outcome
+from app.core.issuing.drawing import issue_drawn
+from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
+from app.core.metrics import Metrics
+from app.store import groups as group_rows
+from app.store import numbers as number_rows
+from app.store.database import Database
+from app.store.models import IssuedNumber
+from schemes import Catalog, InvalidAttribute, Scheme
+
+log = structlog.get_logger(__name__)
+
+ANONYMOUS = Actor(key_id=None, request_id=None)
+
+MAX_GROUP_NUMBERS = 10_000
+
+
+@dataclass(eq=False, kw_only=True)
+class IssueRequest(Job[IssuedBatch]):
+    """One caller's request, waiting in its counter key's queue."""
+
+    scheme: Scheme
+    attributes: dict[str, str]
+    instant: datetime
+    actor: Actor
+    ref: str | None
+    claim: IdempotencyClaim | None
+    alongside: StoreHook | None
+    # What the `issued` events say besides the number: why (a replacement's reason), and more.
+    reason: str | None
+    event_details: Mapping[str, Any]
+
+    def batch(self, key: CounterKey, first_seq: int | None) -> IssuedBatch:
+        """An empty batch for this request; its sequence values start at `first_seq`."""
+        return IssuedBatch(
+            self.scheme.name,
+            self.scheme.version,
+            key.period,
+            key.partition,
+            self.attributes,
+            self.instant,
+            first_seq,
+            ref=self.ref,
+            issued_by=self.actor.key_id,
+        )
+
+    def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
+        """The numbers for sequence values first_seq .. first_seq + weight - 1."""
+        batch = self.batch(key, first_seq)
+        render, instant, attributes = self.scheme.render, self.instant, self.attributes
+        batch.numbers.extend(
+            render(seq, instant, attributes, rng)
+            for seq in range(first_seq, first_seq + self.weight)
+        )
+        return batch
+
+    def add_events(self, events: Events, batch: IssuedBatch) -> None:
+        """An `issued` audit event for each number of `batch`."""
+        events.add(
+            Action.ISSUED,
+            self.actor,
+            batch.issued_at,
+            numbers=batch.numbers,
+            reason=self.reason,
+            details=self.event_details,
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What became of a group's requests in one transaction."""
+
+    issued: list[tuple[IssueRequest, IssuedBatch]]
+    # Rows collided with stored numbers or refs: nothing of theirs was kept.
+    collided: list[IssueRequest] = field(default_factory=list)
+    # Their Idempotency-Key was answered meanwhile by a request elsewhere.
+    answered_elsewhere: list[IssueRequest] = field(default_factory=list)
+
+
+@dataclass
+class Issuer:
+    """Issues numbers of the configured schemes; one per service process."""
+
+    schemes: Catalog
+    counter: Counter
+    db: Database
+    clock: Clock
+    idempotency: IdempotencyKeys
+    # secrets' own generator (the OS's), so drawn numbers cannot be predicted.
+    rng: random.Random = field(default_factory=secrets.SystemRandom)
+    max_attempts: int = 8
+    max_random_draws: int = 10
+    counter_ttl_after_period: timedelta = timedelta(days=2)
+    max_queued_numbers: int = 100_000
+    metrics: Metrics = field(default_factory=Metrics)
+    coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.coalescer = Coalescer(
+            self._issue_group, MAX_GROUP_NUMBERS, self.max_queued_numbers, self.db.retry_after
+        )
+
+    def scheme(self, name: str) -> Scheme:
+        """The scheme called `name`, or `UnknownScheme`."""
+        try:
+            return self.schemes[name]
+        except KeyError:
+            raise UnknownScheme(name) from None
+
+    def checked_attributes(self, scheme: Scheme, attributes: Mapping[str, str]) -> dict[str, str]:
+        """The attributes as `scheme` keeps them, or `InvalidAttributes` naming the bad one."""
+        try:
+            return scheme.check_attributes(attributes)
+        except InvalidAttribute as exc:
+            raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
+
+    def example(self, scheme: Scheme) -> str:
+        """A number of `scheme` as it would look now, from its example attributes."""
+        seq = 1 if scheme.uses_sequence else None
+        return scheme.render(seq, self.clock(), scheme.example_attributes(), self.rng)
+
+    async def preview(self, scheme_name: str, attributes: Mapping[str, str]) -> IssuedBatch:
+        """What the next number would look like; nothing is stored or counted."""
+        scheme = self.scheme(scheme_name)
+        kept = self.checked_attributes(scheme, attributes)
+        instant = self.clock()
+        period, partition = scheme.period(instant), scheme.partition(kept)
+        seq: int | None = None
+        if scheme.uses_sequence:
+            # The highest stored value is read, never the counter, so nothing is reserved.
+            async with self.db.session() as session:
+                stored = await number_rows.highest_seq(session, scheme.name, period, partition)
+            if stored >= scheme.capacity:
+                raise SequenceExhausted(scheme.name, period, scheme.capacity, stored, 1)
+            seq = stored + 1
+        number = scheme.render(seq, instant, kept, self.rng)
+        return IssuedBatch(
+            scheme.name, scheme.version, period, partition, kept, instant, seq, [number]
+        )
+
+    async def issue(
+        self,
+        scheme_name: str,
+        count: int,
+        attributes: Mapping[str, str],
+        *,
+        actor: Actor = ANONYMOUS,
+        ref: str | None = None,
+        claim: IdempotencyClaim | None = None,
+        alongside: StoreHook | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> IssuedBatch:
+        """Issue `count` numbers of one scheme; each is stored before it is returned.
+
+        With `ref` (single numbers only) a ref that already has a number in the
+        scheme gets that number back, with `created` False. With `claim` (an
+        Idempotency-Key), a request the key already answered gets that result
+        again, `replayed`, and its answer is kept with its numbers. `alongside`
+        writes in the transaction that stores the numbers; `reason` and
+        `details` go into their `issued` events.
+        """
+        if ref is not None and count != 1:
+            raise ValueError("a ref names one number; issue it alone")
+        scheme = self.scheme(scheme_name)
+        # Attributes are checked before any counter call, so a refusal consumes nothing.
+        kept = self.checked_attributes(scheme, attributes)
+        request = IssueRequest(
+            weight=count,
+            scheme=scheme,
+            attributes=kept,
+            instant=self.clock(),
+            actor=actor,
+            ref=ref,
+            claim=claim,
+            alongside=alongside,
+            reason=reason,
+            event_details={"scheme": scheme.name, "ref": ref, **(details or {})},
+        )
+        if claim is None:
+            batch = await self._issue(request)
+        else:
+            batch = await self.idempotency.once(claim, lambda: self._issue(request))
+        if batch.replayed:
+            self.metrics.count_idempotent_replay(scheme.name)
+        elif batch.created:
+            self.metrics.count_issued(scheme.name, count)
+        return batch
+
+    async def _issue(self, request: IssueRequest) -> IssuedBatch:
+        scheme, claim = request.scheme, request.claim
+        if request.ref is not None:
+            if claim is not None and (kept := await self.idempotency.find([claim])):
+                # A retry: the key's answer, not what the ref says now.
+                return self.idempotency.answer(claim, kept[claim.slot])
+            batch = await self._issued_for_ref(scheme, request.ref)
+            if batch is not None:
+                return batch if claim is None else await self.idempotency.remember(claim, batch)
+        key = CounterKey(
+            scheme.name, scheme.period(request.instant), scheme.partition(request.attributes)
+        )
+        if not scheme.uses_sequence:
+            batch = await self._issue_drawn(key, request)
+        else:
+            if request.alongside is None:
+                self.coalescer.enqueue(key, request)
+            else:
+                # A hook may refuse (e.g. a replace racing a retire) and roll back its
+                # transaction; alone, it takes no one else's numbers down with it.
+                await self._answer_alone(key, request)
+            batch = await request.outcome
+        if claim is not None and not batch.created and not batch.replayed:
+            # The ref was taken by a concurrent request: its number is this key's answer.
+            batch = await self.idempotency.remember(claim, batch)
+        return batch
+
+    async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
+        """Reserve, render and store numbers for every request of one group."""
+        waiting = await self._unanswered(requests)
+        if not waiting:
+            return
+        scheme, instant = waiting[0].scheme, waiting[0].instant
+        for attempt in range(1, self.max_attempts + 1):
+            weight = sum(request.weight for request in waiting)
+            try:
+                last = await self._reserve(scheme, key, weight, instant)
+            except SequenceExhausted:
+                if len(waiting) == 1:
+                    raise
+                # Together they do not fit; one at a time, those that still fit are issued.
+                for request in waiting:
+                    await self._answer_alone(key, request)
+                return
+            first = last - weight + 1
+            batches = []
+            for request in waiting:
+                batches.append(request.rendered(key, first, self.rng))
+                first += request.weight
+            stored = await self._store(waiting, batches)
+            for request, batch in stored.issued:
+                request.finish(batch)
+            for request in stored.answered_elsewhere:
+                await self._answer_from_elsewhere(request)
+            waiting = [r for r in stored.collided if not await self._answered_by_ref(r)]
+            if not waiting:
+                return
+            self.metrics.count_conflict(scheme.name)
+            self.metrics.count_retry(scheme.name, len(waiting))
+            log.warning(
+                "issue_conflict",
+                scheme=scheme.name,
+                period=key.period,
+                partition=key.partition,
+                collided_requests=len(waiting),
+                attempt=attempt,
+            )
+            await self._resync(key, instant, scheme)
+        raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
+
+    async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
+        """The requests still to issue; those whose Idempotency-Key was answered get that answer.
+
+        Looked up before anything is reserved, so a retry consumes no sequence value.
+        """
+        keyed = [(request, request.claim) for request in requests if request.claim is not None]
+        if not keyed:
+            return requests
+        kept = await self.idempotency.find([claim for _, claim in keyed])
+        if not kept:
+            return requests
+        for request, claim in keyed:
+            if (answer := kept.get(claim.slot)) is not None:
+                try:
+                    request.finish(self.idempotency.answer(claim, answer))
+                except IdempotencyConflict as exc:
+                    request.fail(exc)
+        return [request for request in requests if not request.outcome.done()]
+
+    async def _answer_alone(self, key: CounterKey, request: IssueRequest) -> None:
+        try:
+            await self._issue_group(key, [request])
+        except Exception as exc:  # this request's own failure, not the group's
+            request.fail(exc)
+
+    async def _answer_from_elsewhere(self, request: IssueRequest) -> None:
+        assert request.claim is not None
+        try:
+            request.finish(await self.idempotency.answered_elsewhere(request.claim))
+        except CustidError as exc:
+            request.fail(exc)
+
+    async def _reserve(self, scheme: Scheme, key: CounterKey, n: int, instant: datetime) -> int:
+        """The last of `n` fresh sequence values; a missing counter is seeded first."""
+        for _ in range(self.max_attempts):
+            reservation = await self.counter.reserve(key, n, scheme.capacity)
+            if reservation.outcome is Outcome.RESERVED:
+                return reservation.value
+            if reservation.outcome is Outcome.EXHAUSTED:
+                raise SequenceExhausted(
+                    scheme.name, key.period, scheme.capacity, reservation.value, n
+                )
+            await self._resync(key, instant, scheme)
+        raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
+
+    async def _resync(self, key: CounterKey, instant: datetime, scheme: Scheme) -> None:
+        """Raise the counter to the highest sequence stored for its key."""
+        async with self.db.session() as session:
+            stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
+        period_end = scheme.period_end(instant)
+        ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
+        await self.counter.raise_to(key, stored, ttl)
+        log.info(
+            "counter_resync",
+            scheme=key.scheme,
+            period=key.period,
+            partition=key.partition,
+            raised_to=stored,
+            backend=self.counter.backend,
+        )
+        self.metrics.count_resync(key.scheme)
+
+    async def _store(self, requests: list[IssueRequest], batches: list[IssuedBatch]) -> Stored:
+        """Store every batch whole in one transaction; those that collided are left out.
+
+        The common case is one statement that writes the group's answers,
+        numbers and events or nothing at all; only when something was left out
+        (a number or an answer already there), or when a request brings writes
+        of its own, is the group written step by step, telling rows apart.
+        """
+        pending = list(zip(requests, batches, strict=True))
+        if not any(request.alongside for request in requests):
+            keyed = [(r.claim, b) for r, b in pending if r.claim is not None]
+            if await group_rows.write_whole(
+                self.db,
+                self.idempotency.columns(keyed) if keyed else None,
+                number_columns(batches),
+                issued_events(pending).columns,
+            ):
+                return Stored(pending)
+        return await self._store_step_by_step(pending)
+
+    async def _store_step_by_step(self, pending: list[tuple[IssueRequest, IssuedBatch]]) -> Stored:
+        async with self.db.session() as session:
+            # Answers first: a key answered elsewhere meanwhile must not get numbers here too.
+            elsewhere = await self._keep_answers(session, pending)
+            if elsewhere:
+                pending = [(r, b) for r, b in pending if r not in elsewhere]
+            went_in = await number_rows.insert_numbers(
+                session, number_columns([batch for _, batch in pending])
+            )
+            collided = [(r, b) for r, b in pending if not went_in.issuperset(b.numbers)]
+            if collided:
+                # A batch is issued whole or not at all: take back what did go in, and its answer.
+                await number_rows.delete_numbers(
+                    session, [n for _, b in collided for n in b.numbers if n in went_in]
+                )
+                await self.idempotency.take_back(
+                    session, [r.claim for r, _ in collided if r.claim is not None]
+                )
+                left_out = {request for request, _ in collided}
+                pending = [(r, b) for r, b in pending if r not in left_out]
+            await self._record(session, pending)
+            await session.commit()
+        return Stored(pending, [r for r, _ in collided], list(elsewhere))
+
+    async def _keep_answers(
+        self, session: AsyncSession, pending: Sequence[tuple[IssueRequest, IssuedBatch]]
+    ) -> set[IssueRequest]:
+        """Keep the keyed requests' answers; the requests whose key was answered elsewhere."""
+        keyed = [(r.claim, b) for r, b in pending if r.claim is not None]
+        if not keyed:
+            return set()
+        taken = await self.idempotency.keep(session, keyed)
+        return {r for r, _ in pending if r.claim is not None and r.claim.slot not in taken}
+
+    async def _record(
+        self, session: AsyncSession, issued: Sequence[tuple[IssueRequest, IssuedBatch]]
+    ) -> None:
+        """The writes that commit with issued numbers: one insert of all their events, and
+        each request's own hook."""
+        await record(session, issued_events(issued))
+        for request, batch in issued:
+            if request.alongside is not None:
+                await request.alongside(session, batch)
+
+    async def _issue_drawn(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
+        """Draw the request's numbers at random; its answer commits with them."""
+        if not await self._unanswered([request]):
+            return await request.outcome
+        claim = request.claim
+
+        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            await self._record(session, [(request, batch)])
+            return claim is None or not await self._keep_answers(session, [(request, batch)])
+
+        batch = await issue_drawn(
+            self.db,
+            self.rng,
+            request.scheme,
+            request.batch(key, None),
+            request.weight,
+            before_commit,
+            self.max_random_draws,
+        )
+        if batch.numbers:
+            return batch
+        if request.ref is not None and (
+            known := await self._issued_for_ref(request.scheme, request.ref)
+        ):
+            return known  # another request won the ref's race
+        assert claim is not None  # nothing else gives drawn numbers up
+        return await self.idempotency.answered_elsewhere(claim)
+
+    async def _answered_by_ref(self, request: IssueRequest) -> bool:
+        """Whether a concurrent request with the same ref won; if so, answer with its number."""
+        if request.ref is None:
+            return False
+        known = await self._issued_for_ref(request.scheme, request.ref)
+        if known is not None:
+            request.finish(known)
+        return known is not None
+
+    async def _issued_for_ref(self, scheme: Scheme, ref: str) -> IssuedBatch | None:
+        """The number already issued for `ref` in `scheme`, as a batch of one."""
+        async with self.db.session() as session:
+            stored = await number_rows.find_by_ref(session, scheme.name, ref)
+        return None if stored is None else existing_batch(stored)
+
+
+def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
+    """The `issued` audit events of every number of `issued`."""
+    events = Events()
+    for request, batch in issued:
+        request.add_events(events, batch)
+    return events
+
+
+def existing_batch(stored: IssuedNumber) -> IssuedBatch:
+    """A stored number described as the batch that issued it, as it is now."""
+    return IssuedBatch(
+        stored.scheme,
+        stored.scheme_version,
+        stored.period,
+        stored.partition,
+        dict(stored.attributes),
+        stored.issued_at,
+        stored.seq,
+        [stored.number],
+        ref=stored.ref,
+        issued_by=stored.issued_by,
+        created=False,
+        status=stored.status,
+        replaced_by=stored.replaced_by,
+    )

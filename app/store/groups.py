@@ -1,0 +1,132 @@
+"""The queries the issuer runs for every coalesced group: find its keys' answers, write it whole.
+
+Under load these run thousands of times a second, so on PostgreSQL they go to
+asyncpg directly (`Database.driver_connection`) and a group is written in a
+single statement: its keys' answers, its numbers and their audit events, as
+data-modifying CTEs of one INSERT, which PostgreSQL commits or rejects as one.
+The statement ends in `custid_expect_rows` (a function of the migrations) that
+aborts it when any row was left out, a number or answer that already exists;
+then nothing is written, and the issuer writes the group again step by step,
+telling rows apart. SQLite writes step by step always.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy import select
+
+from app.store.bulk import Columns, json_document, json_insert
+from app.store.database import Database
+from app.store.idempotency import Slot, slots_condition
+from app.store.models import Base, IdempotencyKey
+
+# Raised by custid_expect_rows when a group's statement left rows out.
+ROWS_LEFT_OUT = "CU001"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A key's answer as stored: what its request asked for, what it got, until when."""
+
+    api_key_id: str
+    key: str
+    fingerprint: str
+    result: Mapping[str, Any]
+    expires_at: datetime
+
+
+async def find_answers(db: Database, slots: Sequence[Slot]) -> list[Answer]:
+    """The answers stored for `slots`, expired or not, in one query."""
+    if not slots:
+        return []
+    owners = sorted({owner for owner, _ in slots})
+    keys = sorted({key for _, key in slots})
+    if db.dialect == "postgresql":
+        async with db.driver_connection() as connection:
+            rows = await connection.fetch(FIND_ANSWERS, owners, keys)
+        found = [
+            Answer(
+                row["api_key_id"],
+                row["key"],
+                row["fingerprint"],
+                orjson.loads(row["result"]),
+                row["expires_at"],
+            )
+            for row in rows
+        ]
+    else:
+        async with db.session() as session:
+            stored = (
+                await session.execute(select(IdempotencyKey).where(slots_condition(slots)))
+            ).scalars()
+            found = [
+                Answer(row.api_key_id, row.key, row.fingerprint, row.result, row.expires_at)
+                for row in stored
+            ]
+    wanted = set(slots)
+    return [answer for answer in found if (answer.api_key_id, answer.key) in wanted]
+
+
+# Two lists rather than pairs, so the unique index serves both columns (see slots_condition).
+FIND_ANSWERS = """
+SELECT api_key_id, key, fingerprint, result::text AS result, expires_at
+FROM idempotency_keys WHERE api_key_id = ANY($1::varchar[]) AND key = ANY($2::varchar[])
+"""
+
+
+async def write_whole(
+    db: Database, answers: Columns | None, numbers: Columns, events: Columns
+) -> bool:
+    """Write a group's answers, numbers and events in one statement, all or nothing.
+
+    False when nothing was written: a number or an answer already existed, or
+    the backend has no such statement (SQLite). The caller then writes the
+    group step by step.
+    """
+    if db.dialect != "postgresql":
+        return False
+    parts = [("numbers", numbers), ("events", events)]
+    if answers is not None:
+        parts.insert(0, ("answers", answers))
+    shape = tuple((table, tuple(columns)) for table, columns in parts)
+    documents = [json_document(columns) for _, columns in parts]
+    expected = [len(next(iter(columns.values()))) for table, columns in parts if table != "events"]
+    try:
+        async with db.driver_connection() as connection:
+            await connection.fetchval(whole_write_statement(shape), *documents, *expected)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == ROWS_LEFT_OUT:
+            return False
+        raise
+    return True
+
+
+PART_TABLES = {
+    "answers": "idempotency_keys",
+    "numbers": "issued_numbers",
+    "events": "number_events",
+}
+
+
+@lru_cache(maxsize=8)
+def whole_write_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """The one statement writing each part of `shape`, (part, columns), from a JSON document
+    each. Every part but the events skips rows that conflict, and is counted against the
+    number of rows it was given; those numbers follow the documents as parameters."""
+    tables = Base.metadata.tables
+    ctes: list[str] = []
+    checks: list[str] = []
+    for index, (part, columns) in enumerate(shape, start=1):
+        insert = json_insert(tables[PART_TABLES[part]], columns, f"${index}::jsonb")
+        if part == "events":
+            ctes.append(f"{part} AS ({insert})")
+        else:
+            ctes.append(f"{part} AS ({insert} ON CONFLICT DO NOTHING RETURNING 1)")
+            expected = len(shape) + len(checks) + 1
+            checks.append(f"custid_expect_rows(${expected}, (SELECT count(*) FROM {part}))")
+    return f"WITH {', '.join(ctes)} SELECT {' AND '.join(checks)}"
