@@ -8,8 +8,10 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import structlog
 import structlog.tracebacks
 
@@ -17,14 +19,25 @@ import structlog.tracebacks
 SECRET_WORDS = ("authorization", "password", "secret", "token", "api_key", "apikey", "cookie")
 BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+")
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
+# Both patterns need one of these; a value without any (most of them) is left unscanned.
+MAY_HOLD_A_CREDENTIAL = re.compile(r"\s|://")
 REDACTED = "[redacted]"
 HANDLER_NAME = "custid-json"
 
 
 def redact(text: str) -> str:
     """`text` without credentials: bearer tokens and URL passwords are replaced."""
+    if MAY_HOLD_A_CREDENTIAL.search(text) is None:
+        return text
     text = BEARER.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
     return URL_PASSWORD.sub(lambda match: f"{match.group('scheme')}:{REDACTED}@", text)
+
+
+@lru_cache(maxsize=1024)
+def names_a_secret(key: str) -> bool:
+    """Whether a log field called `key` holds a secret, whatever its value."""
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_WORDS)
 
 
 def redact_secrets(
@@ -32,11 +45,16 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """A structlog processor that keeps credentials out of every line."""
     for key, value in event_dict.items():
-        if any(word in key.lower() for word in SECRET_WORDS):
+        if names_a_secret(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
             event_dict[key] = redact(value)
     return event_dict
+
+
+def json_line(event_dict: Any, **options: Any) -> str:
+    """One JSON line, written by orjson; what it cannot serialise is written as its repr."""
+    return orjson.dumps(event_dict, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class StdoutLogger:
@@ -73,7 +91,7 @@ def configure_logging(level: str = "info") -> None:
             *SHARED_PROCESSORS,
             TRACEBACKS,
             redact_secrets,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=stdout_logger,
@@ -88,7 +106,7 @@ def configure_logging(level: str = "info") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 TRACEBACKS,
                 redact_secrets,
-                structlog.processors.JSONRenderer(),
+                structlog.processors.JSONRenderer(serializer=json_line),
             ],
         )
     )

@@ -20,14 +20,15 @@ router or the route instead.
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 # The arguments of one call, or the errors that stop it.
 Resolve = Callable[[Request, Any, list[Any]], Awaitable[Any]]
@@ -36,26 +37,44 @@ JSON_SUBTYPE = "json"
 
 
 class DirectRoute(APIRoute):
-    """An APIRoute whose requests skip FastAPI's per-request dependency solving."""
+    """An APIRoute whose requests skip FastAPI's per-request dependency solving.
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint = compile_call(self.dependant)
-        takes_body = self.body_field is not None
+    Its endpoint must return a `Response`. Exceptions go to the application's
+    exception handlers, as from any route.
+    """
 
-        async def handle(request: Request) -> Response:
-            body = await json_body(request) if takes_body else NO_BODY
-            errors: list[Any] = []
-            response = await endpoint(request, body, errors)
-            if not isinstance(response, Response):
-                raise TypeError(f"{self.name} must return a Response; it returned {response!r}")
-            return response
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self._call = compile_call(self.dependant)
+        self._takes_body = self.body_field is not None
 
-        return handle
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            await super().handle(scope, receive, send)  # FastAPI's 405, with Allow
+            return
+        request = Request(scope, receive, send)
+        body = await json_body(request) if self._takes_body else NO_BODY
+        response = await self._call(request, body, [])
+        if not isinstance(response, Response):
+            raise TypeError(f"{self.name} must return a Response; it returned {response!r}")
+        await response(scope, receive, send)
+
+
+async def read_body(request: Request) -> bytes:
+    """Every chunk of the request's body, without Starlette's stream machinery."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def json_body(request: Request) -> Any:
     """The request's JSON body, NO_BODY when it is empty; 422 for what is not JSON."""
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw:
         return NO_BODY
     content_type = request.headers.get("content-type", "")

@@ -134,6 +134,8 @@ class Metrics:
             registry=on,
         )
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._issued_by_scheme: dict[str, Counter] = {}
+        self._replays_by_scheme: dict[str, Counter] = {}
         self.requests_in_flight = Gauge(
             "custid_http_requests_in_flight",
             "Requests being answered right now.",
@@ -153,12 +155,16 @@ class Metrics:
                 self.idempotent_replays,
             ):
                 counter.labels(scheme=scheme)
+            # Counted on every issuing request: kept rather than looked up under a lock each time.
+            self._issued_by_scheme[scheme] = self.numbers_issued.labels(scheme=scheme)
+            self._replays_by_scheme[scheme] = self.idempotent_replays.labels(scheme=scheme)
         for code in error_codes:
             self.errors.labels(code=code)
 
     def count_issued(self, scheme: str, count: int) -> None:
         """`count` numbers of `scheme` were stored."""
-        self.numbers_issued.labels(scheme=scheme).inc(count)
+        issued = self._issued_by_scheme.get(scheme) or self.numbers_issued.labels(scheme)
+        issued.inc(count)
 
     def count_conflict(self, scheme: str) -> None:
         """An insert collided with a stored number."""
@@ -178,7 +184,10 @@ class Metrics:
 
     def count_idempotent_replay(self, scheme: str) -> None:
         """A request was answered from an earlier one with the same Idempotency-Key."""
-        self.idempotent_replays.labels(scheme=scheme).inc()
+        counter = self._replays_by_scheme.get(scheme) or self.idempotent_replays.labels(
+            scheme=scheme
+        )
+        counter.inc()
 
     def count_error(self, code: str) -> None:
         """A problem response with `code` was sent."""

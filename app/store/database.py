@@ -115,6 +115,7 @@ class Database:
                     max_size=DRIVER_POOL_SIZE,
                     timeout=self._timeout,
                     command_timeout=self._timeout,
+                    reset=keep_session,
                 )
             return self._driver_pool
 
@@ -124,6 +125,15 @@ class Database:
             await self._driver_pool.close()
             self._driver_pool = None
         await self.engine.dispose()
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query (a round trip) when a connection goes back to the pool.
+
+    The driver path changes no session state: no SET, LISTEN, advisory lock or
+    cursor, and each statement commits on its own. asyncpg still rolls back a
+    transaction left open before this runs.
+    """
 
 
 def driver_dsn(url: URL) -> str:
