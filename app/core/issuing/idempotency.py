@@ -6,9 +6,10 @@ written in the transaction that stores its numbers, so a key is answered
 exactly when its numbers exist: a process that dies can leave neither numbers
 without their answer nor an answer without its numbers.
 
-Before a group reserves anything it looks its keys up, so a retry is answered
-from what was kept and consumes no sequence value. Inside one process a
-duplicate of a request still running waits on its outcome. A duplicate racing
+Before a request is queued for issuing its key is looked up, so a retry is
+answered from what was kept and consumes no sequence value; lookups made
+meanwhile go together in one query, alongside the issuing of earlier groups.
+Inside one process a duplicate of a request still running waits on its outcome. A duplicate racing
 in another process blocks on the first one's uncommitted answer, then finds it
 and answers the same; the values it had reserved stay unused (a gap, never a
 duplicate). A request that fails keeps nothing, so a retry runs again. Keys
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import Clock
 from app.core.errors import IdempotencyConflict, IdempotencyInProgress
 from app.core.issuing.batches import IssuedBatch
+from app.core.issuing.coalescing import Coalescer, Job
 from app.store import groups as group_rows
 from app.store import idempotency as key_rows
 from app.store.bulk import Columns
@@ -37,6 +39,10 @@ from app.store.database import Database
 from app.store.idempotency import Slot
 
 log = structlog.get_logger(__name__)
+
+# Every lookup goes through one queue; one query asks for at most this many keys.
+ANSWERS = "answers"
+MAX_LOOKUPS_TOGETHER = 1_000
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -69,6 +75,13 @@ class Kept:
     batch: IssuedBatch
 
 
+@dataclass(eq=False, kw_only=True)
+class Lookup(Job["Kept | None"]):
+    """One request's question: what, if anything, was kept for its key."""
+
+    claim: IdempotencyClaim
+
+
 @dataclass
 class IdempotencyKeys:
     """Answers kept per key; duplicates of a request running in this process wait for it."""
@@ -77,10 +90,19 @@ class IdempotencyKeys:
     clock: Clock
     ttl: timedelta = timedelta(hours=24)
     wait_seconds: float = 30.0
+    max_queued_lookups: int = 100_000
     # The fingerprint and outcome of each keyed request this process is running.
     _running: dict[Slot, tuple[str, asyncio.Future[IssuedBatch]]] = field(
         default_factory=dict, init=False
     )
+    # Lookups made while others are in flight go together, in one query: under load
+    # they overlap with the issuing of earlier groups instead of lengthening each.
+    _lookups: Coalescer[str, Lookup] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._lookups = Coalescer(
+            self._look_up, MAX_LOOKUPS_TOGETHER, self.max_queued_lookups, self.db.retry_after
+        )
 
     async def once(
         self, claim: IdempotencyClaim, issue: Callable[[], Awaitable[IssuedBatch]]
@@ -108,6 +130,17 @@ class IdempotencyKeys:
             del self._running[claim.slot]
         outcome.set_result(batch)
         return batch
+
+    async def kept_answer(self, claim: IdempotencyClaim) -> Kept | None:
+        """What was kept for `claim`'s key, if it was answered before (and has not expired)."""
+        lookup = Lookup(weight=1, claim=claim)
+        self._lookups.enqueue(ANSWERS, lookup)
+        return await lookup.outcome
+
+    async def _look_up(self, _: str, lookups: list[Lookup]) -> None:
+        kept = await self.find([lookup.claim for lookup in lookups])
+        for lookup in lookups:
+            lookup.finish(kept.get(lookup.claim.slot))
 
     @staticmethod
     def answer(claim: IdempotencyClaim, kept: Kept) -> IssuedBatch:

@@ -32,7 +32,6 @@ from app.core.clock import Clock
 from app.core.errors import (
     CounterContention,
     CustidError,
-    IdempotencyConflict,
     InvalidAttributes,
     SequenceExhausted,
     UnknownScheme,
@@ -230,10 +229,11 @@ class Issuer:
 
     async def _issue(self, request: IssueRequest) -> IssuedBatch:
         scheme, claim = request.scheme, request.claim
+        # Looked up before anything is reserved, so a retry consumes no sequence value
+        # (and, with a ref, gets the key's answer rather than what the ref says now).
+        if claim is not None and (kept := await self.idempotency.kept_answer(claim)):
+            return self.idempotency.answer(claim, kept)
         if request.ref is not None:
-            if claim is not None and (kept := await self.idempotency.find([claim])):
-                # A retry: the key's answer, not what the ref says now.
-                return self.idempotency.answer(claim, kept[claim.slot])
             batch = await self._issued_for_ref(scheme, request.ref)
             if batch is not None:
                 return batch if claim is None else await self.idempotency.remember(claim, batch)
@@ -257,9 +257,7 @@ class Issuer:
 
     async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
         """Reserve, render and store numbers for every request of one group."""
-        waiting = await self._unanswered(requests)
-        if not waiting:
-            return
+        waiting = requests
         scheme, instant = waiting[0].scheme, waiting[0].instant
         for attempt in range(1, self.max_attempts + 1):
             weight = sum(request.weight for request in waiting)
@@ -297,25 +295,6 @@ class Issuer:
             )
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
-
-    async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
-        """The requests still to issue; those whose Idempotency-Key was answered get that answer.
-
-        Looked up before anything is reserved, so a retry consumes no sequence value.
-        """
-        keyed = [(request, request.claim) for request in requests if request.claim is not None]
-        if not keyed:
-            return requests
-        kept = await self.idempotency.find([claim for _, claim in keyed])
-        if not kept:
-            return requests
-        for request, claim in keyed:
-            if (answer := kept.get(claim.slot)) is not None:
-                try:
-                    request.finish(self.idempotency.answer(claim, answer))
-                except IdempotencyConflict as exc:
-                    request.fail(exc)
-        return [request for request in requests if not request.outcome.done()]
 
     async def _answer_alone(self, key: CounterKey, request: IssueRequest) -> None:
         try:
@@ -426,8 +405,6 @@ class Issuer:
 
     async def _issue_drawn(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
         """Draw the request's numbers at random; its answer commits with them."""
-        if not await self._unanswered([request]):
-            return await request.outcome
         claim = request.claim
 
         async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
