@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 import redis
+from alembic import command
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -31,7 +32,7 @@ from app.core.clock import Clock
 from app.main import create_app
 from app.settings import Settings
 from app.store.database import Database
-from app.store.migrations import upgrade_to_head
+from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
 from tests.servers import RedisServer
 
@@ -66,12 +67,12 @@ async def _admin(url: str, statement: str) -> None:
         await connection.close()
 
 
-def create_database(server_url: str) -> str:
-    """A new, migrated database on the PostgreSQL at `server_url`; its URL."""
+def create_database(server_url: str, revision: str = "head") -> str:
+    """A new database on the PostgreSQL at `server_url`, migrated to `revision`; its URL."""
     name = f"custid_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade_to_head(url)
+    command.upgrade(alembic_config(url), revision)
     return url
 
 

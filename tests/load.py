@@ -39,10 +39,11 @@ class LoadResult:
     def rate(self) -> float:
         return len(self.numbers) / self.elapsed if self.elapsed else 0.0
 
-    def longest_pause(self, start: int, end: int) -> int:
-        """The most consecutive seconds in [start, end) in which nothing was issued."""
+    def longest_pause(self, end: int) -> int:
+        """The most consecutive seconds in which nothing was issued, from the first second
+        anything was (64 clients take a moment to connect on a busy machine) to `end`."""
         longest = current = 0
-        for second in range(start, end):
+        for second in range(min(self.issued_per_second, default=end), end):
             current = 0 if self.issued_per_second[second] else current + 1
             longest = max(longest, current)
         return longest

@@ -154,7 +154,7 @@ async def test_redis_killed_for_ten_seconds_then_back_empty(
     result = await load_for(two_replicas, seconds=25)
     await outage_task
 
-    pause = result.longest_pause(1, 24)
+    pause = result.longest_pause(24)
     report(figures("Redis killed 10 s", result, longest_pause_s=pause))
     assert result.duplicates == 0
     assert result.server_errors == 0

@@ -118,6 +118,15 @@ async def test_keys_expire_after_their_ttl_and_are_purged(
     assert await stored_keys(sessions) == 1
 
 
+def test_the_fingerprint_of_a_request_does_not_change_between_versions() -> None:
+    # Keys live for a day across upgrades: a retry after one must still match.
+    body = {"attributes": {"region": "SH", "b": "ä中"}, "ref": "crm:acct-991"}
+
+    assert fingerprint("POST", "/v1/schemes/daily/numbers", body) == (
+        "342628b894cc156730cb32929b4345cc99a06a26de4d833f0e66b2f1d3df7d80"
+    )
+
+
 def test_the_fingerprint_ignores_json_key_order_but_not_values() -> None:
     one = fingerprint("POST", "/v1/x", {"count": 1, "attributes": {"a": "1", "b": "2"}})
     same = fingerprint("post", "/v1/x", {"attributes": {"b": "2", "a": "1"}, "count": 1})

@@ -1,17 +1,25 @@
 """The Alembic migrations build the schema from empty on both backends, matching the models."""
 
 import asyncio
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.store.migrations import head_revision, upgrade_to_head
+from app.core.issuing.batches import IssuedBatch
+from app.store.migrations import alembic_config, head_revision, upgrade_to_head
 from app.store.models import Base
 from tests.conftest import create_database, drop_database
+
+# The last revision whose idempotency keys kept HTTP status and body.
+ANSWERS_AS_HTTP_BODIES = "b4e1d2c3a9f0"
 
 
 def schema_differences(connection: Connection) -> list[object]:
@@ -65,3 +73,123 @@ def test_upgrading_twice_changes_nothing(tmp_path: Path) -> None:
     upgrade_to_head(url)
 
     assert asyncio.run(inspect_database(url))[0] == []
+
+
+OLD_ANSWERS = [
+    # A single number answered 201, a ref's existing number answered 200, a batch, and a
+    # claim whose request was still running at the upgrade.
+    (
+        "single",
+        201,
+        {
+            "number": "20231015001",
+            "scheme": "daily",
+            "scheme_version": 1,
+            "period": "20231015",
+            "partition": "",
+            "seq": 1,
+            "attributes": {},
+            "issued_at": "2023-10-15T09:30:00Z",
+            "ref": "crm:1",
+            "status": "issued",
+            "replaced_by": None,
+            "issued_by": "key_a",
+        },
+    ),
+    (
+        "known",
+        200,
+        {
+            "number": "20231015002",
+            "scheme": "daily",
+            "scheme_version": 1,
+            "period": "20231015",
+            "partition": "",
+            "seq": 2,
+            "attributes": {},
+            "issued_at": "2023-10-15T09:31:00Z",
+            "ref": "crm:2",
+            "status": "retired",
+            "replaced_by": None,
+            "issued_by": "key_a",
+        },
+    ),
+    (
+        "batch",
+        201,
+        {
+            "scheme": "daily",
+            "scheme_version": 1,
+            "period": "20231015",
+            "partition": "",
+            "attributes": {},
+            "issued_at": "2023-10-15T09:32:00Z",
+            "count": 2,
+            "first_seq": 3,
+            "last_seq": 4,
+            "numbers": ["20231015003", "20231015004"],
+        },
+    ),
+    ("running", None, None),
+]
+
+
+async def store_old_answers(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        for key, status, body in OLD_ANSWERS:
+            await connection.execute(
+                text(
+                    "INSERT INTO idempotency_keys (api_key_id, key, fingerprint, status, "
+                    "response, created_at, expires_at) VALUES ('key_a', :key, 'fp', :status, "
+                    ":response, :now, :later)"
+                ),
+                {
+                    "key": key,
+                    "status": status,
+                    "response": None if body is None else json.dumps({"body": body}),
+                    "now": datetime(2023, 10, 15, tzinfo=UTC),
+                    "later": datetime(2023, 10, 16, tzinfo=UTC),
+                },
+            )
+    await engine.dispose()
+
+
+async def kept_results(url: str) -> dict[str, IssuedBatch]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT key, result FROM idempotency_keys"))).all()
+    await engine.dispose()
+    return {
+        key: IssuedBatch.from_kept(result if isinstance(result, dict) else json.loads(result))
+        for key, result in rows
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_answers_kept_before_the_upgrade_still_answer_their_retries(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "postgres":
+        server = request.getfixturevalue("shared_postgres")
+        url = create_database(server, revision=ANSWERS_AS_HTTP_BODIES)
+        request.addfinalizer(lambda: drop_database(server, url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        command.upgrade(alembic_config(url), ANSWERS_AS_HTTP_BODIES)
+    asyncio.run(store_old_answers(url))
+
+    upgrade_to_head(url)
+    kept = asyncio.run(kept_results(url))
+
+    assert set(kept) == {"single", "known", "batch"}  # the running claim is released
+    assert (kept["single"].numbers, kept["single"].first_seq, kept["single"].created) == (
+        ["20231015001"],
+        1,
+        True,
+    )
+    assert (kept["single"].ref, kept["single"].issued_by) == ("crm:1", "key_a")
+    assert (kept["known"].created, kept["known"].status) == (False, "retired")
+    assert kept["batch"].numbers == ["20231015003", "20231015004"]
+    assert (kept["batch"].first_seq, kept["batch"].last_seq) == (3, 4)
+    assert kept["batch"].issued_at == datetime(2023, 10, 15, 9, 32, tzinfo=UTC)

@@ -19,12 +19,12 @@ key is used again.
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,11 +46,14 @@ MAX_LOOKUPS_TOGETHER = 1_000
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    """A hash of what a request asks for: method, path and its body in canonical JSON."""
-    canonical = json.dumps(
-        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A hash of what a request asks for: method, path and its body in canonical JSON.
+
+    Canonical: keys sorted, no spaces, UTF-8 unescaped (the bytes of Python's
+    `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`, so
+    keys kept by earlier versions still match).
+    """
+    canonical = orjson.dumps([method.upper(), path, body], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
 
 
 @dataclass(frozen=True)
