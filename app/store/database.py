@@ -116,6 +116,9 @@ class Database:
                     timeout=self._timeout,
                     command_timeout=self._timeout,
                     reset=keep_session,
+                    # A generic plan made while a table was nearly empty (a seq scan)
+                    # would stay with the connection as the table grows: plan each time.
+                    server_settings={"plan_cache_mode": "force_custom_plan"},
                 )
             return self._driver_pool
 
