@@ -1,10 +1,13 @@
 """Issuing numbers over HTTP, on PostgreSQL + Redis and on the embedded backend."""
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import FrozenClock
+from app.settings import Settings
+from tests.conftest import TEST_SCHEMES, FrozenClock, started_client
 
 PROBLEM = "application/problem+json"
 
@@ -207,3 +210,28 @@ async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_a_ten_thousand_number_batch_in_flight_costs_a_few_megabytes(
+    postgres_database: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    # Eight such batches in flight must fit a worker's memory: numbers, their events
+    # and the key's answer travel as columns and shared values, not a dict per row.
+    settings = Settings(
+        database_url=postgres_database, schemes_file=TEST_SCHEMES, data_dir=tmp_path
+    )
+    async with started_client(settings, clock) as client:
+        await client.post("/v1/schemes/wide/numbers/batch", json={"count": 10})
+        tracemalloc.start()
+        try:
+            response = await client.post(
+                "/v1/schemes/wide/numbers/batch",
+                json={"count": 10_000},
+                headers={"Idempotency-Key": "big"},
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert response.status_code == 201
+    assert peak < 8 * 1024 * 1024, f"{peak / 1024 / 1024:.1f} MB"

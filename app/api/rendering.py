@@ -14,6 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from app.core.issuing.batches import IssuedBatch
+from app.encoding import json_bytes
 
 # Set on an answer given again for an Idempotency-Key the same caller sent before.
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -25,21 +26,24 @@ class JSONBytesResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
+        return json_bytes(content, option=orjson.OPT_UTC_Z)
 
 
-def first_number(batch: IssuedBatch) -> dict[str, Any]:
-    """What a batch says of its first number, as the response models name it."""
+def issued_as(batch: IssuedBatch) -> dict[str, Any]:
+    """What every number of a batch was issued as, as the response models name it."""
     return {
-        "number": batch.numbers[0],
         "scheme": batch.scheme,
         "scheme_version": batch.scheme_version,
         "period": batch.period,
         "partition": batch.partition,
-        "seq": batch.first_seq,
         "attributes": batch.attributes,
         "issued_at": batch.issued_at,
     }
+
+
+def first_number(batch: IssuedBatch) -> dict[str, Any]:
+    """What a batch says of its first number."""
+    return {"number": batch.numbers[0], "seq": batch.first_seq, **issued_as(batch)}
 
 
 def number_record(batch: IssuedBatch) -> dict[str, Any]:
@@ -56,12 +60,7 @@ def number_record(batch: IssuedBatch) -> dict[str, Any]:
 def issued_batch(batch: IssuedBatch) -> dict[str, Any]:
     """The `IssuedBatchResponse` of a batch."""
     return {
-        "scheme": batch.scheme,
-        "scheme_version": batch.scheme_version,
-        "period": batch.period,
-        "partition": batch.partition,
-        "attributes": batch.attributes,
-        "issued_at": batch.issued_at,
+        **issued_as(batch),
         "count": len(batch.numbers),
         "first_seq": batch.first_seq,
         "last_seq": batch.last_seq,

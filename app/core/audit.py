@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NumberNotFound
 from app.store import events as event_rows
 from app.store import numbers as number_rows
+from app.store.bulk import Column, Columns, column_of
 from app.store.database import Database
 from app.store.models import NumberEvent
 
@@ -35,20 +36,19 @@ class Actor:
     request_id: str | None
 
 
-EVENT_COLUMNS = ("action", "actor", "request_id", "at", "number", "key_id", "reason", "details")
+# What an event says besides its number.
+EVENT_FIELDS = ("action", "actor", "request_id", "at", "key_id", "reason", "details")
 
 
 @dataclass
 class Events:
-    """Audit events on their way into one insert, kept as columns.
+    """Audit events on their way into one insert.
 
     A batch of ten thousand numbers adds ten thousand events that differ only
-    in their number: everything else is one object repeated.
+    in their number: they are kept (and sent) as the numbers and one set of fields.
     """
 
-    columns: dict[str, list[Any]] = field(
-        default_factory=lambda: {name: [] for name in EVENT_COLUMNS}
-    )
+    _added: list[tuple[Sequence[str | None], dict[str, Any]]] = field(default_factory=list)
 
     def add(
         self,
@@ -62,20 +62,28 @@ class Events:
         details: Mapping[str, Any] | None = None,
     ) -> "Events":
         """One event for each of `numbers` (one event about no number by default)."""
-        count = len(numbers)
-        columns = self.columns
-        columns["number"] += numbers
-        for name, value in (
-            ("action", action.value),
-            ("actor", actor.key_id),
-            ("request_id", actor.request_id),
-            ("at", at),
-            ("key_id", key_id),
-            ("reason", reason),
-            ("details", details or {}),
-        ):
-            columns[name] += [value] * count
+        fields = {
+            "action": action.value,
+            "actor": actor.key_id,
+            "request_id": actor.request_id,
+            "at": at,
+            "key_id": key_id,
+            "reason": reason,
+            "details": details or {},
+        }
+        self._added.append((numbers, fields))
         return self
+
+    @property
+    def columns(self) -> Columns:
+        """The `number_events` columns of every event added, in order."""
+        counts = [len(numbers) for numbers, _ in self._added]
+        columns: dict[str, Column] = {
+            "number": [number for numbers, _ in self._added for number in numbers]
+        }
+        for name in EVENT_FIELDS:
+            columns[name] = column_of([fields[name] for _, fields in self._added], counts)
+        return columns
 
 
 async def record(session: AsyncSession, events: Events) -> None:

@@ -1,33 +1,63 @@
 """Inserting many rows in one statement, given as columns.
 
-Rows arrive as one sequence per column, all of the same length. Values shared
-by many rows (a batch's scheme, its attributes, the request that issued it)
-are the same object repeated, which costs a pointer per row instead of a
-dict per row.
+Rows arrive as one sequence per column, all of the same length, or as `Same`
+for a column whose value every row shares (a batch's scheme, its time, the
+request that issued it): ten thousand rows of one batch differ only in their
+number and sequence value, and are sent as little more than those. At least
+one column is a sequence.
 
-PostgreSQL takes the columns as one JSON document, `{"column": [values...]}`,
-which the statement unpacks with `ROWS FROM (jsonb_array_elements(...), ...)`
-and casts to the columns' types: one parameter and one round trip for ten
-thousand rows. orjson writes the document in C; binding one array per column
-instead costs asyncpg several type checks per value, fifteen times the CPU.
-SQLite gets SQLAlchemy's executemany.
+PostgreSQL takes the columns as one JSON document, `{"column": [values...],
+"shared": value}`, which the statement unpacks with `ROWS FROM
+(jsonb_array_elements(...), ...)` and casts to the columns' types: one
+parameter and one round trip for ten thousand rows. orjson writes the
+document in C; binding one array per column instead costs asyncpg several
+type checks per value, fifteen times the CPU. The document travels as bytes
+(bytea, decoded on the server) and is parsed there once. SQLite gets
+SQLAlchemy's executemany.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.encoding import json_bytes
 from app.store.dialect import upsert_insert
 
 POSTGRES = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 
-Columns = Mapping[str, Sequence[Any]]
+
+@dataclass(frozen=True)
+class Same:
+    """One value for every row of a column."""
+
+    value: Any
+
+
+Column = Sequence[Any] | Same
+# At least one column is a sequence: it says how many rows there are.
+Columns = Mapping[str, Column]
+
+
+def column_of(values: Sequence[Any], counts: Sequence[int]) -> Column:
+    """The column where the i-th value holds for the next counts[i] rows: `Same` when all do."""
+    first = values[0] if values else None
+    if all(value == first for value in values):
+        return Same(first)
+    column: list[Any] = []
+    for value, count in zip(values, counts, strict=True):
+        column += repeat(value, count)
+    return column
+
+
+def row_count(columns: Columns) -> int:
+    """How many rows `columns` describe."""
+    return next(len(column) for column in columns.values() if not isinstance(column, Same))
 
 
 @dataclass(frozen=True)
@@ -52,21 +82,22 @@ async def insert_columns(
     out; `count` says how many went in. Ask for `returning` only when the rows
     must be told apart: it brings every inserted row back over the wire.
     """
-    names = tuple(columns)
-    size = len(columns[names[0]]) if names else 0
+    size = row_count(columns)
     if size == 0:
         return Inserted(0)
     if session.get_bind().dialect.name == "postgresql":
-        statement = named_json_insert(table, names, skip_conflicts, tuple(returning))
+        statement = named_json_insert(table, shape_of(columns), skip_conflicts, tuple(returning))
         result = await session.execute(statement, {"rows": json_document(columns)})
     else:
         insert = upsert_insert(session)(table)
         if skip_conflicts:
             insert = insert.on_conflict_do_nothing()
         executed = insert.returning(*(table.c[n] for n in returning)) if returning else insert
-        rows = [
-            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        expanded = [
+            [column.value] * size if isinstance(column, Same) else column
+            for column in columns.values()
         ]
+        rows = [dict(zip(columns, values, strict=True)) for values in zip(*expanded, strict=True)]
         result = await session.execute(executed, rows)
     if returning:
         returned = [tuple(row) for row in result.all()]
@@ -74,12 +105,21 @@ async def insert_columns(
     return Inserted(result.rowcount)  # type: ignore[attr-defined]
 
 
+# Each column's name, and whether every row shares its value: what a statement depends on.
+Shape = tuple[tuple[str, bool], ...]
+
+
+def shape_of(columns: Columns) -> Shape:
+    """The statement-relevant shape of `columns`."""
+    return tuple((name, isinstance(column, Same)) for name, column in columns.items())
+
+
 @lru_cache(maxsize=64)
 def named_json_insert(
-    table: Table, names: tuple[str, ...], skip_conflicts: bool, returning: tuple[str, ...]
+    table: Table, shape: Shape, skip_conflicts: bool, returning: tuple[str, ...]
 ) -> TextClause:
-    """The insert for columns `names`, as SQLAlchemy text taking the document as `:rows`."""
-    sql = json_insert(table, names, "CAST(:rows AS jsonb)")
+    """The insert for columns of `shape`, as SQLAlchemy text taking the document as `:rows`."""
+    sql = json_insert(table, shape, ":rows")
     if skip_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     if returning:
@@ -87,28 +127,45 @@ def named_json_insert(
     return text(sql)
 
 
-def json_insert(table: Table, names: Sequence[str], document: str) -> str:
-    """`INSERT INTO table (names) SELECT ...` unpacking the columns of a JSON `document`
-    (an SQL expression of type jsonb, e.g. a parameter)."""
-    elements, selected = [], []
-    for name in names:
+def json_insert(table: Table, shape: Shape, parameter: str) -> str:
+    """`INSERT INTO table (...) SELECT ...` unpacking the columns of the JSON document
+    bound to `parameter` (":rows", "$1") as UTF-8 bytes; it is parsed once."""
+    elements, listed, selected = [], [], []
+    for name, shared in shape:
         column = table.c[name]
+        sql_type = column.type.compile(dialect=POSTGRES)
+        if shared:  # one value for every row: read once, not unnested
+            if is_json(column.type):
+                selected.append(f"document.columns -> '{name}'")
+            else:
+                selected.append(f"CAST(document.columns ->> '{name}' AS {sql_type})")
+            continue
+        listed.append(name)
         if is_json(column.type):
-            elements.append(f"jsonb_array_elements({document} -> '{name}')")
+            elements.append(f"jsonb_array_elements(document.columns -> '{name}')")
             selected.append(name)
         else:
-            elements.append(f"jsonb_array_elements_text({document} -> '{name}')")
-            selected.append(f"CAST({name} AS {column.type.compile(dialect=POSTGRES)})")
-    listed = ", ".join(names)
+            elements.append(f"jsonb_array_elements_text(document.columns -> '{name}')")
+            selected.append(f"CAST({name} AS {sql_type})")
     return (
-        f"INSERT INTO {table.name} ({listed}) SELECT {', '.join(selected)} "
-        f"FROM ROWS FROM ({', '.join(elements)}) AS row ({listed})"
+        f"INSERT INTO {table.name} ({', '.join(name for name, _ in shape)}) "
+        f"SELECT {', '.join(selected)} "
+        # OFFSET 0 keeps the planner from inlining the document into every row's
+        # expressions, which would parse it again for each row.
+        f"FROM (SELECT CAST(convert_from(CAST({parameter} AS bytea), 'UTF8') AS jsonb) OFFSET 0) "
+        f"AS document (columns), ROWS FROM ({', '.join(elements)}) AS row ({', '.join(listed)})"
     )
 
 
-def json_document(columns: Columns) -> str:
+def json_document(columns: Columns) -> bytes:
     """The columns as the JSON document the statements of `json_insert` unpack."""
-    return orjson.dumps(columns, default=_as_list).decode()
+    return json_bytes(
+        {
+            name: column.value if isinstance(column, Same) else column
+            for name, column in columns.items()
+        },
+        default=_as_list,
+    )
 
 
 def _as_list(value: Any) -> Any:

@@ -1,16 +1,13 @@
 """Queries on the audit trail."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.bulk import insert_columns
+from app.store.bulk import Columns, insert_columns
 from app.store.models import Base, NumberEvent
 
 
-async def add_events(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> None:
+async def add_events(session: AsyncSession, columns: Columns) -> None:
     """Append events, given as columns; they commit or roll back with the change they describe."""
     await insert_columns(session, Base.metadata.tables["number_events"], columns)
 

@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 from sqlalchemy import select
 
-from app.store.bulk import Columns, json_document, json_insert
+from app.store.bulk import Columns, Shape, json_document, json_insert, row_count, shape_of
 from app.store.database import Database
 from app.store.idempotency import Slot, slots_condition
 from app.store.models import Base, IdempotencyKey
@@ -93,9 +93,9 @@ async def write_whole(
     parts = [("numbers", numbers), ("events", events)]
     if answers is not None:
         parts.insert(0, ("answers", answers))
-    shape = tuple((table, tuple(columns)) for table, columns in parts)
+    shape = tuple((table, shape_of(columns)) for table, columns in parts)
     documents = [json_document(columns) for _, columns in parts]
-    expected = [len(next(iter(columns.values()))) for table, columns in parts if table != "events"]
+    expected = [row_count(columns) for table, columns in parts if table != "events"]
     try:
         async with db.driver_connection() as connection:
             await connection.fetchval(whole_write_statement(shape), *documents, *expected)
@@ -114,15 +114,15 @@ PART_TABLES = {
 
 
 @lru_cache(maxsize=8)
-def whole_write_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
-    """The one statement writing each part of `shape`, (part, columns), from a JSON document
-    each. Every part but the events skips rows that conflict, and is counted against the
-    number of rows it was given; those numbers follow the documents as parameters."""
+def whole_write_statement(shape: tuple[tuple[str, Shape], ...]) -> str:
+    """The one statement writing each part of `shape`, (part, its columns' shape), from a
+    JSON document each. Every part but the events skips rows that conflict, and is counted
+    against the number of rows it was given; those numbers follow the documents."""
     tables = Base.metadata.tables
     ctes: list[str] = []
     checks: list[str] = []
     for index, (part, columns) in enumerate(shape, start=1):
-        insert = json_insert(tables[PART_TABLES[part]], columns, f"${index}::jsonb")
+        insert = json_insert(tables[PART_TABLES[part]], columns, f"${index}")
         if part == "events":
             ctes.append(f"{part} AS ({insert})")
         else:

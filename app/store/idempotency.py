@@ -1,13 +1,12 @@
 """Queries on answered idempotency keys: find, insert with their results, delete, purge."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.bulk import insert_columns
+from app.store.bulk import Columns, insert_columns
 from app.store.models import Base, IdempotencyKey
 
 # (API key id, key): what an Idempotency-Key is unique within.
@@ -27,7 +26,7 @@ def slots_condition(slots: Sequence[Slot]) -> ColumnElement[bool]:
     return and_(IdempotencyKey.api_key_id.in_(owners), IdempotencyKey.key.in_(keys))
 
 
-async def insert_answers(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> set[Slot]:
+async def insert_answers(session: AsyncSession, columns: Columns) -> set[Slot]:
     """Insert answers given as columns; the slots that were free and are now taken.
 
     A slot already answered (by a concurrent request elsewhere) is left as it is.

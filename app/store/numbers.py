@@ -1,17 +1,16 @@
 """Queries on issued numbers."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.bulk import insert_columns
+from app.store.bulk import Columns, insert_columns
 from app.store.models import Base, IssuedNumber
 
 
-async def insert_numbers(session: AsyncSession, columns: Mapping[str, Sequence[Any]]) -> set[str]:
+async def insert_numbers(session: AsyncSession, columns: Columns) -> set[str]:
     """Insert numbers given as columns, skipping any that collide with a stored one; the
     numbers that went in."""
     table = Base.metadata.tables["issued_numbers"]

@@ -3,9 +3,12 @@
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store.bulk import Column, Columns, column_of
 
 ISSUED = "issued"
 
@@ -65,38 +68,29 @@ class IssuedBatch:
         return cls(**{**kept, "issued_at": datetime.fromisoformat(kept["issued_at"])})
 
 
-def number_columns(batches: Sequence[IssuedBatch]) -> dict[str, list[Any]]:
+def number_columns(batches: Sequence[IssuedBatch]) -> Columns:
     """The `issued_numbers` columns of every number of `batches`, in order.
 
-    What a batch shares (scheme, attributes, time, ref) is one object repeated:
-    a pointer per number, not a copy.
+    What every number shares (a group's scheme and period, a batch's time and
+    attributes) is one value for the column, not one per number.
     """
-    columns: dict[str, list[Any]] = {name: [] for name in NUMBER_COLUMNS}
-    for batch in batches:
-        count = len(batch.numbers)
-        columns["number"] += batch.numbers
-        columns["seq"] += (
-            [None] * count
-            if batch.first_seq is None
-            else list(range(batch.first_seq, batch.first_seq + count))
-        )
-        for name, value in (
-            ("scheme", batch.scheme),
-            ("scheme_version", batch.scheme_version),
-            ("period", batch.period),
-            ("partition", batch.partition),
-            ("attributes", batch.attributes),
-            ("issued_at", batch.issued_at),
-            ("ref", batch.ref),
-            ("issued_by", batch.issued_by),
-        ):
-            columns[name] += [value] * count
+    counts = [len(batch.numbers) for batch in batches]
+    numbers: list[str] = []
+    seqs: list[int | None] = []
+    for batch, count in zip(batches, counts, strict=True):
+        numbers += batch.numbers
+        if batch.first_seq is None:
+            seqs += repeat(None, count)
+        else:
+            seqs += range(batch.first_seq, batch.first_seq + count)
+    columns: dict[str, Column] = {"number": numbers, "seq": seqs}
+    for name in SHARED_BY_A_BATCH:
+        columns[name] = column_of([getattr(batch, name) for batch in batches], counts)
     return columns
 
 
-NUMBER_COLUMNS = (
-    "number",
-    "seq",
+# What every number of one batch shares.
+SHARED_BY_A_BATCH = (
     "scheme",
     "scheme_version",
     "period",

@@ -34,7 +34,7 @@ from app.core.issuing.batches import IssuedBatch
 from app.core.issuing.coalescing import Coalescer, Job
 from app.store import groups as group_rows
 from app.store import idempotency as key_rows
-from app.store.bulk import Columns
+from app.store.bulk import Columns, Same, column_of
 from app.store.database import Database
 from app.store.idempotency import Slot
 
@@ -173,14 +173,14 @@ class IdempotencyKeys:
     def columns(self, answers: Sequence[tuple[IdempotencyClaim, IssuedBatch]]) -> Columns:
         """The `idempotency_keys` columns that keep `answers`, each for the key's lifetime."""
         now = self.clock()
-        count = len(answers)
+        ones = [1] * len(answers)
         return {
-            "api_key_id": [claim.owner for claim, _ in answers],
             "key": [claim.key for claim, _ in answers],
+            "api_key_id": column_of([claim.owner for claim, _ in answers], ones),
             "fingerprint": [claim.fingerprint for claim, _ in answers],
             "result": [batch.kept() for _, batch in answers],
-            "created_at": [now] * count,
-            "expires_at": [now + self.ttl] * count,
+            "created_at": Same(now),
+            "expires_at": Same(now + self.ttl),
         }
 
     async def keep(
