@@ -2,7 +2,7 @@
 
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.profile import HotFrame
@@ -35,6 +35,17 @@ class PhaseResult:
     answered: int | None = None
     stored: int | None = None
     details: dict[str, object] = field(default_factory=dict)
+    # Requests per second of each round, when the phase ran more than once (--rounds).
+    rounds_per_s: list[float] = field(default_factory=list)
+
+
+def median_phase(results: list[PhaseResult]) -> PhaseResult:
+    """The round of a phase with the median rate (the lower middle one of an even count),
+    with every round's rate kept in its details."""
+    ordered = sorted(results, key=lambda result: result.requests_per_s)
+    median = ordered[(len(ordered) - 1) // 2]
+    rates = [round(result.requests_per_s, 1) for result in results]
+    return replace(median, rounds_per_s=rates, details={**median.details, "rounds_per_s": rates})
 
 
 @dataclass(frozen=True)
@@ -226,6 +237,13 @@ class Report:
                 f"{_rate(phase.numbers_per_s):>12}{_count(phase.non_2xx):>9}"
                 f"{_count(phase.socket_errors):>9}"
             )
+        rounds = [phase for phase in self.phases.values() if len(phase.rounds_per_s) > 1]
+        if rounds:
+            lines.append("rounds (req/s of each; the median round is shown above):")
+            lines += [
+                f"  {phase.key:<4}{', '.join(f'{rate:,.0f}' for rate in phase.rounds_per_s)}"
+                for phase in rounds
+            ]
         lines += [
             "d, sd: numbers/s = connections / mean latency x count (Little's law; wrk's count of",
             "   finished requests, req/s, under-counts requests that take seconds)."

@@ -35,7 +35,7 @@ from typing import NoReturn
 
 from bench import procfs, profile, stack
 from bench.pgbench import run_pgbench
-from bench.report import MB, Machine, PhaseResult, Report
+from bench.report import MB, Machine, PhaseResult, Report, median_phase
 from bench.soak import run_soak
 from bench.wrk import Request, run_wrk
 from tests.servers import ServiceProcess
@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-numbers", type=int, default=1_000_000, help="(1,000,000)")
     parser.add_argument("--soak-clients", type=int, default=4, help="concurrent soak clients")
     parser.add_argument("--soak-timeout", type=float, default=240, help="soak deadline, s")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="times a, b, c and c0 run, taking turns; each reports its median round (1)",
+    )
     parser.add_argument("--skip-soak", action="store_true", help="no soak")
     parser.add_argument(
         "--skip-embedded", action="store_true", help="no phases on the embedded default (s, sd)"
@@ -336,37 +342,51 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
         fresh_idempotency_keys=True,
     )
     phases = report.phases
-    phases["a"] = bench.load_phase(
-        "a",
-        "HTTP floor: GET /healthz (custid)",
-        bench.custid,
-        Request("GET", "/healthz"),
-        args.connections,
-    )
-    phases["b"] = bench.load_phase(
-        "b",
-        "naive peer: INCR + 1-row INSERT",
-        bench.naive,
-        replace(single, headers=(), fresh_idempotency_keys=False),
-        args.connections,
-        stack.NAIVE_TABLE,
-    )
-    phases["c"] = bench.load_phase(
-        "c",
-        "custid: 1 number/request, Idempotency-Key",
-        bench.custid,
-        single,
-        args.connections,
-        "issued_numbers",
-    )
-    phases["c0"] = bench.load_phase(
-        "c0",
-        "custid: 1 number/request, no key",
-        bench.custid,
-        single_unkeyed,
-        args.connections,
-        "issued_numbers",
-    )
+    # The single-number phases and their baselines take turns, `--rounds` times: a
+    # machine that slows down for a while then slows each of them, not one alone.
+    rounds: dict[str, list[PhaseResult]] = {key: [] for key in ("a", "b", "c", "c0")}
+    for _ in range(args.rounds):
+        rounds["a"].append(
+            bench.load_phase(
+                "a",
+                "HTTP floor: GET /healthz (custid)",
+                bench.custid,
+                Request("GET", "/healthz"),
+                args.connections,
+            )
+        )
+        rounds["b"].append(
+            bench.load_phase(
+                "b",
+                "naive peer: INCR + 1-row INSERT",
+                bench.naive,
+                replace(single, headers=(), fresh_idempotency_keys=False),
+                args.connections,
+                stack.NAIVE_TABLE,
+            )
+        )
+        rounds["c"].append(
+            bench.load_phase(
+                "c",
+                "custid: 1 number/request, Idempotency-Key",
+                bench.custid,
+                single,
+                args.connections,
+                "issued_numbers",
+            )
+        )
+        rounds["c0"].append(
+            bench.load_phase(
+                "c0",
+                "custid: 1 number/request, no key",
+                bench.custid,
+                single_unkeyed,
+                args.connections,
+                "issued_numbers",
+            )
+        )
+    for key, results in rounds.items():
+        phases[key] = median_phase(results)
     phases["d"] = bench.load_phase(
         "d",
         f"custid batch: count={args.batch_size}, key",
