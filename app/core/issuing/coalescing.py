@@ -37,6 +37,9 @@ class Job(Generic[R]):
     def fail(self, error: BaseException) -> None:
         if not self.outcome.done():
             self.outcome.set_exception(error)
+            # Whoever awaits the outcome still gets the error; a job nobody awaits any
+            # more (its caller was refused meanwhile) is no error worth logging.
+            self.outcome.exception()
 
 
 @dataclass

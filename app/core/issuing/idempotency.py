@@ -6,9 +6,10 @@ written in the transaction that stores its numbers, so a key is answered
 exactly when its numbers exist: a process that dies can leave neither numbers
 without their answer nor an answer without its numbers.
 
-Before a request is queued for issuing its key is looked up, so a retry is
-answered from what was kept and consumes no sequence value; lookups made
-meanwhile go together in one query, alongside the issuing of earlier groups.
+A key is looked up as its request is queued for issuing, and the request's
+group waits for the answer before it reserves anything: a retry is answered
+from what was kept and consumes no sequence value. Lookups made meanwhile go
+together in one query, while the request waits its turn.
 Inside one process a duplicate of a request still running waits on its outcome. A duplicate racing
 in another process blocks on the first one's uncommitted answer, then finds it
 and answers the same; the values it had reserved stay unused (a gap, never a
@@ -134,11 +135,12 @@ class IdempotencyKeys:
         outcome.set_result(batch)
         return batch
 
-    async def kept_answer(self, claim: IdempotencyClaim) -> Kept | None:
-        """What was kept for `claim`'s key, if it was answered before (and has not expired)."""
+    def look_up(self, claim: IdempotencyClaim) -> Lookup:
+        """Start finding what was kept for `claim`'s key; its outcome is the answer, if the
+        key was answered before (and has not expired), else None."""
         lookup = Lookup(weight=1, claim=claim)
         self._lookups.enqueue(ANSWERS, lookup)
-        return await lookup.outcome
+        return lookup
 
     async def _look_up(self, _: str, lookups: list[Lookup]) -> None:
         kept = await self.find([lookup.claim for lookup in lookups])

@@ -40,7 +40,7 @@ from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
 from app.core.issuing.coalescing import Coalescer, Job
 from app.core.issuing.counters import Counter, CounterKey, Outcome
 from app.core.issuing.drawing import issue_drawn
-from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
+from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, Lookup
 from app.core.metrics import Metrics
 from app.store import groups as group_rows
 from app.store import numbers as number_rows
@@ -65,6 +65,8 @@ class IssueRequest(Job[IssuedBatch]):
     actor: Actor
     ref: str | None
     claim: IdempotencyClaim | None
+    # The lookup of the claim's key, started as the request was queued.
+    lookup: Lookup | None = None
     alongside: StoreHook | None
     # What the `issued` events say besides the number: why (a replacement's reason), and more.
     reason: str | None
@@ -229,10 +231,15 @@ class Issuer:
 
     async def _issue(self, request: IssueRequest) -> IssuedBatch:
         scheme, claim = request.scheme, request.claim
-        # Looked up before anything is reserved, so a retry consumes no sequence value
-        # (and, with a ref, gets the key's answer rather than what the ref says now).
-        if claim is not None and (kept := await self.idempotency.kept_answer(claim)):
-            return self.idempotency.answer(claim, kept)
+        if claim is not None:
+            # Looked up before anything is reserved, so a retry consumes no sequence value.
+            request.lookup = self.idempotency.look_up(claim)
+            joins_a_group = scheme.uses_sequence and request.alongside is None
+            if request.ref is not None or not joins_a_group:
+                # With a ref, a retry gets the key's answer rather than what the ref says
+                # now; alone, there is no queue to overlap the lookup with.
+                if kept := await request.lookup.outcome:
+                    return self.idempotency.answer(claim, kept)
         if request.ref is not None:
             batch = await self._issued_for_ref(scheme, request.ref)
             if batch is not None:
@@ -257,7 +264,9 @@ class Issuer:
 
     async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
         """Reserve, render and store numbers for every request of one group."""
-        waiting = requests
+        waiting = await self._unanswered(requests)
+        if not waiting:
+            return
         scheme, instant = waiting[0].scheme, waiting[0].instant
         for attempt in range(1, self.max_attempts + 1):
             weight = sum(request.weight for request in waiting)
@@ -295,6 +304,19 @@ class Issuer:
             )
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
+
+    async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
+        """The requests still to issue: those whose key was answered before get that answer
+        (their lookups, started as they were queued, have mostly finished by now)."""
+        for request in requests:
+            if request.lookup is None or request.claim is None:
+                continue
+            try:
+                if kept := await request.lookup.outcome:
+                    request.finish(self.idempotency.answer(request.claim, kept))
+            except CustidError as exc:  # a conflict, or the database down for this lookup
+                request.fail(exc)
+        return [request for request in requests if not request.outcome.done()]
 
     async def _answer_alone(self, key: CounterKey, request: IssueRequest) -> None:
         try:
