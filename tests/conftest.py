@@ -26,9 +26,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from starlette import types as asgi
 
-from app.core.api_keys import NewKey, Scope, create_key
+from app.core.api_keys import NewKey, create_key
 from app.core.audit import Actor
 from app.core.clock import Clock
+from app.core.scopes import Scope
 from app.main import create_app
 from app.settings import Settings
 from app.store.database import Database

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.access import InsecureBinding
-from app.core.api_keys import Scope, revoke_key
+from app.core.api_keys import revoke_key
 from app.core.audit import Actor
+from app.core.scopes import Scope
 from app.main import create_app
 from app.settings import Settings
 from app.store.database import Database

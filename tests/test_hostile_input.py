@@ -20,7 +20,7 @@ from schemathesis import Case
 from schemathesis.core.result import Ok
 from schemathesis.openapi import from_url
 
-from app.core.api_keys import Scope
+from app.core.scopes import Scope
 from tests.conftest import TEST_SCHEMES
 from tests.servers import ServiceProcess
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.api_keys import Scope
 from app.core.errors import IdempotencyInProgress
 from app.core.issuing.batches import IssuedBatch
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, fingerprint
 from app.core.issuing.issuer import Issuer
+from app.core.scopes import Scope
 from app.services import purge_periodically
 from app.settings import Settings
 from app.store.database import Database

@@ -5,7 +5,7 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.api_keys import Scope
+from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.models import Counter
 from tests.conftest import KeyMaker, bearer

@@ -11,7 +11,6 @@ from app.api.problems import problem_responses
 from app.api.rendering import REPLAYED_HEADER, issue_answer, issued_batch, number_record
 from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
 from app.api.security import IssuerActor, auth_errors
-from app.core.api_keys import Scope
 from app.core.audit import Actor
 from app.core.errors import (
     BackendUnavailable,
@@ -24,6 +23,7 @@ from app.core.errors import (
     UnknownScheme,
 )
 from app.core.issuing.idempotency import IdempotencyClaim, fingerprint
+from app.core.scopes import Scope
 
 # The busiest routes: their requests become arguments by a plan made once (see `direct.py`).
 router = APIRouter(prefix="/v1", tags=["numbers"], route_class=DirectRoute)

@@ -15,7 +15,6 @@ from app.api.schemas import (
     RetireRequest,
 )
 from app.api.security import AdminActor, ReaderActor, auth_errors
-from app.core.api_keys import Scope
 from app.core.audit import number_trail
 from app.core.errors import (
     BackendUnavailable,
@@ -26,6 +25,7 @@ from app.core.errors import (
     UnknownScheme,
 )
 from app.core.lifecycle import replace_number, retire_number
+from app.core.scopes import Scope
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 

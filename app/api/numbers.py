@@ -9,9 +9,9 @@ from app.api.problems import problem_responses
 from app.api.schemas import ListFilters, NumberPage, NumberRecord
 from app.api.scheme_schemas import NumberValidation
 from app.api.security import ReaderActor, auth_errors
-from app.core.api_keys import Scope
 from app.core.errors import BackendUnavailable, InvalidCursor, NumberNotFound
 from app.core.records import find_issued, find_numbers
+from app.core.scopes import Scope
 from app.core.validation import validate_number
 
 router = APIRouter(prefix="/v1", tags=["numbers"])

@@ -18,7 +18,6 @@ from app.api.scheme_schemas import (
     Utilisation,
 )
 from app.api.security import auth_errors, require
-from app.core.api_keys import Scope
 from app.core.errors import (
     BackendUnavailable,
     InvalidAttributes,
@@ -26,6 +25,7 @@ from app.core.errors import (
     UnknownScheme,
 )
 from app.core.issuing.issuer import Issuer
+from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
 from schemes import Scheme

@@ -8,9 +8,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import request_id, services_of
 from app.api.problems import problem_responses
-from app.core.api_keys import Scope
 from app.core.audit import Actor
 from app.core.errors import Forbidden, Unauthorized
+from app.core.scopes import Scope
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -1,4 +1,10 @@
-"""The `custid` command: serve, migrate, check, and API keys."""
+"""The `custid` command: serve, migrate, check, and API keys.
+
+Each command loads the service's heavier modules (SQLAlchemy, FastAPI, Redis)
+when it runs, not when the command line is parsed: `custid serve --workers N`
+starts N processes that each load everything for themselves, and the one that
+starts them should not spend a second or two loading it too.
+"""
 
 import typer
 

@@ -2,17 +2,16 @@
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
-from app.core.clock import system_clock
 from app.core.errors import BackendUnavailable
-from app.core.integrity import IntegrityReport, check_integrity
-from app.core.metrics import Metrics
 from app.logs import configure_logging
-from app.services import running_services
 from app.settings import Settings, get_settings
-from schemes import load_catalog
+
+if TYPE_CHECKING:
+    from app.core.integrity import IntegrityReport
 
 
 def check(
@@ -34,14 +33,20 @@ def check(
     raise typer.Exit(0 if report.ok else 1)
 
 
-async def run_check(settings: Settings) -> IntegrityReport:
+async def run_check(settings: Settings) -> "IntegrityReport":
     """The integrity report of the database and counters `settings` point at."""
+    from app.core.clock import system_clock
+    from app.core.integrity import check_integrity
+    from app.core.metrics import Metrics
+    from app.services import running_services
+    from schemes import load_catalog
+
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
     async with running_services(settings, schemes, system_clock, Metrics()) as services:
         return await check_integrity(services.issuer)
 
 
-def format_report(report: IntegrityReport) -> str:
+def format_report(report: "IntegrityReport") -> str:
     """The report as a table an operator reads."""
     lines = [
         f"{'scheme':<12} {'period':<14} {'partition':<10} {'numbers':>8} {'highest':>8} "

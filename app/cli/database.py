@@ -2,23 +2,26 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from app.core.errors import CustidError
 from app.settings import Settings, get_settings
-from app.store.database import Database
-from app.store.migrations import upgrade_to_head
+
+if TYPE_CHECKING:
+    from app.store.database import Database
 
 T = TypeVar("T")
-Work = Callable[[Database], Awaitable[T]]
+Work = Callable[["Database"], Awaitable[T]]
 
 
 def run_on_database(work: Work[T]) -> T:
     """Run `work` against the configured database; a custid error exits 1 with its detail."""
     settings = get_settings()
     if settings.is_embedded:
+        from app.store.migrations import upgrade_to_head
+
         upgrade_to_head(settings.sqlalchemy_url)
     try:
         return asyncio.run(with_database(settings, work))
@@ -29,6 +32,8 @@ def run_on_database(work: Work[T]) -> T:
 
 async def with_database(settings: Settings, work: Work[T]) -> T:
     """`work` on a short-lived connection pool."""
+    from app.store.database import Database
+
     db = Database.connect(
         settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
     )

@@ -2,15 +2,18 @@
 
 import getpass
 import uuid
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.cli.database import run_on_database
-from app.core.api_keys import NewKey, Scope, create_key, list_keys, revoke_key
-from app.core.audit import Actor
-from app.core.clock import system_clock
-from app.store.database import Database
-from app.store.models import ApiKey
+from app.core.scopes import Scope
+
+if TYPE_CHECKING:
+    from app.core.api_keys import NewKey
+    from app.core.audit import Actor
+    from app.store.database import Database
+    from app.store.models import ApiKey
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -24,7 +27,10 @@ def keys_create(
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
-    async def create(db: Database) -> NewKey:
+    from app.core.api_keys import create_key
+    from app.core.clock import system_clock
+
+    async def create(db: "Database") -> "NewKey":
         return await create_key(db, name, scope, system_clock, _operator())
 
     created = run_on_database(create)
@@ -42,6 +48,8 @@ def keys_create(
 @keys.command("list")
 def keys_list() -> None:
     """List every API key (never the secrets), revoked ones included."""
+    from app.core.api_keys import list_keys
+
     found = run_on_database(list_keys)
     typer.echo(f"{'id':<22} {'name':<20} {'scopes':<42} {'created':<26} revoked")
     for key in found:
@@ -59,13 +67,18 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key: every request with it is refused from now on."""
 
-    async def revoke(db: Database) -> ApiKey:
+    from app.core.api_keys import revoke_key
+    from app.core.clock import system_clock
+
+    async def revoke(db: "Database") -> "ApiKey":
         return await revoke_key(db, key_id, system_clock, _operator(), reason)
 
     revoked = run_on_database(revoke)
     typer.echo(f"revoked {revoked.id} ({revoked.name})")
 
 
-def _operator() -> Actor:
+def _operator() -> "Actor":
     """Key changes made at the command line: no API key acted, so the request id names who."""
+    from app.core.audit import Actor
+
     return Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}")

@@ -1,25 +1,24 @@
 """`custid serve` and `custid migrate`."""
 
 import asyncio
-import gc
 import os
 import shutil
 import signal
 import tempfile
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
-from fastapi import FastAPI
 
 from app.cli.database import with_database
-from app.core.access import Gatekeeper, InsecureBinding, is_loopback
 from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
-from app.store.database import Database
-from app.store.migrations import upgrade_to_head
+
+if TYPE_CHECKING:
+    from app.store.database import Database
 
 
 def serve(
@@ -33,7 +32,11 @@ def serve(
         settings = settings.model_copy(update={"host": host})
     configure_logging(settings.log_level)
     if settings.is_embedded:
+        from app.store.migrations import upgrade_to_head
+
         upgrade_to_head(settings.sqlalchemy_url)
+    from app.core.access import InsecureBinding
+
     try:
         asyncio.run(refuse_open_public_port(settings))
     except InsecureBinding as exc:
@@ -51,7 +54,7 @@ def serve(
     signal.signal(signal.SIGTERM, exit_cleanly)
     try:
         uvicorn.run(
-            "app.cli.serve:serving_app",
+            "app.main:serving_app",
             factory=True,
             host=settings.host,
             port=port or settings.port,
@@ -66,38 +69,14 @@ def serve(
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
-def serving_app() -> FastAPI:
-    """The application as each worker of `custid serve` builds it, its heap settled for serving."""
-    # Imported here: the parent process of several workers never builds the app itself.
-    from app.main import create_app
-
-    app = create_app()
-    settle_heap()
-    return app
-
-
-def settle_heap() -> None:
-    """Tune the garbage collector for a long-lived server, once its start-up objects exist.
-
-    Every request allocates (and frees) a few hundred objects; with the
-    default thresholds the collector ran about 150 times a second under load,
-    each pass scanning the ~150,000 objects of FastAPI, pydantic and
-    SQLAlchemy that live as long as the process: 15 % of a busy worker's CPU
-    went to finding no garbage. Frozen, those objects are never scanned again;
-    a larger first generation makes a pass rare. Request garbage is freed by
-    reference counting, so cycles are what waits longer to be collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 100)
-
-
 async def refuse_open_public_port(settings: Settings) -> None:
     """Refuse an open public port before serving; the app checks again in every worker."""
+    from app.core.access import Gatekeeper, is_loopback
+
     if settings.auth == "disabled" or is_loopback(settings.host):
         return  # nothing to refuse; the app logs its own warning
 
-    async def check(db: Database) -> None:
+    async def check(db: "Database") -> None:
         await Gatekeeper(db, settings.auth, settings.host).check_startup()
 
     await with_database(settings, check)
@@ -132,6 +111,8 @@ def prepare_metrics_dir(workers: int) -> Path | None:
 
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
+    from app.store.migrations import upgrade_to_head
+
     settings = get_settings()
     upgrade_to_head(settings.sqlalchemy_url)
     typer.echo("database schema is at the newest migration")

@@ -16,8 +16,9 @@ from typing import Literal
 
 import structlog
 
-from app.core.api_keys import ANYONE, Caller, Scope, any_key_exists, caller_for_token
+from app.core.api_keys import ANYONE, Caller, any_key_exists, caller_for_token
 from app.core.errors import Unauthorized
+from app.core.scopes import Scope
 from app.store.database import Database
 
 log = structlog.get_logger(__name__)

@@ -8,22 +8,16 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from app.core.audit import Action, Actor, Events, record
 from app.core.clock import Clock
 from app.core.errors import ApiKeyNotFound, Forbidden, InvalidTransition, Unauthorized
+from app.core.scopes import Scope
 from app.store import api_keys as key_rows
 from app.store.database import Database
 from app.store.models import ApiKey
 
 TOKEN_PREFIX = "custid_"
-
-
-class Scope(StrEnum):
-    ISSUE = "numbers:issue"
-    READ = "numbers:read"
-    ADMIN = "numbers:admin"
 
 
 @dataclass(frozen=True)
