@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench bench-events
 
 install: $(VENV)/.installed
 
@@ -28,3 +28,7 @@ test: lint
 # Options: make bench BENCH_ARGS="--workers 2 --duration 10 --json out.json"
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Webhook deliveries per second, and the issue rate with one subscription against none.
+bench-events: install
+	$(BIN)/python -m bench.events $(BENCH_ARGS)

@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import health, issuing, lifecycle, metrics, numbers
+from app.api import events, health, issuing, lifecycle, metrics, numbers, webhooks
 from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
 from app.api.problems import install_problem_handlers, known_error_codes
 from app.core.clock import Clock, system_clock
+from app.core.events.feed import EVENT_TYPES
 from app.core.metrics import Metrics
 from app.logs import configure_logging
 from app.services import running_services
@@ -72,7 +73,7 @@ def create_app(
     configure_logging(settings.log_level)
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
     observed = Metrics()
-    observed.initialise(schemes, known_error_codes())
+    observed.initialise(schemes, known_error_codes(), EVENT_TYPES.values())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -94,6 +95,8 @@ def create_app(
     app.include_router(numbers.router)
     app.include_router(lifecycle.router)
     app.include_router(scheme_routes.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -12,6 +12,10 @@ from sqlalchemy.engine import make_url
 
 from app.core.access import Gatekeeper
 from app.core.clock import Clock
+from app.core.errors import BackendUnavailable
+from app.core.events.delivery import WebhookDeliverer
+from app.core.events.streams import StreamPublisher
+from app.core.events.subscriptions import Subscriptions
 from app.core.issuing.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
 from app.core.issuing.idempotency import IdempotencyKeys
 from app.core.issuing.issuer import Issuer
@@ -36,6 +40,8 @@ class Services:
     metrics: Metrics
     gatekeeper: Gatekeeper
     idempotency: IdempotencyKeys
+    subscriptions: Subscriptions
+    deliverer: WebhookDeliverer
 
 
 @asynccontextmanager
@@ -93,9 +99,33 @@ async def running_services(
     )
     if rng is not None:
         issuer.rng = rng
-    purger = asyncio.create_task(
-        purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds())
+    subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private)
+    deliverer = WebhookDeliverer(
+        db,
+        clock,
+        metrics,
+        allow_private=settings.webhooks_may_reach_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_horizon=settings.webhook_retry_horizon,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        poll_interval_seconds=settings.events_poll_interval_seconds,
     )
+    background = [
+        purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
+        deliverer.run(),
+    ]
+    if settings.events_redis_stream is not None and redis is not None:
+        publisher = StreamPublisher(
+            db,
+            redis,
+            settings.events_redis_stream,
+            settings.events_redis_stream_maxlen,
+            settings.events_poll_interval_seconds,
+        )
+        with suppress(BackendUnavailable):  # its first round starts it, once the database is up
+            await publisher.start()
+        background.append(publisher.run())
+    tasks = [asyncio.create_task(work) for work in background]
     log.info(
         "service_started",
         database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
@@ -112,12 +142,17 @@ async def running_services(
             metrics,
             gatekeeper,
             idempotency,
+            subscriptions,
+            deliverer,
         )
     finally:
         forget_this_process()
-        purger.cancel()
-        with suppress(asyncio.CancelledError):
-            await purger
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        await deliverer.close()
         if redis is not None:
             await redis.aclose()
         await db.dispose()

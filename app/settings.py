@@ -85,6 +85,34 @@ class Settings(BaseSettings):
         default=timedelta(minutes=10), description="How often expired keys are deleted."
     )
 
+    webhook_allow_private: bool | None = Field(
+        default=None,
+        description="Whether webhooks may target private or loopback addresses. "
+        "Unset: only on the embedded default.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a webhook receiver has to answer."
+    )
+    webhook_retry_horizon: timedelta = Field(
+        default=timedelta(hours=24),
+        description="How long a failing subscription is retried before it is marked failing.",
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=900.0, gt=0, description="The longest wait between two attempts at a delivery."
+    )
+    events_poll_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often an idle publisher looks for new events."
+    )
+    events_redis_stream: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A Redis stream (on CUSTID_REDIS_URL) to XADD every event to. Unset: none.",
+    )
+    events_redis_stream_maxlen: int = Field(
+        default=100_000, ge=1, description="About how many entries the stream keeps."
+    )
+
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
@@ -100,6 +128,13 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.data_dir / 'custid.db').resolve()}"
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        """Whether webhook targets may be private or loopback addresses."""
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.is_embedded
 
     @property
     def is_embedded(self) -> bool:

@@ -43,7 +43,15 @@ SHARED_POSTGRES = os.environ.get(
 SHARED_REDIS = os.environ.get("CUSTID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
 BACKENDS = ["postgres", "embedded"]
-TABLES = ("issued_numbers", "counters", "number_events", "idempotency_keys", "api_keys")
+TABLES = (
+    "issued_numbers",
+    "counters",
+    "number_events",
+    "idempotency_keys",
+    "api_keys",
+    "event_cursors",
+    "webhook_subscriptions",
+)
 
 
 class FrozenClock:

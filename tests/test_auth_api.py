@@ -16,7 +16,13 @@ from app.core.scopes import Scope
 from app.main import create_app
 from app.settings import Settings
 from app.store.database import Database
-from app.store.models import ApiKey, IdempotencyKey, IssuedNumber, NumberEvent
+from app.store.models import (
+    ApiKey,
+    IdempotencyKey,
+    IssuedNumber,
+    NumberEvent,
+    WebhookSubscription,
+)
 from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
@@ -27,6 +33,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/schemes/{scheme}/numbers/batch"): {"count": 2},
     ("post", "/v1/numbers/{number}/retire"): {"reason": "test"},
     ("post", "/v1/numbers/{number}/replace"): {"reason": "test"},
+    ("post", "/v1/webhooks"): {"url": "https://crm.example.com/hooks"},
+    ("patch", "/v1/webhooks/{subscription}"): {"status": "paused"},
+    ("post", "/v1/webhooks/{subscription}/redeliver"): {"from_event": "evt_1"},
 }
 
 
@@ -52,7 +61,7 @@ async def table_sizes(sessions: async_sessionmaker[AsyncSession]) -> dict[str, i
             model.__tablename__: (
                 await session.execute(select(func.count()).select_from(model))
             ).scalar_one()
-            for model in (IssuedNumber, NumberEvent, IdempotencyKey, ApiKey)
+            for model in (IssuedNumber, NumberEvent, IdempotencyKey, ApiKey, WebhookSubscription)
         }
 
 

@@ -64,6 +64,9 @@ def test_alerts_cover_utilisation_exhaustion_backends_conflicts_and_5xx() -> Non
     assert "custid_backend_up" in alerts["CustidBackendDown"]["expr"]
     assert "custid_issue_conflicts_total" in alerts["CustidConflictRateSpike"]["expr"]
     assert 'status=~"5.."' in alerts["CustidHighServerErrorRate"]["expr"]
+    behind = alerts["CustidWebhookDeliveryBehind"]["expr"]
+    assert "custid_webhook_oldest_undelivered_seconds" in behind
+    assert "subscription" in behind
     assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in alerts.values())
 
 
@@ -83,6 +86,9 @@ def test_dashboard_shows_what_operators_run_custid_from() -> None:
         "custid_issue_conflicts_total",
         "custid_counter_resyncs_total",
         "custid_backend_up",
+        "custid_events_written_total",
+        "custid_webhook_deliveries_total",
+        "custid_webhook_oldest_undelivered_seconds",
     ):
         assert needed in queries
     panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]

@@ -1,6 +1,7 @@
 """`/metrics`: what operators see on the dashboard, on both backends."""
 
 import os
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from app.cli.serve import prepare_metrics_dir
 from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
-from tests.conftest import store_behind_the_counters_back
+from tests.conftest import FrozenClock, store_behind_the_counters_back
 from tests.scrape import Samples, parse_samples, sample
 from tests.servers import RedisServer
 
@@ -89,6 +90,25 @@ async def test_metrics_count_conflicts_resyncs_and_retries(
     assert sample(samples, "custid_issue_retries_total", scheme="daily") == 1
     # One resync seeded the new period's counter, one repaired it after the conflict.
     assert sample(samples, "custid_counter_resyncs_total", scheme="daily") == 2
+
+
+async def test_metrics_count_events_and_how_far_each_webhook_is_behind(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    # A public address that answers nothing here: its events wait.
+    hook = (await client.post("/v1/webhooks", json={"url": "https://93.184.216.34/h"})).json()
+    numbers = (await client.post("/v1/schemes/daily/numbers/batch", json={"count": 3})).json()
+    await client.post(f"/v1/numbers/{numbers['numbers'][0]}/retire", json={"reason": "test"})
+    clock.now += timedelta(seconds=90)
+
+    samples = await scrape(client)
+
+    assert sample(samples, "custid_events_written_total", type="number.issued") == 3
+    assert sample(samples, "custid_events_written_total", type="number.retired") == 1
+    assert sample(samples, "custid_events_written_total", type="number.replaced") == 0
+    behind = sample(samples, "custid_webhook_oldest_undelivered_seconds", subscription=hook["id"])
+    assert behind == 90
+    assert ("custid_webhook_deliveries_total", frozenset({("outcome", "delivered")})) in samples
 
 
 async def test_metrics_report_backend_health_and_the_serving_counter(

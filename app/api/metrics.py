@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from app.api.deps import ServicesDep
+from app.core.errors import BackendUnavailable
 from app.core.metrics import CONTENT_TYPE, Snapshot
 from app.core.readiness import OK, backend_checks
 from app.core.utilisation import utilisation_by_scheme
@@ -20,6 +21,10 @@ async def metrics(services: ServicesDep) -> Response:
     """Issuance, latency, errors, conflicts, utilisation and backend health."""
     checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
     utilisation = await utilisation_by_scheme(services.issuer)
+    try:
+        undelivered = await services.subscriptions.undelivered_ages()
+    except BackendUnavailable:  # the database is down: backend_up says so
+        undelivered = {}
     snapshot = Snapshot(
         counter_backend=services.issuer.counter.backend,
         backend_up={
@@ -27,5 +32,6 @@ async def metrics(services: ServicesDep) -> Response:
         },
         sequence_utilisation=utilisation.sequence,
         random_space_utilisation=utilisation.random_space,
+        undelivered_age=undelivered,
     )
     return Response(services.metrics.exposition(snapshot), media_type=CONTENT_TYPE)

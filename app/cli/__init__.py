@@ -8,13 +8,14 @@ starts them should not spend a second or two loading it too.
 
 import typer
 
-from app.cli import check, keys, serve
+from app.cli import check, keys, serve, webhooks
 
 cli = typer.Typer(help="custid: issues unique, structured business numbers.", no_args_is_help=True)
 cli.command()(serve.serve)
 cli.command()(serve.migrate)
 cli.command()(check.check)
 cli.add_typer(keys.keys, name="keys")
+cli.add_typer(webhooks.webhooks, name="webhooks")
 
 
 def main() -> None:

@@ -6,10 +6,14 @@
     ├── NotFound                 404
     │   ├── UnknownScheme            unknown_scheme
     │   ├── NumberNotFound           not_found
-    │   └── ApiKeyNotFound           not_found
+    │   ├── ApiKeyNotFound           not_found
+    │   ├── WebhookNotFound          not_found
+    │   └── EventNotFound            not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
     ├── InvalidCursor            422 invalid_cursor
+    ├── InvalidWebhookTarget     422 invalid_webhook_target
+    ├── UnknownEventType         422 unknown_event_type
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
@@ -85,6 +89,45 @@ class ApiKeyNotFound(NotFound):
 
     def __init__(self, key_id: str) -> None:
         super().__init__(f"there is no API key {key_id!r}", key_id=key_id)
+
+
+class WebhookNotFound(NotFound):
+    code = "not_found"
+    title = "Webhook not found"
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(
+            f"there is no webhook subscription {subscription_id!r}", subscription=subscription_id
+        )
+
+
+class EventNotFound(NotFound):
+    code = "not_found"
+    title = "Event not found"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"there is no event {event_id!r}", event=event_id)
+
+
+class InvalidWebhookTarget(CustidError):
+    code = "invalid_webhook_target"
+    status = 422
+    title = "Invalid webhook target"
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"url: {problem} ({url!r})", field="url")
+
+
+class UnknownEventType(CustidError):
+    code = "unknown_event_type"
+    status = 422
+    title = "Unknown event type"
+
+    def __init__(self, event_type: str, known: list[str]) -> None:
+        super().__init__(
+            f"event_types: there is no event type {event_type!r} ({', '.join(known)})",
+            field="event_types",
+        )
 
 
 class IdempotencyConflict(CustidError):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import Action, Actor, Events, record
 from app.core.errors import InvalidTransition, NumberNotFound
+from app.core.events.feed import EVENT_TYPES
 from app.core.issuing.batches import ISSUED, IssuedBatch
 from app.core.issuing.issuer import Issuer
 from app.store import numbers as number_rows
@@ -42,6 +43,7 @@ async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) 
             Events().add(Action.RETIRED, actor, issuer.clock(), numbers=[number], reason=reason),
         )
         await session.commit()
+    issuer.metrics.count_events(EVENT_TYPES[Action.RETIRED])
     return retired
 
 
@@ -94,6 +96,7 @@ async def replace_number(
         reason=reason,
         details={"replaces": number},
     )
+    issuer.metrics.count_events(EVENT_TYPES[Action.REPLACED])
     return Replacement(linked[0], successor)
 
 

@@ -41,6 +41,8 @@ class Snapshot:
     backend_up: Mapping[str, bool] = field(default_factory=dict)
     sequence_utilisation: Mapping[str, float] = field(default_factory=dict)
     random_space_utilisation: Mapping[str, float] = field(default_factory=dict)
+    # Per webhook subscription: seconds since the oldest event it has not received yet.
+    undelivered_age: Mapping[str, float] = field(default_factory=dict)
 
 
 class SnapshotCollector(Collector):
@@ -76,7 +78,14 @@ class SnapshotCollector(Collector):
         )
         for scheme, ratio in sorted(self.snapshot.random_space_utilisation.items()):
             random_space.add_metric([scheme], ratio)
-        return [up, serving, sequence, random_space]
+        undelivered = GaugeMetricFamily(
+            "custid_webhook_oldest_undelivered_seconds",
+            "Age of the oldest event a webhook subscription has not received (0: none waits).",
+            labels=["subscription"],
+        )
+        for subscription, age in sorted(self.snapshot.undelivered_age.items()):
+            undelivered.add_metric([subscription], age)
+        return [up, serving, sequence, random_space, undelivered]
 
 
 class Metrics:
@@ -136,6 +145,24 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._issued_by_scheme: dict[str, Counter] = {}
         self._replays_by_scheme: dict[str, Counter] = {}
+        self.events_written = Counter(
+            "custid_events_written",
+            "Events written to the feed, by type (number.issued, number.retired, …).",
+            ["type"],
+            registry=on,
+        )
+        self.webhook_deliveries = Counter(
+            "custid_webhook_deliveries",
+            "Webhook deliveries attempted, by outcome (delivered, failed, refused).",
+            ["outcome"],
+            registry=on,
+        )
+        self.webhook_delivery_duration = Histogram(
+            "custid_webhook_delivery_seconds",
+            "Time from posting an event to a webhook receiver to its answer.",
+            buckets=LATENCY_BUCKETS,
+            registry=on,
+        )
         self.requests_in_flight = Gauge(
             "custid_http_requests_in_flight",
             "Requests being answered right now.",
@@ -143,7 +170,12 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
-    def initialise(self, schemes: Iterable[str], error_codes: Iterable[str]) -> None:
+    def initialise(
+        self,
+        schemes: Iterable[str],
+        error_codes: Iterable[str],
+        event_types: Iterable[str] = (),
+    ) -> None:
         """Create every known label set at zero, so dashboards and alerts see a series at once."""
         self.counter_fallbacks.inc(0)
         for scheme in schemes:
@@ -160,6 +192,10 @@ class Metrics:
             self._replays_by_scheme[scheme] = self.idempotent_replays.labels(scheme=scheme)
         for code in error_codes:
             self.errors.labels(code=code)
+        for event_type in event_types:
+            self.events_written.labels(type=event_type)
+        for outcome in ("delivered", "failed", "refused"):
+            self.webhook_deliveries.labels(outcome=outcome)
 
     def count_issued(self, scheme: str, count: int) -> None:
         """`count` numbers of `scheme` were stored."""
@@ -188,6 +224,18 @@ class Metrics:
             scheme=scheme
         )
         counter.inc()
+
+    def count_events(self, event_type: str, count: int = 1) -> None:
+        """`count` events of `event_type` were written to the feed."""
+        self.events_written.labels(type=event_type).inc(count)
+
+    def count_delivery(self, outcome: str) -> None:
+        """A webhook delivery was attempted, with `outcome`."""
+        self.webhook_deliveries.labels(outcome=outcome).inc()
+
+    def observe_delivery(self, seconds: float) -> None:
+        """A webhook receiver answered (or failed to) after `seconds`."""
+        self.webhook_delivery_duration.observe(seconds)
 
     def count_error(self, code: str) -> None:
         """A problem response with `code` was sent."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -59,6 +59,7 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_opening = asyncio.Lock()
+        self._local_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def connect(cls, url: str, timeout_seconds: float, retry_after: int = 2) -> "Database":
@@ -121,6 +122,33 @@ class Database:
                     server_settings={"plan_cache_mode": "force_custom_plan"},
                 )
             return self._driver_pool
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process now holds the lock called `name` (never waiting for it),
+        across every process on the database, until the block ends.
+
+        PostgreSQL's session advisory lock, on a connection kept for the block: a
+        process that dies lets it go with its connection. SQLite has one process
+        and a lock in memory.
+        """
+        if self.dialect != "postgresql":
+            lock = self._local_locks.setdefault(name, asyncio.Lock())
+            if lock.locked():
+                yield False
+                return
+            async with lock:
+                yield True
+            return
+        async with self.outage_guard(), self.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            key = text("hashtextextended(:name, 0)").bindparams(name=name)
+            held = bool(await connection.scalar(select(func.pg_try_advisory_lock(key))))
+            try:
+                yield held
+            finally:
+                if held:
+                    await connection.scalar(select(func.pg_advisory_unlock(key)))
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -8,12 +8,14 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,9 +85,11 @@ class IssuedNumber(Base):
 
 
 class NumberEvent(Base):
-    """The audit trail: one row per issue, retire, replace, and API key created or revoked."""
+    """The audit trail and the event feed: one row per issue, retire, replace, and API key
+    created or revoked, written in the transaction of the change it describes."""
 
     __tablename__ = "number_events"
+    __table_args__ = (Index("ix_number_events_txid_id", "txid", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -96,6 +100,46 @@ class NumberEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(Attributes)
+    # On PostgreSQL the id of the transaction that wrote the event (by default); 0 on
+    # SQLite, whose single writer commits in id order. The feed reads events in (txid, id)
+    # order, up to the oldest transaction still running, so none commits behind a reader.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class WebhookSubscription(Base):
+    """A receiver of events: where, which ones, and how far its deliveries have come."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # Needed in the clear to sign each delivery; shown to the caller once, at creation.
+    secret: Mapped[str] = mapped_column(String(128))
+    event_types: Mapped[list[str]] = mapped_column(Attributes)  # empty: every type
+    schemes: Mapped[list[str]] = mapped_column(Attributes)  # empty: every scheme
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # active, paused or failing
+    # The feed position of the last event delivered (or passed over by the filters).
+    position_txid: Mapped[int] = mapped_column(BigInteger)
+    position_id: Mapped[int] = mapped_column(BigInteger)
+    # Consecutive failed attempts at the next event, and when to try it again.
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class EventCursor(Base):
+    """How far a consumer inside custid (the Redis stream) has read the feed."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position_txid: Mapped[int] = mapped_column(BigInteger)
+    position_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyKey(Base):

@@ -36,6 +36,7 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
+from app.core.events.feed import EVENT_TYPES
 from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
 from app.core.issuing.coalescing import Coalescer, Job
 from app.core.issuing.counters import Counter, CounterKey, Outcome
@@ -227,6 +228,7 @@ class Issuer:
             self.metrics.count_idempotent_replay(scheme.name)
         elif batch.created:
             self.metrics.count_issued(scheme.name, count)
+            self.metrics.count_events(EVENT_TYPES[Action.ISSUED], count)
         return batch
 
     async def _issue(self, request: IssueRequest) -> IssuedBatch:

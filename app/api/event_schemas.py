@@ -1,0 +1,165 @@
+"""Request and response bodies of the event feed and the webhook subscriptions."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.api.schemas import RECORD_EXAMPLE, NumberRecord
+
+EventType = Literal["number.issued", "number.retired", "number.replaced"]
+SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "evt_1042",
+    "type": "number.issued",
+    "occurred_at": "2023-10-15T01:02:03.456789Z",
+    "actor": "key_5f2c9a0e1b7d4c38",
+    "request_id": "walk-1",
+    "reason": None,
+    "number": RECORD_EXAMPLE,
+    "details": {"scheme": "daily", "ref": "crm:acct-991"},
+}
+
+
+class Event(BaseModel):
+    """Something that happened to a number. Webhook bodies are this, one event each."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+    id: str = Field(description="Stable: the same event always has this id. Deduplicate on it.")
+    type: EventType
+    occurred_at: datetime
+    actor: str | None = Field(description="The API key that acted; null when auth was off.")
+    request_id: str | None
+    reason: str | None
+    number: NumberRecord = Field(description="The number's record as it stood after the change.")
+    details: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """Events in feed order, and the cursor to read on from."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": "ZTo3MzkxOjEwNDI"}]
+        }
+    )
+
+    events: list[Event]
+    next_cursor: str = Field(
+        description="Pass as `after` to read on; the same cursor again when nothing was new."
+    )
+
+
+WEBHOOK_EXAMPLE: dict[str, Any] = {
+    "id": "whk_8c1f2b3a4d5e6f70",
+    "url": "https://crm.example.com/hooks/custid",
+    "event_types": ["number.issued"],
+    "schemes": ["daily"],
+    "description": "CRM: new customers",
+    "status": "active",
+    "position": "ZTo3MzkxOjEwNDI",
+    "attempts": 0,
+    "next_attempt_at": None,
+    "failing_since": None,
+    "last_error": None,
+    "created_at": "2023-10-15T01:00:00Z",
+    "updated_at": "2023-10-15T01:00:00Z",
+    "created_by": "key_5f2c9a0e1b7d4c38",
+}
+
+
+class Webhook(BaseModel):
+    """A webhook subscription and how its deliveries stand. The secret is never shown again."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [WEBHOOK_EXAMPLE]})
+
+    id: str
+    url: str
+    event_types: list[str] = Field(description="The types it receives; empty: every type.")
+    schemes: list[str] = Field(description="The schemes it receives; empty: every scheme.")
+    description: str | None
+    status: Literal["active", "paused", "failing"] = Field(
+        description="failing: retried past the horizon; resume it or redeliver to retry."
+    )
+    position: str = Field(description="Feed cursor of the last event delivered.")
+    attempts: int = Field(description="Failed attempts at the next event so far.")
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+
+
+class NewWebhook(Webhook):
+    """A subscription just created, with its signing secret: shown this once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**WEBHOOK_EXAMPLE, "secret": "whsec_3q2-7Zx…"}]}
+    )
+
+    secret: str = Field(description="Verifies `Custid-Signature`; store it now.")
+
+
+class WebhookList(BaseModel):
+    """Every subscription, oldest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"webhooks": [WEBHOOK_EXAMPLE]}]})
+
+    webhooks: list[Webhook]
+
+
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048, strip_whitespace=True),
+    Field(description="An http:// or https:// URL; private addresses only where allowed."),
+]
+
+
+class WebhookCreate(BaseModel):
+    """Subscribe a URL to events."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://crm.example.com/hooks/custid",
+                    "event_types": ["number.issued"],
+                    "schemes": ["daily"],
+                    "description": "CRM: new customers",
+                }
+            ]
+        },
+    )
+
+    url: Url
+    event_types: list[EventType] = Field(default_factory=list, max_length=16)
+    schemes: list[SchemeName] = Field(default_factory=list, max_length=256)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookUpdate(BaseModel):
+    """Change a subscription; what is left out stays as it is."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "paused"}]}
+    )
+
+    url: Url | None = None
+    event_types: list[EventType] | None = Field(default=None, max_length=16)
+    schemes: list[SchemeName] | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=500)
+    status: Literal["active", "paused"] | None = None
+
+
+class Redelivery(BaseModel):
+    """Send an event and every later one again."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"from_event": "evt_1042"}]}
+    )
+
+    from_event: str = Field(min_length=1, max_length=64, description="An event id (evt_…).")

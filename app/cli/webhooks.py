@@ -1,0 +1,145 @@
+"""`custid webhooks create|list|show|update|pause|resume|redeliver|delete`."""
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from app.cli.database import run_on_database
+from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from app.core.events.subscriptions import Subscription, Subscriptions
+    from app.store.database import Database
+
+webhooks = typer.Typer(
+    help="Subscribe URLs to events, and manage their deliveries.", no_args_is_help=True
+)
+T = TypeVar("T")
+
+TypeOption = typer.Option(  # noqa: B008 - typer declares options this way
+    None, "--type", help="An event type it receives (repeat; none: every type)."
+)
+SchemeOption = typer.Option(  # noqa: B008
+    None, "--scheme", help="A scheme whose events it receives (repeat; none: every scheme)."
+)
+
+
+def with_subscriptions(work: Callable[["Subscriptions"], Awaitable[T]]) -> T:
+    """Run `work` on the configured database's subscriptions; a custid error exits 1."""
+    from app.core.clock import system_clock
+    from app.core.events.subscriptions import Subscriptions
+
+    allow_private = get_settings().webhooks_may_reach_private
+
+    async def run(db: "Database") -> T:
+        return await work(Subscriptions(db, system_clock, allow_private))
+
+    return run_on_database(run)
+
+
+def show(subscription: "Subscription", **extra: Any) -> None:
+    typer.echo(f"id:          {subscription.id}")
+    typer.echo(f"url:         {subscription.url}")
+    typer.echo(f"types:       {' '.join(subscription.event_types) or '(every type)'}")
+    typer.echo(f"schemes:     {' '.join(subscription.schemes) or '(every scheme)'}")
+    typer.echo(f"status:      {subscription.status}")
+    if subscription.last_error:
+        typer.echo(f"last error:  {subscription.last_error} (attempt {subscription.attempts})")
+    for name, value in extra.items():
+        typer.echo(f"{name + ':':<12} {value}")
+
+
+@webhooks.command("create")
+def create(
+    url: str = typer.Option(..., "--url", help="An http(s) URL to post events to."),
+    event_type: list[str] | None = TypeOption,
+    scheme: list[str] | None = SchemeOption,
+    description: str | None = typer.Option(None, help="What the receiver is."),
+) -> None:
+    """Subscribe a URL to events from now on; prints the signing secret, shown this once."""
+    from app.core.audit import Actor
+
+    operator = Actor(None, "cli:webhooks")
+    created = with_subscriptions(
+        lambda s: s.create(url, event_type or [], scheme or [], description, operator)
+    )
+    show(created.subscription, secret=created.secret)
+    typer.echo(
+        "Store the secret now: it verifies Custid-Signature and is not shown again.", err=True
+    )
+
+
+@webhooks.command("list")
+def list_all(
+    as_json: bool = typer.Option(False, "--json", help="Print the subscriptions as JSON."),
+) -> None:
+    """List every subscription and how its deliveries stand (never the secrets)."""
+    found = with_subscriptions(lambda s: s.all())
+    if as_json:
+        typer.echo(json.dumps([asdict(s) for s in found], indent=2, default=str))
+        return
+    typer.echo(f"{'id':<22} {'status':<8} {'attempts':>8}  url")
+    for subscription in found:
+        typer.echo(
+            f"{subscription.id:<22} {subscription.status:<8} {subscription.attempts:>8}  "
+            f"{subscription.url}"
+        )
+
+
+@webhooks.command("show")
+def show_one(subscription_id: str = typer.Argument(..., help="A subscription id.")) -> None:
+    """Show one subscription."""
+    show(with_subscriptions(lambda s: s.get(subscription_id)))
+
+
+@webhooks.command("update")
+def update(
+    subscription_id: str = typer.Argument(..., help="A subscription id."),
+    url: str | None = typer.Option(None, "--url", help="A new URL."),
+    event_type: list[str] | None = TypeOption,
+    scheme: list[str] | None = SchemeOption,
+    description: str | None = typer.Option(None, help="A new description."),
+) -> None:
+    """Change a subscription's URL, filters or description."""
+    show(
+        with_subscriptions(
+            lambda s: s.update(
+                subscription_id,
+                url=url,
+                event_types=event_type,
+                schemes=scheme,
+                description=description,
+            )
+        )
+    )
+
+
+@webhooks.command("pause")
+def pause(subscription_id: str = typer.Argument(..., help="A subscription id.")) -> None:
+    """Stop deliveries; the subscription keeps its place in the feed."""
+    show(with_subscriptions(lambda s: s.update(subscription_id, status="paused")))
+
+
+@webhooks.command("resume")
+def resume(subscription_id: str = typer.Argument(..., help="A subscription id.")) -> None:
+    """Deliver again from where it stopped, at once."""
+    show(with_subscriptions(lambda s: s.update(subscription_id, status="active")))
+
+
+@webhooks.command("redeliver")
+def redeliver(
+    subscription_id: str = typer.Argument(..., help="A subscription id."),
+    from_event: str = typer.Option(..., "--from", help="The first event to send again (evt_…)."),
+) -> None:
+    """Send an event and every later one of the subscription again."""
+    show(with_subscriptions(lambda s: s.redeliver(subscription_id, from_event)))
+
+
+@webhooks.command("delete")
+def delete(subscription_id: str = typer.Argument(..., help="A subscription id.")) -> None:
+    """Remove a subscription; its events stay in the feed."""
+    with_subscriptions(lambda s: s.delete(subscription_id))
+    typer.echo(f"deleted {subscription_id}")

@@ -1,0 +1,251 @@
+"""Delivering events to webhook subscriptions: at least once, in order, signed, retried.
+
+Every service process runs a `WebhookDeliverer`. For each active subscription
+whose next attempt is due it takes the subscription's lock (`Database.exclusive`:
+one holder across every process and replica, released if the holder dies) and
+posts the events after the subscription's position, one at a time and in
+order, then moves the position past those the receiver accepted (any 2xx):
+once per turn of up to `EVENTS_PER_TURN` events, in a commit that does not
+wait for the disk. Receivers may see an event again (a process or database
+killed before the position moved): the `Custid-Event-Id` header lets them
+keep it once.
+
+A failure (no answer, another status) stops the subscription at that event:
+it is tried again after an exponential backoff with jitter, or after the
+receiver's `Retry-After` if that is longer. A subscription that has failed
+for longer than the retry horizon is marked `failing` and left alone until an
+admin resumes it or asks for a redelivery; its events stay in the feed.
+Deliveries run beside issuing, on connections of their own, with a timeout:
+a slow or dead receiver holds up nothing but its own subscription.
+"""
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import orjson
+import structlog
+
+from app.core.clock import Clock
+from app.core.errors import InvalidWebhookTarget
+from app.core.events.feed import Event, events_after
+from app.core.events.signing import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    signature,
+)
+from app.core.events.subscriptions import ACTIVE, FAILING, RETRY_AT_ONCE
+from app.core.events.targets import check_target
+from app.core.metrics import Metrics
+from app.encoding import json_bytes
+from app.store import webhooks as webhook_rows
+from app.store.database import Database
+from app.store.models import WebhookSubscription
+
+if TYPE_CHECKING:
+    from app.core.events.http import WebhookClient
+
+log = structlog.get_logger(__name__)
+
+# Events posted per turn on a subscription's lock, so replicas take turns on long backlogs.
+EVENTS_PER_TURN = 100
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one post of one event came to."""
+
+    delivered: bool
+    error: str | None = None
+    # Seconds the receiver asked us to wait (Retry-After), if it did.
+    retry_after: float | None = None
+
+
+@dataclass
+class WebhookDeliverer:
+    """Posts the feed's events to every active subscription, from one service process."""
+
+    db: Database
+    clock: Clock
+    metrics: Metrics
+    allow_private: bool
+    timeout_seconds: float = 10.0
+    retry_horizon: timedelta = timedelta(hours=24)
+    backoff_max_seconds: float = 900.0
+    poll_interval_seconds: float = 0.5
+    _client: "WebhookClient | None" = field(default=None, init=False)
+
+    async def run(self) -> None:
+        """Deliver for as long as the process serves; a failed round is retried later."""
+        while True:
+            try:
+                delivered = await self.deliver_due()
+            except Exception:  # the database may be down: try again next round
+                log.exception("webhook_round_failed")
+                delivered = 0
+            if not delivered:
+                await asyncio.sleep(self.poll_interval_seconds)
+
+    async def deliver_due(self) -> int:
+        """Deliver what is pending to every subscription due now; how many events went."""
+        async with self.db.session() as session:
+            subscriptions = await webhook_rows.due(session, self.clock())
+        delivered = await asyncio.gather(*(self._take_turn(s.id) for s in subscriptions))
+        return sum(delivered)
+
+    async def _take_turn(self, subscription_id: str) -> int:
+        async with self.db.exclusive(f"custid:webhook:{subscription_id}") as mine:
+            if not mine:
+                return 0  # another process is delivering to it
+            async with self.db.session() as session:
+                subscription = await webhook_rows.find(session, subscription_id)
+            if subscription is None or not self._due(subscription):
+                return 0  # changed while we waited for the lock
+            return await self._deliver_pending(subscription)
+
+    def _due(self, subscription: WebhookSubscription) -> bool:
+        due_at = subscription.next_attempt_at
+        return subscription.status == ACTIVE and (due_at is None or due_at <= self.clock())
+
+    async def _deliver_pending(self, subscription: WebhookSubscription) -> int:
+        since = webhook_rows.position(subscription)
+        events = await events_after(
+            self.db, since, subscription.event_types, subscription.schemes, EVENTS_PER_TURN
+        )
+        if not events:
+            return 0
+        accepted, failure = await self._post_in_order(subscription, events)
+        # One write per turn, not per event: a process killed mid-turn sends the turn's
+        # events again, and receivers deduplicate on Custid-Event-Id.
+        changes: dict[str, object] = {}
+        if accepted:
+            changes |= RETRY_AT_ONCE | webhook_rows.position_values(accepted[-1].position)
+        if failure is not None:
+            changes |= self._failure(subscription, *failure, progressed=bool(accepted))
+        if changes:
+            async with self.db.transaction() as session:
+                await webhook_rows.record_progress(session, subscription.id, since, **changes)
+        return len(accepted)
+
+    async def _post_in_order(
+        self, subscription: WebhookSubscription, events: list[Event]
+    ) -> tuple[list[Event], tuple[Event, Attempt] | None]:
+        """Post `events` one after another until one fails: those the receiver accepted,
+        and the one it did not, with what came of it."""
+        try:
+            await check_target(subscription.url, self.allow_private)
+        except InvalidWebhookTarget as exc:  # say, a name that now resolves to 10.0.0.5
+            self.metrics.count_delivery("refused")
+            return [], (events[0], Attempt(False, exc.detail))
+        accepted: list[Event] = []
+        for event in events:
+            attempt = await self._post(subscription, event)
+            if not attempt.delivered:
+                return accepted, (event, attempt)
+            accepted.append(event)
+        return accepted, None
+
+    async def _post(self, subscription: WebhookSubscription, event: Event) -> Attempt:
+        body = json_bytes(event.payload(), option=orjson.OPT_UTC_Z)
+        timestamp = int(self.clock().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: event.id,
+            EVENT_TYPE_HEADER: event.type,
+            SIGNATURE_HEADER: signature(subscription.secret, timestamp, body),
+        }
+        started = time.perf_counter()
+        answer = await self._http().post(subscription.url, body, headers)
+        self.metrics.observe_delivery(time.perf_counter() - started)
+        if answer.status is not None and 200 <= answer.status < 300:
+            self.metrics.count_delivery("delivered")
+            return Attempt(True)
+        self.metrics.count_delivery("failed")
+        if answer.status is None:
+            return Attempt(False, answer.error)
+        wait = retry_after_seconds(answer.retry_after, self.clock())
+        return Attempt(False, f"HTTP {answer.status}", wait)
+
+    def _http(self) -> "WebhookClient":
+        if self._client is None:
+            from app.core.events.http import WebhookClient  # at first use: see its module
+
+            self._client = WebhookClient(self.timeout_seconds, self.allow_private)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the connections to receivers."""
+        if self._client is not None:
+            await self._client.close()
+
+    def _failure(
+        self,
+        subscription: WebhookSubscription,
+        event: Event,
+        attempt: Attempt,
+        progressed: bool,
+    ) -> dict[str, object]:
+        """What a failed post changes: the count of attempts at `event`, and when to try it
+        again, or, past the retry horizon, that the subscription is failing."""
+        now = self.clock()
+        # Events delivered earlier in the turn: the receiver was up, this event's count starts.
+        attempts = 1 if progressed else subscription.attempts + 1
+        failing_since = now if progressed else subscription.failing_since or now
+        changes: dict[str, object] = {
+            "attempts": attempts,
+            "failing_since": failing_since,
+            "last_error": attempt.error,
+        }
+        if now - failing_since >= self.retry_horizon:
+            log.error(
+                "webhook_failing",
+                subscription=subscription.id,
+                event_id=event.id,
+                url=redacted_url(subscription.url),
+                since=failing_since.isoformat(),
+                error=attempt.error,
+            )
+            return changes | {"status": FAILING, "next_attempt_at": None}
+        delay = max(self.backoff(attempts), attempt.retry_after or 0.0)
+        log.warning(
+            "webhook_delivery_failed",
+            subscription=subscription.id,
+            event_id=event.id,
+            url=redacted_url(subscription.url),
+            attempt=attempts,
+            error=attempt.error,
+            retry_in_s=round(delay, 3),
+        )
+        return changes | {"next_attempt_at": now + timedelta(seconds=delay)}
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt `attempts + 1`: doubling from 1 s up to the cap, with jitter
+        so that receivers coming back are not hit by every subscription at once."""
+        ceiling = min(self.backoff_max_seconds, 2.0 ** (attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """The wait a `Retry-After` header asks for (seconds or an HTTP date), if it is valid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - now).total_seconds(), 0.0)
+
+
+def redacted_url(url: str) -> str:
+    """A URL for the logs: scheme, host, port and path, never its query (tokens live there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,0 +1,214 @@
+"""Webhook subscriptions: who receives which events, managed by admins over the API or CLI.
+
+A subscription names an http(s) URL, the event types and schemes it wants
+(none named: all), and gets a secret shown once, with which every delivery to
+it is signed. It starts at the end of the feed: it receives what happens from
+then on. Paused, it keeps its place; `redeliver` moves its place back to an
+event, so that event and every later one are sent again.
+"""
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.audit import Actor
+from app.core.clock import Clock
+from app.core.errors import EventNotFound, UnknownEventType, WebhookNotFound
+from app.core.events.feed import ACTIONS_OF_TYPE, cursor_of, event_row_id, events_after
+from app.core.events.targets import check_target
+from app.store import event_feed
+from app.store import webhooks as webhook_rows
+from app.store.database import Database
+from app.store.event_feed import Position
+from app.store.models import WebhookSubscription
+
+ACTIVE, PAUSED, FAILING = "active", "paused", "failing"
+ID_PREFIX, SECRET_PREFIX = "whk_", "whsec_"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A webhook subscription as admins see it: never its secret."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    schemes: list[str]
+    description: str | None
+    status: str
+    cursor: str  # the feed cursor of the last event delivered
+    attempts: int
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def of(cls, row: WebhookSubscription) -> "Subscription":
+        return cls(
+            id=row.id,
+            url=row.url,
+            event_types=list(row.event_types),
+            schemes=list(row.schemes),
+            description=row.description,
+            status=row.status,
+            cursor=cursor_of(webhook_rows.position(row)),
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            failing_since=row.failing_since,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            created_by=row.created_by,
+        )
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    """A subscription just created, with the only copy of its secret handed out."""
+
+    subscription: Subscription
+    secret: str
+
+
+@dataclass
+class Subscriptions:
+    """Creates, changes and removes webhook subscriptions."""
+
+    db: Database
+    clock: Clock
+    # Whether targets may be private or loopback addresses (off outside embedded mode).
+    allow_private: bool
+
+    async def create(
+        self,
+        url: str,
+        event_types: Sequence[str],
+        schemes: Sequence[str],
+        description: str | None,
+        actor: Actor,
+    ) -> NewSubscription:
+        """A new, active subscription; it receives the events that happen from now on."""
+        check_event_types(event_types)
+        await check_target(url, self.allow_private)
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            start = await event_feed.feed_end(session)
+            subscription = WebhookSubscription(
+                id=ID_PREFIX + secrets.token_hex(8),
+                url=url,
+                secret=secret,
+                event_types=sorted(set(event_types)),
+                schemes=sorted(set(schemes)),
+                description=description,
+                status=ACTIVE,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+                created_by=actor.key_id,
+                **webhook_rows.position_values(start),
+            )
+            session.add(subscription)
+        return NewSubscription(Subscription.of(subscription), secret)
+
+    async def all(self) -> list[Subscription]:
+        """Every subscription, oldest first."""
+        async with self.db.session() as session:
+            return [Subscription.of(row) for row in await webhook_rows.all_subscriptions(session)]
+
+    async def get(self, subscription_id: str) -> Subscription:
+        """The subscription, or `WebhookNotFound`."""
+        async with self.db.session() as session:
+            found = await webhook_rows.find(session, subscription_id)
+        if found is None:
+            raise WebhookNotFound(subscription_id)
+        return Subscription.of(found)
+
+    async def update(
+        self,
+        subscription_id: str,
+        *,
+        url: str | None = None,
+        event_types: Sequence[str] | None = None,
+        schemes: Sequence[str] | None = None,
+        description: str | None = None,
+        status: str | None = None,
+    ) -> Subscription:
+        """Change what is given; resuming a failing subscription retries it at once."""
+        changes: dict[str, object] = {}
+        if url is not None:
+            await check_target(url, self.allow_private)
+            changes["url"] = url
+        if event_types is not None:
+            check_event_types(event_types)
+            changes["event_types"] = sorted(set(event_types))
+        if schemes is not None:
+            changes["schemes"] = sorted(set(schemes))
+        if description is not None:
+            changes["description"] = description
+        if status is not None:
+            changes["status"] = status
+            if status == ACTIVE:
+                changes |= RETRY_AT_ONCE
+        return await self._change(subscription_id, changes)
+
+    async def redeliver(self, subscription_id: str, from_event: str) -> Subscription:
+        """Send `from_event` and every later event again; the subscription becomes active."""
+        row_id = event_row_id(from_event)
+        async with self.db.session() as session:
+            at = None if row_id is None else await event_feed.position_of(session, row_id)
+        if at is None:
+            raise EventNotFound(from_event)
+        before = Position(at.txid, at.id - 1)
+        return await self._change(
+            subscription_id,
+            {"status": ACTIVE, **RETRY_AT_ONCE, **webhook_rows.position_values(before)},
+        )
+
+    async def undelivered_ages(self) -> dict[str, float]:
+        """Per subscription not paused: seconds since the oldest event it has not received."""
+        async with self.db.session() as session:
+            rows = await webhook_rows.all_subscriptions(session)
+        now = self.clock()
+        ages = {}
+        for row in rows:
+            if row.status == PAUSED:
+                continue
+            waiting = await events_after(
+                self.db, webhook_rows.position(row), row.event_types, row.schemes, limit=1
+            )
+            ages[row.id] = (now - waiting[0].occurred_at).total_seconds() if waiting else 0.0
+        return ages
+
+    async def delete(self, subscription_id: str) -> None:
+        """Remove a subscription; its events stay in the feed."""
+        async with self.db.transaction() as session:
+            if not await webhook_rows.remove(session, subscription_id):
+                raise WebhookNotFound(subscription_id)
+
+    async def _change(self, subscription_id: str, changes: dict[str, object]) -> Subscription:
+        async with self.db.transaction() as session:
+            if await webhook_rows.find(session, subscription_id) is None:
+                raise WebhookNotFound(subscription_id)
+            await webhook_rows.change(session, subscription_id, updated_at=self.clock(), **changes)
+        return await self.get(subscription_id)
+
+
+def check_event_types(event_types: Sequence[str]) -> None:
+    """`UnknownEventType` for the first type the feed does not carry."""
+    for event_type in event_types:
+        if event_type not in ACTIONS_OF_TYPE:
+            raise UnknownEventType(event_type, sorted(ACTIONS_OF_TYPE))
+
+
+# What resuming a subscription clears: its failures, and the wait before its next attempt.
+RETRY_AT_ONCE: dict[str, object] = {
+    "attempts": 0,
+    "next_attempt_at": None,
+    "failing_since": None,
+    "last_error": None,
+}
