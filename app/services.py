@@ -109,6 +109,7 @@ async def running_services(
         retry_horizon=settings.webhook_retry_horizon,
         backoff_max_seconds=settings.webhook_backoff_max_seconds,
         poll_interval_seconds=settings.events_poll_interval_seconds,
+        issuing_busy=issuer.busy,
     )
     background = [
         purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),

@@ -143,6 +143,10 @@ class Issuer:
             self._issue_group, MAX_GROUP_NUMBERS, self.max_queued_numbers, self.db.retry_after
         )
 
+    def busy(self) -> bool:
+        """Whether requests are queued behind groups in flight: background work should yield."""
+        return self.coalescer.backlogged
+
     def scheme(self, name: str) -> Scheme:
         """The scheme called `name`, or `UnknownScheme`."""
         try:
