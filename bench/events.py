@@ -20,7 +20,6 @@ rounds of one/none (target: >= 0.9). Every subscription is created and deleted w
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench import procfs, stack
-from bench.run import RESULTS, progress
+from bench.run import new_run_dir, progress, publish
 from bench.wrk import Request, run_wrk
 from tests.servers import ServiceProcess, wait_until
 
@@ -262,18 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000, help="drain events (10,000)")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args(argv)
-    run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-events-workers{args.workers}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"files of this run: {run_dir}")
+    run_dir = new_run_dir(f"events-workers{args.workers}")
     with ExitStack() as cleanup:
         report = run(args, run_dir, cleanup)
-    text = report.render()
-    print(text)
-    (run_dir / "report.txt").write_text(text + "\n")
-    document = json.dumps(asdict(report) | {"ratio": report.ratio}, indent=2)
-    (run_dir / "report.json").write_text(document + "\n")
-    if args.json is not None:
-        args.json.write_text(document + "\n")
+    publish(run_dir, report.render(), asdict(report) | {"ratio": report.ratio}, args.json)
     return 0 if report.bad_signatures == 0 else 1
 
 
