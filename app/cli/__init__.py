@@ -1,4 +1,4 @@
-"""The `custid` command: serve, migrate, check, and API keys.
+"""The `custid` command: serve, migrate, check, openapi, API keys and webhooks.
 
 Each command loads the service's heavier modules (SQLAlchemy, FastAPI, Redis)
 when it runs, not when the command line is parsed: `custid serve --workers N`
@@ -8,12 +8,13 @@ starts them should not spend a second or two loading it too.
 
 import typer
 
-from app.cli import check, keys, serve, webhooks
+from app.cli import check, keys, openapi, serve, webhooks
 
 cli = typer.Typer(help="custid: issues unique, structured business numbers.", no_args_is_help=True)
 cli.command()(serve.serve)
 cli.command()(serve.migrate)
 cli.command()(check.check)
+cli.command()(openapi.openapi)
 cli.add_typer(keys.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
 
