@@ -180,6 +180,8 @@ class ServiceProcess:
         self.env = {**os.environ, **env, "CUSTID_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="custid-serve-", suffix=".log", delete=False)
+        # What the process wrote, kept once it is stopped and its log file is gone.
+        self.final_output = ""
 
     @property
     def url(self) -> str:
@@ -217,4 +219,6 @@ class ServiceProcess:
                 self.process.wait(10)
         self.process = None
         self.log.close()
+        if Path(self.log.name).exists():
+            self.final_output = self.output()
         Path(self.log.name).unlink(missing_ok=True)
