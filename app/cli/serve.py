@@ -34,6 +34,10 @@ def serve(
     if host is not None:
         settings = settings.model_copy(update={"host": host})
     configure_logging(settings.log_level)
+    from schemes import load_catalog
+
+    # Read here, before any worker starts, so a bad file stops the command with its one line.
+    load_catalog(settings.schemes_file, settings.time_zone)
     if settings.is_embedded:
         from app.store.migrations import upgrade_to_head
 
