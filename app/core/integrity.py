@@ -143,7 +143,7 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
                 capacity=scheme.capacity if scheme is not None else None,
                 gaps=(row.highest_seq or 0) - row.distinct_seqs,
                 gap_examples=examples.get((row.scheme, row.period, row.partition), []),
-                sequenced=row.sequenced,
+                sequenced=bool(row.sequenced),
             )
         )
     report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
