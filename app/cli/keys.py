@@ -28,16 +28,27 @@ def keys_create(
         metavar="SCOPE",
         help="A scope to grant (numbers:issue, numbers:read, numbers:admin); repeat for several.",
     ),
+    if_no_keys: bool = typer.Option(
+        False,
+        "--if-no-keys",
+        help="Create the key only if no key exists yet (a deployment's first key); "
+        "otherwise create nothing and exit 0.",
+    ),
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
-    from app.core.api_keys import create_key
+    from app.core.api_keys import any_key_exists, create_key
     from app.core.clock import system_clock
 
-    async def create(db: "Database") -> "NewKey":
+    async def create(db: "Database") -> "NewKey | None":
+        if if_no_keys and await any_key_exists(db):
+            return None
         return await create_key(db, name, scope, system_clock, _operator())
 
     created = run_on_database(create)
+    if created is None:
+        typer.echo("an API key exists already: none created", err=True)
+        return
     typer.echo(f"id:     {created.key.id}")
     typer.echo(f"name:   {created.key.name}")
     typer.echo(f"scopes: {' '.join(created.key.scopes)}")
