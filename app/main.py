@@ -14,6 +14,7 @@ from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
 from app.api.problems import install_problem_handlers, known_error_codes
+from app.console import install_console
 from app.core.clock import Clock, system_clock
 from app.core.events.feed import EVENT_TYPES
 from app.core.metrics import Metrics
@@ -105,4 +106,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_console(app)
     return app
