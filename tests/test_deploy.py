@@ -17,7 +17,6 @@ from app.cli.serve import refuse_open_public_port
 from app.core.access import InsecureBinding
 from app.settings import get_settings
 from app.store.migrations import upgrade_to_head
-
 from tests.deploy_queries import DASHBOARD, DEPLOY, RULES, dashboard_queries
 
 ROOT = DEPLOY.parent
