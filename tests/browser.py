@@ -10,9 +10,7 @@ it; each test leaves a screenshot in `test-artifacts/`.
 import os
 import re
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,18 +81,3 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)
     return path
-
-
-def create_key(env: Mapping[str, str], name: str, *scopes: str) -> str:
-    """A new API key's secret, made by `custid keys create` as an operator would."""
-    arguments = [arg for scope in scopes for arg in ("--scope", scope)]
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--name", name, *arguments],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    fields = dict(line.split(":", 1) for line in result.stdout.splitlines())
-    return fields["secret"].strip()

@@ -10,8 +10,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
-from tests.browser import OfflineContext, browser, create_key, offline, page, screenshot
-from tests.servers import ServiceProcess
+from tests.browser import OfflineContext, browser, offline, page, screenshot
+from tests.servers import ServiceProcess, create_key
 
 __all__ = ["browser", "offline", "page"]  # fixtures
 

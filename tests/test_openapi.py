@@ -4,8 +4,10 @@ import re
 from pathlib import Path
 
 import httpx
+from custid_client import ERRORS_BY_CODE
 
 from app.api.pages import openapi_text
+from app.api.problems import known_error_codes
 from app.main import create_app
 from app.settings import Settings
 
@@ -104,3 +106,7 @@ async def test_docs_assets_are_the_viewers_themselves(client: httpx.AsyncClient)
     assert "javascript" in swagger.headers["content-type"]
     assert len(swagger.content) > 500_000
     assert len(redoc.content) > 500_000
+
+
+def test_the_python_client_has_an_exception_for_every_error_code() -> None:
+    assert known_error_codes() <= set(ERRORS_BY_CODE)

@@ -42,7 +42,7 @@ def test_every_route_is_in_the_readme_with_its_scope(tmp_path: Path) -> None:
     served = set()
     for route in app.routes:
         if isinstance(route, APIRoute):
-            served |= {(method, route.path) for method in route.methods if method != "HEAD"}
+            served |= {(method, route.path) for method in route.methods or () if method != "HEAD"}
         elif isinstance(route, Mount):
             served.add(("GET", route.path))
 
