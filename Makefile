@@ -3,14 +3,14 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-events
+.PHONY: install run test lint openapi bench bench-events
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e clients/python
 	touch $@
 
 run: install
@@ -23,6 +23,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The committed API document; a test fails until it is regenerated after an API change.
+openapi: install
+	$(BIN)/custid openapi --output openapi.json
 
 # Load benchmark with its own PostgreSQL, Redis and service processes; see bench/README.md.
 # Options: make bench BENCH_ARGS="--workers 2 --duration 10 --json out.json"

@@ -147,6 +147,7 @@ async def running_services(
             deliverer,
         )
     finally:
+        log.info("service_stopping")
         forget_this_process()
         for task in tasks:
             task.cancel()
@@ -157,6 +158,7 @@ async def running_services(
         if redis is not None:
             await redis.aclose()
         await db.dispose()
+        log.info("service_stopped")
 
 
 async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:

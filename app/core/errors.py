@@ -18,6 +18,7 @@
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
+    │   └── ApiKeyAlreadyRevoked
     ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
@@ -27,6 +28,7 @@ Request bodies that fail validation are reported by the HTTP layer as 422
 `validation_error`; everything the core can say is above.
 """
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -71,8 +73,12 @@ class UnknownScheme(NotFound):
     code = "unknown_scheme"
     title = "Unknown scheme"
 
-    def __init__(self, scheme: str) -> None:
-        super().__init__(f"there is no scheme named {scheme!r}", scheme=scheme)
+    def __init__(self, scheme: str, known: Iterable[str] = ()) -> None:
+        names = sorted(known)
+        listed = f"; the schemes are {', '.join(names)}" if names else ""
+        super().__init__(f"there is no scheme named {scheme!r}{listed}", scheme=scheme)
+        if names:
+            self.extensions["schemes"] = names
 
 
 class NumberNotFound(NotFound):
@@ -174,6 +180,16 @@ class InvalidTransition(CustidError):
             number=number,
             number_status=status,
             action=action,
+        )
+
+
+class ApiKeyAlreadyRevoked(InvalidTransition):
+    def __init__(self, key_id: str) -> None:
+        CustidError.__init__(
+            self,
+            f"API key {key_id!r} is already revoked",
+            key_id=key_id,
+            action="revoke",
         )
 
 

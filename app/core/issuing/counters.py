@@ -276,6 +276,12 @@ class FallbackCounter:
             await self._fallback.raise_to(key, value, ttl)
         self._synced.add(key)
 
+    def primary_unreachable(self) -> None:
+        """The primary was seen down elsewhere (a readiness probe): switch now, not at the
+        next reservation, so what serves is reported truly from this moment on."""
+        if not self.degraded:
+            self._fail_over()
+
     def _active(self) -> Counter:
         return self._fallback if self.degraded else self._primary
 

@@ -152,7 +152,7 @@ class Issuer:
         try:
             return self.schemes[name]
         except KeyError:
-            raise UnknownScheme(name) from None
+            raise UnknownScheme(name, self.schemes) from None
 
     def checked_attributes(self, scheme: Scheme, attributes: Mapping[str, str]) -> dict[str, str]:
         """The attributes as `scheme` keeps them, or `InvalidAttributes` naming the bad one."""
@@ -308,7 +308,7 @@ class Issuer:
                 collided_requests=len(waiting),
                 attempt=attempt,
             )
-            await self._resync(key, instant, scheme)
+            await self._resync(key, instant, scheme, missing=False)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
     async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
@@ -347,16 +347,31 @@ class Issuer:
                 raise SequenceExhausted(
                     scheme.name, key.period, scheme.capacity, reservation.value, n
                 )
-            await self._resync(key, instant, scheme)
+            await self._resync(key, instant, scheme, missing=True)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
-    async def _resync(self, key: CounterKey, instant: datetime, scheme: Scheme) -> None:
-        """Raise the counter to the highest sequence stored for its key."""
+    async def _resync(
+        self, key: CounterKey, instant: datetime, scheme: Scheme, *, missing: bool
+    ) -> None:
+        """Raise the counter to the highest sequence stored for its key.
+
+        A `missing` counter with nothing stored is a period (or partition) starting:
+        logged as such, and not counted as a resync, which would read as an incident.
+        """
         async with self.db.session() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
         period_end = scheme.period_end(instant)
         ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
         await self.counter.raise_to(key, stored, ttl)
+        if missing and stored == 0:
+            log.info(
+                "counter_started",
+                scheme=key.scheme,
+                period=key.period,
+                partition=key.partition,
+                backend=self.counter.backend,
+            )
+            return
         log.info(
             "counter_resync",
             scheme=key.scheme,
