@@ -118,7 +118,7 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server of the test's own, free to flush, kill and restart."""
     server = RedisServer().start()
     yield server
-    server.stop()
+    server.destroy()
 
 
 @pytest.fixture(scope="session")
@@ -257,7 +257,7 @@ async def redis_client(
 @pytest.fixture
 def redis_key(redis_settings: Settings) -> Callable[[str], str]:
     """The Redis key of a scheme's counter on the test clock's day, 2023-10-15."""
-    return lambda scheme: f"{redis_settings.redis_key_prefix}:{{{scheme}}}:20231015:"
+    return lambda scheme: f"{redis_settings.redis_key_prefix}:{scheme}:20231015:"
 
 
 @pytest.fixture

@@ -48,10 +48,17 @@ def _run_as_postgres() -> dict[str, Any]:
 
 
 class RedisServer:
-    """A redis-server of the test's own, keeping nothing on disk."""
+    """A redis-server of the test's own, keeping nothing on disk.
 
-    def __init__(self) -> None:
+    `options` are more `--name value` words (a replica's `--replicaof`, a Cluster
+    node's `--cluster-enabled`); the server runs in `directory` (a temporary one
+    by default), where a Cluster node keeps its nodes file.
+    """
+
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
+        self.options = options
+        self.directory = Path(tempfile.mkdtemp(prefix="custid-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,9 +77,11 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.directory,
         )
         wait_until(self._answers, 10, "redis-server")
         return self
@@ -101,6 +110,11 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
         self.process = None
+
+    def destroy(self) -> None:
+        """Stop it and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class PostgresServer:

@@ -1,0 +1,44 @@
+"""The Redis the counters use: one server, a primary found through Sentinel, or a Cluster.
+
+All three are redis-py's own clients. Whatever the topology, a failover shows
+up as a connection error on the next command: the counter then falls back to
+the database, and raises every key to the highest stored sequence when Redis
+answers again, so increments the promoted replica never received are not
+handed out twice.
+"""
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+from app.settings import Settings
+
+RedisClient = Redis | RedisCluster
+
+
+def connect_redis(settings: Settings) -> RedisClient | None:
+    """A client for the Redis `settings` name, or None when the database counter serves alone.
+
+    Connections open on first use.
+    """
+    timeout = settings.redis_timeout_seconds
+    timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if settings.redis_sentinels is not None:
+        password = settings.redis_password
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            settings.sentinel_addresses, sentinel_kwargs=timeouts, **timeouts
+        )
+        # Every new connection asks the Sentinels where the primary is now, and a
+        # connection to a primary demoted since answers READONLY, which redis-py
+        # turns into a connection error: the pool then reconnects to the new one.
+        primary: Redis = sentinel.master_for(
+            settings.redis_sentinel_service,
+            password=None if password is None else password.get_secret_value(),
+        )
+        return primary
+    if settings.redis_url is None:
+        return None
+    url = settings.redis_url.get_secret_value()
+    if settings.redis_cluster:
+        return RedisCluster.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
