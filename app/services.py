@@ -3,7 +3,7 @@
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import structlog
@@ -22,7 +22,7 @@ from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
-from app.store.redis_connection import RedisClient, connect_redis
+from app.store.redis_connection import RedisClient, open_redis
 from schemes import Catalog
 
 log = structlog.get_logger(__name__)
@@ -66,7 +66,8 @@ async def running_services(
         raise
     counter: Counter
     counter = DatabaseCounter(db)
-    redis = connect_redis(settings)
+    connections = AsyncExitStack()
+    redis = await connections.enter_async_context(open_redis(settings))
     if redis is not None:
         counter = FallbackCounter(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
@@ -148,8 +149,7 @@ async def running_services(
             with suppress(asyncio.CancelledError):
                 await task
         await deliverer.close()
-        if redis is not None:
-            await redis.aclose()
+        await connections.aclose()
         await db.dispose()
 
 

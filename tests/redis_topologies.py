@@ -15,7 +15,7 @@ from tests.servers import RedisServer, free_port, wait_until
 SENTINEL_SERVICE = "custid-counters"
 
 
-def client(port: int) -> "redis.Redis[bytes]":
+def client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -29,8 +29,7 @@ class SentinelGroup:
     def __init__(self, replicas: int = 2, sentinels: int = 3) -> None:
         self.primary = RedisServer()
         self.replicas = [
-            RedisServer("--replicaof", "127.0.0.1", str(self.primary.port))
-            for _ in range(replicas)
+            RedisServer("--replicaof", "127.0.0.1", str(self.primary.port)) for _ in range(replicas)
         ]
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.directory = Path(tempfile.mkdtemp(prefix="custid-sentinel-"))
@@ -116,7 +115,7 @@ class SentinelGroup:
             if port is None or port == old_port:
                 return False
             with client(port) as connection:
-                return connection.info("replication")["role"] == "master"
+                return bool(connection.info("replication")["role"] == "master")
 
         wait_until(promoted, timeout, "a promoted replica")
         port = self.primary_port()
@@ -171,6 +170,9 @@ class RedisClusterGroup:
                 # The other primaries go on serving their slots while one is down.
                 "--cluster-require-full-coverage",
                 "no",
+                # However long its link was down, a replica may take over.
+                "--cluster-replica-validity-factor",
+                "0",
             )
             for _ in range(masters * (1 + replicas_each))
         ]
@@ -209,7 +211,16 @@ class RedisClusterGroup:
     def _healthy(self) -> bool:
         """Every node sees the cluster whole, with every replica attached."""
         serving = len(self.master_ports()) * (1 + self.replicas_each)
-        return self._running_ok() and serving == len(self.nodes)
+        return self._running_ok() and serving == len(self.nodes) and self._replicas_in_sync()
+
+    def _replicas_in_sync(self) -> bool:
+        """A replica that has not synced once would not take over its primary."""
+        for node in self.nodes:
+            with client(node.port) as connection:
+                info = connection.info("replication")
+            if info["role"] == "slave" and info["master_link_status"] != "up":
+                return False
+        return True
 
     def master_ports(self) -> list[int]:
         """The ports of the nodes serving slots now."""

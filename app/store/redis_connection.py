@@ -7,6 +7,9 @@ answers again, so increments the promoted replica never received are not
 handed out twice.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
@@ -16,29 +19,54 @@ from app.settings import Settings
 RedisClient = Redis | RedisCluster
 
 
-def connect_redis(settings: Settings) -> RedisClient | None:
-    """A client for the Redis `settings` name, or None when the database counter serves alone.
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[RedisClient | None]:
+    """A client for the Redis `settings` name, or None when the database counter serves
+    alone; every connection it opened (the Sentinels' too) is closed when the block ends.
 
     Connections open on first use.
     """
     timeout = settings.redis_timeout_seconds
-    timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if settings.redis_sentinels is not None:
-        password = settings.redis_password
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            settings.sentinel_addresses, sentinel_kwargs=timeouts, **timeouts
-        )
-        # Every new connection asks the Sentinels where the primary is now, and a
-        # connection to a primary demoted since answers READONLY, which redis-py
-        # turns into a connection error: the pool then reconnects to the new one.
-        primary: Redis = sentinel.master_for(
-            settings.redis_sentinel_service,
-            password=None if password is None else password.get_secret_value(),
-        )
-        return primary
+        async with watched_primary(settings) as primary:
+            yield primary
+        return
     if settings.redis_url is None:
-        return None
+        yield None
+        return
     url = settings.redis_url.get_secret_value()
+    client: RedisClient
     if settings.redis_cluster:
-        return RedisCluster.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = RedisCluster.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    else:
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def watched_primary(settings: Settings) -> AsyncIterator[Redis]:
+    """The primary the Sentinels name, followed through their failovers."""
+    timeouts = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+    }
+    password = settings.redis_password
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        settings.sentinel_addresses, sentinel_kwargs=timeouts, **timeouts
+    )
+    # Every new connection asks the Sentinels where the primary is now, and a
+    # connection to a primary demoted since answers READONLY, which redis-py
+    # turns into a connection error: the pool then reconnects to the new one.
+    primary: Redis = sentinel.master_for(
+        settings.redis_sentinel_service,
+        password=None if password is None else password.get_secret_value(),
+    )
+    try:
+        yield primary
+    finally:
+        await primary.aclose()
+        for watcher in sentinel.sentinels:
+            await watcher.aclose()
