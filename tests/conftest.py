@@ -35,7 +35,7 @@ from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
-from tests.servers import RedisServer
+from tests.servers import PostgresServer, RedisServer
 
 SHARED_POSTGRES = os.environ.get(
     "CUSTID_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -119,6 +119,20 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.destroy()
+
+
+@pytest.fixture(scope="module")
+def fault_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the module's own, free to stop, crash and restart."""
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def fault_database(fault_postgres: PostgresServer) -> str:
+    """A new migrated database on `fault_postgres`."""
+    return create_database(fault_postgres.url)
 
 
 @pytest.fixture(scope="session")
