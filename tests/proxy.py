@@ -15,7 +15,13 @@ from pathlib import Path
 
 from tests.servers import free_port, wait_until
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+def haproxy_binary() -> str:
+    """haproxy from the Debian package (`.ci/run` installs it); its absence fails the test."""
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    if found is None:
+        raise RuntimeError("haproxy is required: apt-get install haproxy")
+    return found
 
 
 class Haproxy:
@@ -70,7 +76,7 @@ backend replicas
         config = self.directory / "haproxy.cfg"
         config.write_text(self.config())
         self.process = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(config)],
+            [haproxy_binary(), "-db", "-f", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -15,6 +15,14 @@ from tests.servers import RedisServer, free_port, wait_until
 SENTINEL_SERVICE = "custid-counters"
 
 
+def binary(name: str, package: str) -> str:
+    """A Redis tool from its Debian package (`.ci/run` installs them); absent, the test fails."""
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is required: apt-get install {package}")
+    return found
+
+
 def client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
 
@@ -60,7 +68,7 @@ class SentinelGroup:
                 )
                 self.sentinels.append(
                     subprocess.Popen(
-                        [shutil.which("redis-sentinel") or "redis-sentinel", str(config)],
+                        [binary("redis-sentinel", "redis-sentinel"), str(config)],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                     )
@@ -190,7 +198,7 @@ class RedisClusterGroup:
                 node.start()
             subprocess.run(
                 [
-                    shutil.which("redis-cli") or "redis-cli",
+                    binary("redis-cli", "redis-tools"),
                     "--cluster",
                     "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
