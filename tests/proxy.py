@@ -26,7 +26,7 @@ def haproxy_binary() -> str:
 
 class Haproxy:
     """Round robin over `backends` (base URLs); a replica whose /readyz fails twice
-    (checked every 200 ms) leaves rotation, and one that passes twice comes back.
+    (checked every 250 ms) leaves rotation, and one that passes twice comes back.
     A request whose connection is refused is sent to another replica."""
 
     def __init__(self, backends: Sequence[str]) -> None:
@@ -68,7 +68,10 @@ backend replicas
   balance roundrobin
   option httpchk GET /readyz
   http-check expect status 200
-  default-server inter 200ms fall 2 rise 2
+  # A refused connection (a draining replica) fails a check at once; a slow answer
+  # from a busy replica gets a second.
+  timeout check 1s
+  default-server inter 250ms fall 2 rise 2
 {servers}
 """
 

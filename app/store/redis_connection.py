@@ -8,11 +8,12 @@ handed out twice.
 """
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisClusterException, RedisError
 
 from app.settings import Settings
 
@@ -38,6 +39,11 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisClient | None]:
     client: RedisClient
     if settings.redis_cluster:
         client = RedisCluster.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Learn the slots before serving: left to the first commands, concurrent ones
+        # each map the cluster and close connections the others are still opening.
+        # Unreachable now, it is mapped on first use, while the database counter serves.
+        with suppress(RedisError, RedisClusterException, OSError):
+            await client.initialize()
     else:
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Protocol
 
 import structlog
+from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
@@ -102,12 +103,24 @@ return current
 OUTCOME_CODES = {0: Outcome.MISSING, 1: Outcome.RESERVED, 2: Outcome.EXHAUSTED}
 
 
+# What Redis raises while it cannot serve: unreachable, too slow, or a Cluster whose
+# slots are moving to a promoted replica (CLUSTERDOWN, TRYAGAIN, a slot nobody serves).
+REDIS_OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,
+    TryAgainError,
+    SlotNotCoveredError,
+    OSError,
+)
+
+
 @asynccontextmanager
 async def redis_guard(retry_after: int) -> AsyncIterator[None]:
     """Report an unreachable Redis as a 503 instead of a crash."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except REDIS_OUTAGES as exc:
         raise BackendUnavailable("redis", retry_after) from exc
 
 
