@@ -35,6 +35,7 @@ from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
+from tests.redis_topologies import RedisClusterGroup, SentinelGroup
 from tests.servers import PostgresServer, RedisServer
 
 SHARED_POSTGRES = os.environ.get(
@@ -119,6 +120,22 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.destroy()
+
+
+@pytest.fixture
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A Redis primary, two replicas and three Sentinels of the test's own."""
+    group = SentinelGroup().start()
+    yield group
+    group.destroy()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisClusterGroup]:
+    """A Redis Cluster of three primaries, each with a replica, of the test's own."""
+    cluster = RedisClusterGroup().start()
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture(scope="module")

@@ -45,20 +45,6 @@ pytestmark = pytest.mark.slow
 CLIENTS = 32
 
 
-@pytest.fixture
-def sentinel_group() -> Iterator[SentinelGroup]:
-    group = SentinelGroup().start()
-    yield group
-    group.destroy()
-
-
-@pytest.fixture
-def redis_cluster() -> Iterator[RedisClusterGroup]:
-    cluster = RedisClusterGroup().start()
-    yield cluster
-    cluster.destroy()
-
-
 def proxied(replicas: list[ServiceProcess]) -> Haproxy:
     return Haproxy([replica.url for replica in replicas]).start()
 
@@ -379,3 +365,31 @@ async def test_without_a_synchronous_standby_a_failover_can_lose_answered_number
     lost = answered - on_new_primary
     report(f"[faults] asynchronous standby promoted: answered=5 lost={len(lost)}")
     assert lost == answered
+
+
+@pytest.mark.timeout(120)
+async def test_a_replica_whose_database_is_down_leaves_rotation(
+    fault_database: str, own_redis: RedisServer
+) -> None:
+    """Two replicas, each on a database of its own here so that one can lose it alone."""
+    lonely_postgres = PostgresServer().start()
+    try:
+        lonely_database = await asyncio.to_thread(create_database, lonely_postgres.url)
+        healthy = start_services(replica_env(fault_database, CUSTID_REDIS_URL=own_redis.url), 1)
+        cut_off = start_services(replica_env(lonely_database), 1)
+        replicas = cut_off + healthy
+        proxy = proxied(replicas)
+        try:
+            await asyncio.to_thread(lonely_postgres.stop, "immediate")
+            await asyncio.to_thread(
+                wait_until, lambda: proxy.in_rotation() == ["replica1"], 10, "rotation"
+            )
+            async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
+                responses = [await http.post(f"/v1/schemes/{SCHEME}/numbers") for _ in range(20)]
+        finally:
+            proxy.stop()
+            stop_services(replicas)
+    finally:
+        lonely_postgres.destroy()
+
+    assert [response.status_code for response in responses] == [201] * 20
