@@ -106,8 +106,11 @@ backend replicas
         }
 
     def in_rotation(self) -> list[str]:
-        """The replicas that receive requests now."""
-        return sorted(name for name, state in self.server_states().items() if state == "UP")
+        """The replicas that receive requests now: "UP", or "UP 1/2" (failing checks,
+        not yet taken out)."""
+        return sorted(
+            name for name, state in self.server_states().items() if state.startswith("UP")
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -85,14 +85,14 @@ async def test_redis_primary_killed_under_load_sentinel_promotes_a_replica(
         warm = await warm_up([proxy.url])
         failing_over = asyncio.create_task(failover())
         result = await issue_load(
-            [proxy.url], SCHEME, CLIENTS, numbers=10**9, seconds=12, batch_sizes=(1, 1, 1, 10)
+            [proxy.url], SCHEME, CLIENTS, numbers=10**9, seconds=9, batch_sizes=(1, 1, 1, 10)
         )
         await failing_over
     finally:
         proxy.stop()
         stop_services(replicas)
 
-    pause = result.longest_pause(11)
+    pause = result.longest_pause(8)
     report(
         figures(
             "Redis primary killed, Sentinel failover, 3 replicas behind haproxy",
@@ -143,7 +143,7 @@ async def test_cluster_primary_killed_under_load_across_many_partitions(
             "staff",
             CLIENTS,
             numbers=10**9,
-            seconds=12,
+            seconds=9,
             batch_sizes=(1, 1, 1, 10),
             attributes=departments,
         )
@@ -157,7 +157,7 @@ async def test_cluster_primary_killed_under_load_across_many_partitions(
             result,
             keys_per_primary=sorted(spread.values()),
             failover_s=round(failover_seconds, 1),
-            longest_pause_s=result.longest_pause(11),
+            longest_pause_s=result.longest_pause(8),
         )
     )
     assert len(spread) == 3
@@ -219,7 +219,7 @@ async def test_postgres_primary_stopped_standby_promoted_under_load(
             SCHEME,
             CLIENTS,
             numbers=10**9,
-            seconds=14,
+            seconds=11,
             batch_sizes=(1, 1, 1, 10),
         )
         await failing_over
@@ -279,7 +279,7 @@ async def test_replica_killed_behind_the_proxy_each_logical_request_gets_one_num
         warm = await warm_up([proxy.url])
         killing = asyncio.create_task(kill_one())
         result = await issue_with_retries(
-            proxy.url, SCHEME, CLIENTS, seconds=10, key_prefix=uuid.uuid4().hex[:8]
+            proxy.url, SCHEME, CLIENTS, seconds=7, key_prefix=uuid.uuid4().hex[:8]
         )
         await killing
         left_in_rotation = proxy.in_rotation()
@@ -303,32 +303,6 @@ async def test_replica_killed_behind_the_proxy_each_logical_request_gets_one_num
         "a number was stored that no request was answered with, or an answer was not stored"
     )
     assert len(left_in_rotation) == 2
-
-
-@pytest.mark.timeout(120)
-async def test_a_draining_replica_leaves_rotation_and_no_request_fails(
-    fault_database: str, own_redis: RedisServer
-) -> None:
-    replicas = start_services(replica_env(fault_database, CUSTID_REDIS_URL=own_redis.url), 2)
-    proxy = proxied(replicas)
-    draining = replicas[0]
-    try:
-        async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
-            assert draining.process is not None
-            os.killpg(draining.process.pid, signal.SIGTERM)
-            responses = []
-            for _ in range(60):
-                responses.append(await http.post(f"/v1/schemes/{SCHEME}/numbers"))
-                await asyncio.sleep(0.02)
-            await asyncio.to_thread(
-                wait_until, lambda: proxy.in_rotation() == ["replica1"], 10, "rotation"
-            )
-    finally:
-        proxy.stop()
-        stop_services(replicas)
-
-    assert [response.status_code for response in responses] == [201] * 60
-    assert draining.process is None or draining.process.poll() == 0
 
 
 @pytest.mark.faults
@@ -368,28 +342,44 @@ async def test_without_a_synchronous_standby_a_failover_can_lose_answered_number
 
 
 @pytest.mark.timeout(120)
-async def test_a_replica_whose_database_is_down_leaves_rotation(
+async def test_replicas_draining_or_without_their_database_leave_rotation(
     fault_database: str, own_redis: RedisServer
 ) -> None:
-    """Two replicas, each on a database of its own here so that one can lose it alone."""
+    """Three replicas behind haproxy: one is sent SIGTERM (it drains), one loses its
+    database (a database of its own here, so that it loses it alone). Both leave
+    rotation, and every request through the proxy meanwhile is answered."""
     lonely_postgres = PostgresServer().start()
     try:
         lonely_database = await asyncio.to_thread(create_database, lonely_postgres.url)
-        healthy = start_services(replica_env(fault_database, CUSTID_REDIS_URL=own_redis.url), 1)
-        cut_off = start_services(replica_env(lonely_database), 1)
-        replicas = cut_off + healthy
+        env = replica_env(fault_database, CUSTID_REDIS_URL=own_redis.url)
+        replicas = start_services(env, 2) + start_services(replica_env(lonely_database), 1)
+        draining, healthy, cut_off = replicas
         proxy = proxied(replicas)
         try:
-            await asyncio.to_thread(lonely_postgres.stop, "immediate")
-            await asyncio.to_thread(
-                wait_until, lambda: proxy.in_rotation() == ["replica1"], 10, "rotation"
-            )
             async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
-                responses = [await http.post(f"/v1/schemes/{SCHEME}/numbers") for _ in range(20)]
+                assert draining.process is not None
+                os.killpg(draining.process.pid, signal.SIGTERM)
+                await asyncio.to_thread(lonely_postgres.stop, "immediate")
+                responses = []
+                for _ in range(40):
+                    responses.append(await http.post(f"/v1/schemes/{SCHEME}/numbers"))
+                    await asyncio.sleep(0.02)
+                await asyncio.to_thread(
+                    wait_until, lambda: proxy.in_rotation() == ["replica1"], 10, "rotation"
+                )
+                stopped_cleanly = draining.process.wait(30) == 0
         finally:
             proxy.stop()
             stop_services(replicas)
     finally:
         lonely_postgres.destroy()
 
-    assert [response.status_code for response in responses] == [201] * 20
+    # The replica without a database answers 503 until haproxy takes it out (two
+    # failed checks); the others answer every request.
+    statuses = [response.status_code for response in responses]
+    assert set(statuses) <= {201, 503}
+    assert all(
+        response.headers.get("retry-after") for response in responses if response.status_code == 503
+    )
+    assert statuses[-10:] == [201] * 10
+    assert stopped_cleanly
