@@ -45,6 +45,11 @@ pytestmark = pytest.mark.slow
 CLIENTS = 32
 
 
+def counters_in_use(replicas: list[ServiceProcess]) -> list[str]:
+    """Which counter each replica issues from now ("redis", or "database" in fallback)."""
+    return [httpx.get(f"{replica.url}/readyz", timeout=5).json()["counter"] for replica in replicas]
+
+
 def proxied(replicas: list[ServiceProcess]) -> Haproxy:
     return Haproxy([replica.url for replica in replicas]).start()
 
@@ -88,6 +93,7 @@ async def test_redis_primary_killed_under_load_sentinel_promotes_a_replica(
             [proxy.url], SCHEME, CLIENTS, numbers=10**9, seconds=9, batch_sizes=(1, 1, 1, 10)
         )
         await failing_over
+        following = counters_in_use(replicas)
     finally:
         proxy.stop()
         stop_services(replicas)
@@ -101,6 +107,7 @@ async def test_redis_primary_killed_under_load_sentinel_promotes_a_replica(
             longest_pause_s=pause,
         )
     )
+    assert following == ["redis"] * 3, "a replica did not follow the Sentinels to the new primary"
     assert result.duplicates == 0
     assert result.server_errors == 0
     assert pause <= max(1, math.ceil(failover_seconds)), "issuance stopped past the failover"
@@ -148,6 +155,7 @@ async def test_cluster_primary_killed_under_load_across_many_partitions(
             attributes=departments,
         )
         await failing_over
+        following = counters_in_use(replicas)
     finally:
         stop_services(replicas)
 
@@ -160,6 +168,7 @@ async def test_cluster_primary_killed_under_load_across_many_partitions(
             longest_pause_s=result.longest_pause(8),
         )
     )
+    assert following == ["redis"] * 2, "a replica did not return to the Cluster"
     assert len(spread) == 3
     assert all(keys > 0 for keys in spread.values()), "the partitions did not spread"
     assert result.duplicates == 0

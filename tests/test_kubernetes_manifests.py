@@ -1,7 +1,6 @@
 """deploy/kubernetes: every manifest valid against Kubernetes' own schemas (offline, from
 the kubernetes-validate package), and wired together as the README says."""
 
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -47,9 +46,7 @@ def test_kustomization_lists_every_manifest() -> None:
 @pytest.mark.parametrize(
     "resource", resources(), ids=lambda r: f"{r['kind']}/{r['metadata']['name']}"
 )
-def test_manifest_is_valid_against_the_kubernetes_schema(
-    resource: dict[str, Any], tmp_path: Path
-) -> None:
+def test_manifest_is_valid_against_the_kubernetes_schema(resource: dict[str, Any]) -> None:
     # strict: a misspelt or misplaced field is an error, not silently ignored.
     kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
