@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint openapi bench bench-events
+.PHONY: install run test lint openapi bench bench-events bench-replicas
 
 install: $(VENV)/.installed
 
@@ -36,3 +36,7 @@ bench: install
 # Webhook deliveries per second, and the issue rate with one subscription against none.
 bench-events: install
 	$(BIN)/python -m bench.events $(BENCH_ARGS)
+
+# Numbers/s with 1, 2 and 3 replicas behind haproxy, and each replica's CPU.
+bench-replicas: install
+	$(BIN)/python -m bench.replicas $(BENCH_ARGS)

@@ -3,11 +3,10 @@
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from app.core.access import Gatekeeper
@@ -23,6 +22,7 @@ from app.core.metrics import Metrics, forget_this_process
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
+from app.store.redis_connection import RedisClient, open_redis
 from schemes import Catalog
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ class Services:
 
     settings: Settings
     db: Database
-    redis: Redis | None
+    redis: RedisClient | None
     issuer: Issuer
     migration_head: str | None
     metrics: Metrics
@@ -64,15 +64,11 @@ async def running_services(
     except BaseException:
         await db.dispose()
         raise
-    redis: Redis | None = None
     counter: Counter
     counter = DatabaseCounter(db)
-    if settings.redis_url is not None:
-        redis = Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
+    connections = AsyncExitStack()
+    redis = await connections.enter_async_context(open_redis(settings))
+    if redis is not None:
         counter = FallbackCounter(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
             counter,
@@ -155,8 +151,7 @@ async def running_services(
             with suppress(asyncio.CancelledError):
                 await task
         await deliverer.close()
-        if redis is not None:
-            await redis.aclose()
+        await connections.aclose()
         await db.dispose()
         log.info("service_stopped")
 

@@ -49,10 +49,17 @@ def _run_as_postgres() -> dict[str, Any]:
 
 
 class RedisServer:
-    """A redis-server of the test's own, keeping nothing on disk."""
+    """A redis-server of the test's own, keeping nothing on disk.
 
-    def __init__(self) -> None:
+    `options` are more `--name value` words (a replica's `--replicaof`, a Cluster
+    node's `--cluster-enabled`); the server runs in `directory` (a temporary one
+    by default), where a Cluster node keeps its nodes file.
+    """
+
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
+        self.options = options
+        self.directory = Path(tempfile.mkdtemp(prefix="custid-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,9 +78,11 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.directory,
         )
         wait_until(self._answers, 10, "redis-server")
         return self
@@ -102,6 +111,11 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
         self.process = None
+
+    def destroy(self) -> None:
+        """Stop it and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class PostgresServer:
@@ -136,9 +150,7 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         if not self.data.exists():
-            self._binary(
-                "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
-            )
+            self.initialise()
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
             f"{self.directory} -c max_connections=200"
@@ -159,6 +171,48 @@ class PostgresServer:
             "start",
         )
         return self
+
+    def configure(self, **settings: str) -> "PostgresServer":
+        """Set server settings in its configuration file (read at the next start)."""
+        with (self.data / "postgresql.auto.conf").open("a") as conf:
+            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
+        return self
+
+    def initialise(self) -> "PostgresServer":
+        """Create its data directory (start does it too, when there is none)."""
+        self._binary("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def standby(self) -> "PostgresServer":
+        """A streaming standby of this (running) server: a base backup that follows it.
+
+        It names itself `standby` to the primary, for `synchronous_standby_names`,
+        and requires no standby of its own once promoted.
+        """
+        standby = PostgresServer(durable=self.durable)
+        standby._binary(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(standby.data),
+            "-X",
+            "stream",
+            "--write-recovery-conf",
+        )
+        return standby.configure(
+            primary_conninfo=f"host=127.0.0.1 port={self.port} user=postgres "
+            "application_name=standby",
+            synchronous_standby_names="",
+        )
+
+    def promote(self) -> None:
+        """Make this standby a primary that takes writes."""
+        self._binary("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server; mode "immediate" is a crash."""
@@ -337,3 +391,20 @@ def read_message(reader: Any) -> bytes | None:
             length = int(value.strip())
     body: bytes = reader.read(length) if length else b""
     return head + body
+
+
+def start_services(env: Mapping[str, str], count: int) -> list[ServiceProcess]:
+    """`count` custid processes with `env`, all ready; none left running if one fails."""
+    services = [ServiceProcess(env) for _ in range(count)]
+    try:
+        for service in services:
+            service.start()
+    except Exception:
+        stop_services(services)
+        raise
+    return services
+
+
+def stop_services(services: list[ServiceProcess]) -> None:
+    for service in services:
+        service.stop()

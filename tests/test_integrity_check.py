@@ -43,7 +43,7 @@ async def lower_counter(settings: Settings, scheme: str, period: str, value: int
     """Corrupt the counter: set it below what is stored, as a restored Redis backup would."""
     if settings.redis_url is not None:
         client = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
-        await client.set(f"{settings.redis_key_prefix}:{{{scheme}}}:{period}:", value)
+        await client.set(f"{settings.redis_key_prefix}:{scheme}:{period}:", value)
         await client.aclose()
         return
     engine = create_async_engine(settings.sqlalchemy_url)
