@@ -250,7 +250,13 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_until(self._ready, 30, f"custid on port {self.port}")
+        try:
+            wait_until(self._ready, 30, f"custid on port {self.port}")
+        except BaseException:
+            # Nothing is left running or open for a later test to trip over; what the
+            # process wrote stays in `final_output`.
+            self.stop()
+            raise
         return self
 
     def _ready(self) -> bool:
