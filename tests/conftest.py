@@ -45,6 +45,7 @@ TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
 BACKENDS = ["postgres", "embedded"]
 TABLES = (
     "issued_numbers",
+    "number_refs",
     "counters",
     "number_events",
     "idempotency_keys",

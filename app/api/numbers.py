@@ -29,15 +29,17 @@ router = APIRouter(prefix="/v1", tags=["numbers"])
 async def list_numbers(
     filters: Annotated[ListFilters, Query()], actor: ReaderActor, services: ServicesDep
 ) -> NumberPage:
-    """Issued numbers by `ref`, `scheme` and issue time, oldest first, a page at a time.
+    """Issued numbers by `ref`, `scheme`, `operator` and issue time, oldest first, a page at a
+    time.
 
-    A customer who forgot their number is found by your record id:
-    `GET /v1/numbers?ref=crm:acct-991&scheme=daily`.
+    A customer who forgot their number is found by any of its refs:
+    `GET /v1/numbers?ref=crm:acct-991&scheme=daily` (system `crm`, id `acct-991`).
     """
     page = await find_numbers(
         services.db,
         scheme=filters.scheme,
         ref=filters.ref,
+        operator=filters.operator,
         issued_from=filters.issued_from,
         issued_before=filters.issued_before,
         cursor=filters.cursor,

@@ -1,10 +1,11 @@
 """Reading issued numbers back: one by number, or a filtered page at a time."""
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
 from app.core.cursors import decode_cursor, encode_cursor
 from app.core.errors import NumberNotFound
+from app.core.refs import ExternalRef
 from app.store import numbers as number_rows
 from app.store.database import Database
 from app.store.models import IssuedNumber
@@ -36,18 +37,21 @@ async def find_numbers(
     *,
     scheme: str | None = None,
     ref: str | None = None,
+    operator: str | None = None,
     issued_from: datetime | None = None,
     issued_before: datetime | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> NumberPage:
-    """Issued numbers matching every filter given, oldest first, `limit` at a time."""
+    """Issued numbers matching every filter given, oldest first, `limit` at a time. `ref` is
+    any of a number's refs, written `system:id` (or an id of the system `default`)."""
     after_id = 0 if cursor is None else decode_cursor(cursor, LISTING, 1)[0]
     async with db.session() as session:
         rows = await number_rows.list_numbers(
             session,
             scheme=scheme,
-            ref=ref,
+            ref=None if ref is None else astuple(ExternalRef.parse(ref)),
+            operator=operator,
             issued_from=issued_from,
             issued_before=issued_before,
             after_id=after_id,
