@@ -24,6 +24,11 @@ def keys_create(
     scope: list[Scope] = typer.Option(  # noqa: B008 - typer declares options this way
         ..., "--scope", help="A scope to grant; repeat for several."
     ),
+    require_operator: bool = typer.Option(
+        False,
+        "--require-operator",
+        help="Refuse its requests that name no acting operator (X-Operator or `operator`).",
+    ),
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
@@ -31,12 +36,14 @@ def keys_create(
     from app.core.clock import system_clock
 
     async def create(db: "Database") -> "NewKey":
-        return await create_key(db, name, scope, system_clock, _operator())
+        return await create_key(db, name, scope, system_clock, _operator(), require_operator)
 
     created = run_on_database(create)
     typer.echo(f"id:     {created.key.id}")
     typer.echo(f"name:   {created.key.name}")
     typer.echo(f"scopes: {' '.join(created.key.scopes)}")
+    if require_operator:
+        typer.echo("requires an operator: yes")
     typer.echo(f"secret: {created.token}")
     typer.echo(
         "Store the secret now: it cannot be shown again. Send it as "

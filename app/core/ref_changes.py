@@ -51,20 +51,19 @@ class RefKeeper:
                         number,
                         f"remove it before giving the number another {ref.system} ref",
                     )
-            columns = ref_columns(stored.scheme, [number], [ref], [at], [actor.key_id])
+            scheme = stored.scheme
+            columns = ref_columns(scheme, [number], [ref], [at], [actor.key_id])
             if not await ref_rows.insert_refs(session, columns):
                 # Taken by another number (or by this one, concurrently).
                 await session.rollback()
                 async with self.db.session() as reading:
-                    holder = await ref_rows.number_of_ref(
-                        reading, stored.scheme, ref.system, ref.id
-                    )
+                    holder = await ref_rows.number_of_ref(reading, scheme, ref.system, ref.id)
                 if holder is not None and holder.number == number:
                     return holder, False
                 raise RefConflict(
                     ref.system,
                     ref.id,
-                    stored.scheme,
+                    scheme,
                     holder.number if holder is not None else number,
                     "a ref names one number per scheme",
                 )
