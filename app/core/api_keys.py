@@ -85,7 +85,7 @@ async def create_key(
                 details={
                     "name": name,
                     "scopes": key.scopes,
-                    "require_operator": require_operator,
+                    **({"require_operator": True} if require_operator else {}),
                 },
             ),
         )
