@@ -1,6 +1,8 @@
 """A number carries any number of {system, id} refs: given at issue, added and removed after,
 each found again, each change audited and evented."""
 
+from typing import Any
+
 import httpx
 
 from app.core.scopes import Scope
@@ -9,7 +11,7 @@ from tests.conftest import KeyMaker, bearer
 PROBLEM = "application/problem+json"
 
 
-async def issue(client: httpx.AsyncClient, scheme: str = "daily", **body: object) -> dict:
+async def issue(client: httpx.AsyncClient, scheme: str = "daily", **body: object) -> dict[str, Any]:
     response = await client.post(f"/v1/schemes/{scheme}/numbers", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())

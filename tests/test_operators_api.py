@@ -81,7 +81,7 @@ async def test_a_malformed_operator_header_is_a_422_naming_it(
     client: httpx.AsyncClient, operator: str
 ) -> None:
     response = await client.post(
-        "/v1/schemes/daily/numbers", headers={"X-Operator": operator.encode()}
+        "/v1/schemes/daily/numbers", headers={b"X-Operator": operator.encode()}
     )
 
     assert response.status_code == 422

@@ -60,7 +60,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     legacy = connection.execute(
         sa.text(
-            "SELECT number, scheme, ref, issued_at, issued_by FROM issued_numbers "
+            "SELECT number, scheme, ref, issued_by FROM issued_numbers "
             "WHERE ref IS NOT NULL ORDER BY id"
         )
     )
@@ -74,12 +74,17 @@ def upgrade() -> None:
                     "scheme": scheme,
                     "system": split_ref(ref)[0],
                     "ref_id": split_ref(ref)[1],
-                    "added_at": issued_at or migrated_at,
+                    "added_at": migrated_at,
                     "added_by": issued_by,
                 }
-                for number, scheme, ref, issued_at, issued_by in rows
+                for number, scheme, ref, issued_by in rows
             ],
         )
+    # A ref given at issue was added when its number was issued.
+    op.execute(
+        "UPDATE number_refs SET added_at = (SELECT n.issued_at FROM issued_numbers n "
+        "WHERE n.number = number_refs.number)"
+    )
     with op.batch_alter_table("issued_numbers") as batch_op:
         batch_op.drop_constraint(op.f("uq_issued_numbers_scheme_ref"), type_="unique")
         batch_op.drop_column("ref")
