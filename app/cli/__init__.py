@@ -8,12 +8,13 @@ starts them should not spend a second or two loading it too.
 
 import typer
 
-from app.cli import check, keys, serve, webhooks
+from app.cli import check, imports, keys, serve, webhooks
 
 cli = typer.Typer(help="custid: issues unique, structured business numbers.", no_args_is_help=True)
 cli.command()(serve.serve)
 cli.command()(serve.migrate)
 cli.command()(check.check)
+cli.command("import")(imports.import_numbers)
 cli.add_typer(keys.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
 

@@ -361,6 +361,10 @@ class Issuer:
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
+    async def resync_counter(self, key: CounterKey, scheme: Scheme) -> None:
+        """Raise the counter of `key` to the highest sequence stored for it (after an import)."""
+        await self._resync(key, self.clock(), scheme)
+
     async def _resync(self, key: CounterKey, instant: datetime, scheme: Scheme) -> None:
         """Raise the counter to the highest sequence stored for its key."""
         async with self.db.session() as session:
