@@ -1,10 +1,9 @@
 """`custid import --scheme S FILE.csv`: load numbers issued by an older system."""
 
 import asyncio
-import csv
 import getpass
+import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -15,14 +14,14 @@ from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from app.core.imports import ImportResult, LegacyRow
+    from app.core.imports import ImportResult
 
 # A million lines move in one transaction: its statements may run for minutes.
 IMPORT_STATEMENT_TIMEOUT_SECONDS = 3600.0
 
 
 def import_numbers(
-    file: Path = typer.Argument(
+    file: Path = typer.Argument(  # noqa: B008 - typer declares arguments this way
         ..., exists=True, dir_okay=False, readable=True, help="CSV: number,issued_at[,refs]."
     ),
     scheme: str = typer.Option(..., "--scheme", help="The scheme the numbers belong to."),
@@ -42,7 +41,8 @@ def import_numbers(
     settings = get_settings()
     configure_logging("error")
     try:
-        result = asyncio.run(run_import(settings, file, scheme, operator, progress))
+        with file.open("rb") as raw:
+            result = asyncio.run(run_import(settings, raw, file.name, scheme, operator, progress))
     except ImportRejected as exc:
         for problem in exc.extensions["problems"]:
             typer.echo(f"{file}:{problem['line']}: {problem['problem']}", err=True)
@@ -58,12 +58,19 @@ def import_numbers(
 
 
 async def run_import(
-    settings: Settings, file: Path, scheme: str, operator: str | None, show_progress: bool
+    settings: Settings,
+    raw: IO[bytes],
+    name: str,
+    scheme: str,
+    operator: str | None,
+    show_progress: bool,
 ) -> "ImportResult":
+    """Import the CSV file open as `raw`, with a progress bar over its bytes."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from app.core.audit import Actor
     from app.core.clock import system_clock
+    from app.core.imports import csv_rows
     from app.core.imports import import_numbers as import_rows
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
@@ -80,34 +87,24 @@ async def run_import(
     )
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
     actor = Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}", operator)
-    with (
-        file.open("rb") as raw,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            disable=not show_progress,
-            transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
-        rows = csv_rows(raw)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"importing {name}", total=os.fstat(raw.fileno()).st_size)
+        # Undecodable bytes become U+FFFD: the line is then reported as malformed, by number.
+        lines = (
+            line.decode("utf-8-sig" if number == 0 else "utf-8", errors="replace")
+            for number, line in enumerate(raw)
+        )
+        rows = csv_rows(lines, scheme)
 
         def advance(_: int) -> None:
             bar.update(task, completed=raw.tell())
 
         async with running_services(patient, schemes, system_clock, Metrics()) as services:
             return await import_rows(services.issuer, scheme, rows, actor, progress=advance)
-
-
-def csv_rows(raw: IO[bytes]) -> Iterator[tuple[int, "LegacyRow"]]:
-    """(line number, fields) of each data line of a CSV file with a header line."""
-    # Undecodable bytes become U+FFFD: the line is then reported as malformed, by number.
-    lines = (
-        line.decode("utf-8-sig" if number == 0 else "utf-8", errors="replace")
-        for number, line in enumerate(raw)
-    )
-    reader = csv.DictReader(lines)
-    for fields in reader:
-        yield reader.line_num, fields

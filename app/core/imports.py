@@ -14,6 +14,7 @@ Rows are read and staged a chunk at a time (PostgreSQL: COPY), so a file of
 a million lines takes little memory.
 """
 
+import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -192,6 +193,22 @@ async def import_numbers(
         await issuer.resync_counter(CounterKey(scheme.name, period, partition), scheme)
     issuer.metrics.count_events(EVENT_TYPES[Action.IMPORTED], moved.numbers)
     return ImportResult(scheme.name, lines, moved.numbers, present, moved.refs)
+
+
+def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[tuple[int, LegacyRow]]:
+    """(line number, fields) of each data line of CSV text whose first line names its
+    columns; `ImportRejected` when that line names no `number` or `issued_at` column."""
+    reader = csv.DictReader(lines)
+    header = reader.fieldnames or []
+    missing = [column for column in ("number", "issued_at") if column not in header]
+    if missing:
+        problem = (
+            f"the first line must name the columns (number, issued_at[, refs]); "
+            f"it names {', '.join(header) or 'nothing'}"
+        )
+        raise ImportRejected(scheme, [{"line": 1, "problem": problem}], 1)
+    for fields in reader:
+        yield reader.line_num, fields
 
 
 def chunked(
