@@ -56,9 +56,6 @@ class ImportResult:
 
 def read_row(line: int, fields: LegacyRow, versions: list[Scheme]) -> StagedNumber | str:
     """The line as a number of one of `versions`, or what is wrong with it."""
-    unknown = sorted(set(fields) - set(COLUMNS))
-    if unknown:
-        return f"unknown column(s) {', '.join(map(str, unknown))}; expected {', '.join(COLUMNS)}"
     number = str(fields.get("number") or "").strip()
     if not number:
         return "number: missing"
@@ -84,7 +81,7 @@ def read_row(line: int, fields: LegacyRow, versions: list[Scheme]) -> StagedNumb
         parsed.seq,
         dict(parsed.attributes),
         issued_at,
-        [(ref.system, ref.id) for ref in refs],
+        refs,
     )
 
 
@@ -116,8 +113,7 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
             if isinstance(item, Mapping):
                 refs.append(ExternalRef.checked(str(item.get("system")), str(item.get("id"))))
             else:
-                parsed = ExternalRef.parse(str(item))
-                refs.append(ExternalRef.checked(parsed.system, parsed.id))
+                refs.append(ExternalRef.read(str(item)))
     except InvalidRef as exc:
         return f"refs: {exc.detail}"
     systems = [ref.system for ref in refs]
@@ -199,9 +195,8 @@ def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[tuple[int, LegacyRow
     """(line number, fields) of each data line of CSV text whose first line names its
     columns; `ImportRejected` when that line names no `number` or `issued_at` column."""
     reader = csv.DictReader(lines)
-    header = reader.fieldnames or []
-    missing = [column for column in ("number", "issued_at") if column not in header]
-    if missing:
+    header = list(reader.fieldnames or [])
+    if not {"number", "issued_at"} <= set(header) or not set(header) <= set(COLUMNS):
         problem = (
             f"the first line must name the columns (number, issued_at[, refs]); "
             f"it names {', '.join(header) or 'nothing'}"

@@ -1,6 +1,6 @@
 """Reading issued numbers back: one by number, or a filtered page at a time."""
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from app.core.cursors import decode_cursor, encode_cursor
@@ -50,7 +50,7 @@ async def find_numbers(
         rows = await number_rows.list_numbers(
             session,
             scheme=scheme,
-            ref=None if ref is None else astuple(ExternalRef.parse(ref)),
+            ref=None if ref is None else ExternalRef.parse(ref),
             operator=operator,
             issued_from=issued_from,
             issued_before=issued_before,

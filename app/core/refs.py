@@ -7,8 +7,8 @@ names one number, and a number has one ref per system (`number_refs`).
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from app.core.errors import InvalidRef
 from app.store.bulk import Columns, Same, column_of
@@ -20,8 +20,8 @@ SYSTEM = re.compile(SYSTEM_PATTERN)
 REF_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
 
 
-@dataclass(frozen=True)
-class ExternalRef:
+# A tuple: an import reads one per line, a million at a time.
+class ExternalRef(NamedTuple):
     """One id another system knows a number by."""
 
     system: str
@@ -35,6 +35,15 @@ class ExternalRef:
         if colon and ref_id and SYSTEM.fullmatch(system):
             return cls(system, ref_id)
         return cls(DEFAULT_REF_SYSTEM, text)
+
+    @classmethod
+    def read(cls, text: str, field: str = "ref") -> "ExternalRef":
+        """`text` parsed as `parse` does, or `InvalidRef` naming `field` if its id is not
+        one a ref may have."""
+        ref = cls.parse(text)
+        if not REF_ID.fullmatch(ref.id):
+            raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
+        return ref
 
     @classmethod
     def checked(cls, system: str, ref_id: str, field: str = "ref") -> "ExternalRef":

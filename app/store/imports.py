@@ -9,7 +9,7 @@ SQLite with executemany. Every check and every move is the same SQL on both.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -67,8 +67,8 @@ REFS = Base.metadata.tables["number_refs"]
 EVENTS = Base.metadata.tables["number_events"]
 
 
-@dataclass(frozen=True)
-class StagedNumber:
+# A tuple: an import reads one per line, a million at a time.
+class StagedNumber(NamedTuple):
     """A line of the file, read and checked against its scheme."""
 
     line: int
