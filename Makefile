@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-events
+.PHONY: install run test lint bench bench-events bench-import
 
 install: $(VENV)/.installed
 
@@ -32,3 +32,7 @@ bench: install
 # Webhook deliveries per second, and the issue rate with one subscription against none.
 bench-events: install
 	$(BIN)/python -m bench.events $(BENCH_ARGS)
+
+# `custid import` of a generated million-line file into PostgreSQL: rows/s and peak memory.
+bench-import: install
+	$(BIN)/python -m bench.imports $(BENCH_ARGS)
