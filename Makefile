@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint openapi bench bench-events bench-replicas
+.PHONY: install run test lint openapi bench bench-events bench-replicas bench-import
 
 install: $(VENV)/.installed
 
@@ -40,3 +40,7 @@ bench-events: install
 # Numbers/s with 1, 2 and 3 replicas behind haproxy, and each replica's CPU.
 bench-replicas: install
 	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
+# `custid import` of a generated million-line file into PostgreSQL: rows/s and peak memory.
+bench-import: install
+	$(BIN)/python -m bench.imports $(BENCH_ARGS)

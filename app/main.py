@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import events, health, issuing, lifecycle, metrics, numbers, webhooks
+from app.api import events, health, imports, issuing, lifecycle, metrics, numbers, refs, webhooks
 from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
@@ -21,7 +21,7 @@ from app.core.metrics import Metrics
 from app.logs import configure_logging
 from app.services import running_services
 from app.settings import Settings, get_settings
-from schemes import load_catalog
+from schemes import SchemeFileError, load_catalog
 
 DESCRIPTION = """
 custid issues business numbers — customer numbers like `20231015001`, employee
@@ -74,6 +74,11 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    if settings.operator_scheme is not None and settings.operator_scheme not in schemes:
+        raise SchemeFileError(
+            f"CUSTID_OPERATOR_SCHEME names {settings.operator_scheme!r}, which is no scheme of "
+            f"{settings.schemes_file}"
+        )
     observed = Metrics()
     observed.initialise(schemes, known_error_codes(), EVENT_TYPES.values())
 
@@ -101,6 +106,8 @@ def create_app(
     app.include_router(issuing.router)
     app.include_router(numbers.router)
     app.include_router(lifecycle.router)
+    app.include_router(refs.router)
+    app.include_router(imports.router)
     app.include_router(scheme_routes.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)

@@ -19,6 +19,8 @@ from app.core.issuing.counters import Counter, DatabaseCounter, FallbackCounter,
 from app.core.issuing.idempotency import IdempotencyKeys
 from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
+from app.core.operators import Operators
+from app.core.ref_changes import RefKeeper
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
@@ -42,6 +44,7 @@ class Services:
     idempotency: IdempotencyKeys
     subscriptions: Subscriptions
     deliverer: WebhookDeliverer
+    refs: RefKeeper
 
 
 @asynccontextmanager
@@ -81,12 +84,14 @@ async def running_services(
         ttl=settings.idempotency_ttl,
         wait_seconds=settings.idempotency_wait_seconds,
     )
+    operators = Operators(db, settings.operator_scheme, settings.auth_cache_seconds)
     issuer = Issuer(
         schemes=schemes,
         counter=counter,
         db=db,
         clock=clock,
         idempotency=idempotency,
+        operators=operators,
         max_attempts=settings.max_issue_attempts,
         max_random_draws=settings.max_random_draws,
         counter_ttl_after_period=settings.counter_ttl_after_period,
@@ -141,6 +146,7 @@ async def running_services(
             idempotency,
             subscriptions,
             deliverer,
+            RefKeeper(db, operators, metrics),
         )
     finally:
         log.info("service_stopping")

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="auto: require API keys once any exists or when bound beyond loopback; "
         "required: always; disabled: never (every caller may do everything).",
     )
+    operator_scheme: str | None = Field(
+        default=None,
+        description="A staff scheme: an operator a request names (X-Operator) must be an "
+        "issued, active number of it. Unset: any well-formed operator name.",
+    )
     idempotency_ttl: timedelta = Field(
         default=timedelta(hours=24),
         description="How long an Idempotency-Key and its stored response are kept.",

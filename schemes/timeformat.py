@@ -6,6 +6,7 @@ text decides both the date in the number and when its sequence restarts.
 
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 # Each supported strftime directive: the regex of what it renders and the
 # period unit it pins down. Others are refused so every number can be parsed.
@@ -54,6 +55,8 @@ def rendered_length(time_format: str) -> int:
     return len(literal) + sum(widths)
 
 
+# Numbers read in bulk (an import, a check) share few dates, and strptime is slow.
+@lru_cache(maxsize=4096)
 def is_real_time(text: str, time_format: str) -> bool:
     """True when `text` names a time that exists (no 31 February, no hour 25)."""
     try:

@@ -46,6 +46,7 @@ TEST_SCHEMES = Path(__file__).parent / "data" / "schemes.toml"
 BACKENDS = ["postgres", "embedded"]
 TABLES = (
     "issued_numbers",
+    "number_refs",
     "counters",
     "number_events",
     "idempotency_keys",
@@ -331,8 +332,10 @@ KeyMaker = Callable[..., Awaitable[NewKey]]
 def make_key(database: Database, clock: FrozenClock) -> KeyMaker:
     """Creates an API key with the given scopes; once one exists, the app requires keys."""
 
-    async def make(*scopes: Scope, name: str = "test") -> NewKey:
-        return await create_key(database, name, scopes, clock, Actor(None, "test-setup"))
+    async def make(*scopes: Scope, name: str = "test", require_operator: bool = False) -> NewKey:
+        return await create_key(
+            database, name, scopes, clock, Actor(None, "test-setup"), require_operator
+        )
 
     return make
 

@@ -71,7 +71,11 @@ async def test_the_document_still_describes_every_parameter(client: httpx.AsyncC
     issue = document["paths"]["/v1/schemes/{scheme}/numbers"]["post"]
 
     parameters = {(p["in"], p["name"]) for p in issue["parameters"]}
-    assert parameters == {("path", "scheme"), ("header", "Idempotency-Key")}
+    assert parameters == {
+        ("path", "scheme"),
+        ("header", "Idempotency-Key"),
+        ("header", "X-Operator"),
+    }
     assert "requestBody" in issue
     assert issue["security"] == [{"ApiKey": []}]
     assert "Idempotency-Replayed" in issue["responses"]["201"]["headers"]

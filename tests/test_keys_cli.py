@@ -108,6 +108,28 @@ async def test_a_key_from_the_cli_opens_the_api(data_dir: Path, clock: FrozenClo
     assert with_key.json()["issued_by"] == created["id"]
 
 
+async def test_a_key_created_to_require_an_operator_refuses_requests_without_one(
+    data_dir: Path, clock: FrozenClock
+) -> None:
+    created = await asyncio.to_thread(
+        create, "--name", "desk", "--scope", "numbers:issue", "--require-operator"
+    )
+    settings = Settings(data_dir=data_dir, schemes_file=TEST_SCHEMES)
+
+    async with started_client(settings, clock) as client:
+        without = await client.post("/v1/schemes/daily/numbers", headers=bearer(created["secret"]))
+        named = await client.post(
+            "/v1/schemes/daily/numbers",
+            headers={**bearer(created["secret"]), "X-Operator": "SALES-0042"},
+        )
+
+    assert created["requires an operator"] == "yes"
+    assert (without.status_code, without.json()["code"]) == (422, "operator_required")
+    assert (named.status_code, named.json()["operator"]) == (201, "SALES-0042")
+    events = await asyncio.to_thread(key_events, created["id"])
+    assert events[0].details["require_operator"] is True
+
+
 def test_serve_refuses_a_public_address_without_keys(data_dir: Path) -> None:
     result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
 

@@ -7,7 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas import RECORD_EXAMPLE, NumberRecord
 
-EventType = Literal["number.issued", "number.retired", "number.replaced"]
+EventType = Literal[
+    "number.issued",
+    "number.retired",
+    "number.replaced",
+    "number.ref_added",
+    "number.ref_removed",
+    "number.imported",
+]
 SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 EVENT_EXAMPLE: dict[str, Any] = {
@@ -15,6 +22,7 @@ EVENT_EXAMPLE: dict[str, Any] = {
     "type": "number.issued",
     "occurred_at": "2023-10-15T01:02:03.456789Z",
     "actor": "key_5f2c9a0e1b7d4c38",
+    "operator": "SALES-0042",
     "request_id": "walk-1",
     "reason": None,
     "number": RECORD_EXAMPLE,
@@ -31,6 +39,7 @@ class Event(BaseModel):
     type: EventType
     occurred_at: datetime
     actor: str | None = Field(description="The API key that acted; null when auth was off.")
+    operator: str | None = Field(default=None, description="The person acting, if named.")
     request_id: str | None
     reason: str | None
     number: NumberRecord = Field(description="The number's record as it stood after the change.")

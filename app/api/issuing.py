@@ -95,7 +95,7 @@ async def issue_number(
         scheme,
         1,
         body.attributes,
-        actor=actor,
+        actor=actor.acting_as(body.operator),
         ref=body.ref,
         claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers", body),
     )
@@ -125,7 +125,7 @@ async def issue_batch(
         scheme,
         request.count,
         request.attributes,
-        actor=actor,
+        actor=actor.acting_as(request.operator),
         claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers/batch", request),
     )
     return issue_answer(issued_batch(batch), batch)
@@ -137,4 +137,7 @@ def claim_of(
     """The claim an Idempotency-Key makes for this request, if it came with one."""
     if key is None:
         return None
-    return IdempotencyClaim(actor.key_id or "", key, fingerprint("POST", path, body.model_dump()))
+    fields = body.model_dump()
+    if fields["operator"] is None:
+        del fields["operator"]  # as bodies were fingerprinted before operators were named
+    return IdempotencyClaim(actor.key_id or "", key, fingerprint("POST", path, fields))

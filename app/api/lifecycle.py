@@ -1,6 +1,8 @@
 """Retiring and replacing numbers, and reading a number's audit trail."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
@@ -47,7 +49,9 @@ async def retire(
     number: Number, request: RetireRequest, actor: AdminActor, services: ServicesDep
 ) -> NumberRecord:
     """Retire an issued number. It stays on record, is never issued again, and cannot return."""
-    record = await retire_number(services.issuer, number, request.reason, actor)
+    record = await retire_number(
+        services.issuer, number, request.reason, actor.acting_as(request.operator)
+    )
     return NumberRecord.model_validate(record)
 
 
@@ -76,7 +80,12 @@ async def replace(
     The old number gets status `replaced` and `replaced_by`; both steps commit together.
     """
     replacement = await replace_number(
-        services.issuer, number, request.reason, actor, request.scheme, request.attributes
+        services.issuer,
+        number,
+        request.reason,
+        actor.acting_as(request.operator),
+        request.scheme,
+        request.attributes,
     )
     body = Replacement(
         replaced=NumberRecord.model_validate(replacement.replaced),
@@ -98,7 +107,15 @@ async def replace(
     },
     summary="A number's audit trail",
 )
-async def events(number: Number, actor: ReaderActor, services: ServicesDep) -> NumberTrail:
-    """Who issued, retired or replaced the number, when, why and in which request."""
-    trail = await number_trail(services.db, number)
+async def events(
+    number: Number,
+    actor: ReaderActor,
+    services: ServicesDep,
+    operator: Annotated[
+        str | None, Query(max_length=64, description="Only what this operator did.")
+    ] = None,
+) -> NumberTrail:
+    """Who issued, retired, replaced or imported the number or changed its refs: the key and
+    the operator, when, why and in which request."""
+    trail = await number_trail(services.db, number, operator)
     return NumberTrail(number=number, events=[NumberEvent.model_validate(e) for e in trail])

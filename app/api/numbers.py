@@ -29,17 +29,18 @@ router = APIRouter(prefix="/v1", tags=["numbers"])
 async def list_numbers(
     filters: Annotated[ListFilters, Query()], actor: ReaderActor, services: ServicesDep
 ) -> NumberPage:
-    """Issued numbers by `ref`, `scheme`, `status` and issue time, a page at a time.
+    """Issued numbers by `ref`, `scheme`, `operator`, `status` and issue time, a page at a time.
 
     Oldest first, or with `order=newest` the latest first.
 
-    A customer who forgot their number is found by your record id:
-    `GET /v1/numbers?ref=crm:acct-991&scheme=daily`.
+    A customer who forgot their number is found by any of its refs:
+    `GET /v1/numbers?ref=crm:acct-991&scheme=daily` (system `crm`, id `acct-991`).
     """
     page = await find_numbers(
         services.db,
         scheme=filters.scheme,
         ref=filters.ref,
+        operator=filters.operator,
         issued_from=filters.issued_from,
         issued_before=filters.issued_before,
         status=filters.status,

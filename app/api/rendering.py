@@ -51,9 +51,11 @@ def number_record(batch: IssuedBatch) -> dict[str, Any]:
     return {
         **first_number(batch),
         "ref": batch.ref,
+        "refs": batch.refs,
         "status": batch.status,
         "replaced_by": batch.replaced_by,
         "issued_by": batch.issued_by,
+        "operator": batch.operator,
     }
 
 

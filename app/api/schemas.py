@@ -6,7 +6,10 @@ Bodies that describe schemes are in `scheme_schemas.py`.
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.core.operators import OPERATOR_PATTERN
+from app.core.refs import SYSTEM_PATTERN
 
 AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # Control characters never belong in a number's attributes (or in the logs that echo them).
@@ -30,6 +33,25 @@ Ref = Annotated[
         examples=["crm:acct-991"],
     ),
 ]
+Operator = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=OPERATOR_PATTERN),
+    Field(
+        description="The person acting (a staff number, 工号), as the `X-Operator` header "
+        "names it; kept on every audit event of the change.",
+        examples=["SALES-0042"],
+    ),
+]
+RefSystem = Annotated[
+    str,
+    StringConstraints(pattern=f"^{SYSTEM_PATTERN}$"),
+    Field(description="The system that knows the number by `id`.", examples=["crm"]),
+]
+RefId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f\x7f]+$"),
+    Field(description="The id the system knows the number by.", examples=["acct-991"]),
+]
 Reason = Annotated[
     str,
     StringConstraints(min_length=1, max_length=1000, strip_whitespace=True),
@@ -42,11 +64,14 @@ class IssueRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"attributes": {}, "ref": "crm:acct-991"}]},
+        json_schema_extra={
+            "examples": [{"attributes": {}, "ref": "crm:acct-991", "operator": "SALES-0042"}]
+        },
     )
 
     attributes: Attributes
     ref: Ref | None = None
+    operator: Operator | None = None
 
 
 class BatchIssueRequest(BaseModel):
@@ -56,6 +81,7 @@ class BatchIssueRequest(BaseModel):
 
     count: int = Field(strict=True, ge=1, le=10_000, description="How many numbers, 1 to 10,000.")
     attributes: Attributes
+    operator: Operator | None = None
 
 
 RECORD_EXAMPLE: dict[str, Any] = {
@@ -68,10 +94,39 @@ RECORD_EXAMPLE: dict[str, Any] = {
     "attributes": {},
     "issued_at": "2023-10-15T01:02:03.456789Z",
     "ref": "crm:acct-991",
+    "refs": [{"system": "crm", "id": "acct-991"}],
     "status": "issued",
     "replaced_by": None,
     "issued_by": "key_5f2c9a0e1b7d4c38",
+    "operator": "SALES-0042",
 }
+
+
+class ExternalRef(BaseModel):
+    """An id another system knows a number by."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"system": "crm", "id": "acct-991"}]},
+    )
+
+    system: RefSystem
+    # Stored as `ref_id`; `id` everywhere else.
+    id: RefId = Field(validation_alias=AliasChoices("ref_id", "id"))
+
+
+class RefAddition(ExternalRef):
+    """Give a number one more ref."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"system": "erp", "id": "C-100234", "operator": "SALES-0042"}]
+        },
+    )
+
+    operator: Operator | None = None
 
 
 class NumberRecord(BaseModel):
@@ -89,12 +144,18 @@ class NumberRecord(BaseModel):
     seq: int | None
     attributes: dict[str, Any]
     issued_at: datetime
-    ref: str | None = Field(default=None, description="The caller's record id, if given.")
+    ref: str | None = Field(
+        default=None, description="Its first ref as one string (`system:id`), if it has any."
+    )
+    refs: list[ExternalRef] = Field(
+        default_factory=list, description="Every id other systems know it by, oldest first."
+    )
     status: str = Field(default="issued", description="issued, retired or replaced.")
     replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
     issued_by: str | None = Field(
         default=None, description="The API key that issued it; null when auth was off."
     )
+    operator: str | None = Field(default=None, description="The operator who asked for it.")
 
 
 class NumberPage(BaseModel):
@@ -116,6 +177,7 @@ class RetireRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
+    operator: Operator | None = None
 
 
 class ReplaceRequest(BaseModel):
@@ -127,6 +189,7 @@ class ReplaceRequest(BaseModel):
     )
 
     reason: Reason
+    operator: Operator | None = None
     scheme: str | None = Field(
         default=None, max_length=64, description="Scheme of the successor; default: the same."
     )
@@ -164,13 +227,20 @@ class NumberEvent(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    action: str = Field(description="issued, retired, replaced, key_created or key_revoked.")
+    action: str = Field(
+        description="issued, retired, replaced, ref_added, ref_removed, imported, key_created "
+        "or key_revoked."
+    )
     number: str | None
     actor: str | None = Field(description="The API key that acted; null when auth was off.")
+    operator: str | None = Field(default=None, description="The person acting, if named.")
     reason: str | None
     request_id: str | None
     at: datetime
     details: dict[str, Any]
+    refs: list[ExternalRef] | None = Field(
+        default=None, description="The number's refs after the change (null: not recorded)."
+    )
 
 
 class NumberTrail(BaseModel):
@@ -186,19 +256,23 @@ class NumberTrail(BaseModel):
                             "action": "issued",
                             "number": "20231015001",
                             "actor": "key_5f2c9a0e1b7d4c38",
+                            "operator": "SALES-0042",
                             "reason": None,
                             "request_id": "walk-1",
                             "at": "2023-10-15T01:02:03.456789Z",
                             "details": {"scheme": "daily", "ref": "crm:acct-991"},
+                            "refs": [{"system": "crm", "id": "acct-991"}],
                         },
                         {
                             "action": "retired",
                             "number": "20231015001",
                             "actor": "key_5f2c9a0e1b7d4c38",
+                            "operator": "SALES-0042",
                             "reason": "duplicate customer record",
                             "request_id": "walk-3",
                             "at": "2023-10-16T08:00:00Z",
                             "details": {},
+                            "refs": [{"system": "crm", "id": "acct-991"}],
                         },
                     ],
                 }
@@ -213,7 +287,15 @@ class NumberTrail(BaseModel):
 class ListFilters(BaseModel):
     """Filters of `GET /v1/numbers`."""
 
-    ref: str | None = Field(default=None, max_length=256, description="The caller's record id.")
+    ref: str | None = Field(
+        default=None,
+        max_length=321,
+        description="Any of a number's refs, as `system:id` (`crm:acct-991`), or an id of "
+        "the system `default`.",
+    )
+    operator: str | None = Field(
+        default=None, max_length=64, description="Issued at the request of this operator."
+    )
     scheme: str | None = Field(default=None, max_length=64)
     issued_from: AwareDatetime | None = Field(default=None, description="Issued at or after.")
     issued_before: AwareDatetime | None = Field(default=None, description="Issued before.")

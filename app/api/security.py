@@ -1,15 +1,17 @@
-"""Route dependencies that admit a caller by API key and scope, and the errors they give."""
+"""Route dependencies that admit a caller by API key and scope, name the acting operator,
+and the errors they give."""
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import request_id, services_of
 from app.api.problems import problem_responses
 from app.core.audit import Actor
-from app.core.errors import Forbidden, Unauthorized
+from app.core.errors import Forbidden, OperatorRequired, Unauthorized
+from app.core.operators import OPERATOR_PATTERN
 from app.core.scopes import Scope
 
 bearer = HTTPBearer(
@@ -18,16 +20,32 @@ bearer = HTTPBearer(
     description="An API key from `custid keys create`, sent as `Authorization: Bearer <key>`.",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-Admission = Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Actor]]
+OperatorHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Operator",
+        pattern=OPERATOR_PATTERN,
+        description="The person acting (a staff number, 工号), kept on every audit event of "
+        "the change: 1 to 64 letters, digits and `. _ @ + -`. Bodies may name it as `operator`.",
+        examples=["SALES-0042"],
+    ),
+]
+Admission = Callable[[Request, HTTPAuthorizationCredentials | None, str | None], Awaitable[Actor]]
 
 
 def require(scope: Scope) -> Admission:
-    """A dependency that admits callers holding `scope` and names them for the audit trail."""
+    """A dependency that admits callers holding `scope` and names them (the key, the request
+    and the operator) for the audit trail."""
 
-    async def admitted(request: Request, credentials: Credentials) -> Actor:
+    async def admitted(
+        request: Request, credentials: Credentials, operator: OperatorHeader = None
+    ) -> Actor:
         token = credentials.credentials if credentials is not None else None
         caller = await services_of(request).gatekeeper.admit(token, scope)
-        return Actor(caller.key_id, request_id(request))
+        if caller.require_operator and operator is None and scope is Scope.READ:
+            # Changes may name the operator in their body: the core checks those.
+            raise OperatorRequired(caller.key_id)
+        return Actor(caller.key_id, request_id(request), operator, caller.require_operator)
 
     return admitted
 

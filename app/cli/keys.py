@@ -34,6 +34,11 @@ def keys_create(
         help="Create the key only if no key exists yet (a deployment's first key); "
         "otherwise create nothing and exit 0.",
     ),
+    require_operator: bool = typer.Option(
+        False,
+        "--require-operator",
+        help="Refuse its requests that name no acting operator (X-Operator or `operator`).",
+    ),
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
@@ -43,7 +48,7 @@ def keys_create(
     async def create(db: "Database") -> "NewKey | None":
         if if_no_keys and await any_key_exists(db):
             return None
-        return await create_key(db, name, scope, system_clock, _operator())
+        return await create_key(db, name, scope, system_clock, _operator(), require_operator)
 
     created = run_on_database(create)
     if created is None:
@@ -52,6 +57,8 @@ def keys_create(
     typer.echo(f"id:     {created.key.id}")
     typer.echo(f"name:   {created.key.name}")
     typer.echo(f"scopes: {' '.join(created.key.scopes)}")
+    if require_operator:
+        typer.echo("requires an operator: yes")
     typer.echo(f"secret: {created.token}")
     typer.echo(
         "Store the secret now: it cannot be shown again. Send it as "

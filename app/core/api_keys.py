@@ -26,6 +26,8 @@ class Caller:
 
     key_id: str | None
     scopes: frozenset[str]
+    # Every request must name the acting operator.
+    require_operator: bool = False
 
     def require(self, scope: Scope) -> None:
         """`Forbidden` unless this caller holds `scope`."""
@@ -55,8 +57,10 @@ async def create_key(
     scopes: Iterable[Scope],
     clock: Clock,
     actor: Actor,
+    require_operator: bool = False,
 ) -> NewKey:
-    """Create a key with `scopes`; the plaintext token is returned here and never again."""
+    """Create a key with `scopes`; the plaintext token is returned here and never again.
+    With `require_operator`, every request it makes must name the acting operator."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock()
     key = ApiKey(
@@ -66,6 +70,7 @@ async def create_key(
         scopes=sorted({scope.value for scope in scopes}),
         created_at=now,
         revoked_at=None,
+        require_operator=require_operator,
     )
     async with db.session() as session:
         session.add(key)
@@ -77,7 +82,11 @@ async def create_key(
                 actor,
                 now,
                 key_id=key.id,
-                details={"name": name, "scopes": key.scopes},
+                details={
+                    "name": name,
+                    "scopes": key.scopes,
+                    **({"require_operator": True} if require_operator else {}),
+                },
             ),
         )
         await session.commit()
@@ -121,7 +130,7 @@ async def caller_for_token(db: Database, token: str) -> Caller:
         raise Unauthorized("unknown API key")
     if key.revoked_at is not None:
         raise Unauthorized("this API key was revoked")
-    return Caller(key.id, frozenset(key.scopes))
+    return Caller(key.id, frozenset(key.scopes), key.require_operator)
 
 
 async def any_key_exists(db: Database) -> bool:

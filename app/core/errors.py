@@ -14,11 +14,16 @@
     ├── InvalidCursor            422 invalid_cursor
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
+    ├── InvalidRef               422 invalid_ref
+    ├── InvalidOperator          422 invalid_operator
+    ├── OperatorRequired         422 operator_required
+    ├── ImportRejected           422 import_rejected (every bad line, by line number)
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
     │   └── ApiKeyAlreadyRevoked
+    ├── RefConflict              409 ref_conflict
     ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
@@ -190,6 +195,68 @@ class ApiKeyAlreadyRevoked(InvalidTransition):
             f"API key {key_id!r} is already revoked",
             key_id=key_id,
             action="revoke",
+        )
+
+
+class RefConflict(CustidError):
+    code = "ref_conflict"
+    status = 409
+    title = "Ref conflict"
+
+    def __init__(self, system: str, ref_id: str, scheme: str, number: str, why: str) -> None:
+        super().__init__(
+            f"ref {system}:{ref_id} already names number {number!r} of scheme {scheme!r}; {why}",
+            system=system,
+            ref_id=ref_id,
+            scheme=scheme,
+            number=number,
+        )
+
+
+class InvalidRef(CustidError):
+    code = "invalid_ref"
+    status = 422
+    title = "Invalid ref"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field)
+
+
+class InvalidOperator(CustidError):
+    code = "invalid_operator"
+    status = 422
+    title = "Invalid operator"
+
+    def __init__(self, field: str, operator: str, problem: str) -> None:
+        super().__init__(f"{field} {operator!r}: {problem}", field=field, operator=operator)
+
+
+class OperatorRequired(CustidError):
+    code = "operator_required"
+    status = 422
+    title = "Operator required"
+
+    def __init__(self, key_id: str | None) -> None:
+        super().__init__(
+            f"API key {key_id!r} requires the acting operator: send the `X-Operator` header "
+            "(or `operator` in the body)",
+            field="X-Operator",
+        )
+
+
+class ImportRejected(CustidError):
+    code = "import_rejected"
+    status = 422
+    title = "Import rejected"
+
+    def __init__(self, scheme: str, problems: list[dict[str, Any]], total: int) -> None:
+        shown = "; ".join(f"line {p['line']}: {p['problem']}" for p in problems[:5])
+        more = f" (and {total - 5} more)" if total > 5 else ""
+        super().__init__(
+            f"nothing was imported into scheme {scheme!r}: {total} bad line(s): {shown}{more}",
+            scheme=scheme,
+            problems=problems,
+            problem_count=total,
         )
 
 

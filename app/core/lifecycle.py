@@ -18,6 +18,7 @@ from app.core.errors import InvalidTransition, NumberNotFound
 from app.core.events.feed import EVENT_TYPES
 from app.core.issuing.batches import ISSUED, IssuedBatch
 from app.core.issuing.issuer import Issuer
+from app.core.refs import refs_as_stored
 from app.store import numbers as number_rows
 from app.store.models import IssuedNumber
 
@@ -34,13 +35,21 @@ class Replacement:
 
 async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) -> IssuedNumber:
     """Retire an issued number for good; `InvalidTransition` if it is not `issued`."""
+    await issuer.operators.admit(actor)
     async with issuer.db.session() as session:
         retired = await number_rows.change_status(session, number, RETIRED)
         if retired is None:
             raise await _refusal(session, number, "retired")
         await record(
             session,
-            Events().add(Action.RETIRED, actor, issuer.clock(), numbers=[number], reason=reason),
+            Events().add(
+                Action.RETIRED,
+                actor,
+                issuer.clock(),
+                numbers=[number],
+                reason=reason,
+                refs=refs_as_stored(retired),
+            ),
         )
         await session.commit()
     issuer.metrics.count_events(EVENT_TYPES[Action.RETIRED])
@@ -84,6 +93,7 @@ async def replace_number(
                 numbers=[number],
                 reason=reason,
                 details={"successor": successor},
+                refs=refs_as_stored(replaced),
             ),
         )
 

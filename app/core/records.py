@@ -5,6 +5,7 @@ from datetime import datetime
 
 from app.core.cursors import decode_cursor, encode_cursor
 from app.core.errors import NumberNotFound
+from app.core.refs import ExternalRef
 from app.store import numbers as number_rows
 from app.store.database import Database
 from app.store.models import IssuedNumber
@@ -37,6 +38,7 @@ async def find_numbers(
     *,
     scheme: str | None = None,
     ref: str | None = None,
+    operator: str | None = None,
     issued_from: datetime | None = None,
     issued_before: datetime | None = None,
     status: str | None = None,
@@ -44,14 +46,16 @@ async def find_numbers(
     cursor: str | None = None,
     limit: int = 100,
 ) -> NumberPage:
-    """Issued numbers matching every filter given, oldest (or newest) first, `limit` at a time."""
+    """Issued numbers matching every filter given, oldest (or newest) first, `limit` at a time.
+    `ref` is any of a number's refs, written `system:id` (or an id of the system `default`)."""
     tag = NEWEST_FIRST_LISTING if newest_first else LISTING
     past_id = None if cursor is None else decode_cursor(cursor, tag, 1)[0]
     async with db.session() as session:
         rows = await number_rows.list_numbers(
             session,
             scheme=scheme,
-            ref=ref,
+            ref=None if ref is None else ExternalRef.parse(ref),
+            operator=operator,
             issued_from=issued_from,
             issued_before=issued_before,
             status=status,

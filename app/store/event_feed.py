@@ -47,6 +47,8 @@ EVENT_COLUMNS = (
     NumberEvent.request_id,
     NumberEvent.reason,
     NumberEvent.details,
+    NumberEvent.operator,
+    NumberEvent.refs,
     IssuedNumber.number,
     IssuedNumber.scheme,
     IssuedNumber.scheme_version,
@@ -55,8 +57,9 @@ EVENT_COLUMNS = (
     IssuedNumber.seq,
     IssuedNumber.attributes,
     IssuedNumber.issued_at,
-    IssuedNumber.ref,
     IssuedNumber.issued_by,
+    IssuedNumber.operator.label("issued_operator"),
+    IssuedNumber.status.label("number_status"),
 )
 
 

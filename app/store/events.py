@@ -12,10 +12,14 @@ async def add_events(session: AsyncSession, columns: Columns) -> None:
     await insert_columns(session, Base.metadata.tables["number_events"], columns)
 
 
-async def events_of_number(session: AsyncSession, number: str) -> list[NumberEvent]:
-    """Every event about `number`, oldest first."""
-    statement = select(NumberEvent).where(NumberEvent.number == number).order_by(NumberEvent.id)
-    return list((await session.execute(statement)).scalars())
+async def events_of_number(
+    session: AsyncSession, number: str, operator: str | None = None
+) -> list[NumberEvent]:
+    """Every event about `number` (by `operator`, if named), oldest first."""
+    statement = select(NumberEvent).where(NumberEvent.number == number)
+    if operator is not None:
+        statement = statement.where(NumberEvent.operator == operator)
+    return list((await session.execute(statement.order_by(NumberEvent.id))).scalars())
 
 
 async def events_of_key(session: AsyncSession, key_id: str) -> list[NumberEvent]:

@@ -80,11 +80,15 @@ FROM idempotency_keys WHERE api_key_id = ANY($1::varchar[]) AND key = ANY($2::va
 
 
 async def write_whole(
-    db: Database, answers: Columns | None, numbers: Columns, events: Columns
+    db: Database,
+    answers: Columns | None,
+    numbers: Columns,
+    events: Columns,
+    refs: Columns | None = None,
 ) -> bool:
-    """Write a group's answers, numbers and events in one statement, all or nothing.
+    """Write a group's answers, numbers, refs and events in one statement, all or nothing.
 
-    False when nothing was written: a number or an answer already existed, or
+    False when nothing was written: a number, ref or answer already existed, or
     the backend has no such statement (SQLite). The caller then writes the
     group step by step.
     """
@@ -93,6 +97,8 @@ async def write_whole(
     parts = [("numbers", numbers), ("events", events)]
     if answers is not None:
         parts.insert(0, ("answers", answers))
+    if refs is not None:
+        parts.append(("refs", refs))
     shape = tuple((table, shape_of(columns)) for table, columns in parts)
     documents = [json_document(columns) for _, columns in parts]
     expected = [row_count(columns) for table, columns in parts if table != "events"]
@@ -110,6 +116,7 @@ PART_TABLES = {
     "answers": "idempotency_keys",
     "numbers": "issued_numbers",
     "events": "number_events",
+    "refs": "number_refs",
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Index,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -63,8 +64,7 @@ class IssuedNumber(Base):
     __tablename__ = "issued_numbers"
     __table_args__ = (
         UniqueConstraint("scheme", "period", "partition", "seq"),
-        # One ref, one number per scheme; NULL refs never collide on either backend.
-        UniqueConstraint("scheme", "ref"),
+        Index("ix_issued_numbers_operator", "operator"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
@@ -77,11 +77,51 @@ class IssuedNumber(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     attributes: Mapped[dict[str, Any]] = mapped_column(Attributes)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    ref: Mapped[str | None] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(16), default="issued", server_default="issued")
     replaced_by: Mapped[str | None] = mapped_column(String(64))
     # The API key that issued it; null when auth was off.
     issued_by: Mapped[str | None] = mapped_column(String(32))
+    # The person who asked for it (X-Operator), if named.
+    operator: Mapped[str | None] = mapped_column(String(64))
+    # Loaded with the number, oldest first: a record is always shown with its refs.
+    refs: Mapped[list["NumberRef"]] = relationship(
+        primaryjoin="IssuedNumber.number == foreign(NumberRef.number)",
+        order_by="NumberRef.id",
+        lazy="selectin",
+        viewonly=True,
+    )
+
+    @property
+    def ref(self) -> str | None:
+        """The first of its refs as one string (`crm:acct-991`), as refs were once given."""
+        return str(self.refs[0]) if self.refs else None
+
+
+# The system of a ref given without one (`acct-991` rather than `crm:acct-991`).
+DEFAULT_REF_SYSTEM = "default"
+
+
+class NumberRef(Base):
+    """One of a number's external refs: the id another system knows it by."""
+
+    __tablename__ = "number_refs"
+    __table_args__ = (
+        # One {system, id}, one number per scheme; one ref per system on a number.
+        UniqueConstraint("scheme", "system", "ref_id"),
+        UniqueConstraint("number", "system"),
+        Index("ix_number_refs_system_ref_id", "system", "ref_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(64))
+    scheme: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(64))
+    ref_id: Mapped[str] = mapped_column(String(256))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    added_by: Mapped[str | None] = mapped_column(String(32))
+
+    def __str__(self) -> str:
+        return self.ref_id if self.system == DEFAULT_REF_SYSTEM else f"{self.system}:{self.ref_id}"
 
 
 class NumberEvent(Base):
@@ -100,6 +140,10 @@ class NumberEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(Attributes)
+    # The person acting (X-Operator), if named.
+    operator: Mapped[str | None] = mapped_column(String(64))
+    # The number's refs as they stood after the change ({"system", "id"} each).
+    refs: Mapped[list[dict[str, str]] | None] = mapped_column(Attributes)
     # On PostgreSQL the id of the transaction that wrote the event (by default); 0 on
     # SQLite, whose single writer commits in id order. The feed reads events in (txid, id)
     # order, up to the oldest transaction still running, so none commits behind a reader.
@@ -174,6 +218,8 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(Attributes)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every request with this key must name the acting operator.
+    require_operator: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class Counter(Base):

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
-from app.store.models import Base, IssuedNumber
+from app.store.models import Base, IssuedNumber, NumberRef
 
 
 async def insert_numbers(session: AsyncSession, columns: Columns) -> set[str]:
@@ -30,9 +30,14 @@ async def highest_seq(session: AsyncSession, scheme: str, period: str, partition
     return int((await session.execute(statement)).scalar_one() or 0)
 
 
-async def find_number(session: AsyncSession, number: str) -> IssuedNumber | None:
-    """The stored record of `number`, if it was issued."""
+async def find_number(
+    session: AsyncSession, number: str, *, fresh: bool = False
+) -> IssuedNumber | None:
+    """The stored record of `number`, if it was issued; `fresh` reads it (and its refs) again
+    even when the session already holds it."""
     statement = select(IssuedNumber).where(IssuedNumber.number == number)
+    if fresh:
+        statement = statement.execution_options(populate_existing=True)
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -70,17 +75,12 @@ async def usage_by_partition(
     return [(str(partition), int(count), int(highest or 0)) for partition, count, highest in rows]
 
 
-async def find_by_ref(session: AsyncSession, scheme: str, ref: str) -> IssuedNumber | None:
-    """The number issued for the caller's reference `ref` in `scheme`, if any."""
-    statement = select(IssuedNumber).where(IssuedNumber.scheme == scheme, IssuedNumber.ref == ref)
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
 async def list_numbers(
     session: AsyncSession,
     *,
     scheme: str | None,
-    ref: str | None,
+    ref: tuple[str, str] | None,
+    operator: str | None,
     issued_from: datetime | None,
     issued_before: datetime | None,
     status: str | None,
@@ -100,7 +100,13 @@ async def list_numbers(
     if scheme is not None:
         statement = statement.where(IssuedNumber.scheme == scheme)
     if ref is not None:
-        statement = statement.where(IssuedNumber.ref == ref)
+        system, ref_id = ref
+        named = select(NumberRef.number).where(
+            NumberRef.system == system, NumberRef.ref_id == ref_id
+        )
+        statement = statement.where(IssuedNumber.number.in_(named))
+    if operator is not None:
+        statement = statement.where(IssuedNumber.operator == operator)
     if issued_from is not None:
         statement = statement.where(IssuedNumber.issued_at >= issued_from)
     if issued_before is not None:

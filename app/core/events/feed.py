@@ -2,8 +2,10 @@
 
 Every change to a number writes its audit event in the transaction that makes
 the change, so an event exists exactly when its change committed. The feed
-is those events, typed (`number.issued`, `number.retired`, `number.replaced`),
-each with the number's record as it stood after the change, and read in
+is those events, typed (`number.issued`, `number.retired`, `number.replaced`,
+`number.ref_added`, `number.ref_removed`, `number.imported`), each with the
+operator who acted and the number's record (its refs included) as it stood
+after the change, and read in
 positions (`app/store/event_feed.py`) behind an opaque cursor.
 """
 
@@ -16,6 +18,7 @@ from sqlalchemy import Row
 
 from app.core.audit import Action
 from app.core.cursors import decode_cursor, encode_cursor
+from app.core.refs import ExternalRef
 from app.store import event_feed
 from app.store.database import Database
 from app.store.event_feed import START, Position
@@ -25,6 +28,16 @@ EVENT_TYPES: Mapping[str, str] = {
     Action.ISSUED.value: "number.issued",
     Action.RETIRED.value: "number.retired",
     Action.REPLACED.value: "number.replaced",
+    Action.REF_ADDED.value: "number.ref_added",
+    Action.REF_REMOVED.value: "number.ref_removed",
+    Action.IMPORTED.value: "number.imported",
+}
+# Actions that set the number's status to their own name (an import stores it issued).
+STATUS_OF_ACTION = {
+    Action.ISSUED.value: "issued",
+    Action.RETIRED.value: "retired",
+    Action.REPLACED.value: "replaced",
+    Action.IMPORTED.value: "issued",
 }
 ACTIONS_OF_TYPE = {event_type: action for action, event_type in EVENT_TYPES.items()}
 EVENT_ID_PREFIX = "evt_"
@@ -40,6 +53,7 @@ class Event:
     type: str
     occurred_at: datetime
     actor: str | None
+    operator: str | None
     request_id: str | None
     reason: str | None
     number: Mapping[str, Any]  # the number's record as it stood after the change
@@ -53,6 +67,7 @@ class Event:
             "type": self.type,
             "occurred_at": self.occurred_at,
             "actor": self.actor,
+            "operator": self.operator,
             "request_id": self.request_id,
             "reason": self.reason,
             "number": self.number,
@@ -62,14 +77,18 @@ class Event:
 
 def event_of(row: Row[Any]) -> Event:
     """The feed's event for a row of `event_feed.EVENT_COLUMNS`."""
-    status, replaced_by = row.action, None
+    # Status and refs as the change left them; a ref change leaves the status as it is.
+    status = STATUS_OF_ACTION.get(row.action, row.number_status)
+    replaced_by = None
     if row.action == Action.REPLACED.value:
         replaced_by = row.details.get("successor")
+    refs = row.refs or []
     return Event(
         id=f"{EVENT_ID_PREFIX}{row.id}",
         type=EVENT_TYPES[row.action],
         occurred_at=row.at,
         actor=row.actor,
+        operator=row.operator,
         request_id=row.request_id,
         reason=row.reason,
         number={
@@ -81,8 +100,10 @@ def event_of(row: Row[Any]) -> Event:
             "seq": row.seq,
             "attributes": row.attributes,
             "issued_at": row.issued_at,
-            "ref": row.ref,
+            "ref": str(ExternalRef(refs[0]["system"], refs[0]["id"])) if refs else None,
+            "refs": refs,
             "issued_by": row.issued_by,
+            "operator": row.issued_operator,
             "status": status,
             "replaced_by": replaced_by,
         },

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.refs import ExternalRef
 from app.store.bulk import Column, Columns, column_of
 
 ISSUED = "issued"
@@ -30,8 +31,11 @@ class IssuedBatch:
     issued_at: datetime
     first_seq: int | None
     numbers: list[str] = field(default_factory=list)
+    # The ref given at issue, as given; `refs` are all the number's refs, {system, id} each.
     ref: str | None = None
+    refs: list[dict[str, str]] = field(default_factory=list)
     issued_by: str | None = None
+    operator: str | None = None
     created: bool = True
     status: str = ISSUED
     replaced_by: str | None = None
@@ -56,7 +60,9 @@ class IssuedBatch:
             "first_seq": self.first_seq,
             "numbers": self.numbers,
             "ref": self.ref,
+            "refs": self.refs,
             "issued_by": self.issued_by,
+            "operator": self.operator,
             "created": self.created,
             "status": self.status,
             "replaced_by": self.replaced_by,
@@ -65,7 +71,10 @@ class IssuedBatch:
     @classmethod
     def from_kept(cls, kept: Mapping[str, Any]) -> "IssuedBatch":
         """A batch from what `kept` made of it."""
-        return cls(**{**kept, "issued_at": datetime.fromisoformat(kept["issued_at"])})
+        batch = cls(**{**kept, "issued_at": datetime.fromisoformat(kept["issued_at"])})
+        if batch.ref is not None and not batch.refs:  # kept before numbers had several refs
+            batch.refs.append(ExternalRef.parse(batch.ref).as_dict())
+        return batch
 
 
 def number_columns(batches: Sequence[IssuedBatch]) -> Columns:
@@ -97,8 +106,8 @@ SHARED_BY_A_BATCH = (
     "partition",
     "attributes",
     "issued_at",
-    "ref",
     "issued_by",
+    "operator",
 )
 
 # Writes that must commit in the same transaction as a batch's numbers (a replacement's link).

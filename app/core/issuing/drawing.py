@@ -31,9 +31,8 @@ async def issue_drawn(
 ) -> IssuedBatch:
     """Fill the empty `batch` with `count` numbers drawn at random, redrawing collisions.
 
-    With a ref, a collision may be the ref's own unique index: the batch comes
-    back empty, nothing is stored, and the caller looks up the ref's number. It
-    also comes back empty when `before_commit` gives the numbers up.
+    The batch comes back empty, nothing stored, when `before_commit` gives the
+    numbers up (their ref was taken meanwhile, say).
     """
     instant, attributes = batch.issued_at, batch.attributes
     async with db.session() as session:
@@ -51,12 +50,6 @@ async def issue_drawn(
                 else:
                     await session.rollback()
                     batch.numbers.clear()
-                return batch
-            if batch.ref is not None and await number_rows.find_by_ref(
-                session, scheme.name, batch.ref
-            ):
-                await session.rollback()
-                batch.numbers.clear()
                 return batch
             log.info(
                 "random_conflict",

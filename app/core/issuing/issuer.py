@@ -10,9 +10,11 @@ its key's answer removed before the commit, the counter is raised to the
 highest stored sequence, and it tries again with new values; the others in
 its group are answered. A number is returned only after its row is committed.
 
-A `ref` is guarded by the unique (scheme, ref) index the same way: a request
-that loses the race to another with the same ref returns the winner's number,
-and the sequence value it had reserved stays unused (a gap, never a duplicate).
+A `ref` is guarded by the unique (scheme, system, id) index of `number_refs`
+the same way: its row is written with the number, and a request that loses the
+race to another with the same ref returns the winner's number (or 409
+`ref_conflict` when that was issued with other attributes); the sequence value
+it had reserved stays unused (a gap, never a duplicate).
 
 Schemes that draw numbers at random use no counter (see `drawing.py`).
 """
@@ -33,6 +35,7 @@ from app.core.errors import (
     CounterContention,
     CustidError,
     InvalidAttributes,
+    RefConflict,
     SequenceExhausted,
     UnknownScheme,
 )
@@ -43,8 +46,12 @@ from app.core.issuing.counters import Counter, CounterKey, Outcome
 from app.core.issuing.drawing import issue_drawn
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, Lookup
 from app.core.metrics import Metrics
+from app.core.operators import Operators
+from app.core.refs import ExternalRef, ref_columns, refs_as_stored
 from app.store import groups as group_rows
 from app.store import numbers as number_rows
+from app.store import refs as ref_rows
+from app.store.bulk import Columns
 from app.store.database import Database
 from app.store.models import IssuedNumber
 from schemes import Catalog, InvalidAttribute, Scheme
@@ -64,7 +71,7 @@ class IssueRequest(Job[IssuedBatch]):
     attributes: dict[str, str]
     instant: datetime
     actor: Actor
-    ref: str | None
+    ref: ExternalRef | None
     claim: IdempotencyClaim | None
     # The lookup of the claim's key, started as the request was queued.
     lookup: Lookup | None = None
@@ -83,8 +90,10 @@ class IssueRequest(Job[IssuedBatch]):
             self.attributes,
             self.instant,
             first_seq,
-            ref=self.ref,
+            ref=None if self.ref is None else str(self.ref),
+            refs=[] if self.ref is None else [self.ref.as_dict()],
             issued_by=self.actor.key_id,
+            operator=self.actor.operator,
         )
 
     def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
@@ -106,6 +115,7 @@ class IssueRequest(Job[IssuedBatch]):
             numbers=batch.numbers,
             reason=self.reason,
             details=self.event_details,
+            refs=batch.refs,
         )
 
 
@@ -129,6 +139,7 @@ class Issuer:
     db: Database
     clock: Clock
     idempotency: IdempotencyKeys
+    operators: Operators
     # secrets' own generator (the OS's), so drawn numbers cannot be predicted.
     rng: random.Random = field(default_factory=secrets.SystemRandom)
     max_attempts: int = 8
@@ -201,7 +212,8 @@ class Issuer:
         """Issue `count` numbers of one scheme; each is stored before it is returned.
 
         With `ref` (single numbers only) a ref that already has a number in the
-        scheme gets that number back, with `created` False. With `claim` (an
+        scheme gets that number back, with `created` False, if it was issued
+        with the same attributes (`RefConflict` if not). With `claim` (an
         Idempotency-Key), a request the key already answered gets that result
         again, `replayed`, and its answer is kept with its numbers. `alongside`
         writes in the transaction that stores the numbers; `reason` and
@@ -210,15 +222,18 @@ class Issuer:
         if ref is not None and count != 1:
             raise ValueError("a ref names one number; issue it alone")
         scheme = self.scheme(scheme_name)
-        # Attributes are checked before any counter call, so a refusal consumes nothing.
+        # Attributes and the operator are checked before any counter call, so a refusal
+        # consumes nothing.
         kept = self.checked_attributes(scheme, attributes)
+        await self.operators.admit(actor)
+        external_ref = None if ref is None else ExternalRef.parse(ref)
         request = IssueRequest(
             weight=count,
             scheme=scheme,
             attributes=kept,
             instant=self.clock(),
             actor=actor,
-            ref=ref,
+            ref=external_ref,
             claim=claim,
             alongside=alongside,
             reason=reason,
@@ -247,7 +262,7 @@ class Issuer:
                 if kept := await request.lookup.outcome:
                     return self.idempotency.answer(claim, kept)
         if request.ref is not None:
-            batch = await self._issued_for_ref(scheme, request.ref)
+            batch = await self._issued_for_ref(request)
             if batch is not None:
                 return batch if claim is None else await self.idempotency.remember(claim, batch)
         key = CounterKey(
@@ -350,6 +365,10 @@ class Issuer:
             await self._resync(key, instant, scheme, missing=True)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
+    async def resync_counter(self, key: CounterKey, scheme: Scheme) -> None:
+        """Raise the counter of `key` to the highest sequence stored for it (after an import)."""
+        await self._resync(key, self.clock(), scheme, missing=False)
+
     async def _resync(
         self, key: CounterKey, instant: datetime, scheme: Scheme, *, missing: bool
     ) -> None:
@@ -398,6 +417,7 @@ class Issuer:
                 self.idempotency.columns(keyed) if keyed else None,
                 number_columns(batches),
                 issued_events(pending).columns,
+                issued_ref_columns(pending),
             ):
                 return Stored(pending)
         return await self._store_step_by_step(pending)
@@ -422,9 +442,30 @@ class Issuer:
                 )
                 left_out = {request for request, _ in collided}
                 pending = [(r, b) for r, b in pending if r not in left_out]
+            lost_refs = await self._keep_refs(session, pending)
+            if lost_refs:
+                pending = [pair for pair in pending if pair not in lost_refs]
+                collided += lost_refs
             await self._record(session, pending)
             await session.commit()
         return Stored(pending, [r for r, _ in collided], list(elsewhere))
+
+    async def _keep_refs(
+        self, session: AsyncSession, pending: list[tuple[IssueRequest, IssuedBatch]]
+    ) -> list[tuple[IssueRequest, IssuedBatch]]:
+        """Store the refs of `pending`; those whose ref was taken meanwhile have their
+        numbers and answers taken back, and are returned."""
+        columns = issued_ref_columns(pending)
+        if columns is None:
+            return []
+        went_in = await ref_rows.insert_refs(session, columns)
+        lost = [(r, b) for r, b in pending if r.ref is not None and b.numbers[0] not in went_in]
+        if lost:
+            await number_rows.delete_numbers(session, [b.numbers[0] for _, b in lost])
+            await self.idempotency.take_back(
+                session, [r.claim for r, _ in lost if r.claim is not None]
+            )
+        return lost
 
     async def _keep_answers(
         self, session: AsyncSession, pending: Sequence[tuple[IssueRequest, IssuedBatch]]
@@ -451,6 +492,8 @@ class Issuer:
         claim = request.claim
 
         async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            if await self._keep_refs(session, [(request, batch)]):
+                return False  # another request took the ref meanwhile
             await self._record(session, [(request, batch)])
             return claim is None or not await self._keep_answers(session, [(request, batch)])
 
@@ -465,27 +508,44 @@ class Issuer:
         )
         if batch.numbers:
             return batch
-        if request.ref is not None and (
-            known := await self._issued_for_ref(request.scheme, request.ref)
-        ):
+        if request.ref is not None and (known := await self._issued_for_ref(request)):
             return known  # another request won the ref's race
         assert claim is not None  # nothing else gives drawn numbers up
         return await self.idempotency.answered_elsewhere(claim)
 
     async def _answered_by_ref(self, request: IssueRequest) -> bool:
-        """Whether a concurrent request with the same ref won; if so, answer with its number."""
+        """Whether a concurrent request with the same ref won; if so, answer with its number
+        (or its conflict)."""
         if request.ref is None:
             return False
-        known = await self._issued_for_ref(request.scheme, request.ref)
+        try:
+            known = await self._issued_for_ref(request)
+        except RefConflict as exc:
+            request.fail(exc)
+            return True
         if known is not None:
             request.finish(known)
         return known is not None
 
-    async def _issued_for_ref(self, scheme: Scheme, ref: str) -> IssuedBatch | None:
-        """The number already issued for `ref` in `scheme`, as a batch of one."""
+    async def _issued_for_ref(self, request: IssueRequest) -> IssuedBatch | None:
+        """The number already issued for the request's ref in its scheme, as a batch of one;
+        `RefConflict` when it was issued with other attributes than the request's."""
+        ref = request.ref
+        assert ref is not None
         async with self.db.session() as session:
-            stored = await number_rows.find_by_ref(session, scheme.name, ref)
-        return None if stored is None else existing_batch(stored)
+            stored = await ref_rows.number_of_ref(session, request.scheme.name, ref.system, ref.id)
+        if stored is None:
+            return None
+        if dict(stored.attributes) != request.attributes:
+            raise RefConflict(
+                ref.system,
+                ref.id,
+                stored.scheme,
+                stored.number,
+                f"it was issued with attributes {dict(stored.attributes)}, "
+                f"not {request.attributes}",
+            )
+        return existing_batch(stored)
 
 
 def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
@@ -494,6 +554,20 @@ def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
     for request, batch in issued:
         request.add_events(events, batch)
     return events
+
+
+def issued_ref_columns(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Columns | None:
+    """The `number_refs` columns of the refs given with `issued`; None when none was."""
+    with_ref = [(r.ref, b) for r, b in issued if r.ref is not None]
+    if not with_ref:
+        return None
+    return ref_columns(
+        with_ref[0][1].scheme,
+        [batch.numbers[0] for _, batch in with_ref],
+        [ref for ref, _ in with_ref],
+        [batch.issued_at for _, batch in with_ref],
+        [batch.issued_by for _, batch in with_ref],
+    )
 
 
 def existing_batch(stored: IssuedNumber) -> IssuedBatch:
@@ -508,7 +582,9 @@ def existing_batch(stored: IssuedNumber) -> IssuedBatch:
         stored.seq,
         [stored.number],
         ref=stored.ref,
+        refs=refs_as_stored(stored),
         issued_by=stored.issued_by,
+        operator=stored.operator,
         created=False,
         status=stored.status,
         replaced_by=stored.replaced_by,

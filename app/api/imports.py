@@ -1,0 +1,207 @@
+"""Legacy import over HTTP (`numbers:admin`): a CSV body, or JSON rows; larger files go through
+`custid import`, which streams them."""
+
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.api.deps import SchemeName, ServicesDep
+from app.api.problems import problem_responses
+from app.api.schemas import ExternalRef, Operator
+from app.api.security import AdminActor, auth_errors
+from app.core.errors import (
+    BackendUnavailable,
+    ImportRejected,
+    InvalidOperator,
+    OperatorRequired,
+    UnknownScheme,
+)
+from app.core.imports import csv_rows, import_numbers
+from app.core.scopes import Scope
+
+router = APIRouter(prefix="/v1", tags=["imports"])
+
+CSV_EXAMPLE = (
+    "number,issued_at,refs\n"
+    "20231015001,2023-10-15T09:30:00+08:00,crm:acct-991 erp:C-100234\n"
+    "20231015002,2023-10-15,\n"
+)
+
+
+class LegacyNumber(BaseModel):
+    """A number the older system issued."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1, max_length=64, examples=["20231015001"])
+    issued_at: str = Field(
+        min_length=1,
+        max_length=64,
+        description="ISO 8601; a time without a zone is in the scheme's.",
+        examples=["2023-10-15T09:30:00+08:00"],
+    )
+    refs: list[ExternalRef | Annotated[str, Field(max_length=321)]] = Field(
+        default_factory=list, max_length=32, description="{system, id} or `system:id` each."
+    )
+
+
+class ImportRows(BaseModel):
+    """Numbers to import, as JSON."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "rows": [
+                        {
+                            "number": "20231015001",
+                            "issued_at": "2023-10-15T09:30:00+08:00",
+                            "refs": [{"system": "crm", "id": "acct-991"}],
+                        }
+                    ],
+                    "operator": "SALES-0042",
+                }
+            ]
+        },
+    )
+
+    rows: list[LegacyNumber] = Field(max_length=20_000)
+    operator: Operator | None = None
+
+
+class ImportSummary(BaseModel):
+    """What an import did."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "scheme": "daily",
+                    "lines": 2,
+                    "imported": 2,
+                    "already_present": 0,
+                    "refs_added": 2,
+                }
+            ]
+        }
+    )
+
+    scheme: str
+    lines: int = Field(description="Rows read (CSV: data lines, after the header).")
+    imported: int = Field(description="Numbers stored by this import.")
+    already_present: int = Field(description="Numbers stored already, as given: passed over.")
+    refs_added: int
+
+
+REJECTED_EXAMPLE = ImportRejected(
+    "daily",
+    [
+        {"line": 3, "problem": "number '2023101500X': not a number of scheme 'daily'"},
+        {"line": 7, "problem": "number 20231015004 is also on line 6"},
+    ],
+    2,
+)
+
+
+def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$defs` written out where they are referred to: a body documented
+    by hand (two media types) has no components of its own to refer to."""
+    defs = schema.pop("$defs", {})
+
+    def inlined(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inlined(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inlined(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inlined(item) for item in node]
+        return node
+
+    return dict(inlined(schema))
+
+
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": CSV_EXAMPLE,
+        },
+        "application/json": {"schema": inline_schema(ImportRows.model_json_schema())},
+    },
+}
+
+
+@router.post(
+    "/schemes/{scheme}/imports",
+    status_code=201,
+    response_model=ImportSummary,
+    responses={
+        200: {"model": ImportSummary, "description": "Every number was stored already."},
+        201: {"description": "The numbers were imported."},
+        **problem_responses(
+            UnknownScheme("nosuch"),
+            REJECTED_EXAMPLE,
+            InvalidOperator("operator", "nobody", "not a number issued in the staff scheme"),
+            OperatorRequired("key_5f2c9a0e1b7d4c38"),
+            BackendUnavailable("database"),
+        ),
+        **auth_errors(Scope.ADMIN),
+    },
+    openapi_extra={"requestBody": REQUEST_BODY},
+    summary="Import numbers issued by an older system",
+)
+async def import_legacy_numbers(
+    scheme: SchemeName, request: Request, actor: AdminActor, services: ServicesDep
+) -> JSONResponse:
+    """Load existing numbers with their issue dates and refs: all of them, or none.
+
+    Send CSV (`Content-Type: text/csv`, a header line naming `number`, `issued_at` and
+    optionally `refs`, several separated by spaces) or JSON rows. Every row is read
+    against the scheme or its earlier versions; bad rows (malformed, duplicated, taken)
+    are a 422 `import_rejected` listing each by line. Numbers stored already as given
+    are passed over: sending the same rows again imports nothing (200). Each number
+    imported writes a `number.imported` event; counters continue past the highest
+    imported sequence. Bodies are limited to 1 MiB: `custid import` streams files of
+    any size.
+    """
+    body = await request.body()
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type == "text/csv":
+        text = io.StringIO(body.decode("utf-8-sig", errors="replace"))
+        rows: Any = csv_rows(text, scheme)
+    elif media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            given = ImportRows.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            ) from exc
+        actor = actor.acting_as(given.operator)
+        rows = [(index, row.model_dump(by_alias=False)) for index, row in enumerate(given.rows, 1)]
+    else:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "content_type",
+                    "loc": ("body",),
+                    "msg": "Send text/csv or application/json "
+                    f"(this request said {media_type or 'nothing'!r})",
+                    "input": None,
+                }
+            ]
+        )
+    result = await import_numbers(services.issuer, scheme, rows, actor)
+    summary = ImportSummary(
+        scheme=result.scheme,
+        lines=result.lines,
+        imported=result.imported,
+        already_present=result.already_present,
+        refs_added=result.refs_added,
+    )
+    return JSONResponse(summary.model_dump(), status_code=201 if result.imported else 200)

@@ -1,0 +1,110 @@
+"""`custid import --scheme S FILE.csv`: load numbers issued by an older system."""
+
+import asyncio
+import getpass
+import os
+import uuid
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import typer
+
+from app.core.errors import CustidError, ImportRejected
+from app.logs import configure_logging
+from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.core.imports import ImportResult
+
+# A million lines move in one transaction: its statements may run for minutes.
+IMPORT_STATEMENT_TIMEOUT_SECONDS = 3600.0
+
+
+def import_numbers(
+    file: Path = typer.Argument(  # noqa: B008 - typer declares arguments this way
+        ..., exists=True, dir_okay=False, readable=True, help="CSV: number,issued_at[,refs]."
+    ),
+    scheme: str = typer.Option(..., "--scheme", help="The scheme the numbers belong to."),
+    operator: str | None = typer.Option(
+        None, "--operator", help="The person importing; kept on every event."
+    ),
+    progress: bool = typer.Option(True, help="Show a progress bar on a terminal."),
+) -> None:
+    """Import numbers with their issue dates and refs, all of them or none.
+
+    The file has a header line naming its columns: `number`, `issued_at` (ISO 8601; a
+    time without a zone is in the scheme's) and optionally `refs` (`system:id`,
+    several separated by spaces). Bad lines are listed by line number and nothing is
+    imported; numbers stored already as the file has them are passed over, so the
+    same file imported twice imports nothing the second time.
+    """
+    settings = get_settings()
+    configure_logging("error")
+    try:
+        with file.open("rb") as raw:
+            result = asyncio.run(run_import(settings, raw, file.name, scheme, operator, progress))
+    except ImportRejected as exc:
+        for problem in exc.extensions["problems"]:
+            typer.echo(f"{file}:{problem['line']}: {problem['problem']}", err=True)
+        typer.echo(f"custid import: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    except CustidError as exc:
+        typer.echo(f"custid import: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"{result.scheme}: {result.lines} lines, {result.imported} numbers imported, "
+        f"{result.already_present} already present, {result.refs_added} refs added"
+    )
+
+
+async def run_import(
+    settings: Settings,
+    raw: IO[bytes],
+    name: str,
+    scheme: str,
+    operator: str | None,
+    show_progress: bool,
+) -> "ImportResult":
+    """Import the CSV file open as `raw`, with a progress bar over its bytes."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from app.core.audit import Actor
+    from app.core.clock import system_clock
+    from app.core.imports import csv_rows
+    from app.core.imports import import_numbers as import_rows
+    from app.core.metrics import Metrics
+    from app.core.operators import check_operator_shape
+    from app.services import running_services
+    from app.store.migrations import upgrade_to_head
+    from schemes import load_catalog
+
+    if operator is not None:
+        check_operator_shape(operator)
+    if settings.is_embedded:
+        await asyncio.to_thread(upgrade_to_head, settings.sqlalchemy_url)
+    patient = settings.model_copy(
+        update={"backend_timeout_seconds": IMPORT_STATEMENT_TIMEOUT_SECONDS}
+    )
+    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    actor = Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}", operator)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"importing {name}", total=os.fstat(raw.fileno()).st_size)
+        # Undecodable bytes become U+FFFD: the line is then reported as malformed, by number.
+        lines = (
+            line.decode("utf-8-sig" if number == 0 else "utf-8", errors="replace")
+            for number, line in enumerate(raw)
+        )
+        rows = csv_rows(lines, scheme)
+
+        def advance(_: int) -> None:
+            bar.update(task, completed=raw.tell())
+
+        async with running_services(patient, schemes, system_clock, Metrics()) as services:
+            return await import_rows(services.issuer, scheme, rows, actor, progress=advance)

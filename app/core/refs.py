@@ -1,0 +1,87 @@
+"""External refs: the ids other systems know a number by, `{system, id}`, any number of them.
+
+A ref is written `system:id` (`crm:acct-991`); one without a system prefix
+(`acct-991`) belongs to the system `default`. Within a scheme a {system, id}
+names one number, and a number has one ref per system (`number_refs`).
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from app.core.errors import InvalidRef
+from app.store.bulk import Columns, Same, column_of
+from app.store.models import DEFAULT_REF_SYSTEM, IssuedNumber
+
+SYSTEM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+SYSTEM = re.compile(SYSTEM_PATTERN)
+# Any printable text without spaces: ids come from other systems, in their own shapes.
+REF_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
+
+
+# A tuple: an import reads one per line, a million at a time.
+class ExternalRef(NamedTuple):
+    """One id another system knows a number by."""
+
+    system: str
+    id: str
+
+    @classmethod
+    def parse(cls, text: str) -> "ExternalRef":
+        """`crm:acct-991` as system `crm`, id `acct-991`; text without a system prefix (or
+        with one that is no system name) as an id of the system `default`."""
+        system, colon, ref_id = text.partition(":")
+        if colon and ref_id and SYSTEM.fullmatch(system):
+            return cls(system, ref_id)
+        return cls(DEFAULT_REF_SYSTEM, text)
+
+    @classmethod
+    def read(cls, text: str, field: str = "ref") -> "ExternalRef":
+        """`text` parsed as `parse` does, or `InvalidRef` naming `field` if its id is not
+        one a ref may have."""
+        ref = cls.parse(text)
+        if not REF_ID.fullmatch(ref.id):
+            raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
+        return ref
+
+    @classmethod
+    def checked(cls, system: str, ref_id: str, field: str = "ref") -> "ExternalRef":
+        """The ref {system, ref_id}, or `InvalidRef` naming `field`."""
+        if not SYSTEM.fullmatch(system):
+            raise InvalidRef(
+                f"{field}.system", "1 to 64 letters, digits, '_', '.' or '-', starting alnum"
+            )
+        if not REF_ID.fullmatch(ref_id):
+            raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
+        return cls(system, ref_id)
+
+    def __str__(self) -> str:
+        return self.id if self.system == DEFAULT_REF_SYSTEM else f"{self.system}:{self.id}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"system": self.system, "id": self.id}
+
+
+def refs_as_stored(record: IssuedNumber) -> list[dict[str, str]]:
+    """A stored number's refs, as events and answers show them."""
+    return [{"system": ref.system, "id": ref.ref_id} for ref in record.refs]
+
+
+def ref_columns(
+    scheme: str,
+    numbers: Sequence[str],
+    refs: Sequence[ExternalRef],
+    added_at: Sequence[datetime],
+    added_by: Sequence[str | None],
+) -> Columns:
+    """The `number_refs` columns giving numbers[i] the ref refs[i], added at added_at[i]
+    by added_by[i]."""
+    return {
+        "number": list(numbers),
+        "scheme": Same(scheme),
+        "system": [ref.system for ref in refs],
+        "ref_id": [ref.id for ref in refs],
+        "added_at": column_of(added_at, [1] * len(added_at)),
+        "added_by": column_of(added_by, [1] * len(added_by)),
+    }

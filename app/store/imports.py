@@ -1,0 +1,391 @@
+"""Staging an import: its rows go into temporary tables, are checked there against each other
+and the stored numbers, then move into `issued_numbers`, `number_refs` and `number_events`
+with one statement each, in the transaction that staged them.
+
+PostgreSQL loads the staging tables with COPY (asyncpg's `copy_records_to_table`),
+SQLite with executemany. Every check and every move is the same SQL on both.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store.models import Attributes, Base, UTCDateTime
+
+STAGING = MetaData()
+# One row per number of the file; `line` is where it was read.
+STAGED_NUMBERS = Table(
+    "custid_import_numbers",
+    STAGING,
+    Column("line", Integer),
+    Column("number", String(64)),
+    Column("scheme_version", Integer),
+    Column("period", String(32)),
+    Column("partition", String(128)),
+    Column("seq", BigInteger),
+    Column("attributes", Attributes),
+    Column("issued_at", UTCDateTime),
+    Column("refs", Attributes),
+    prefixes=["TEMPORARY"],
+)
+STAGED_REFS = Table(
+    "custid_import_refs",
+    STAGING,
+    Column("line", Integer),
+    Column("number", String(64)),
+    Column("system", String(64)),
+    Column("ref_id", String(256)),
+    prefixes=["TEMPORARY"],
+)
+STAGED_INDEXES = (
+    "CREATE INDEX custid_import_numbers_number ON custid_import_numbers (number)",
+    "CREATE INDEX custid_import_numbers_seq ON custid_import_numbers (period, partition, seq)",
+    "CREATE INDEX custid_import_refs_ref ON custid_import_refs (system, ref_id)",
+)
+
+NUMBERS = Base.metadata.tables["issued_numbers"]
+REFS = Base.metadata.tables["number_refs"]
+EVENTS = Base.metadata.tables["number_events"]
+
+
+# A tuple: an import reads one per line, a million at a time.
+class StagedNumber(NamedTuple):
+    """A line of the file, read and checked against its scheme."""
+
+    line: int
+    number: str
+    scheme_version: int
+    period: str
+    partition: str
+    seq: int | None
+    attributes: Mapping[str, str]
+    issued_at: datetime
+    refs: Sequence[tuple[str, str]]  # (system, id)
+
+
+async def create_staging(session: AsyncSession) -> None:
+    """Empty staging tables, private to the session's connection."""
+    await drop_staging(session)
+    connection = await session.connection()
+    await connection.run_sync(STAGING.create_all)
+
+
+async def drop_staging(session: AsyncSession) -> None:
+    """Remove the staging tables (a connection goes back to the pool without them)."""
+    for table in (STAGED_NUMBERS, STAGED_REFS):
+        await session.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+
+
+async def stage(session: AsyncSession, numbers: Sequence[StagedNumber]) -> None:
+    """Load numbers (and their refs) into the staging tables."""
+    if not numbers:
+        return
+    refs = [(n.line, n.number, system, ref_id) for n in numbers for system, ref_id in n.refs]
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await (await session.connection()).get_raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            STAGED_NUMBERS.name,
+            records=[
+                (
+                    n.line,
+                    n.number,
+                    n.scheme_version,
+                    n.period,
+                    n.partition,
+                    n.seq,
+                    orjson.dumps(n.attributes).decode(),
+                    n.issued_at,
+                    orjson.dumps([{"system": s, "id": i} for s, i in n.refs]).decode(),
+                )
+                for n in numbers
+            ],
+            columns=[column.name for column in STAGED_NUMBERS.columns],
+        )
+        if refs:
+            await driver.copy_records_to_table(
+                STAGED_REFS.name,
+                records=refs,
+                columns=[column.name for column in STAGED_REFS.columns],
+            )
+        return
+    await session.execute(
+        insert(STAGED_NUMBERS),
+        [
+            {
+                "line": n.line,
+                "number": n.number,
+                "scheme_version": n.scheme_version,
+                "period": n.period,
+                "partition": n.partition,
+                "seq": n.seq,
+                "attributes": dict(n.attributes),
+                "issued_at": n.issued_at,
+                "refs": [{"system": s, "id": i} for s, i in n.refs],
+            }
+            for n in numbers
+        ],
+    )
+    if refs:
+        names = [column.name for column in STAGED_REFS.columns]
+        await session.execute(insert(STAGED_REFS), [dict(zip(names, r, strict=True)) for r in refs])
+
+
+async def index_staging(session: AsyncSession) -> None:
+    """Index the staged rows for the checks, once they are all loaded (faster than before)."""
+    for statement in STAGED_INDEXES:
+        await session.execute(text(statement))
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    problem: str
+
+
+async def problems_within_the_file(session: AsyncSession, limit: int) -> list[Problem]:
+    """Lines that repeat an earlier line's number, sequence value or ref."""
+    found: list[Problem] = []
+    s, r = STAGED_NUMBERS.c, STAGED_REFS.c
+    keys: list[tuple[Table, list[Any], str]] = [
+        (STAGED_NUMBERS, [s.number], "number {} is also on line {}"),
+        (STAGED_NUMBERS, [s.period, s.partition, s.seq], "sequence value {} is also on line {}"),
+        (STAGED_REFS, [r.system, r.ref_id], "ref {} is also on line {}"),
+    ]
+    for table, columns, message in keys:
+        first = (
+            select(*columns, func.min(table.c.line).label("first"))
+            .where(*(column.is_not(None) for column in columns))
+            .group_by(*columns)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        joined = and_(*(first.c[column.name] == column for column in columns))
+        statement = (
+            select(table.c.line, first.c.first, *columns)
+            .join(first, joined)
+            .where(table.c.line > first.c.first)
+            .order_by(table.c.line)
+            .limit(limit)
+        )
+        for row in (await session.execute(statement)).all():
+            shown = ":".join(str(value) for value in row[2:] if value != "")
+            found.append(Problem(row.line, message.format(shown, row.first)))
+    return found
+
+
+async def stored_twins(session: AsyncSession, scheme: str, limit: int) -> tuple[int, list[Problem]]:
+    """How many staged numbers are stored already just as the file has them (an import run
+    again finds its own), and the lines whose number is stored otherwise."""
+    s, n = STAGED_NUMBERS.c, NUMBERS.c
+    same = and_(
+        n.scheme == scheme,
+        n.period == s.period,
+        n.partition == s.partition,
+        n.seq.is_not_distinct_from(s.seq),
+        n.issued_at == s.issued_at,
+    )
+    twins = select(func.count()).select_from(STAGED_NUMBERS).join(NUMBERS, n.number == s.number)
+    present = int((await session.execute(twins.where(same))).scalar_one())
+    different = (
+        select(s.line, s.number, n.scheme, n.issued_at)
+        .join(NUMBERS, n.number == s.number)
+        .where(~same)
+        .order_by(s.line)
+        .limit(limit)
+    )
+    found = [
+        Problem(
+            row.line,
+            f"number {row.number} is stored already, issued {row.issued_at.isoformat()} "
+            f"in scheme {row.scheme!r}",
+        )
+        for row in (await session.execute(different)).all()
+    ]
+    return present, found
+
+
+async def problems_with_stored_numbers(
+    session: AsyncSession, scheme: str, limit: int
+) -> list[Problem]:
+    """Lines whose sequence value or refs belong to other stored numbers."""
+    s, r, n, stored_ref = STAGED_NUMBERS.c, STAGED_REFS.c, NUMBERS.c, REFS.c
+    found: list[Problem] = []
+    taken_seq = (
+        select(s.line, s.seq, n.number)
+        .join(
+            NUMBERS,
+            and_(
+                n.scheme == scheme,
+                n.period == s.period,
+                n.partition == s.partition,
+                n.seq == s.seq,
+            ),
+        )
+        .where(n.number != s.number)
+        .order_by(s.line)
+        .limit(limit)
+    )
+    for row in (await session.execute(taken_seq)).all():
+        found.append(Problem(row.line, f"sequence value {row.seq} is stored as {row.number}"))
+    taken_ref = (
+        select(r.line, r.system, r.ref_id, stored_ref.number)
+        .join(
+            REFS,
+            and_(
+                stored_ref.scheme == scheme,
+                stored_ref.system == r.system,
+                stored_ref.ref_id == r.ref_id,
+            ),
+        )
+        .where(stored_ref.number != r.number)
+        .order_by(r.line)
+        .limit(limit)
+    )
+    for taken in (await session.execute(taken_ref)).all():
+        found.append(
+            Problem(taken.line, f"ref {taken.system}:{taken.ref_id} already names {taken.number}")
+        )
+    other_id = (
+        select(r.line, r.system, stored_ref.ref_id)
+        .join(
+            REFS,
+            and_(
+                stored_ref.number == r.number,
+                stored_ref.system == r.system,
+                stored_ref.ref_id != r.ref_id,
+            ),
+        )
+        .order_by(r.line)
+        .limit(limit)
+    )
+    for held in (await session.execute(other_id)).all():
+        found.append(
+            Problem(held.line, f"the number already has the {held.system} ref {held.ref_id}")
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Moved:
+    numbers: int
+    refs: int
+
+
+async def move_staged(
+    session: AsyncSession,
+    scheme: str,
+    at: datetime,
+    fields: Mapping[str, Any],
+    details: Mapping[str, Any],
+) -> Moved:
+    """Store the staged numbers not stored yet, their refs, and an `imported` event each.
+
+    `fields` are what every event and number shares: `actor`, `operator`, `request_id`.
+    """
+    s, r, n, stored_ref = STAGED_NUMBERS.c, STAGED_REFS.c, NUMBERS.c, REFS.c
+    new = ~exists().where(n.number == s.number)
+    # Events first: once the numbers are in, "new" can no longer be told.
+    await session.execute(
+        insert(EVENTS).from_select(
+            ["number", "action", "actor", "operator", "request_id", "at", "details", "refs"],
+            select(
+                s.number,
+                literal("imported", String),
+                literal(fields["actor"], String),
+                literal(fields["operator"], String),
+                literal(fields["request_id"], String),
+                literal(at, UTCDateTime),
+                literal(dict(details), Attributes),
+                s.refs,
+            )
+            .where(new)
+            .order_by(s.line),
+        )
+    )
+    numbers = await session.execute(
+        insert(NUMBERS).from_select(
+            [
+                "number",
+                "scheme",
+                "scheme_version",
+                "period",
+                "partition",
+                "seq",
+                "attributes",
+                "issued_at",
+                "status",
+                "issued_by",
+                "operator",
+            ],
+            select(
+                s.number,
+                literal(scheme, String),
+                s.scheme_version,
+                s.period,
+                s.partition,
+                s.seq,
+                s.attributes,
+                s.issued_at,
+                literal("issued", String),
+                literal(fields["actor"], String),
+                literal(fields["operator"], String),
+            )
+            .where(new)
+            .order_by(s.line),
+        )
+    )
+    refs = await session.execute(
+        insert(REFS).from_select(
+            ["number", "scheme", "system", "ref_id", "added_at", "added_by"],
+            select(
+                r.number,
+                literal(scheme, String),
+                r.system,
+                r.ref_id,
+                literal(at, UTCDateTime),
+                literal(fields["actor"], String),
+            )
+            .where(
+                ~exists().where(
+                    stored_ref.scheme == scheme,
+                    stored_ref.system == r.system,
+                    stored_ref.ref_id == r.ref_id,
+                ),
+                ~exists().where(stored_ref.number == r.number, stored_ref.system == r.system),
+            )
+            .order_by(r.line),
+        )
+    )
+    return Moved(numbers.rowcount, refs.rowcount)  # type: ignore[attr-defined]
+
+
+async def highest_staged_seqs(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """(period, partition, highest sequence value) of every counter key the import touched."""
+    s = STAGED_NUMBERS.c
+    statement = (
+        select(s.period, s.partition, func.max(s.seq))
+        .where(s.seq.is_not(None))
+        .group_by(s.period, s.partition)
+    )
+    return [(str(p), str(q), int(m)) for p, q, m in (await session.execute(statement)).all()]

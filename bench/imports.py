@@ -1,0 +1,121 @@
+"""Legacy import rate: `custid import` of a generated CSV file into PostgreSQL.
+
+Starts its own durable PostgreSQL and Redis on free loopback ports, migrates,
+writes a file of `--rows` numbers (ten days of the bench scheme, each line with
+an issue time and a `crm:` ref), and times `custid import` as an operator runs
+it, in its own process: rows per second and the process's peak memory. Then it
+imports the same file again (nothing to import: every row is present).
+
+    python -m bench.imports [--rows 1000000] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.stack import (
+    SCHEME_NAME,
+    fetch_value,
+    migrate,
+    start_postgres,
+    start_redis,
+    write_scheme_file,
+)
+
+DAYS = 10
+
+
+def write_legacy_file(path: Path, rows: int) -> None:
+    """`rows` numbers of the bench scheme over ten days, with issue times and refs."""
+    start = datetime(2020, 3, 1, tzinfo=UTC)
+    per_day = -(-rows // DAYS)
+    with path.open("w") as out:
+        out.write("number,issued_at,refs\n")
+        for index in range(rows):
+            day, seq = divmod(index, per_day)
+            at = start + timedelta(days=day, seconds=seq % 86_400)
+            out.write(f"{at:%Y%m%d}{seq + 1:012d},{at.isoformat()},crm:acct-{index}\n")
+
+
+def timed_import(env: dict[str, str], path: Path) -> tuple[float, str]:
+    """Seconds `custid import` took, and what it printed."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "import",
+            "--scheme",
+            SCHEME_NAME,
+            str(path),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"custid import failed:\n{done.stdout}\n{done.stderr}")
+    return seconds, done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = parser.parse_args()
+    with ExitStack() as cleanup, tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        postgres, redis = start_postgres(cleanup), start_redis(cleanup)
+        env = {
+            **os.environ,
+            "CUSTID_DATABASE_URL": postgres.url,
+            "CUSTID_REDIS_URL": redis.url,
+            "CUSTID_SCHEMES_FILE": str(write_scheme_file(directory)),
+            "CUSTID_LOG_LEVEL": "warning",
+        }
+        migrate(env)
+        legacy = directory / "legacy.csv"
+        written = time.perf_counter()
+        write_legacy_file(legacy, args.rows)
+        print(
+            f"wrote {args.rows:,} rows ({legacy.stat().st_size / 2**20:.0f} MiB) "
+            f"in {time.perf_counter() - written:.1f} s"
+        )
+        seconds, said = timed_import(env, legacy)
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        stored = fetch_value(postgres.url, "SELECT count(*) FROM issued_numbers")
+        events = fetch_value(
+            postgres.url, "SELECT count(*) FROM number_events WHERE action = 'imported'"
+        )
+        again_seconds, said_again = timed_import(env, legacy)
+    figures = {
+        "rows": args.rows,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(args.rows / seconds),
+        "peak_rss_mib": round(peak_mib),
+        "stored": stored,
+        "imported_events": events,
+        "rerun_seconds": round(again_seconds, 2),
+        "rerun_rows_per_second": round(args.rows / again_seconds),
+        "import_output": said,
+        "rerun_output": said_again,
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Legacy import over the admin API: numbers with their issue dates and refs, all or none,
+re-runs import nothing, counters continue past them; on PostgreSQL and the embedded backend."""
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.core.scopes import Scope
+from app.settings import Settings
+from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+
+PROBLEM = "application/problem+json"
+CSV = {"content-type": "text/csv"}
+
+LEGACY_CSV = (
+    "number,issued_at,refs\n"
+    "20231015002,2023-10-15T08:00:00+08:00,crm:acct-2 erp:E-2\n"
+    "20231015007,2023-10-15,legacy-7\n"
+    "20231014003,2023-10-14T12:00:00Z,\n"
+)
+
+
+async def numbers_of(client: httpx.AsyncClient, scheme: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/numbers", params={"scheme": scheme, "limit": 1000})
+    return list(response.json()["numbers"])
+
+
+async def test_imported_numbers_keep_their_issue_dates_and_refs(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/schemes/daily/imports",
+        content=LEGACY_CSV,
+        headers={**CSV, "X-Operator": "MIG-1"},
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "scheme": "daily",
+        "lines": 3,
+        "imported": 3,
+        "already_present": 0,
+        "refs_added": 3,
+    }
+    record = (await client.get("/v1/numbers/20231015002")).json()
+    assert record["issued_at"] == "2023-10-15T00:00:00Z"
+    assert (record["period"], record["seq"], record["status"]) == ("20231015", 2, "issued")
+    assert record["refs"] == [
+        {"system": "crm", "id": "acct-2"},
+        {"system": "erp", "id": "E-2"},
+    ]
+    assert record["operator"] == "MIG-1"
+    found = await client.get("/v1/numbers", params={"ref": "erp:E-2"})
+    assert [r["number"] for r in found.json()["numbers"]] == ["20231015002"]
+    local = (await client.get("/v1/numbers/20231015007")).json()
+    assert local["issued_at"] == "2023-10-15T00:00:00Z"  # midnight in the scheme's zone (UTC)
+    assert local["refs"] == [{"system": "default", "id": "legacy-7"}]
+
+
+async def test_each_imported_number_writes_one_imported_event(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+
+    feed = (await client.get("/v1/events")).json()["events"]
+    trail = (await client.get("/v1/numbers/20231015002/events")).json()["events"]
+
+    assert [e["type"] for e in feed] == ["number.imported"] * 3
+    assert sorted(e["number"]["number"] for e in feed) == [
+        "20231014003",
+        "20231015002",
+        "20231015007",
+    ]
+    event = next(e for e in feed if e["number"]["number"] == "20231015002")
+    assert event["number"]["refs"] == [
+        {"system": "crm", "id": "acct-2"},
+        {"system": "erp", "id": "E-2"},
+    ]
+    assert event["number"]["status"] == "issued"
+    assert [e["action"] for e in trail] == ["imported"]
+
+
+async def test_importing_the_same_rows_again_imports_nothing(client: httpx.AsyncClient) -> None:
+    first = await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+    again = await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["imported"] == 0
+    assert again.json()["already_present"] == 3
+    assert again.json()["refs_added"] == 0
+    assert len(await numbers_of(client, "daily")) == 3
+    assert len((await client.get("/v1/events")).json()["events"]) == 3
+
+
+async def test_issuing_continues_past_the_highest_imported_sequence(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await client.post("/v1/schemes/daily/numbers")  # the counter is in use already
+    imported = await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+    after = await client.post("/v1/schemes/daily/numbers")
+    batch = await client.post("/v1/schemes/daily/numbers/batch", json={"count": 2})
+
+    assert before.json()["number"] == "20231015001"
+    assert imported.status_code == 201
+    assert after.json()["number"] == "20231015008"
+    assert batch.json()["numbers"] == ["20231015009", "20231015010"]
+
+
+async def test_each_partition_continues_past_its_own_highest_import(
+    client: httpx.AsyncClient,
+) -> None:
+    rows = {
+        "rows": [
+            {"number": "SHA20231015005", "issued_at": "2023-10-15T01:00:00Z"},
+            {"number": "BJS20231015002", "issued_at": "2023-10-15T01:00:00Z"},
+        ],
+        "operator": "MIG-2",
+    }
+    imported = await client.post("/v1/schemes/regional/imports", json=rows)
+    shanghai = await client.post(
+        "/v1/schemes/regional/numbers", json={"attributes": {"region": "SH"}}
+    )
+    beijing = await client.post(
+        "/v1/schemes/regional/numbers", json={"attributes": {"region": "BJ"}}
+    )
+
+    assert imported.status_code == 201
+    assert (shanghai.json()["number"], beijing.json()["number"]) == (
+        "SHA20231015006",
+        "BJS20231015003",
+    )
+    record = (await client.get("/v1/numbers/SHA20231015005")).json()
+    assert (record["attributes"], record["operator"]) == ({"region": "SH"}, "MIG-2")
+
+
+async def test_bad_lines_are_reported_one_by_one_and_nothing_is_imported(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/numbers", json={"ref": "crm:taken"})  # 20231015001
+    bad = (
+        "number,issued_at,refs\n"
+        "20231015005,2023-10-15,\n"  # line 2: fine on its own
+        "2023101500X,2023-10-15,\n"  # 3: not a daily number
+        "20231015006,yesterday,\n"  # 4: no date
+        "20231015005,2023-10-15,\n"  # 5: repeats line 2
+        "20231015001,2022-01-01,\n"  # 6: stored already, otherwise
+        "20231015008,2023-10-15,crm:taken\n"  # 7: the ref names a stored number
+        "20231015009,2023-10-15,a:1 a:2\n"  # 8: two refs in one system
+        "20231015010,2023-10-15,erp:E-1\n"  # 9: fine
+        "20231015011,2023-10-15,erp:E-1\n"  # 10: repeats line 9's ref
+    )
+
+    response = await client.post("/v1/schemes/daily/imports", content=bad, headers=CSV)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == "import_rejected"
+    lines = sorted({problem["line"] for problem in body["problems"]})
+    assert lines == [3, 4, 5, 6, 7, 8, 10]
+    by_line = {p["line"]: p["problem"] for p in body["problems"]}
+    assert "not a number of scheme 'daily'" in by_line[3]
+    assert "issued_at" in by_line[4]
+    assert "line 2" in by_line[5]
+    assert "stored already" in by_line[6]
+    assert "20231015001" in by_line[7]
+    assert "line 9" in by_line[10]
+    assert [r["number"] for r in await numbers_of(client, "daily")] == ["20231015001"]
+    assert len((await client.get("/v1/events")).json()["events"]) == 1
+
+
+async def test_a_sequence_value_taken_by_a_stored_number_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/numbers")  # 20231015001
+
+    refused = await client.post(
+        "/v1/schemes/daily/imports",
+        json={"rows": [{"number": "20231015001", "issued_at": "2023-10-15T00:00:01Z"}]},
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["problems"][0]["line"] == 1
+
+
+async def test_numbers_of_an_earlier_version_are_imported_as_that_version(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    schemes = tmp_path / "schemes.toml"
+    schemes.write_text(
+        "[schemes.invoice]\n"
+        'kind = "timestamp"\nversion = 2\nformat = "%Y%m%d"\nwidth = 4\n'
+        "[[schemes.invoice.previous]]\n"
+        'version = 1\nkind = "timestamp"\nformat = "%y%m%d"\nwidth = 3\n'
+    )
+    with_versions = settings.model_copy(update={"schemes_file": schemes})
+    async with started_client(with_versions, clock) as client:
+        imported = await client.post(
+            "/v1/schemes/invoice/imports",
+            json={
+                "rows": [
+                    {"number": "231015042", "issued_at": "2023-10-15"},
+                    {"number": "202310150042", "issued_at": "2023-10-15"},
+                ]
+            },
+        )
+        old = (await client.get("/v1/numbers/231015042")).json()
+        issued = await client.post("/v1/schemes/invoice/numbers")
+
+    assert imported.status_code == 201, imported.text
+    assert (old["scheme_version"], old["period"], old["seq"]) == (1, "231015", 42)
+    assert issued.json()["number"] == "202310150043"
+
+
+async def test_bodies_that_are_neither_csv_nor_json_rows_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = await client.post(
+        "/v1/schemes/daily/imports", content="x", headers={"content-type": "text/plain"}
+    )
+    extra = await client.post(
+        "/v1/schemes/daily/imports", json={"rows": [{"number": "1", "when": "x"}]}
+    )
+    no_header = await client.post(
+        "/v1/schemes/daily/imports", content="20231015001,2023-10-15\n", headers=CSV
+    )
+    unknown = await client.post("/v1/schemes/nosuch/imports", content=LEGACY_CSV, headers=CSV)
+
+    for refused in (plain, extra, no_header):
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == PROBLEM
+    assert unknown.status_code == 404
+
+
+async def test_importing_needs_the_admin_scope(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    issuer = await make_key(Scope.ISSUE, Scope.READ)
+    admin = await make_key(Scope.ADMIN)
+
+    refused = await client.post(
+        "/v1/schemes/daily/imports", content=LEGACY_CSV, headers={**CSV, **bearer(issuer)}
+    )
+    accepted = await client.post(
+        "/v1/schemes/daily/imports", content=LEGACY_CSV, headers={**CSV, **bearer(admin)}
+    )
+
+    assert (refused.status_code, accepted.status_code) == (403, 201)
