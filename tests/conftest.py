@@ -51,6 +51,8 @@ TABLES = (
     "api_keys",
     "event_cursors",
     "webhook_subscriptions",
+    "reservations",
+    "sequence_gaps",
 )
 
 

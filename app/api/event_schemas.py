@@ -7,7 +7,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas import RECORD_EXAMPLE, NumberRecord
 
-EventType = Literal["number.issued", "number.retired", "number.replaced"]
+EventType = Literal[
+    "number.issued",
+    "number.retired",
+    "number.replaced",
+    "number.reserved",
+    "number.confirmed",
+    "number.voided",
+    "number.reused",
+]
 SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 EVENT_EXAMPLE: dict[str, Any] = {

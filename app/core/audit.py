@@ -1,4 +1,5 @@
-"""The audit trail: who issued, retired or replaced a number, or created or revoked a key.
+"""The audit trail: who issued, reserved, confirmed, voided, retired, replaced or reused a
+number, or created or revoked a key.
 
 Events are written in the same transaction as the change they describe, so a
 change without its event (or an event without its change) cannot be committed.
@@ -24,6 +25,10 @@ class Action(StrEnum):
     ISSUED = "issued"
     RETIRED = "retired"
     REPLACED = "replaced"
+    RESERVED = "reserved"
+    CONFIRMED = "confirmed"
+    VOIDED = "voided"
+    REUSED = "reused"
     KEY_CREATED = "key_created"
     KEY_REVOKED = "key_revoked"
 

@@ -34,13 +34,13 @@ class Replacement:
 
 async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) -> IssuedNumber:
     """Retire an issued number for good; `InvalidTransition` if it is not `issued`."""
+    now = issuer.clock()
     async with issuer.db.session() as session:
-        retired = await number_rows.change_status(session, number, RETIRED)
+        retired = await number_rows.change_status(session, number, RETIRED, retired_at=now)
         if retired is None:
             raise await _refusal(session, number, "retired")
         await record(
-            session,
-            Events().add(Action.RETIRED, actor, issuer.clock(), numbers=[number], reason=reason),
+            session, Events().add(Action.RETIRED, actor, now, numbers=[number], reason=reason)
         )
         await session.commit()
     issuer.metrics.count_events(EVENT_TYPES[Action.RETIRED])

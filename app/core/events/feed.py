@@ -2,7 +2,8 @@
 
 Every change to a number writes its audit event in the transaction that makes
 the change, so an event exists exactly when its change committed. The feed
-is those events, typed (`number.issued`, `number.retired`, `number.replaced`),
+is those events, typed (`number.issued`, `number.retired`, `number.replaced`,
+`number.reserved`, `number.confirmed`, `number.voided`, `number.reused`),
 each with the number's record as it stood after the change, and read in
 positions (`app/store/event_feed.py`) behind an opaque cursor.
 """
@@ -25,6 +26,15 @@ EVENT_TYPES: Mapping[str, str] = {
     Action.ISSUED.value: "number.issued",
     Action.RETIRED.value: "number.retired",
     Action.REPLACED.value: "number.replaced",
+    Action.RESERVED.value: "number.reserved",
+    Action.CONFIRMED.value: "number.confirmed",
+    Action.VOIDED.value: "number.voided",
+    Action.REUSED.value: "number.reused",
+}
+# The status a number has after each event (a confirmed or reused number is issued again).
+STATUS_AFTER: Mapping[str, str] = {
+    Action.CONFIRMED.value: "issued",
+    Action.REUSED.value: "issued",
 }
 ACTIONS_OF_TYPE = {event_type: action for action, event_type in EVENT_TYPES.items()}
 EVENT_ID_PREFIX = "evt_"
@@ -62,7 +72,7 @@ class Event:
 
 def event_of(row: Row[Any]) -> Event:
     """The feed's event for a row of `event_feed.EVENT_COLUMNS`."""
-    status, replaced_by = row.action, None
+    status, replaced_by = STATUS_AFTER.get(row.action, row.action), None
     if row.action == Action.REPLACED.value:
         replaced_by = row.details.get("successor")
     return Event(

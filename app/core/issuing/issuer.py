@@ -14,12 +14,17 @@ A `ref` is guarded by the unique (scheme, ref) index the same way: a request
 that loses the race to another with the same ref returns the winner's number,
 and the sequence value it had reserved stays unused (a gap, never a duplicate).
 
-Schemes that draw numbers at random use no counter (see `drawing.py`).
+Values that a request reserved but did not store are recorded with their cause
+(see `app/core/gaps.py`). Schemes that draw numbers at random use no counter
+(see `drawing.py`); gapless schemes assign values in the transaction that stores
+them (see `gapless.py`); schemes that recycle issue a retired number again once
+its quarantine is over (see `recycling.py`).
 """
 
 import random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,15 +42,20 @@ from app.core.errors import (
     UnknownScheme,
 )
 from app.core.events.feed import EVENT_TYPES
-from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
+from app.core.gaps import Cause
+from app.core.issuing.batches import ISSUED, RESERVED, IssuedBatch, StoreHook, number_columns
 from app.core.issuing.coalescing import Coalescer, Job
 from app.core.issuing.counters import Counter, CounterKey, Outcome
 from app.core.issuing.drawing import issue_drawn
+from app.core.issuing.gapless import issue_gapless
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, Lookup
+from app.core.issuing.recycling import reissue_retired
 from app.core.metrics import Metrics
+from app.store import gaps as gap_rows
 from app.store import groups as group_rows
 from app.store import numbers as number_rows
 from app.store.database import Database
+from app.store.gaps import SkippedRange
 from app.store.models import IssuedNumber
 from schemes import Catalog, InvalidAttribute, Scheme
 
@@ -72,6 +82,10 @@ class IssueRequest(Job[IssuedBatch]):
     # What the `issued` events say besides the number: why (a replacement's reason), and more.
     reason: str | None
     event_details: Mapping[str, Any]
+    # What the numbers' events record: issued, reserved (stored, held for `reservation`),
+    # confirmed (a gapless reservation's numbers, assigned at confirm time) or reused.
+    action: Action = Action.ISSUED
+    reservation: str | None = None
 
     def batch(self, key: CounterKey, first_seq: int | None) -> IssuedBatch:
         """An empty batch for this request; its sequence values start at `first_seq`."""
@@ -85,6 +99,8 @@ class IssueRequest(Job[IssuedBatch]):
             first_seq,
             ref=self.ref,
             issued_by=self.actor.key_id,
+            status=RESERVED if self.action is Action.RESERVED else ISSUED,
+            reservation=self.reservation,
         )
 
     def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
@@ -100,7 +116,7 @@ class IssueRequest(Job[IssuedBatch]):
     def add_events(self, events: Events, batch: IssuedBatch) -> None:
         """An `issued` audit event for each number of `batch`."""
         events.add(
-            Action.ISSUED,
+            self.action,
             self.actor,
             batch.issued_at,
             numbers=batch.numbers,
@@ -193,6 +209,8 @@ class Issuer:
         alongside: StoreHook | None = None,
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
+        action: Action = Action.ISSUED,
+        reservation: str | None = None,
     ) -> IssuedBatch:
         """Issue `count` numbers of one scheme; each is stored before it is returned.
 
@@ -201,7 +219,8 @@ class Issuer:
         Idempotency-Key), a request the key already answered gets that result
         again, `replayed`, and its answer is kept with its numbers. `alongside`
         writes in the transaction that stores the numbers; `reason` and
-        `details` go into their `issued` events.
+        `details` go into their events. `action` RESERVED stores the numbers
+        as held by `reservation`; CONFIRMED issues a gapless reservation's.
         """
         if ref is not None and count != 1:
             raise ValueError("a ref names one number; issue it alone")
@@ -219,6 +238,8 @@ class Issuer:
             alongside=alongside,
             reason=reason,
             event_details={"scheme": scheme.name, "ref": ref, **(details or {})},
+            action=action,
+            reservation=reservation,
         )
         if claim is None:
             batch = await self._issue(request)
@@ -227,8 +248,9 @@ class Issuer:
         if batch.replayed:
             self.metrics.count_idempotent_replay(scheme.name)
         elif batch.created:
-            self.metrics.count_issued(scheme.name, count)
-            self.metrics.count_events(EVENT_TYPES[Action.ISSUED], count)
+            if request.action is not Action.RESERVED:
+                self.metrics.count_issued(scheme.name, count)
+            self.metrics.count_events(EVENT_TYPES[request.action], count)
         return batch
 
     async def _issue(self, request: IssueRequest) -> IssuedBatch:
@@ -249,7 +271,11 @@ class Issuer:
         key = CounterKey(
             scheme.name, scheme.period(request.instant), scheme.partition(request.attributes)
         )
-        if not scheme.uses_sequence:
+        if self._may_recycle(request) and (reused := await self._reissue_retired(key, request)):
+            batch = reused
+        elif scheme.gapless:
+            batch = await self._issue_gapless(key, request)
+        elif not scheme.uses_sequence:
             batch = await self._issue_drawn(key, request)
         else:
             if request.alongside is None:
@@ -286,7 +312,11 @@ class Issuer:
             for request in waiting:
                 batches.append(request.rendered(key, first, self.rng))
                 first += request.weight
-            stored = await self._store(waiting, batches)
+            try:
+                stored = await self._store(waiting, batches)
+            except Exception:
+                await self._record_failed(batches)
+                raise
             for request, batch in stored.issued:
                 request.finish(batch)
             for request in stored.answered_elsewhere:
@@ -347,9 +377,17 @@ class Issuer:
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
     async def _resync(self, key: CounterKey, instant: datetime, scheme: Scheme) -> None:
-        """Raise the counter to the highest sequence stored for its key."""
+        """Raise the counter to the highest sequence stored for its key; the values it is
+        raised past are recorded as skipped."""
+        before = await self.counter.current(key)
         async with self.db.session() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
+            if before is not None and stored > before + 1:
+                skipped = SkippedRange(
+                    key.scheme, key.period, key.partition, before + 1, stored, Cause.COUNTER_RAISED
+                )
+                await gap_rows.record_skipped(session, [skipped], self.clock())
+                await session.commit()
         period_end = scheme.period_end(instant)
         ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
         await self.counter.raise_to(key, stored, ttl)
@@ -387,12 +425,19 @@ class Issuer:
         async with self.db.session() as session:
             # Answers first: a key answered elsewhere meanwhile must not get numbers here too.
             elsewhere = await self._keep_answers(session, pending)
+            given_up = [b for r, b in pending if r in elsewhere]
             if elsewhere:
                 pending = [(r, b) for r, b in pending if r not in elsewhere]
             went_in = await number_rows.insert_numbers(
                 session, number_columns([batch for _, batch in pending])
             )
             collided = [(r, b) for r, b in pending if not went_in.issuperset(b.numbers)]
+            await gap_rows.record_skipped(
+                session,
+                skipped_ranges(given_up, Cause.ANSWERED_ELSEWHERE)
+                + skipped_ranges([b for _, b in collided], Cause.COLLISION),
+                self.clock(),
+            )
             if collided:
                 # A batch is issued whole or not at all: take back what did go in, and its answer.
                 await number_rows.delete_numbers(
@@ -429,29 +474,88 @@ class Issuer:
 
     async def _issue_drawn(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
         """Draw the request's numbers at random; its answer commits with them."""
-        claim = request.claim
-
-        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
-            await self._record(session, [(request, batch)])
-            return claim is None or not await self._keep_answers(session, [(request, batch)])
-
         batch = await issue_drawn(
             self.db,
             self.rng,
             request.scheme,
             request.batch(key, None),
             request.weight,
-            before_commit,
+            self._committing(request),
             self.max_random_draws,
         )
-        if batch.numbers:
-            return batch
+        return batch if batch.numbers else await self._given_up(request)
+
+    async def _issue_gapless(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
+        """Assign the request's values in the transaction that stores its numbers."""
+        batch = await issue_gapless(
+            self.db,
+            request.scheme,
+            key,
+            request.weight,
+            lambda first_seq: request.rendered(key, first_seq, self.rng),
+            self._committing(request),
+            self.max_attempts,
+            self.clock,
+        )
+        return batch if batch is not None else await self._given_up(request)
+
+    def _may_recycle(self, request: IssueRequest) -> bool:
+        """Whether the request may get a retired number back: a plain single number of a
+        scheme that recycles."""
+        return (
+            request.scheme.recycle_after is not None
+            and request.weight == 1
+            and request.action is Action.ISSUED
+            and request.alongside is None
+        )
+
+    async def _reissue_retired(self, key: CounterKey, request: IssueRequest) -> IssuedBatch | None:
+        """A retired number out of quarantine, issued again; None if there is none."""
+        committing = self._committing(request)
+
+        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            request.action = Action.REUSED
+            if await committing(session, batch):
+                return True
+            request.action = Action.ISSUED
+            return False
+
+        wanted = request.batch(key, None)
+        reused = await reissue_retired(self.db, request.scheme, wanted, before_commit)
+        if reused is None or reused.numbers:
+            return reused
+        return await self._given_up(request)
+
+    def _committing(
+        self, request: IssueRequest
+    ) -> Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]:
+        """What commits with a request stored on its own: its events, its hook and its key's
+        answer; False when the key was answered elsewhere meanwhile."""
+
+        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            await self._record(session, [(request, batch)])
+            claim = request.claim
+            return claim is None or not await self._keep_answers(session, [(request, batch)])
+
+        return before_commit
+
+    async def _given_up(self, request: IssueRequest) -> IssuedBatch:
+        """The answer of a request stored on its own that kept nothing: the ref's number, when
+        another request won the ref's race, else its key's answer from elsewhere."""
         if request.ref is not None and (
             known := await self._issued_for_ref(request.scheme, request.ref)
         ):
-            return known  # another request won the ref's race
-        assert claim is not None  # nothing else gives drawn numbers up
-        return await self.idempotency.answered_elsewhere(claim)
+            return known
+        assert request.claim is not None  # nothing else gives numbers up
+        return await self.idempotency.answered_elsewhere(request.claim)
+
+    async def _record_failed(self, batches: Sequence[IssuedBatch]) -> None:
+        """Record the values of a group whose transaction failed as skipped, if the database
+        still answers: it may be why the transaction failed."""
+        with suppress(Exception):
+            async with self.db.transaction() as session:
+                ranges = skipped_ranges(batches, Cause.FAILED_TRANSACTION)
+                await gap_rows.record_skipped(session, ranges, self.clock())
 
     async def _answered_by_ref(self, request: IssueRequest) -> bool:
         """Whether a concurrent request with the same ref won; if so, answer with its number."""
@@ -467,6 +571,17 @@ class Issuer:
         async with self.db.session() as session:
             stored = await number_rows.find_by_ref(session, scheme.name, ref)
         return None if stored is None else existing_batch(stored)
+
+
+def skipped_ranges(batches: Sequence[IssuedBatch], cause: Cause) -> list[SkippedRange]:
+    """The sequence values of `batches`, as ranges skipped for `cause`."""
+    return [
+        SkippedRange(
+            batch.scheme, batch.period, batch.partition, batch.first_seq, batch.last_seq, cause
+        )
+        for batch in batches
+        if batch.first_seq is not None and batch.last_seq is not None
+    ]
 
 
 def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
