@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import events, health, issuing, lifecycle, metrics, numbers, webhooks
+from app.api import events, health, issuing, lifecycle, metrics, numbers, reservations, webhooks
 from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
 from app.api.problems import install_problem_handlers, known_error_codes
@@ -94,6 +94,7 @@ def create_app(
     app.include_router(issuing.router)
     app.include_router(numbers.router)
     app.include_router(lifecycle.router)
+    app.include_router(reservations.router)
     app.include_router(scheme_routes.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)

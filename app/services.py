@@ -20,6 +20,7 @@ from app.core.issuing.counters import Counter, DatabaseCounter, FallbackCounter,
 from app.core.issuing.idempotency import IdempotencyKeys
 from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
+from app.core.reservations import Reservations
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
@@ -42,6 +43,7 @@ class Services:
     idempotency: IdempotencyKeys
     subscriptions: Subscriptions
     deliverer: WebhookDeliverer
+    reservations: Reservations
 
 
 @asynccontextmanager
@@ -110,8 +112,10 @@ async def running_services(
         backoff_max_seconds=settings.webhook_backoff_max_seconds,
         poll_interval_seconds=settings.events_poll_interval_seconds,
     )
+    reservations = Reservations(issuer)
     background = [
         purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
+        expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
         deliverer.run(),
     ]
     if settings.events_redis_stream is not None and redis is not None:
@@ -144,6 +148,7 @@ async def running_services(
             idempotency,
             subscriptions,
             deliverer,
+            reservations,
         )
     finally:
         forget_this_process()
@@ -166,3 +171,14 @@ async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: flo
             await idempotency.purge_expired()
         except Exception:  # a failed sweep is retried on the next tick; keys also expire on access
             log.exception("idempotency_purge_failed")
+
+
+async def expire_periodically(reservations: Reservations, interval_seconds: float) -> None:
+    """Expire held reservations past their TTL every `interval_seconds`; confirming one also
+    expires it, so a missed sweep delays nothing but the voiding of its numbers."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await reservations.expire_due()
+        except Exception:  # retried on the next tick
+            log.exception("reservation_expiry_failed")

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, status
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.deps import SchemeName, ServicesDep
@@ -131,9 +132,7 @@ async def issue_batch(
     return issue_answer(issued_batch(batch), batch)
 
 
-def claim_of(
-    actor: Actor, key: str | None, path: str, body: IssueRequest | BatchIssueRequest
-) -> IdempotencyClaim | None:
+def claim_of(actor: Actor, key: str | None, path: str, body: BaseModel) -> IdempotencyClaim | None:
     """The claim an Idempotency-Key makes for this request, if it came with one."""
     if key is None:
         return None

@@ -8,16 +8,22 @@
     │   ├── NumberNotFound           not_found
     │   ├── ApiKeyNotFound           not_found
     │   ├── WebhookNotFound          not_found
-    │   └── EventNotFound            not_found
+    │   ├── EventNotFound            not_found
+    │   └── ReservationNotFound      not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
     ├── InvalidCursor            422 invalid_cursor
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
+    ├── InvalidReservationTtl    422 invalid_ttl
+    ├── RefForManyNumbers        422 invalid_ref
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
+    ├── ReservationSettled       409 invalid_transition
+    ├── ReservationExpired       409 reservation_expired
+    ├── RefConflict              409 ref_conflict
     ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
@@ -27,6 +33,7 @@ Request bodies that fail validation are reported by the HTTP layer as 422
 `validation_error`; everything the core can say is above.
 """
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 
@@ -109,6 +116,14 @@ class EventNotFound(NotFound):
         super().__init__(f"there is no event {event_id!r}", event=event_id)
 
 
+class ReservationNotFound(NotFound):
+    code = "not_found"
+    title = "Reservation not found"
+
+    def __init__(self, reservation_id: str) -> None:
+        super().__init__(f"there is no reservation {reservation_id!r}", reservation=reservation_id)
+
+
 class InvalidWebhookTarget(CustidError):
     code = "invalid_webhook_target"
     status = 422
@@ -127,6 +142,32 @@ class UnknownEventType(CustidError):
         super().__init__(
             f"event_types: there is no event type {event_type!r} ({', '.join(known)})",
             field="event_types",
+        )
+
+
+class InvalidReservationTtl(CustidError):
+    code = "invalid_ttl"
+    status = 422
+    title = "Invalid reservation TTL"
+
+    def __init__(self, scheme: str, asked_seconds: int, max_seconds: int) -> None:
+        super().__init__(
+            f"ttl_seconds: {asked_seconds} is longer than scheme {scheme!r} lets a "
+            f"reservation hold its numbers ({max_seconds} s)",
+            field="ttl_seconds",
+            max_ttl_seconds=max_seconds,
+        )
+
+
+class RefForManyNumbers(CustidError):
+    code = "invalid_ref"
+    status = 422
+    title = "A ref names one number"
+
+    def __init__(self, reservation_id: str, count: int) -> None:
+        super().__init__(
+            f"ref: reservation {reservation_id!r} holds {count} numbers; a ref names one",
+            field="ref",
         )
 
 
@@ -174,6 +215,47 @@ class InvalidTransition(CustidError):
             number=number,
             number_status=status,
             action=action,
+        )
+
+
+class ReservationSettled(CustidError):
+    code = "invalid_transition"
+    status = 409
+    title = "Invalid transition"
+
+    def __init__(self, reservation_id: str, status: str, action: str) -> None:
+        super().__init__(
+            f"reservation {reservation_id!r} is {status}; it cannot be {action}",
+            reservation=reservation_id,
+            reservation_status=status,
+            action=action,
+        )
+
+
+class ReservationExpired(CustidError):
+    code = "reservation_expired"
+    status = 409
+    title = "Reservation expired"
+
+    def __init__(self, reservation_id: str, expired_at: datetime) -> None:
+        super().__init__(
+            f"reservation {reservation_id!r} expired at {expired_at.isoformat()}; its numbers "
+            "were voided and are never issued. Reserve again.",
+            reservation=reservation_id,
+            expired_at=expired_at.isoformat(),
+        )
+
+
+class RefConflict(CustidError):
+    code = "ref_conflict"
+    status = 409
+    title = "Ref already has a number"
+
+    def __init__(self, scheme: str, ref: str, number: str) -> None:
+        super().__init__(
+            f"ref {ref!r} already has number {number!r} in scheme {scheme!r}",
+            ref=ref,
+            number=number,
         )
 
 
