@@ -12,7 +12,6 @@ from app.api.problems import problem_responses
 from app.api.rendering import REPLAYED_HEADER
 from app.api.reservation_schemas import (
     ConfirmRequest,
-    Gap,
     PartitionGaps,
     PeriodGaps,
     Reservation,
@@ -36,7 +35,7 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.gaps import CAUSE_EXPLAINED, period_gaps
+from app.core.gaps import period_gaps, period_key
 from app.core.reservations import ReservationState
 from app.core.scopes import Scope
 
@@ -211,10 +210,6 @@ async def void(
     return answer(state, status.HTTP_200_OK)
 
 
-# Periods of schemes that never reset are "" in the records; in a path they are "-".
-NO_PERIOD = "-"
-
-
 @router.get(
     "/schemes/{scheme}/periods/{period}/gaps",
     response_model=PeriodGaps,
@@ -238,35 +233,20 @@ async def gaps(
     services: ServicesDep,
     partition: Annotated[
         str | None,
-        Query(max_length=128, description="Only this partition (e.g. SH); default all."),
+        Query(
+            max_length=128,
+            description="Only this partition, as records name it (e.g. region=SH); default all.",
+        ),
     ] = None,
 ) -> PeriodGaps:
     """Every sequence value from 1 to the highest stored that is not a number (issued,
     reserved, voided, retired or replaced), in runs, with the cause custid recorded for it
     (`unknown` where it has none)."""
     found = services.issuer.scheme(scheme)
-    key = "" if period == NO_PERIOD else period
+    key = period_key(period)
     by_partition = await period_gaps(services.db, found.name, key, partition)
     return PeriodGaps(
         scheme=found.name,
         period=key,
-        partitions=[
-            PartitionGaps(
-                partition=part.partition,
-                highest_seq=part.highest_seq,
-                missing=part.missing,
-                truncated=part.truncated,
-                gaps=[
-                    Gap(
-                        first=gap.first,
-                        last=gap.last,
-                        count=gap.count,
-                        cause=gap.cause.value,
-                        explanation=CAUSE_EXPLAINED[gap.cause],
-                    )
-                    for gap in part.gaps
-                ],
-            )
-            for part in by_partition
-        ],
+        partitions=[PartitionGaps.model_validate(part.as_dict()) for part in by_partition],
     )

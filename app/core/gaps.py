@@ -13,6 +13,7 @@ have none of these: their values are assigned in the transaction that stores the
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.store import gaps as gap_rows
 from app.store import numbers as number_rows
@@ -22,6 +23,8 @@ from app.store.gaps import SkippedRange
 
 # Enough for any operator's screen; a period with more runs says so (`truncated`).
 MAX_RUNS = 1000
+# Schemes that never reset count in the period ""; where a period must be written, "-".
+NO_PERIOD = "-"
 
 
 class Cause(StrEnum):
@@ -57,6 +60,11 @@ class Gap:
         return self.last - self.first + 1
 
 
+def period_key(written: str) -> str:
+    """The period key a path or command line names (`-` for none)."""
+    return "" if written == NO_PERIOD else written
+
+
 @dataclass(frozen=True)
 class PartitionGaps:
     """The gaps of one partition of a period."""
@@ -66,6 +74,25 @@ class PartitionGaps:
     missing: int
     gaps: list[Gap]
     truncated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The partition's gaps as JSON-ready data, each with its cause explained."""
+        return {
+            "partition": self.partition,
+            "highest_seq": self.highest_seq,
+            "missing": self.missing,
+            "truncated": self.truncated,
+            "gaps": [
+                {
+                    "first": gap.first,
+                    "last": gap.last,
+                    "count": gap.count,
+                    "cause": gap.cause.value,
+                    "explanation": CAUSE_EXPLAINED[gap.cause],
+                }
+                for gap in self.gaps
+            ],
+        }
 
 
 async def period_gaps(
