@@ -26,6 +26,12 @@ async def retire(client: httpx.AsyncClient, number: str) -> None:
     assert response.status_code == 200, response.text
 
 
+async def reserve_and_void(client: httpx.AsyncClient, scheme: str) -> None:
+    reserved = await client.post(f"/v1/schemes/{scheme}/reservations", json={"attributes": SALES})
+    voided = await client.post(f"/v1/reservations/{reserved.json()['id']}/void")
+    assert voided.status_code == 200, voided.text
+
+
 async def test_a_recycling_scheme_reissues_a_retired_number_after_its_quarantine(
     client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
