@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-events
+.PHONY: install run test lint bench bench-events bench-gapless
 
 install: $(VENV)/.installed
 
@@ -32,3 +32,7 @@ bench: install
 # Webhook deliveries per second, and the issue rate with one subscription against none.
 bench-events: install
 	$(BIN)/python -m bench.events $(BENCH_ARGS)
+
+# What strict order costs: a gapless scheme's issue and confirm rates against a plain one's.
+bench-gapless: install
+	$(BIN)/python -m bench.gapless $(BENCH_ARGS)

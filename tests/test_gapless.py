@@ -129,3 +129,14 @@ async def test_a_scheme_cannot_be_gapless_without_a_sequence(tmp_path: Path) -> 
 
     with pytest.raises(SchemeFileError, match="scheme 'r'.*gapless"):
         load_catalog(path, "UTC")
+
+
+async def test_schemes_say_how_they_hand_numbers_out(client: httpx.AsyncClient) -> None:
+    invoice = (await client.get("/v1/schemes/invoice")).json()
+    badge = (await client.get("/v1/schemes/badge")).json()
+    daily = (await client.get("/v1/schemes/daily")).json()
+
+    assert (invoice["gapless"], invoice["reservation_ttl_seconds"]) == (True, 300)
+    assert badge["recycle_after_seconds"] == 365 * 86_400
+    assert (daily["gapless"], daily["recycle_after_seconds"]) == (False, None)
+    assert (daily["reservation_ttl_seconds"], daily["max_reservation_ttl_seconds"]) == (900, 86_400)

@@ -21,8 +21,10 @@ them (see `gapless.py`); schemes that recycle issue a retired number again once
 its quarantine is over (see `recycling.py`).
 """
 
+import asyncio
 import random
 import secrets
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import Action, Actor, Events, record
 from app.core.clock import Clock
 from app.core.errors import (
+    BackendUnavailable,
     CounterContention,
     CustidError,
     InvalidAttributes,
@@ -153,6 +156,11 @@ class Issuer:
     max_queued_numbers: int = 100_000
     metrics: Metrics = field(default_factory=Metrics)
     coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
+    # A gapless key's requests take turns here before they take a connection: waiting for
+    # the counter row's lock inside the database, each would hold one, and the pool run dry.
+    gapless_turns: defaultdict[CounterKey, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock), init=False
+    )
 
     def __post_init__(self) -> None:
         self.coalescer = Coalescer(
@@ -334,7 +342,7 @@ class Issuer:
                 collided_requests=len(waiting),
                 attempt=attempt,
             )
-            await self._resync(key, instant, scheme)
+            await self._resync(key, instant, scheme, after_collision=True)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
     async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
@@ -376,10 +384,16 @@ class Issuer:
             await self._resync(key, instant, scheme)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
-    async def _resync(self, key: CounterKey, instant: datetime, scheme: Scheme) -> None:
-        """Raise the counter to the highest sequence stored for its key; the values it is
-        raised past are recorded as skipped."""
-        before = await self.counter.current(key)
+    async def _resync(
+        self, key: CounterKey, instant: datetime, scheme: Scheme, after_collision: bool = False
+    ) -> None:
+        """Raise the counter to the highest sequence stored for its key. After a collision
+        the counter was behind: the values it is raised past are recorded as skipped (a
+        counter seeded after a switch or a restart may hold a stale value: nothing is)."""
+        before = None
+        if after_collision:
+            with suppress(BackendUnavailable):  # raise_to below fails over, and seeds the key
+                before = await self.counter.current(key)
         async with self.db.session() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
             if before is not None and stored > before + 1:
@@ -487,16 +501,17 @@ class Issuer:
 
     async def _issue_gapless(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
         """Assign the request's values in the transaction that stores its numbers."""
-        batch = await issue_gapless(
-            self.db,
-            request.scheme,
-            key,
-            request.weight,
-            lambda first_seq: request.rendered(key, first_seq, self.rng),
-            self._committing(request),
-            self.max_attempts,
-            self.clock,
-        )
+        async with self.gapless_turns[key]:
+            batch = await issue_gapless(
+                self.db,
+                request.scheme,
+                key,
+                request.weight,
+                lambda first_seq: request.rendered(key, first_seq, self.rng),
+                self._committing(request),
+                self.max_attempts,
+                self.clock,
+            )
         return batch if batch is not None else await self._given_up(request)
 
     def _may_recycle(self, request: IssueRequest) -> bool:
