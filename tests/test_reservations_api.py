@@ -295,3 +295,15 @@ async def test_bad_reservation_requests_are_422(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/numbers")).json()["numbers"] == []
+
+
+async def test_numbers_drawn_at_random_are_reserved_and_confirmed_alike(
+    client: httpx.AsyncClient,
+) -> None:
+    reservation = await reserve(client, "rnd", count=2)
+
+    confirmed = await client.post(f"/v1/reservations/{reservation['id']}/confirm")
+
+    assert [record["status"] for record in reservation["numbers"]] == ["reserved", "reserved"]
+    assert all(number.startswith("RND") for number in numbers_of(reservation))
+    assert [record["status"] for record in confirmed.json()["numbers"]] == ["issued", "issued"]
