@@ -2,12 +2,14 @@
 every step in the trail and the event feed; a voided number is never issued again."""
 
 import asyncio
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app.core.issuing.batches import RESERVED, SHARED_BY_A_BATCH, IssuedBatch, number_columns
 from app.core.scopes import Scope
 from app.settings import Settings
 from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
@@ -307,3 +309,23 @@ async def test_numbers_drawn_at_random_are_reserved_and_confirmed_alike(
     assert [record["status"] for record in reservation["numbers"]] == ["reserved", "reserved"]
     assert all(number.startswith("RND") for number in numbers_of(reservation))
     assert [record["status"] for record in confirmed.json()["numbers"]] == ["issued", "issued"]
+
+
+async def test_a_number_voided_without_a_reason_says_so(client: httpx.AsyncClient) -> None:
+    reservation = await reserve(client)
+
+    voided = await client.post(f"/v1/reservations/{reservation['id']}/void")
+
+    assert voided.json()["numbers"][0]["void_reason"] == "no reason given"
+
+
+def test_plain_issuing_keeps_the_statement_it_had() -> None:
+    batch = IssuedBatch("daily", 1, "20231015", "", {}, datetime.now(UTC), 1, ["20231015001"])
+    reserved = replace(batch, status=RESERVED, reservation="rsv_3f9a1c0b7e5d2a64")
+
+    # The columns of a group's one INSERT: a plain group's are those it always had.
+    assert set(number_columns([batch])) == {"number", "seq", *SHARED_BY_A_BATCH}
+    assert set(number_columns([batch, reserved])) - set(number_columns([batch])) == {
+        "status",
+        "reservation_id",
+    }

@@ -60,7 +60,9 @@ class VoidRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"reason": "sign-up abandoned"}]}
     )
 
-    reason: RequiredReason | None = None
+    reason: RequiredReason | None = Field(
+        default=None, description='Why; kept with each number. Default "no reason given".'
+    )
 
 
 RESERVED_RECORD: dict[str, Any] = {

@@ -48,6 +48,8 @@ log = structlog.get_logger(__name__)
 CONFIRMED, VOIDED, EXPIRED = "confirmed", "voided", "expired"
 ID_PREFIX = "rsv_"
 EXPIRED_REASON = "expired"
+# A voided number always says why; this when the caller did not.
+UNSTATED_REASON = "no reason given"
 # Reservations expired per sweep and transaction; a backlog takes several sweeps.
 EXPIRED_PER_SWEEP = 100
 
@@ -191,9 +193,10 @@ class Reservations:
     ) -> ReservationState:
         """Void a held reservation: its numbers are stored as voided and never issued."""
         await self._expire_if_due(reservation_id)
+        why = reason or UNSTATED_REASON
         batch = await self.issuer.idempotency.write_once(
             claim,
-            lambda session: self._release(session, reservation_id, VOIDED, reason, actor),
+            lambda session: self._release(session, reservation_id, VOIDED, why, actor),
         )
         return replace(await self.find(reservation_id), replayed=batch.replayed)
 
