@@ -12,7 +12,9 @@ from app import __doc__ as summary
 from app.api import events, health, issuing, lifecycle, metrics, numbers, reservations, webhooks
 from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
+from app.api.pages import PAGE_HEADERS, application_with_docs
 from app.api.problems import install_problem_handlers, known_error_codes
+from app.console import install_console
 from app.core.clock import Clock, system_clock
 from app.core.events.feed import EVENT_TYPES
 from app.core.metrics import Metrics
@@ -80,7 +82,7 @@ def create_app(
         async with running_services(settings, schemes, clock, observed, rng) as services:
             yield {"services": services}
 
-    app = FastAPI(
+    app = application_with_docs(
         title="custid",
         summary=summary,
         description=DESCRIPTION,
@@ -88,7 +90,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.metrics = observed
-    app.add_middleware(RequestMiddleware, metrics=observed, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=observed,
+        max_body_bytes=MAX_BODY_BYTES,
+        page_headers=PAGE_HEADERS,
+    )
     install_problem_handlers(app)
     # The issuing routes first: routes are matched in order, and these are the busiest.
     app.include_router(issuing.router)
@@ -100,4 +107,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_console(app)
     return app

@@ -3,11 +3,10 @@
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from app.core.access import Gatekeeper
@@ -24,6 +23,7 @@ from app.core.reservations import Reservations
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
+from app.store.redis_connection import RedisClient, open_redis
 from schemes import Catalog
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ class Services:
 
     settings: Settings
     db: Database
-    redis: Redis | None
+    redis: RedisClient | None
     issuer: Issuer
     migration_head: str | None
     metrics: Metrics
@@ -66,15 +66,11 @@ async def running_services(
     except BaseException:
         await db.dispose()
         raise
-    redis: Redis | None = None
     counter: Counter
     counter = DatabaseCounter(db)
-    if settings.redis_url is not None:
-        redis = Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
+    connections = AsyncExitStack()
+    redis = await connections.enter_async_context(open_redis(settings))
+    if redis is not None:
         counter = FallbackCounter(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
             counter,
@@ -111,6 +107,7 @@ async def running_services(
         retry_horizon=settings.webhook_retry_horizon,
         backoff_max_seconds=settings.webhook_backoff_max_seconds,
         poll_interval_seconds=settings.events_poll_interval_seconds,
+        issuing_busy=issuer.busy,
     )
     reservations = Reservations(issuer)
     background = [
@@ -151,6 +148,7 @@ async def running_services(
             reservations,
         )
     finally:
+        log.info("service_stopping")
         forget_this_process()
         for task in tasks:
             task.cancel()
@@ -158,9 +156,9 @@ async def running_services(
             with suppress(asyncio.CancelledError):
                 await task
         await deliverer.close()
-        if redis is not None:
-            await redis.aclose()
+        await connections.aclose()
         await db.dispose()
+        log.info("service_stopped")
 
 
 async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCHEMES_FILE = Path(__file__).resolve().parent.parent / "schemes" / "default.toml"
@@ -26,7 +26,23 @@ class Settings(BaseSettings):
         "Unset: a SQLite file in data_dir.",
     )
     redis_url: SecretStr | None = Field(
-        default=None, description="redis://host:port/db. Unset: the database counter serves."
+        default=None,
+        description="redis://host:port/db (with redis_cluster: any node of the cluster). "
+        "Unset, and no redis_sentinels: the database counter serves.",
+    )
+    redis_cluster: bool = Field(
+        default=False, description="redis_url names a node of a Redis Cluster."
+    )
+    redis_sentinels: str | None = Field(
+        default=None,
+        description="host:port,host:port of Redis Sentinels that watch the counter's Redis; "
+        "in place of redis_url.",
+    )
+    redis_sentinel_service: str = Field(
+        default="mymaster", min_length=1, description="The name the Sentinels monitor it by."
+    )
+    redis_password: SecretStr | None = Field(
+        default=None, description="Password of the Redis servers found through the Sentinels."
     )
     redis_key_prefix: str = Field(
         default="custid", pattern=r"^[A-Za-z0-9_.:-]+$", description="Namespace of counter keys."
@@ -118,6 +134,21 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="About how many entries the stream keeps."
     )
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_addresses(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_redis_topology(self) -> "Settings":
+        if self.redis_sentinels is not None and self.redis_url is not None:
+            raise ValueError("set CUSTID_REDIS_SENTINELS or CUSTID_REDIS_URL, not both")
+        if self.redis_cluster and self.redis_url is None:
+            raise ValueError("CUSTID_REDIS_CLUSTER needs CUSTID_REDIS_URL: any node of the cluster")
+        return self
+
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
@@ -135,6 +166,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'custid.db').resolve()}"
 
     @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels to ask where the Redis primary is, or none."""
+        return [] if self.redis_sentinels is None else parse_addresses(self.redis_sentinels)
+
+    @property
     def webhooks_may_reach_private(self) -> bool:
         """Whether webhook targets may be private or loopback addresses."""
         if self.webhook_allow_private is not None:
@@ -145,6 +181,17 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """True when the database is the service's own SQLite file."""
         return self.sqlalchemy_url.startswith("sqlite")
+
+
+def parse_addresses(text: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` as pairs; a malformed entry is named in the error."""
+    addresses = []
+    for entry in text.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry.strip()!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 @lru_cache

@@ -15,7 +15,6 @@ and checks afterwards that the gapless scheme's period has no gap at all.
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench import stack
-from bench.run import RESULTS, progress
+from bench.run import new_run_dir, progress, publish
 from bench.wrk import Request, run_wrk
 from tests.servers import ServiceProcess
 
@@ -174,13 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args(argv)
-    run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-gapless-workers{args.workers}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = new_run_dir(f"gapless-workers{args.workers}")
     with ExitStack() as cleanup:
         report = run(args, run_dir, cleanup)
-    print(report.summary())
-    if args.json is not None:
-        args.json.write_text(json.dumps(asdict(report), indent=2))
+    publish(run_dir, report.summary(), asdict(report), args.json)
     return 0 if report.gapless_missing == 0 and report.non_2xx == 0 else 1
 
 

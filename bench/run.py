@@ -83,6 +83,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def new_run_dir(name: str) -> Path:
+    """A folder of this run's own under bench/results, named by its start time."""
+    run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"files of this run: {run_dir}")
+    return run_dir
+
+
+def publish(run_dir: Path, text: str, document: object, also_at: Path | None) -> None:
+    """Print the report and keep it, as text and JSON, beside the run's files."""
+    print(text)
+    (run_dir / "report.txt").write_text(text + "\n")
+    encoded = json.dumps(document, indent=2, default=str) + "\n"
+    (run_dir / "report.json").write_text(encoded)
+    if also_at is not None:
+        also_at.write_text(encoded)
+
+
 def progress(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
@@ -447,18 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     # background hands us SIGINT ignored, so restore Python's handler explicitly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    run_dir = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-workers{args.workers}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"files of this run: {run_dir}")
+    run_dir = new_run_dir(f"workers{args.workers}")
     with ExitStack() as cleanup:
         report = run(args, run_dir, cleanup)
-    text = report.render()
-    print(text)
-    (run_dir / "report.txt").write_text(text + "\n")
-    document = json.dumps(report.to_json(), indent=2, default=str)
-    (run_dir / "report.json").write_text(document + "\n")
-    if args.json is not None:
-        args.json.write_text(document + "\n")
+    publish(run_dir, report.render(), report.to_json(), args.json)
     return 1 if report.invalid_reasons() else 0
 
 

@@ -35,7 +35,8 @@ from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
-from tests.servers import RedisServer
+from tests.redis_topologies import RedisClusterGroup, SentinelGroup
+from tests.servers import PostgresServer, RedisServer
 
 SHARED_POSTGRES = os.environ.get(
     "CUSTID_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -120,7 +121,37 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server of the test's own, free to flush, kill and restart."""
     server = RedisServer().start()
     yield server
-    server.stop()
+    server.destroy()
+
+
+@pytest.fixture
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A Redis primary, two replicas and three Sentinels of the test's own."""
+    group = SentinelGroup().start()
+    yield group
+    group.destroy()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisClusterGroup]:
+    """A Redis Cluster of three primaries, each with a replica, of the test's own."""
+    cluster = RedisClusterGroup().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def fault_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the module's own, free to stop, crash and restart."""
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def fault_database(fault_postgres: PostgresServer) -> str:
+    """A new migrated database on `fault_postgres`."""
+    return create_database(fault_postgres.url)
 
 
 @pytest.fixture(scope="session")
@@ -259,7 +290,7 @@ async def redis_client(
 @pytest.fixture
 def redis_key(redis_settings: Settings) -> Callable[[str], str]:
     """The Redis key of a scheme's counter on the test clock's day, 2023-10-15."""
-    return lambda scheme: f"{redis_settings.redis_key_prefix}:{{{scheme}}}:20231015:"
+    return lambda scheme: f"{redis_settings.redis_key_prefix}:{scheme}:20231015:"
 
 
 @pytest.fixture

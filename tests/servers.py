@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -48,10 +49,17 @@ def _run_as_postgres() -> dict[str, Any]:
 
 
 class RedisServer:
-    """A redis-server of the test's own, keeping nothing on disk."""
+    """A redis-server of the test's own, keeping nothing on disk.
 
-    def __init__(self) -> None:
+    `options` are more `--name value` words (a replica's `--replicaof`, a Cluster
+    node's `--cluster-enabled`); the server runs in `directory` (a temporary one
+    by default), where a Cluster node keeps its nodes file.
+    """
+
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
+        self.options = options
+        self.directory = Path(tempfile.mkdtemp(prefix="custid-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,9 +78,11 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.directory,
         )
         wait_until(self._answers, 10, "redis-server")
         return self
@@ -101,6 +111,11 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
         self.process = None
+
+    def destroy(self) -> None:
+        """Stop it and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class PostgresServer:
@@ -135,9 +150,7 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         if not self.data.exists():
-            self._binary(
-                "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
-            )
+            self.initialise()
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
             f"{self.directory} -c max_connections=200"
@@ -159,6 +172,48 @@ class PostgresServer:
         )
         return self
 
+    def configure(self, **settings: str) -> "PostgresServer":
+        """Set server settings in its configuration file (read at the next start)."""
+        with (self.data / "postgresql.auto.conf").open("a") as conf:
+            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
+        return self
+
+    def initialise(self) -> "PostgresServer":
+        """Create its data directory (start does it too, when there is none)."""
+        self._binary("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def standby(self) -> "PostgresServer":
+        """A streaming standby of this (running) server: a base backup that follows it.
+
+        It names itself `standby` to the primary, for `synchronous_standby_names`,
+        and requires no standby of its own once promoted.
+        """
+        standby = PostgresServer(durable=self.durable)
+        standby._binary(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(standby.data),
+            "-X",
+            "stream",
+            "--write-recovery-conf",
+        )
+        return standby.configure(
+            primary_conninfo=f"host=127.0.0.1 port={self.port} user=postgres "
+            "application_name=standby",
+            synchronous_standby_names="",
+        )
+
+    def promote(self) -> None:
+        """Make this standby a primary that takes writes."""
+        self._binary("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the server; mode "immediate" is a crash."""
         self._binary("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
@@ -174,12 +229,14 @@ class PostgresServer:
 class ServiceProcess:
     """`custid serve` as its own process, as it runs in production."""
 
-    def __init__(self, env: Mapping[str, str], workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(self, env: Mapping[str, str], workers: int = 1, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.workers = workers
         self.env = {**os.environ, **env, "CUSTID_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="custid-serve-", suffix=".log", delete=False)
+        # What the process wrote, kept once it is stopped and its log file is gone.
+        self.final_output = ""
 
     @property
     def url(self) -> str:
@@ -217,4 +274,137 @@ class ServiceProcess:
                 self.process.wait(10)
         self.process = None
         self.log.close()
+        if Path(self.log.name).exists():
+            self.final_output = self.output()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+def create_key(env: Mapping[str, str], name: str, *scopes: str) -> str:
+    """A new API key's secret, made by `custid keys create` as an operator would."""
+    arguments = [arg for scope in scopes for arg in ("--scope", scope)]
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--name", name, *arguments],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    fields = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    return fields["secret"].strip()
+
+
+SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\n"
+    b"retry-after: 1\r\ncontent-length: %d\r\n\r\n%s"
+)
+UNAVAILABLE_BODY = (
+    b'{"type":"urn:custid:problem:backend_unavailable","title":"Backend unavailable",'
+    b'"status":503,"detail":"the database backend is unreachable","code":"backend_unavailable"}'
+)
+
+
+class FaultyProxy:
+    """An HTTP/1.1 proxy in front of a service that loses answers on request.
+
+    `drop_answers` answers are read from the service (so what they did is done)
+    and then lost: the caller's connection is closed without a byte.
+    `unavailable` requests are answered 503 with `Retry-After: 1` without
+    reaching the service. While the service is down, connections are closed.
+    Bodies must declare their length (as httpx's and uvicorn's JSON do).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.drop_answers = 0
+        self.unavailable = 0
+        self.forwarded = 0
+        # Requests that found the service down (and whose connection was closed).
+        self.found_down = 0
+        self.on_dropped: Callable[[], None] = lambda: None
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            reader = connection.makefile("rb")
+            while (request := read_message(reader)) is not None:
+                with self._lock:
+                    refuse = self.unavailable > 0
+                    self.unavailable -= refuse
+                if refuse:
+                    connection.sendall(
+                        SERVICE_UNAVAILABLE % (len(UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+                    )
+                    continue
+                answer = self._forward(request)
+                with self._lock:
+                    drop = answer is not None and self.drop_answers > 0
+                    self.drop_answers -= drop
+                if answer is None or drop:
+                    if drop:
+                        self.on_dropped()
+                    return  # closing without an answer
+                connection.sendall(answer)
+
+    def _forward(self, request: bytes) -> bytes | None:
+        try:
+            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
+                up.sendall(request)
+                answer = read_message(up.makefile("rb"))
+        except OSError:
+            self.found_down += 1
+            return None
+        self.forwarded += answer is not None
+        return answer
+
+
+def read_message(reader: Any) -> bytes | None:
+    """One HTTP/1.1 message (head and a Content-Length body) from `reader`; None at its end."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline()
+        if not line:
+            return None
+        head += line
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    body: bytes = reader.read(length) if length else b""
+    return head + body
+
+
+def start_services(env: Mapping[str, str], count: int) -> list[ServiceProcess]:
+    """`count` custid processes with `env`, all ready; none left running if one fails."""
+    services = [ServiceProcess(env) for _ in range(count)]
+    try:
+        for service in services:
+            service.start()
+    except Exception:
+        stop_services(services)
+        raise
+    return services
+
+
+def stop_services(services: list[ServiceProcess]) -> None:
+    for service in services:
+        service.stop()

@@ -5,7 +5,7 @@ These tests stop and start their own PostgreSQL and redis-server.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,19 +18,12 @@ from tests.servers import PostgresServer, RedisServer
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.destroy()
-
-
 @pytest.fixture
 def outage_settings(
-    own_postgres: PostgresServer, own_redis: RedisServer, tmp_path: Path
+    fault_postgres: PostgresServer, own_redis: RedisServer, tmp_path: Path
 ) -> Settings:
     return Settings(
-        database_url=create_database(own_postgres.url),
+        database_url=create_database(fault_postgres.url),
         redis_url=own_redis.url,
         redis_key_prefix=f"outage-{uuid.uuid4().hex[:8]}",
         schemes_file=TEST_SCHEMES,
@@ -57,16 +50,16 @@ def assert_backend_unavailable(response: httpx.Response, backend: str) -> None:
 
 
 async def test_database_outage_is_a_503_and_service_resumes_after(
-    outage_client: httpx.AsyncClient, own_postgres: PostgresServer
+    outage_client: httpx.AsyncClient, fault_postgres: PostgresServer
 ) -> None:
     before = (await outage_client.post("/v1/schemes/daily/numbers")).json()["number"]
-    own_postgres.stop()
+    fault_postgres.stop()
     try:
         during = await outage_client.post("/v1/schemes/daily/numbers")
         lookup = await outage_client.get(f"/v1/numbers/{before}")
         ready = await outage_client.get("/readyz")
     finally:
-        own_postgres.start()
+        fault_postgres.start()
 
     assert_backend_unavailable(during, "database")
     assert_backend_unavailable(lookup, "database")

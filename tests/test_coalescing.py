@@ -57,7 +57,7 @@ async def test_collisions_inside_a_group_are_retried_and_batches_stay_whole(
     assert sorted(issued) == [f"20231015{seq:04d}" for seq in range(1, 143)]
 
 
-async def test_queue_is_bounded() -> None:
+async def test_queue_is_bounded_and_says_when_it_is_backlogged() -> None:
     started = asyncio.Event()
     release = asyncio.Event()
 
@@ -71,12 +71,16 @@ async def test_queue_is_bounded() -> None:
         slow_group, max_group_weight=10, max_queued_weight=5, retry_after=1
     )
     jobs = [Job[int](weight=1) for _ in range(6)]
+    assert not coalescer.backlogged
     coalescer.enqueue("key", jobs[0])
     await started.wait()  # the first job is in flight; it no longer counts as queued
     for job in jobs[1:]:
         coalescer.enqueue("key", job)
 
+    assert coalescer.backlogged  # jobs wait for the group in flight
+
     with pytest.raises(Overloaded):
         coalescer.enqueue("key", Job[int](weight=1))
     release.set()
     assert [await job.outcome for job in jobs] == [1, 5, 5, 5, 5, 5]
+    assert not coalescer.backlogged

@@ -1,5 +1,6 @@
 """What operators deploy: alert rules (promtool), the dashboard, the container and compose files."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -9,7 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from app.cli import cli
+from app.cli.serve import refuse_open_public_port
+from app.core.access import InsecureBinding
+from app.settings import get_settings
+from app.store.migrations import upgrade_to_head
 from tests.deploy_queries import DASHBOARD, DEPLOY, RULES, dashboard_queries
 
 ROOT = DEPLOY.parent
@@ -108,6 +115,7 @@ def test_compose_runs_postgres_redis_migration_two_replicas_prometheus_and_grafa
         "postgres",
         "redis",
         "migrate",
+        "first-key",
         "custid-1",
         "custid-2",
         "prometheus",
@@ -118,9 +126,69 @@ def test_compose_runs_postgres_redis_migration_two_replicas_prometheus_and_grafa
     for name in CUSTID_REPLICAS:
         replica = services[name]
         assert "command" not in replica  # the image's CMD: custid serve
-        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert replica["depends_on"]["first-key"]["condition"] == "service_completed_successfully"
         assert "@postgres:5432/" in replica["environment"]["CUSTID_DATABASE_URL"]
         assert replica["environment"]["CUSTID_REDIS_URL"].startswith("redis://redis:6379")
+
+
+def start_order(services: dict[str, Any]) -> list[str]:
+    """The order compose starts the services in, as their `depends_on` conditions decide."""
+    started: list[str] = []
+    pending = dict(services)
+    while pending:
+        ready = sorted(
+            name
+            for name, service in pending.items()
+            if set(service.get("depends_on", {})) <= set(started)
+        )
+        assert ready, f"a dependency cycle among {sorted(pending)}"
+        started += ready
+        for name in ready:
+            del pending[name]
+    return started
+
+
+def test_a_fresh_stack_creates_the_first_key_before_any_replica_serves() -> None:
+    services = compose()["services"]
+
+    order = start_order(services)
+
+    first_key = services["first-key"]
+    assert first_key["command"][:4] == ["custid", "keys", "create", "--if-no-keys"]
+    assert first_key["restart"] == "no"
+    assert first_key["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert order.index("postgres") < order.index("migrate") < order.index("first-key")
+    for name in CUSTID_REPLICAS:
+        # Waiting for the one-shot to finish, not merely to start: only then a key exists.
+        condition = services[name]["depends_on"]["first-key"]["condition"]
+        assert condition == "service_completed_successfully"
+        assert order.index("first-key") < order.index(name)
+
+
+def test_the_first_key_step_lets_a_public_replica_start_and_is_safe_to_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTID_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CUSTID_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    arguments = compose()["services"]["first-key"]["command"][1:]
+    public = get_settings().model_copy(update={"host": "0.0.0.0"})
+    upgrade_to_head(public.sqlalchemy_url)  # what the stack's `migrate` does
+    try:
+        with pytest.raises(InsecureBinding):  # a fresh volume: no key, no public replica
+            asyncio.run(refuse_open_public_port(public))
+        first = CliRunner().invoke(cli, arguments)
+        again = CliRunner().invoke(cli, arguments)
+        asyncio.run(refuse_open_public_port(public))  # now the replicas may serve
+        listed = CliRunner().invoke(cli, ["keys", "list", "--json"])
+    finally:
+        get_settings.cache_clear()
+
+    assert first.exit_code == 0, first.output
+    assert "secret: custid_" in first.stdout
+    assert again.exit_code == 0
+    assert "secret" not in again.stdout
+    assert [key["name"] for key in json.loads(listed.stdout)] == ["first-admin"]
 
 
 def test_prometheus_scrapes_every_replica_and_grafana_gets_its_provisioning() -> None:

@@ -43,6 +43,23 @@ async def test_readiness_names_redis_while_it_is_down_but_stays_ready(
     assert body["checks"]["database"] == "ok"
 
 
+async def test_readiness_names_the_database_counter_as_soon_as_redis_is_seen_down(
+    redis_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    await redis_client.post("/v1/schemes/daily/numbers")
+    assert (await redis_client.get("/readyz")).json()["counter"] == "redis"
+
+    own_redis.stop()
+    first = (await redis_client.get("/readyz")).json()
+    issued = await redis_client.post("/v1/schemes/daily/numbers")
+
+    # No issue request was needed for the answer to tell which counter serves.
+    assert first["status"] == "degraded"
+    assert first["counter"] == "database"
+    assert issued.status_code == 201
+    assert issued.json()["number"] == "20231015002"
+
+
 async def test_metrics_show_a_backend_down(
     redis_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.cli.check import format_report
 from app.core.clock import Clock
-from app.core.integrity import IntegrityReport, check_integrity
+from app.core.integrity import IntegrityReport, KeyReport, check_integrity
 from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics
 from app.services import running_services
@@ -42,7 +43,7 @@ async def lower_counter(settings: Settings, scheme: str, period: str, value: int
     """Corrupt the counter: set it below what is stored, as a restored Redis backup would."""
     if settings.redis_url is not None:
         client = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
-        await client.set(f"{settings.redis_key_prefix}:{{{scheme}}}:{period}:", value)
+        await client.set(f"{settings.redis_key_prefix}:{scheme}:{period}:", value)
         await client.aclose()
         return
     engine = create_async_engine(settings.sqlalchemy_url)
@@ -195,3 +196,49 @@ def test_custid_check_exits_2_when_the_database_cannot_be_reached(
 
     assert result.exit_code == 2
     assert "database backend is unreachable" in result.output
+
+
+async def test_check_fails_when_a_schemes_current_period_is_used_up(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    async with issuer_for(settings, clock) as issuer:
+        await issuer.issue("tiny", 9, {})
+
+    report = await check(settings, clock)
+
+    assert not report.ok
+    assert report.problems == [
+        "scheme tiny has used 100% of its current period's capacity: "
+        "it cannot issue until the period ends"
+    ]
+
+
+async def test_check_shows_no_missing_counter_for_random_schemes(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    async with issuer_for(settings, clock) as issuer:
+        await issuer.issue("rnd", 2, {})
+
+    report = await check(settings, clock)
+    table = format_report(report)
+
+    assert report.ok, report.problems
+    assert "missing" not in table
+    [row] = [line for line in table.splitlines() if line.startswith("rnd ")]
+    assert row.split()[5] == "-"  # the counter column
+
+
+def test_check_table_stays_aligned_with_long_partition_names() -> None:
+    keys = [
+        KeyReport("daily", "20231015", "", 5, 5, 5, 999, 0),
+        KeyReport("regional", "20231015", "region=SH,channel=wholesale-east", 12, 12, 12, 999, 0),
+        KeyReport("rnd", "", "", 3, None, None, 1_000_000, 0, sequenced=False),
+    ]
+
+    lines = format_report(IntegrityReport(keys=keys)).splitlines()[:4]
+
+    header = lines[0]
+    for column in ("numbers", "counter", "used"):
+        end = header.index(column) + len(column)
+        # Every right-aligned cell of the column ends where its heading ends.
+        assert all(line[end - 1] != " " and line[end : end + 1] in ("", " ") for line in lines)

@@ -1,6 +1,7 @@
 """`custid keys create/list/revoke` against an embedded SQLite file, and `serve`'s refusal."""
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,28 @@ def test_serve_refuses_a_public_address_without_keys(data_dir: Path) -> None:
 
     assert result.exit_code == 2
     assert "no API key exists" in result.output
+
+
+def test_keys_list_json_gives_every_key_without_its_secret(data_dir: Path) -> None:
+    created = create("--name", "crm", "--scope", "numbers:read")
+    runner.invoke(cli, ["keys", "revoke", created["id"]])
+
+    listed = runner.invoke(cli, ["keys", "list", "--json"])
+
+    assert listed.exit_code == 0
+    [key] = json.loads(listed.stdout)
+    assert key["id"] == created["id"]
+    assert key["name"] == "crm"
+    assert key["scopes"] == ["numbers:read"]
+    assert key["revoked_at"] is not None
+    assert created["secret"] not in listed.stdout
+
+
+def test_revoking_twice_says_the_key_is_already_revoked(data_dir: Path) -> None:
+    created = create("--name", "crm", "--scope", "numbers:read")
+    runner.invoke(cli, ["keys", "revoke", created["id"]])
+
+    again = runner.invoke(cli, ["keys", "revoke", created["id"]])
+
+    assert again.exit_code == 1
+    assert again.output.strip() == f"custid: API key {created['id']!r} is already revoked"

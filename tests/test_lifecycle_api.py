@@ -116,7 +116,7 @@ async def test_a_retired_number_is_never_issued_again(
         await session.execute(update(Counter).values(value=0))
     if settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url.get_secret_value())
-        await redis.set(f"{settings.redis_key_prefix}:{{daily}}:20231015:", 0)
+        await redis.set(f"{settings.redis_key_prefix}:daily:20231015:", 0)
         await redis.aclose()
 
     fresh = await client.post("/v1/schemes/daily/numbers/batch", json={"count": 3})

@@ -31,7 +31,7 @@ def replicas(postgres_database: str) -> Iterator[list[ServiceProcess]]:
     finally:
         for process in processes:
             process.stop()
-        redis.stop()
+        redis.destroy()
 
 
 @pytest.mark.slow

@@ -100,3 +100,37 @@ async def test_a_batch_takes_no_ref(client: httpx.AsyncClient) -> None:
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["errors"][0]["loc"] == ["body", "ref"]
+
+
+async def test_listing_newest_first_pages_back_through_time(client: httpx.AsyncClient) -> None:
+    issued = (await client.post("/v1/schemes/daily/numbers/batch", json={"count": 5})).json()
+
+    first = (await client.get("/v1/numbers", params={"order": "newest", "limit": 3})).json()
+    rest = (
+        await client.get(
+            "/v1/numbers", params={"order": "newest", "limit": 3, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    mixed = await client.get("/v1/numbers", params={"cursor": first["next_cursor"]})
+
+    listed = [record["number"] for record in first["numbers"] + rest["numbers"]]
+    assert listed == list(reversed(issued["numbers"]))
+    assert rest["next_cursor"] is None
+    # A cursor belongs to its order: read in the other, it would skip or repeat numbers.
+    assert mixed.status_code == 422
+    assert mixed.json()["code"] == "invalid_cursor"
+
+
+async def test_listing_filters_by_status(client: httpx.AsyncClient) -> None:
+    numbers = (await client.post("/v1/schemes/daily/numbers/batch", json={"count": 3})).json()
+    retired = numbers["numbers"][1]
+    await client.post(f"/v1/numbers/{retired}/retire", json={"reason": "duplicate customer"})
+
+    only_retired = (await client.get("/v1/numbers", params={"status": "retired"})).json()
+    only_issued = (await client.get("/v1/numbers", params={"status": "issued"})).json()
+    unknown = await client.get("/v1/numbers", params={"status": "lost"})
+
+    assert [record["number"] for record in only_retired["numbers"]] == [retired]
+    assert retired not in [record["number"] for record in only_issued["numbers"]]
+    assert len(only_issued["numbers"]) == 2
+    assert unknown.status_code == 422

@@ -197,7 +197,7 @@ async def test_validation_tells_issued_never_issued_and_malformed_apart(
         "replaced_by": None,
     }
     assert _status(answers["VIP20230000026"]) == (True, True, False, "not_issued")
-    assert _status(answers[wrong_check]) == (True, False, False, "malformed")
+    assert _status(answers[wrong_check]) == (False, False, False, "malformed")
     assert _status(answers["hello"]) == (False, None, False, "malformed")
     assert _status(answers["x" * 200]) == (False, None, False, "malformed")
 

@@ -18,9 +18,10 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.clock import system_clock
-from app.core.events.delivery import EVENTS_PER_TURN
+from app.core.events.delivery import BUSY_EVENTS_PER_TURN, BUSY_PAUSE_SECONDS, EVENTS_PER_TURN
 from app.core.events.http import PublicResolver
 from app.core.events.signing import signature
+from app.core.issuing.issuer import Issuer
 from app.settings import Settings
 from tests.conftest import TEST_SCHEMES, Report, empty_tables, started_client
 from tests.receiver import Receiver, running, signature_is_valid
@@ -233,6 +234,24 @@ async def test_a_dead_receiver_does_not_slow_issuing(
         assert all(single.status_code == 201 for single in singles)
         assert len(batch) == 500
         assert (receiver.in_flight, receiver.deliveries) == (1, [])  # still waiting for it
+
+
+async def test_while_issuing_is_backlogged_deliveries_yield_then_catch_up(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backlogged = True
+    monkeypatch.setattr(Issuer, "busy", lambda _issuer: backlogged)
+    async with started_client(delivering(settings), system_clock) as live:
+        await subscribe(live, receiver)
+        issued = await issue(live, 100)
+
+        await receiver.wait_for(BUSY_EVENTS_PER_TURN, seconds=30)
+        await asyncio.sleep(BUSY_PAUSE_SECONDS / 2)
+        assert len(receiver.accepted()) == BUSY_EVENTS_PER_TURN  # a short turn, then a pause
+
+        backlogged = False
+        await receiver.wait_for(100, seconds=30)
+        assert [d.body["number"]["number"] for d in receiver.accepted()] == issued
 
 
 # --- several processes ---------------------------------------------------------------------

@@ -30,10 +30,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.problems import is_json_media_type, not_json_error
+
 # The arguments of one call, or the errors that stop it.
 Resolve = Callable[[Request, Any, list[Any]], Awaitable[Any]]
 NO_BODY = object()
-JSON_SUBTYPE = "json"
 
 
 class DirectRoute(APIRoute):
@@ -78,20 +79,8 @@ async def json_body(request: Request) -> Any:
     if not raw:
         return NO_BODY
     content_type = request.headers.get("content-type", "")
-    media_type = content_type.partition(";")[0].strip().lower()
-    subtype = media_type.partition("/")[2]
-    if not (media_type.startswith("application/") and subtype.endswith(JSON_SUBTYPE)):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "content_type",
-                    "loc": ("body",),
-                    "msg": "The body must be JSON, sent with `Content-Type: application/json` "
-                    f"(this request said {content_type or 'nothing'!r})",
-                    "input": None,
-                }
-            ]
-        )
+    if not is_json_media_type(content_type):
+        raise RequestValidationError([not_json_error(content_type)])
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:

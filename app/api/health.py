@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import ServicesDep
 from app.api.schemas import Health, Readiness
+from app.core.issuing.counters import FallbackCounter
 from app.core.readiness import OK, backend_checks
 
 router = APIRouter(tags=["health"])
@@ -33,6 +34,9 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
         # so a Redis outage does not take every replica out of rotation.
         checks["redis"] += "; the database counter serves"
         state = "degraded"
+        counter = services.issuer.counter
+        if isinstance(counter, FallbackCounter):
+            counter.primary_unreachable()
     else:
         state = "ready"
     return Readiness(status=state, checks=checks, counter=services.issuer.counter.backend)

@@ -10,6 +10,7 @@ untouched.
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from starlette.requests import Request
@@ -59,10 +60,19 @@ class RequestMiddleware:
     """Tags each request with an id, refuses bodies over `max_body_bytes` before they are
     read whole, and records how the request was answered (metrics and one log line)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_body_bytes: int,
+        page_headers: Mapping[str, list[tuple[bytes, bytes]]] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # Pages a browser renders, by path prefix, and the headers (policies) they carry.
+        self.page_headers = dict(page_headers or {})
+        self.page_prefixes = tuple(self.page_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,13 +85,18 @@ class RequestMiddleware:
         # it stays bound on error so the unexpected-error line still carries the id.
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
-        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        headers = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
+        path: str = scope["path"]
+        if path.startswith(self.page_prefixes):
+            headers += next(
+                extra for prefix, extra in self.page_headers.items() if path.startswith(prefix)
+            )
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append(header)
+                message.setdefault("headers", []).extend(headers)
             await send(message)
 
         limit = self.max_body_bytes

@@ -29,7 +29,9 @@ router = APIRouter(prefix="/v1", tags=["numbers"])
 async def list_numbers(
     filters: Annotated[ListFilters, Query()], actor: ReaderActor, services: ServicesDep
 ) -> NumberPage:
-    """Issued numbers by `ref`, `scheme` and issue time, oldest first, a page at a time.
+    """Issued numbers by `ref`, `scheme`, `status` and issue time, a page at a time.
+
+    Oldest first, or with `order=newest` the latest first.
 
     A customer who forgot their number is found by your record id:
     `GET /v1/numbers?ref=crm:acct-991&scheme=daily`.
@@ -40,6 +42,8 @@ async def list_numbers(
         ref=filters.ref,
         issued_from=filters.issued_from,
         issued_before=filters.issued_before,
+        status=filters.status,
+        newest_first=filters.order == "newest",
         cursor=filters.cursor,
         limit=filters.limit,
     )

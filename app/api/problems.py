@@ -74,11 +74,41 @@ async def custid_error_handler(request: Request, exc: Exception) -> ProblemRespo
     return problem_response(request, problem_for(exc), headers)
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a `Content-Type` header names JSON (`application/json`, `application/*+json`)."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type.startswith("application/") and media_type.endswith("json")
+
+
+def not_json_error(content_type: str) -> dict[str, Any]:
+    """The validation error of a body sent without a JSON content type."""
+    return {
+        "type": "content_type",
+        "loc": ("body",),
+        "msg": "The body must be JSON, sent with `Content-Type: application/json` "
+        f"(this request said {content_type or 'nothing'!r})",
+        "input": None,
+    }
+
+
+def explained(error: Any, content_type: str) -> Any:
+    """`error`, or the missing JSON content type when that is why the body was not read.
+
+    FastAPI reads a body of any other type as bytes and reports only that it is not an
+    object, which sends the caller looking at the body instead of the header.
+    """
+    if tuple(error["loc"]) == ("body",) and error["type"] != "missing":
+        if not is_json_media_type(content_type):
+            return not_json_error(content_type)
+    return error
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
     errors = [
         {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-        for error in exc.errors()
+        for error in (explained(found, content_type) for found in exc.errors())
     ]
     detail = "; ".join(
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors

@@ -4,7 +4,7 @@ Bodies that describe schemes are in `scheme_schemas.py`.
 """
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -217,7 +217,15 @@ class ListFilters(BaseModel):
     scheme: str | None = Field(default=None, max_length=64)
     issued_from: AwareDatetime | None = Field(default=None, description="Issued at or after.")
     issued_before: AwareDatetime | None = Field(default=None, description="Issued before.")
-    cursor: str | None = Field(default=None, max_length=64, description="From `next_cursor`.")
+    status: Literal["issued", "retired", "replaced"] | None = Field(
+        default=None, description="Only numbers in this status."
+    )
+    order: Literal["oldest", "newest"] = Field(
+        default="oldest", description="`newest` lists the latest issued first."
+    )
+    cursor: str | None = Field(
+        default=None, max_length=64, description="From `next_cursor`, with the same `order`."
+    )
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -191,9 +191,13 @@ class NumberValidation(BaseModel):
     )
 
     number: str
-    well_formed: bool = Field(description="It has the shape of a scheme's numbers.")
+    well_formed: bool = Field(
+        description="It is one of a scheme's numbers: the right shape and, where the scheme "
+        "has one, the right check digit."
+    )
     check_digit_ok: bool | None = Field(
-        description="The check digit is right; null if malformed or the scheme has none."
+        description="The check digit is right; false when the shape fits but the check digit "
+        "does not (a mistyped number); null if no shape fits or the scheme has none."
     )
     scheme: str | None
     version: int | None = Field(description="The scheme version it was (or would be) made with.")

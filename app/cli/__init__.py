@@ -1,4 +1,4 @@
-"""The `custid` command: serve, migrate, check, and API keys.
+"""The `custid` command: serve, migrate, check, openapi, API keys and webhooks.
 
 Each command loads the service's heavier modules (SQLAlchemy, FastAPI, Redis)
 when it runs, not when the command line is parsed: `custid serve --workers N`
@@ -6,17 +6,48 @@ starts N processes that each load everything for themselves, and the one that
 starts them should not spend a second or two loading it too.
 """
 
+from importlib.metadata import version
+
 import typer
 
-from app.cli import check, keys, serve, webhooks
+from app.cli import check, keys, openapi, serve, webhooks
 
-cli = typer.Typer(help="custid: issues unique, structured business numbers.", no_args_is_help=True)
+cli = typer.Typer(
+    help="custid: issues unique, structured business numbers.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"custid {version('custid')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def options(
+    print_version: bool = typer.Option(
+        False, "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """custid: issues unique, structured business numbers."""
+
+
 cli.command()(serve.serve)
 cli.command()(serve.migrate)
 cli.command()(check.check)
+cli.command()(openapi.openapi)
 cli.add_typer(keys.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
 
 
 def main() -> None:
-    cli()
+    """Run the command; a bad scheme file is one line naming the scheme and field, exit 1."""
+    from schemes import SchemeFileError
+
+    try:
+        cli()
+    except SchemeFileError as exc:
+        typer.echo(f"custid: {exc}", err=True)
+        raise SystemExit(1) from None

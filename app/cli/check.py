@@ -12,7 +12,7 @@ from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.core.gaps import PartitionGaps
-    from app.core.integrity import IntegrityReport
+    from app.core.integrity import IntegrityReport, KeyReport
 
 
 def check(
@@ -31,9 +31,10 @@ def check(
 ) -> None:
     """Check every scheme: counters not behind, no duplicates; report gaps and utilisation.
 
-    Exits 0 when all is well, 1 when a counter is behind or a number is duplicated,
-    2 when a backend cannot be reached. With --scheme it lists the gaps of one
-    period (every sequence value not stored, with its cause) and exits 0.
+    Exits 0 when all is well, 1 when a counter is behind, a number is duplicated or a
+    scheme's current period is used up, 2 when a backend cannot be reached. With
+    --scheme it lists the gaps of one period (every sequence value not stored, with
+    its cause) and exits 0.
     """
     settings = get_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
@@ -110,20 +111,43 @@ async def run_check(settings: Settings) -> "IntegrityReport":
         return await check_integrity(services.issuer)
 
 
+def counter_cell(key: "KeyReport") -> str:
+    """The counter column: its value, `missing`, or `-` where the scheme counts nothing."""
+    if not key.sequenced:
+        return "-"
+    return "missing" if key.counter is None else str(key.counter)
+
+
+def table(header: list[str], rows: list[list[str]], right_aligned: set[int]) -> list[str]:
+    """Rows as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.rjust(width) if i in right_aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+
+
 def format_report(report: "IntegrityReport") -> str:
     """The report as a table an operator reads."""
-    lines = [
-        f"{'scheme':<12} {'period':<14} {'partition':<10} {'numbers':>8} {'highest':>8} "
-        f"{'counter':>8} {'gaps':>6} {'used':>7}"
+    header = ["scheme", "period", "partition", "numbers", "highest", "counter", "gaps", "used", ""]
+    rows = [
+        [
+            key.scheme,
+            key.period or "-",
+            key.partition or "-",
+            str(key.numbers),
+            str(key.highest_seq or "-"),
+            counter_cell(key),
+            str(key.gaps),
+            "-" if key.utilisation is None else f"{key.utilisation:.1%}",
+            "COUNTER BEHIND" if key.counter_behind else "",
+        ]
+        for key in report.keys
     ]
-    for key in report.keys:
-        used = "-" if key.utilisation is None else f"{key.utilisation:.1%}"
-        lines.append(
-            f"{key.scheme:<12} {key.period or '-':<14} {key.partition or '-':<10} "
-            f"{key.numbers:>8} {key.highest_seq or '-':>8} "
-            f"{'missing' if key.counter is None else key.counter:>8} {key.gaps:>6} {used:>7}"
-            + ("  COUNTER BEHIND" if key.counter_behind else "")
-        )
+    lines = table(header, rows, right_aligned={3, 4, 5, 6, 7})
     if not report.keys:
         lines.append("(no numbers issued yet)")
     for key in report.keys:

@@ -1,8 +1,9 @@
 """`custid keys create|list|revoke`: API keys, managed at the command line."""
 
 import getpass
+import json
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,18 +23,32 @@ keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=Tru
 def keys_create(
     name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. crm-prod."),
     scope: list[Scope] = typer.Option(  # noqa: B008 - typer declares options this way
-        ..., "--scope", help="A scope to grant; repeat for several."
+        ...,
+        "--scope",
+        metavar="SCOPE",
+        help="A scope to grant (numbers:issue, numbers:read, numbers:admin); repeat for several.",
+    ),
+    if_no_keys: bool = typer.Option(
+        False,
+        "--if-no-keys",
+        help="Create the key only if no key exists yet (a deployment's first key); "
+        "otherwise create nothing and exit 0.",
     ),
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
-    from app.core.api_keys import create_key
+    from app.core.api_keys import any_key_exists, create_key
     from app.core.clock import system_clock
 
-    async def create(db: "Database") -> "NewKey":
+    async def create(db: "Database") -> "NewKey | None":
+        if if_no_keys and await any_key_exists(db):
+            return None
         return await create_key(db, name, scope, system_clock, _operator())
 
     created = run_on_database(create)
+    if created is None:
+        typer.echo("an API key exists already: none created", err=True)
+        return
     typer.echo(f"id:     {created.key.id}")
     typer.echo(f"name:   {created.key.name}")
     typer.echo(f"scopes: {' '.join(created.key.scopes)}")
@@ -46,11 +61,16 @@ def keys_create(
 
 
 @keys.command("list")
-def keys_list() -> None:
+def keys_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the keys as a JSON array."),
+) -> None:
     """List every API key (never the secrets), revoked ones included."""
     from app.core.api_keys import list_keys
 
     found = run_on_database(list_keys)
+    if as_json:
+        typer.echo(json.dumps([key_as_dict(key) for key in found], indent=2))
+        return
     typer.echo(f"{'id':<22} {'name':<20} {'scopes':<42} {'created':<26} revoked")
     for key in found:
         typer.echo(
@@ -75,6 +95,17 @@ def keys_revoke(
 
     revoked = run_on_database(revoke)
     typer.echo(f"revoked {revoked.id} ({revoked.name})")
+
+
+def key_as_dict(key: "ApiKey") -> dict[str, Any]:
+    """What `keys list --json` says of a key: everything but its hash."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": list(key.scopes),
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
 
 
 def _operator() -> "Actor":

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import structlog
 import typer
 import uvicorn
 
@@ -19,6 +20,8 @@ from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.store.database import Database
+
+log = structlog.get_logger("custid.serve")
 
 
 def serve(
@@ -31,6 +34,10 @@ def serve(
     if host is not None:
         settings = settings.model_copy(update={"host": host})
     configure_logging(settings.log_level)
+    from schemes import load_catalog
+
+    # Read here, before any worker starts, so a bad file stops the command with its one line.
+    load_catalog(settings.schemes_file, settings.time_zone)
     if settings.is_embedded:
         from app.store.migrations import upgrade_to_head
 
@@ -52,6 +59,8 @@ def serve(
     # re-raises the signal to whatever handler was there before it. A drained stop is a
     # clean stop, so that handler exits 0 instead of dying by the signal (exit 143).
     signal.signal(signal.SIGTERM, exit_cleanly)
+    url = base_url(settings.host, port or settings.port)
+    log.info("serving", url=url, docs=f"{url}/docs", console=f"{url}/console", workers=worker_count)
     try:
         uvicorn.run(
             "app.main:serving_app",
@@ -67,6 +76,12 @@ def serve(
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
+        log.info("stopped", url=url)
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL a client reaches a server bound to `host` at (IPv6 in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def refuse_open_public_port(settings: Settings) -> None:

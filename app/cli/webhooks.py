@@ -20,10 +20,13 @@ webhooks = typer.Typer(
 T = TypeVar("T")
 
 TypeOption = typer.Option(  # noqa: B008 - typer declares options this way
-    None, "--type", help="An event type it receives (repeat; none: every type)."
+    None, "--type", metavar="TYPE", help="An event type it receives (repeat; none: every type)."
 )
 SchemeOption = typer.Option(  # noqa: B008
-    None, "--scheme", help="A scheme whose events it receives (repeat; none: every scheme)."
+    None,
+    "--scheme",
+    metavar="SCHEME",
+    help="A scheme whose events it receives (repeat; none: every scheme).",
 )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from app.core.audit import Action, Actor, Events, record
 from app.core.clock import Clock
-from app.core.errors import ApiKeyNotFound, Forbidden, InvalidTransition, Unauthorized
+from app.core.errors import ApiKeyAlreadyRevoked, ApiKeyNotFound, Forbidden, Unauthorized
 from app.core.scopes import Scope
 from app.store import api_keys as key_rows
 from app.store.database import Database
@@ -97,14 +97,14 @@ async def revoke_key(
     actor: Actor,
     reason: str | None = None,
 ) -> ApiKey:
-    """Revoke a key: it is refused from now on. Revoking twice is an `InvalidTransition`."""
+    """Revoke a key: it is refused from now on. Revoking twice is `ApiKeyAlreadyRevoked`."""
     now = clock()
     async with db.session() as session:
         revoked = await key_rows.mark_revoked(session, key_id, now)
         if revoked is None:
             if await key_rows.find_key(session, key_id) is None:
                 raise ApiKeyNotFound(key_id)
-            raise InvalidTransition(key_id, "revoked", "revoked")
+            raise ApiKeyAlreadyRevoked(key_id)
         await record(
             session,
             Events().add(Action.KEY_REVOKED, actor, now, key_id=key_id, reason=reason),

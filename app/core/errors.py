@@ -21,6 +21,7 @@
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
+    │   └── ApiKeyAlreadyRevoked
     ├── ReservationSettled       409 invalid_transition
     ├── ReservationExpired       409 reservation_expired
     ├── RefConflict              409 ref_conflict
@@ -33,6 +34,7 @@ Request bodies that fail validation are reported by the HTTP layer as 422
 `validation_error`; everything the core can say is above.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -78,8 +80,12 @@ class UnknownScheme(NotFound):
     code = "unknown_scheme"
     title = "Unknown scheme"
 
-    def __init__(self, scheme: str) -> None:
-        super().__init__(f"there is no scheme named {scheme!r}", scheme=scheme)
+    def __init__(self, scheme: str, known: Iterable[str] = ()) -> None:
+        names = sorted(known)
+        listed = f"; the schemes are {', '.join(names)}" if names else ""
+        super().__init__(f"there is no scheme named {scheme!r}{listed}", scheme=scheme)
+        if names:
+            self.extensions["schemes"] = names
 
 
 class NumberNotFound(NotFound):
@@ -256,6 +262,16 @@ class RefConflict(CustidError):
             f"ref {ref!r} already has number {number!r} in scheme {scheme!r}",
             ref=ref,
             number=number,
+        )
+
+
+class ApiKeyAlreadyRevoked(InvalidTransition):
+    def __init__(self, key_id: str) -> None:
+        CustidError.__init__(
+            self,
+            f"API key {key_id!r} is already revoked",
+            key_id=key_id,
+            action="revoke",
         )
 
 

@@ -19,6 +19,8 @@ from app.store import statistics
 GAP_EXAMPLES_PER_KEY = 3
 KEYS_WITH_GAP_EXAMPLES = 50
 DUPLICATES_SHOWN = 20
+# A scheme whose current period is used up refuses every issue: a failure, not a statistic.
+FULL = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class KeyReport:
     capacity: int | None
     gaps: int
     gap_examples: list[tuple[int, int]] = field(default_factory=list)
+    # Random schemes count nothing: they have no counter to miss.
+    sequenced: bool = True
 
     @property
     def counter_behind(self) -> bool:
@@ -73,6 +77,12 @@ class IntegrityReport:
         ]
         found += [
             f"number {number} is stored {times} times" for number, times in self.duplicate_numbers
+        ]
+        found += [
+            f"scheme {scheme} has used {share:.0%} of its current period's capacity: "
+            "it cannot issue until the period ends"
+            for scheme, share in sorted(self.current_utilisation.items())
+            if share >= FULL
         ]
         found += [
             f"sequence {seq} of {scheme} period {period!r} partition {partition!r} "
@@ -130,6 +140,7 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
                 capacity=scheme.capacity if scheme is not None else None,
                 gaps=(row.highest_seq or 0) - row.distinct_seqs,
                 gap_examples=examples.get((row.scheme, row.period, row.partition), []),
+                sequenced=bool(row.sequenced),
             )
         )
     report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))

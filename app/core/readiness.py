@@ -1,16 +1,16 @@
 """Whether the backends answer: behind /readyz and the `custid_backend_up` gauge."""
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.database import is_database_outage
 from app.store.migrations import applied_revision
+from app.store.redis_connection import RedisClient
 
 OK = "ok"
 
 
 async def backend_checks(
-    engine: AsyncEngine, redis: Redis | None, migration_head: str | None
+    engine: AsyncEngine, redis: RedisClient | None, migration_head: str | None
 ) -> dict[str, str]:
     """Each check by name (database, migrations, redis when configured): "ok" or what is wrong."""
     checks = {"database": OK, "migrations": OK}

@@ -19,8 +19,9 @@ async def find_issued(db: Database, number: str) -> IssuedNumber:
     return record
 
 
-# The tag of this listing's cursors.
+# The tags of this listing's cursors, one per order: a cursor cannot be read in the other.
 LISTING = "n"
+NEWEST_FIRST_LISTING = "nd"
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,14 @@ async def find_numbers(
     ref: str | None = None,
     issued_from: datetime | None = None,
     issued_before: datetime | None = None,
+    status: str | None = None,
+    newest_first: bool = False,
     cursor: str | None = None,
     limit: int = 100,
 ) -> NumberPage:
-    """Issued numbers matching every filter given, oldest first, `limit` at a time."""
-    after_id = 0 if cursor is None else decode_cursor(cursor, LISTING, 1)[0]
+    """Issued numbers matching every filter given, oldest (or newest) first, `limit` at a time."""
+    tag = NEWEST_FIRST_LISTING if newest_first else LISTING
+    past_id = None if cursor is None else decode_cursor(cursor, tag, 1)[0]
     async with db.session() as session:
         rows = await number_rows.list_numbers(
             session,
@@ -50,9 +54,11 @@ async def find_numbers(
             ref=ref,
             issued_from=issued_from,
             issued_before=issued_before,
-            after_id=after_id,
+            status=status,
+            newest_first=newest_first,
+            past_id=past_id,
             limit=limit + 1,  # one more than asked tells whether another page exists
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    return NumberPage(rows, encode_cursor(LISTING, rows[-1].id) if more else None)
+    return NumberPage(rows, encode_cursor(tag, rows[-1].id) if more else None)

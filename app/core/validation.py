@@ -48,7 +48,7 @@ async def validate_number(
 ) -> Validation:
     """Shape, check digit and issue status of `number`, in one scheme or any."""
     if scheme_name is not None and scheme_name not in catalog:
-        raise UnknownScheme(scheme_name)
+        raise UnknownScheme(scheme_name, catalog)
     names = [scheme_name] if scheme_name is not None else list(catalog)
     candidates = [version for name in names for version in catalog.versions(name)]
     async with db.session() as session:
@@ -80,7 +80,8 @@ async def validate_number(
         )
     return Validation(
         number=number,
-        well_formed=True,
+        # A wrong check digit is a mistyped number: the shape alone does not make it well formed.
+        well_formed=parsed.valid,
         check_digit_ok=parsed.check_digit_ok,
         scheme=record.scheme if record is not None else parsed.scheme,
         version=record.scheme_version if record is not None else parsed.version,

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event, func, select, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -29,6 +29,8 @@ from app.core.errors import BackendUnavailable
 # SQLSTATEs of a server that is there but will not serve: any connection
 # exception (08...), shutting down, crashed, starting up, out of connections.
 UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# A server that answers but takes no writes: a primary demoted to a standby.
+READ_ONLY_SQLSTATE = "25006"
 # Connections of the driver pool (see `driver_connection`) per process.
 DRIVER_POOL_SIZE = 10
 
@@ -104,14 +106,23 @@ class Database:
         """
         async with self.outage_guard():
             pool = self._driver_pool or await self._open_driver_pool()
-            async with pool.acquire() as connection:
-                yield connection
+            try:
+                async with pool.acquire() as connection:
+                    yield connection
+            except Exception as exc:
+                if is_database_outage(exc) or is_read_only(exc):
+                    # The server may have failed over: every pooled connection goes, and
+                    # the next ones find the primary again (target_session_attrs).
+                    pool.expire_connections()
+                    if is_read_only(exc):
+                        raise BackendUnavailable("database", self.retry_after) from exc
+                raise
 
     async def _open_driver_pool(self) -> asyncpg.Pool:
         async with self._driver_pool_opening:
             if self._driver_pool is None:
                 self._driver_pool = await asyncpg.create_pool(
-                    driver_dsn(self.engine.url),
+                    **driver_connect_args(self.engine),
                     min_size=1,
                     max_size=DRIVER_POOL_SIZE,
                     timeout=self._timeout,
@@ -167,9 +178,25 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
-def driver_dsn(url: URL) -> str:
-    """The SQLAlchemy URL as asyncpg's own DSN."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+def driver_connect_args(engine: AsyncEngine) -> dict[str, Any]:
+    """What asyncpg connects with, as SQLAlchemy reads it from the URL: several hosts
+    (`?host=a:5432&host=b:5432`) and `target_session_attrs` included."""
+    _, connect_args = engine.dialect.create_connect_args(engine.url)
+    return dict(connect_args)
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """True when the server refused a write because it is (now) a standby."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    return str(getattr(original, "sqlstate", None) or "") == READ_ONLY_SQLSTATE
+
+
+def _demoted_primary_is_a_disconnect(context: ExceptionContext) -> None:
+    """A primary demoted to a standby refuses writes on every connection to it: treat
+    that as a lost connection, so the pool drops them all and reconnects to the
+    writable server (`target_session_attrs=read-write` picks it among the hosts)."""
+    if is_read_only(context.original_exception):
+        context.is_disconnect = True
 
 
 def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
@@ -189,17 +216,20 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         parsed,
         # Enough for reads, lifecycle changes and the groups written step by step,
         # so that connections are reused rather than opened and closed under load.
         pool_size=10,
         max_overflow=20,
         pool_timeout=timeout_seconds,
-        # No pre-ping: it costs a round trip per checkout. A connection found dead
-        # invalidates the pool, and that one request answers 503 with Retry-After.
+        # No pre-ping: it costs a round trip per checkout, and a demoted primary would
+        # pass it. A connection found dead or read-only invalidates the pool, and
+        # that one request answers 503 with Retry-After.
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
+    event.listen(engine.sync_engine, "handle_error", _demoted_primary_is_a_disconnect)
+    return engine
 
 
 def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:

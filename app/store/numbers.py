@@ -83,11 +83,20 @@ async def list_numbers(
     ref: str | None,
     issued_from: datetime | None,
     issued_before: datetime | None,
-    after_id: int,
+    status: str | None,
+    newest_first: bool,
+    past_id: int | None,
     limit: int,
 ) -> list[IssuedNumber]:
-    """Up to `limit` numbers past row id `after_id` that match every filter given, oldest first."""
-    statement = select(IssuedNumber).where(IssuedNumber.id > after_id)
+    """Up to `limit` numbers past row id `past_id` (in the order asked) that match every
+    filter given, oldest first or newest first."""
+    statement = select(IssuedNumber)
+    if past_id is not None:
+        statement = statement.where(
+            IssuedNumber.id < past_id if newest_first else IssuedNumber.id > past_id
+        )
+    if status is not None:
+        statement = statement.where(IssuedNumber.status == status)
     if scheme is not None:
         statement = statement.where(IssuedNumber.scheme == scheme)
     if ref is not None:
@@ -96,7 +105,8 @@ async def list_numbers(
         statement = statement.where(IssuedNumber.issued_at >= issued_from)
     if issued_before is not None:
         statement = statement.where(IssuedNumber.issued_at < issued_before)
-    statement = statement.order_by(IssuedNumber.id).limit(limit)
+    order = IssuedNumber.id.desc() if newest_first else IssuedNumber.id
+    statement = statement.order_by(order).limit(limit)
     return list((await session.execute(statement)).scalars())
 
 

@@ -16,12 +16,16 @@ receiver's `Retry-After` if that is longer. A subscription that has failed
 for longer than the retry horizon is marked `failing` and left alone until an
 admin resumes it or asks for a redelivery; its events stay in the feed.
 Deliveries run beside issuing, on connections of their own, with a timeout:
-a slow or dead receiver holds up nothing but its own subscription.
+a slow or dead receiver holds up nothing but its own subscription. They share
+the process's CPU with issuing, though (a post costs about as much as issuing a
+number), so while issuing is backlogged they yield: short turns with a pause
+between them, and the backlog goes out at full speed once the load drops.
 """
 
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -55,6 +59,10 @@ log = structlog.get_logger(__name__)
 
 # Events posted per turn on a subscription's lock, so replicas take turns on long backlogs.
 EVENTS_PER_TURN = 100
+# While issuing is backlogged: fewer events per turn and a pause after each, which
+# bounds deliveries to ~40 events/s per subscription and leaves the CPU to issuing.
+BUSY_EVENTS_PER_TURN = 20
+BUSY_PAUSE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class WebhookDeliverer:
     retry_horizon: timedelta = timedelta(hours=24)
     backoff_max_seconds: float = 900.0
     poll_interval_seconds: float = 0.5
+    # Whether issuing is backlogged in this process; deliveries yield to it while it is.
+    issuing_busy: Callable[[], bool] = lambda: False
     _client: "WebhookClient | None" = field(default=None, init=False)
 
     async def run(self) -> None:
@@ -91,6 +101,8 @@ class WebhookDeliverer:
                 delivered = 0
             if not delivered:
                 await asyncio.sleep(self.poll_interval_seconds)
+            elif self.issuing_busy():
+                await asyncio.sleep(BUSY_PAUSE_SECONDS)
 
     async def deliver_due(self) -> int:
         """Deliver what is pending to every subscription due now; how many events went."""
@@ -115,8 +127,9 @@ class WebhookDeliverer:
 
     async def _deliver_pending(self, subscription: WebhookSubscription) -> int:
         since = webhook_rows.position(subscription)
+        limit = BUSY_EVENTS_PER_TURN if self.issuing_busy() else EVENTS_PER_TURN
         events = await events_after(
-            self.db, since, subscription.event_types, subscription.schemes, EVENTS_PER_TURN
+            self.db, since, subscription.event_types, subscription.schemes, limit
         )
         if not events:
             return 0

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 
 from app.core.events.feed import events_after
 from app.encoding import json_bytes
 from app.store import webhooks as cursor_rows
 from app.store.database import Database
 from app.store.event_feed import START, Position, feed_end
+from app.store.redis_connection import RedisClient
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +31,7 @@ class StreamPublisher:
     """Publishes the feed to a Redis stream, from whichever process holds the turn."""
 
     db: Database
-    redis: Redis
+    redis: RedisClient
     stream: str
     maxlen: int = 100_000
     poll_interval_seconds: float = 0.5

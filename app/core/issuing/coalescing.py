@@ -70,6 +70,12 @@ class Coalescer(Generic[K, J]):
         self._queued_weight = 0
         self._drainers: set[asyncio.Task[None]] = set()
 
+    @property
+    def backlogged(self) -> bool:
+        """Whether jobs are waiting for a group in flight: the load is above what one
+        group at a time answers at once."""
+        return self._queued_weight > 0
+
     def enqueue(self, key: K, job: J) -> None:
         """Queue `job` under `key`; its outcome arrives on `job.outcome`."""
         if self._queued_weight + job.weight > self._max_queued_weight:

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Protocol
 
 import structlog
-from redis.asyncio import Redis
+from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
@@ -22,6 +22,7 @@ from sqlalchemy import text
 from app.core.errors import BackendUnavailable
 from app.store import counters as counter_rows
 from app.store.database import Database
+from app.store.redis_connection import RedisClient
 
 log = structlog.get_logger(__name__)
 
@@ -102,21 +103,37 @@ return current
 OUTCOME_CODES = {0: Outcome.MISSING, 1: Outcome.RESERVED, 2: Outcome.EXHAUSTED}
 
 
+# What Redis raises while it cannot serve: unreachable, too slow, or a Cluster whose
+# slots are moving to a promoted replica (CLUSTERDOWN, TRYAGAIN, a slot nobody serves).
+REDIS_OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,
+    TryAgainError,
+    SlotNotCoveredError,
+    OSError,
+)
+
+
 @asynccontextmanager
 async def redis_guard(retry_after: int) -> AsyncIterator[None]:
     """Report an unreachable Redis as a 503 instead of a crash."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except REDIS_OUTAGES as exc:
         raise BackendUnavailable("redis", retry_after) from exc
 
 
 class RedisCounter:
-    """Counters as Redis keys; the hash tag keeps one scheme's keys in one Cluster slot."""
+    """Counters as Redis keys, each script call on one key, so a Redis Cluster can serve it.
+
+    Keys carry no hash tag: on a Cluster the counters of one scheme's periods and
+    partitions spread over every primary instead of loading one.
+    """
 
     backend = "redis"
 
-    def __init__(self, redis: Redis, key_prefix: str, retry_after: int) -> None:
+    def __init__(self, redis: RedisClient, key_prefix: str, retry_after: int) -> None:
         self._redis = redis
         self._prefix = key_prefix
         self._retry_after = retry_after
@@ -124,7 +141,7 @@ class RedisCounter:
         self._raise = redis.register_script(RAISE_SCRIPT)
 
     def redis_key(self, key: CounterKey) -> str:
-        return f"{self._prefix}:{{{key.scheme}}}:{key.period}:{key.partition}"
+        return f"{self._prefix}:{key.scheme}:{key.period}:{key.partition}"
 
     async def ping(self) -> None:
         async with redis_guard(self._retry_after):
@@ -152,8 +169,13 @@ class RedisCounter:
         head = self.redis_key(CounterKey(scheme, period, ""))
         async with redis_guard(self._retry_after):
             pattern = glob_escape(head) + "*"
+            # On a Cluster, scan_iter walks every primary, and the pipeline sends
+            # each GET to the node holding its key (one MGET could span slots).
             keys = [key async for key in self._redis.scan_iter(match=pattern, count=1000)]
-            values = await self._redis.mget(keys) if keys else []
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for key in keys:
+                    pipeline.get(key)
+                values = await pipeline.execute()
         return {
             key.decode()[len(head) :]: int(value)
             for key, value in zip(keys, values, strict=True)
@@ -275,6 +297,12 @@ class FallbackCounter:
             self._fail_over()
             await self._fallback.raise_to(key, value, ttl)
         self._synced.add(key)
+
+    def primary_unreachable(self) -> None:
+        """The primary was seen down elsewhere (a readiness probe): switch now, not at the
+        next reservation, so what serves is reported truly from this moment on."""
+        if not self.degraded:
+            self._fail_over()
 
     def _active(self) -> Counter:
         return self._fallback if self.degraded else self._primary

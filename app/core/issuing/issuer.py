@@ -167,12 +167,16 @@ class Issuer:
             self._issue_group, MAX_GROUP_NUMBERS, self.max_queued_numbers, self.db.retry_after
         )
 
+    def busy(self) -> bool:
+        """Whether requests are queued behind groups in flight: background work should yield."""
+        return self.coalescer.backlogged
+
     def scheme(self, name: str) -> Scheme:
         """The scheme called `name`, or `UnknownScheme`."""
         try:
             return self.schemes[name]
         except KeyError:
-            raise UnknownScheme(name) from None
+            raise UnknownScheme(name, self.schemes) from None
 
     def checked_attributes(self, scheme: Scheme, attributes: Mapping[str, str]) -> dict[str, str]:
         """The attributes as `scheme` keeps them, or `InvalidAttributes` naming the bad one."""
@@ -342,7 +346,7 @@ class Issuer:
                 collided_requests=len(waiting),
                 attempt=attempt,
             )
-            await self._resync(key, instant, scheme, after_collision=True)
+            await self._resync(key, instant, scheme, missing=False)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
     async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
@@ -381,17 +385,22 @@ class Issuer:
                 raise SequenceExhausted(
                     scheme.name, key.period, scheme.capacity, reservation.value, n
                 )
-            await self._resync(key, instant, scheme)
+            await self._resync(key, instant, scheme, missing=True)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
     async def _resync(
-        self, key: CounterKey, instant: datetime, scheme: Scheme, after_collision: bool = False
+        self, key: CounterKey, instant: datetime, scheme: Scheme, *, missing: bool
     ) -> None:
-        """Raise the counter to the highest sequence stored for its key. After a collision
-        the counter was behind: the values it is raised past are recorded as skipped (a
-        counter seeded after a switch or a restart may hold a stale value: nothing is)."""
+        """Raise the counter to the highest sequence stored for its key.
+
+        A `missing` counter with nothing stored is a period (or partition) starting:
+        logged as such, and not counted as a resync, which would read as an incident.
+        Otherwise (a collision) the counter was behind: the values it is raised past are
+        recorded as skipped (a missing counter, seeded after a switch or a restart, may
+        have held a stale value: nothing is).
+        """
         before = None
-        if after_collision:
+        if not missing:
             with suppress(BackendUnavailable):  # raise_to below fails over, and seeds the key
                 before = await self.counter.current(key)
         async with self.db.session() as session:
@@ -405,6 +414,15 @@ class Issuer:
         period_end = scheme.period_end(instant)
         ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
         await self.counter.raise_to(key, stored, ttl)
+        if missing and stored == 0:
+            log.info(
+                "counter_started",
+                scheme=key.scheme,
+                period=key.period,
+                partition=key.partition,
+                backend=self.counter.backend,
+            )
+            return
         log.info(
             "counter_resync",
             scheme=key.scheme,
