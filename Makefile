@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint openapi bench bench-events bench-replicas bench-import
+.PHONY: install run test lint openapi bench bench-events bench-replicas bench-import bench-gapless
 
 install: $(VENV)/.installed
 
@@ -44,3 +44,7 @@ bench-replicas: install
 # `custid import` of a generated million-line file into PostgreSQL: rows/s and peak memory.
 bench-import: install
 	$(BIN)/python -m bench.imports $(BENCH_ARGS)
+
+# What strict order costs: a gapless scheme's issue and confirm rates against a plain one's.
+bench-gapless: install
+	$(BIN)/python -m bench.gapless $(BENCH_ARGS)

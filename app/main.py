@@ -9,7 +9,18 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __doc__ as summary
-from app.api import events, health, imports, issuing, lifecycle, metrics, numbers, refs, webhooks
+from app.api import (
+    events,
+    health,
+    imports,
+    issuing,
+    lifecycle,
+    metrics,
+    numbers,
+    refs,
+    reservations,
+    webhooks,
+)
 from app.api import schemes as scheme_routes
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
@@ -108,6 +119,7 @@ def create_app(
     app.include_router(lifecycle.router)
     app.include_router(refs.router)
     app.include_router(imports.router)
+    app.include_router(reservations.router)
     app.include_router(scheme_routes.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)

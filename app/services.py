@@ -21,6 +21,7 @@ from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
 from app.core.operators import Operators
 from app.core.ref_changes import RefKeeper
+from app.core.reservations import Reservations
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
@@ -45,6 +46,7 @@ class Services:
     subscriptions: Subscriptions
     deliverer: WebhookDeliverer
     refs: RefKeeper
+    reservations: Reservations
 
 
 @asynccontextmanager
@@ -112,8 +114,10 @@ async def running_services(
         poll_interval_seconds=settings.events_poll_interval_seconds,
         issuing_busy=issuer.busy,
     )
+    reservations = Reservations(issuer)
     background = [
         purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
+        expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
         deliverer.run(),
     ]
     if settings.events_redis_stream is not None and redis is not None:
@@ -147,6 +151,7 @@ async def running_services(
             subscriptions,
             deliverer,
             RefKeeper(db, operators, metrics),
+            reservations,
         )
     finally:
         log.info("service_stopping")
@@ -170,3 +175,14 @@ async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: flo
             await idempotency.purge_expired()
         except Exception:  # a failed sweep is retried on the next tick; keys also expire on access
             log.exception("idempotency_purge_failed")
+
+
+async def expire_periodically(reservations: Reservations, interval_seconds: float) -> None:
+    """Expire held reservations past their TTL every `interval_seconds`; confirming one also
+    expires it, so a missed sweep delays nothing but the voiding of its numbers."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await reservations.expire_due()
+        except Exception:  # retried on the next tick
+            log.exception("reservation_expiry_failed")

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         default=timedelta(minutes=10), description="How often expired keys are deleted."
     )
 
+    reservation_sweep_interval: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="How often held reservations past their TTL are expired (voided).",
+    )
+
     webhook_allow_private: bool | None = Field(
         default=None,
         description="Whether webhooks may target private or loopback addresses. "

@@ -10,7 +10,7 @@ import random
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -54,6 +54,14 @@ class Scheme(Protocol):
     kind: str
     version: int
     description: str
+    # How long a reservation holds its numbers unless the request asks for less or more,
+    # and the most it may ask for.
+    reservation_ttl: timedelta
+    max_reservation_ttl: timedelta
+    # Values assigned only when a number is confirmed, in strict order, never skipped.
+    gapless: bool
+    # None: a retired number is never issued again; else after this long in quarantine.
+    recycle_after: timedelta | None
 
     @property
     def zone(self) -> ZoneInfo: ...
@@ -121,6 +129,20 @@ class Scheme(Protocol):
         ...
 
 
+# Fields of a definition that say how numbers are handed out, not what they look like.
+NOT_SHAPING_NUMBERS = frozenset(
+    {
+        "name",
+        "description",
+        "version",
+        "reservation_ttl",
+        "max_reservation_ttl",
+        "gapless",
+        "recycle_after",
+    }
+)
+
+
 def derived_version(definition: Mapping[str, Any]) -> int:
     """A version number that changes whenever the definition's format does.
 
@@ -128,11 +150,7 @@ def derived_version(definition: Mapping[str, Any]) -> int:
     (name, description, version), folded into the positive range of the
     `scheme_version` column.
     """
-    shaping = {
-        key: value
-        for key, value in definition.items()
-        if key not in ("name", "description", "version")
-    }
+    shaping = {key: value for key, value in definition.items() if key not in NOT_SHAPING_NUMBERS}
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"), default=str)
     return zlib.crc32(canonical.encode()) % (2**31 - 1) + 1
 
@@ -151,6 +169,25 @@ class SchemeDefinition(BaseModel):
         default=1, ge=1, description='declared, or "auto": derived from the definition'
     )
     time_zone: str = "UTC"
+    reservation_ttl: timedelta = Field(
+        default=timedelta(minutes=15),
+        gt=timedelta(0),
+        description='how long a reservation holds its numbers by default, e.g. "PT15M"',
+    )
+    max_reservation_ttl: timedelta = Field(
+        default=timedelta(days=1),
+        gt=timedelta(0),
+        description="the longest hold a reservation may ask for",
+    )
+    gapless: bool = Field(
+        default=False,
+        description="assign values only at confirm time, in strict order, never skipping one",
+    )
+    recycle_after: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description='issue a retired number again after this quarantine, e.g. "P365D"',
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -167,6 +204,17 @@ class SchemeDefinition(BaseModel):
         except Exception as exc:  # ZoneInfo raises several types for bad keys
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _consistent_lifecycle(self) -> "SchemeDefinition":
+        if self.reservation_ttl > self.max_reservation_ttl:
+            raise ValueError(
+                f"reservation_ttl ({self.reservation_ttl}) is longer than "
+                f"max_reservation_ttl ({self.max_reservation_ttl})"
+            )
+        if self.gapless and not self.uses_sequence:
+            raise ValueError("gapless: a scheme that draws numbers at random has no sequence")
+        return self
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -53,6 +53,8 @@ TABLES = (
     "api_keys",
     "event_cursors",
     "webhook_subscriptions",
+    "reservations",
+    "sequence_gaps",
 )
 
 

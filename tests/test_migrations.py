@@ -9,14 +9,21 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.issuing.batches import IssuedBatch
+from app.settings import Settings
 from app.store.migrations import alembic_config, head_revision, upgrade_to_head
-from app.store.models import Base
-from tests.conftest import create_database, drop_database
+from app.store.models import Base, IssuedNumber
+from tests.conftest import (
+    TEST_SCHEMES,
+    FrozenClock,
+    create_database,
+    drop_database,
+    started_client,
+)
 
 # The last revision whose idempotency keys kept HTTP status and body.
 ANSWERS_AS_HTTP_BODIES = "b4e1d2c3a9f0"
@@ -193,3 +200,104 @@ def test_answers_kept_before_the_upgrade_still_answer_their_retries(
     assert kept["batch"].numbers == ["20231015003", "20231015004"]
     assert (kept["batch"].first_seq, kept["batch"].last_seq) == (3, 4)
     assert kept["batch"].issued_at == datetime(2023, 10, 15, 9, 32, tzinfo=UTC)
+
+
+# The last revision before reservations, recorded gaps and retirement times.
+BEFORE_RESERVATIONS = "e8b2d4f6a1c3"
+RETIRED_AT = datetime(2022, 9, 1, 8, 0, tzinfo=UTC)
+
+
+async def store_numbers_before_reservations(url: str) -> None:
+    """Numbers and their trail as the older schema held them: issued, retired, replaced."""
+    issued_at = datetime(2022, 8, 1, tzinfo=UTC)
+    sales = {"department": "SALES"}
+    # number, scheme, period, partition, seq, attributes, status, replaced_by
+    numbers = [
+        ("20231015001", "daily", "20231015", "", 1, {}, "issued", None),
+        ("20231015002", "daily", "20231015", "", 2, {}, "replaced", "20231015003"),
+        ("20231015003", "daily", "20231015", "", 3, {}, "issued", None),
+        ("SALES-0001", "badge", "", "department=SALES", 1, sales, "retired", None),
+        ("SALES-0002", "badge", "", "department=SALES", 2, sales, "issued", None),
+    ]
+    columns = ("number", "scheme", "period", "partition", "seq", "attributes", "status")
+    rows = [
+        dict(zip(columns, row[:7], strict=True))
+        | {"replaced_by": row[7], "scheme_version": 1, "issued_at": issued_at}
+        for row in numbers
+    ]
+    events = [(row[0], "issued", issued_at) for row in numbers] + [
+        ("20231015002", "replaced", RETIRED_AT),
+        ("SALES-0001", "retired", RETIRED_AT),
+    ]
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(insert(Base.metadata.tables["issued_numbers"]), rows)
+        await connection.execute(
+            insert(Base.metadata.tables["number_events"]),
+            [
+                {"number": number, "action": action, "at": at, "details": {}}
+                for number, action, at in events
+            ],
+        )
+    await engine.dispose()
+
+
+async def after_the_upgrade(url: str, data_dir: Path) -> dict[str, object]:
+    """What the upgraded database holds, and what the service does with it."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        retired_at = dict(
+            (await connection.execute(select(IssuedNumber.number, IssuedNumber.retired_at))).all()
+        )
+        holders = set(
+            (await connection.execute(select(IssuedNumber.reservation_id))).scalars().all()
+        )
+    await engine.dispose()
+    settings = Settings(database_url=url, schemes_file=TEST_SCHEMES, data_dir=data_dir)
+    clock = FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
+    async with started_client(settings, clock) as client:
+        issued = await client.post("/v1/schemes/daily/numbers")
+        reserved = await client.post("/v1/schemes/daily/reservations")
+        badge = await client.post(
+            "/v1/schemes/badge/numbers", json={"attributes": {"department": "SALES"}}
+        )
+        trail = await client.get("/v1/numbers/SALES-0001/events")
+        gaps = await client.get("/v1/schemes/daily/periods/20231015/gaps")
+    return {
+        "retired_at": retired_at,
+        "holders": holders,
+        "issued": issued.json()["number"],
+        "reserved": [record["number"] for record in reserved.json()["numbers"]],
+        "badge": badge.json()["number"],
+        "trail": [event["action"] for event in trail.json()["events"]],
+        "gaps": gaps.json()["partitions"][0]["gaps"],
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_numbers_stored_before_reservations_keep_their_trail_and_their_counting(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "postgres":
+        server = request.getfixturevalue("shared_postgres")
+        url = create_database(server, revision=BEFORE_RESERVATIONS)
+        request.addfinalizer(lambda: drop_database(server, url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        command.upgrade(alembic_config(url), BEFORE_RESERVATIONS)
+    asyncio.run(store_numbers_before_reservations(url))
+
+    upgrade_to_head(url)
+    found = asyncio.run(after_the_upgrade(url, tmp_path))
+
+    retired_at = found["retired_at"]
+    assert isinstance(retired_at, dict)
+    # The quarantine of a number retired before the upgrade counts from its retired event.
+    assert retired_at["SALES-0001"] == RETIRED_AT
+    assert {retired_at[n] for n in retired_at if n != "SALES-0001"} == {None}
+    assert found["holders"] == {None}
+    assert found["issued"] == "20231015004"  # counting continues past what is stored
+    assert found["reserved"] == ["20231015005"]
+    assert found["badge"] == "SALES-0001"  # out of quarantine: recycled
+    assert found["trail"] == ["issued", "retired", "reused"]
+    assert found["gaps"] == []

@@ -14,6 +14,10 @@ EventType = Literal[
     "number.ref_added",
     "number.ref_removed",
     "number.imported",
+    "number.reserved",
+    "number.confirmed",
+    "number.voided",
+    "number.reused",
 ]
 SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, status
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.deps import SchemeName, ServicesDep
@@ -131,13 +132,11 @@ async def issue_batch(
     return issue_answer(issued_batch(batch), batch)
 
 
-def claim_of(
-    actor: Actor, key: str | None, path: str, body: IssueRequest | BatchIssueRequest
-) -> IdempotencyClaim | None:
+def claim_of(actor: Actor, key: str | None, path: str, body: BaseModel) -> IdempotencyClaim | None:
     """The claim an Idempotency-Key makes for this request, if it came with one."""
     if key is None:
         return None
     fields = body.model_dump()
-    if fields["operator"] is None:
+    if "operator" in fields and fields["operator"] is None:
         del fields["operator"]  # as bodies were fingerprinted before operators were named
     return IdempotencyClaim(actor.key_id or "", key, fingerprint("POST", path, fields))

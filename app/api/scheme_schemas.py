@@ -20,6 +20,21 @@ class SchemeSummary(BaseModel):
     example_attributes: dict[str, str]
     segments: list[dict[str, Any]] = Field(description="The parts of a number, in order.")
     parameters: dict[str, Any]
+    reservation_ttl_seconds: int = Field(
+        default=900, description="How long a reservation holds its numbers by default."
+    )
+    max_reservation_ttl_seconds: int = Field(
+        default=86_400, description="The longest hold a reservation may ask for."
+    )
+    gapless: bool = Field(
+        default=False,
+        description="True if values are assigned only at confirm (or issue) time, in strict "
+        "order, never skipped.",
+    )
+    recycle_after_seconds: int | None = Field(
+        default=None,
+        description="Quarantine after which a retired number is issued again; null: never.",
+    )
 
 
 class SchemeList(BaseModel):

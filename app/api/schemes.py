@@ -131,4 +131,10 @@ def summarise(scheme: Scheme, issuer: Issuer) -> SchemeSummary:
         example_attributes=scheme.example_attributes(),
         segments=scheme.describe_segments(),
         parameters=scheme.describe(),
+        reservation_ttl_seconds=int(scheme.reservation_ttl.total_seconds()),
+        max_reservation_ttl_seconds=int(scheme.max_reservation_ttl.total_seconds()),
+        gapless=scheme.gapless,
+        recycle_after_seconds=None
+        if scheme.recycle_after is None
+        else int(scheme.recycle_after.total_seconds()),
     )

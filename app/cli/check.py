@@ -6,31 +6,96 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from app.core.errors import BackendUnavailable
+from app.core.errors import BackendUnavailable, UnknownScheme
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from app.core.gaps import PartitionGaps
     from app.core.integrity import IntegrityReport, KeyReport
 
 
 def check(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    scheme: str | None = typer.Option(
+        None,
+        "--scheme",
+        help="List every gap of this scheme's period, with its cause, instead of the check.",
+    ),
+    period: str | None = typer.Option(
+        None, "--period", help="With --scheme: e.g. 20231015, - for none; default: the current."
+    ),
+    partition: str | None = typer.Option(
+        None, "--partition", help="With --scheme: only this partition, e.g. region=SH."
+    ),
 ) -> None:
     """Check every scheme: counters not behind, no duplicates; report gaps and utilisation.
 
     Exits 0 when all is well, 1 when a counter is behind, a number is duplicated or a
-    scheme's current period is used up, 2 when a backend cannot be reached.
+    scheme's current period is used up, 2 when a backend cannot be reached. With
+    --scheme it lists the gaps of one period (every sequence value not stored, with
+    its cause) and exits 0.
     """
     settings = get_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
     try:
+        if scheme is not None:
+            found = asyncio.run(run_gaps(settings, scheme, period, partition))
+            typer.echo(format_gaps(*found, as_json=as_json))
+            raise typer.Exit(0)
         report = asyncio.run(run_check(settings))
     except BackendUnavailable as exc:
         typer.echo(f"custid check: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
+    except UnknownScheme as exc:
+        typer.echo(f"custid check: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
     raise typer.Exit(0 if report.ok else 1)
+
+
+async def run_gaps(
+    settings: Settings, scheme: str, period: str | None, partition: str | None
+) -> "tuple[str, str, list[PartitionGaps]]":
+    """The scheme's name, the period's key and the gaps of its partitions."""
+    from app.core.clock import system_clock
+    from app.core.gaps import period_gaps, period_key
+    from app.core.metrics import Metrics
+    from app.services import running_services
+    from schemes import load_catalog
+
+    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    async with running_services(settings, schemes, system_clock, Metrics()) as services:
+        found = services.issuer.scheme(scheme)
+        key = found.period(system_clock()) if period is None else period_key(period)
+        return found.name, key, await period_gaps(services.db, found.name, key, partition)
+
+
+def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_json: bool) -> str:
+    """The gaps of one period, as JSON or as lines an operator reads."""
+    if as_json:
+        listing = {
+            "scheme": scheme,
+            "period": period,
+            "partitions": [part.as_dict() for part in partitions],
+        }
+        return json.dumps(listing, indent=2)
+    from app.core.gaps import CAUSE_EXPLAINED
+
+    lines = []
+    for part in partitions:
+        lines.append(
+            f"{scheme} period {period or '-'} partition {part.partition or '-'}: "
+            f"{part.missing} of 1..{part.highest_seq} missing"
+        )
+        for gap in part.gaps:
+            values = str(gap.first) if gap.first == gap.last else f"{gap.first}-{gap.last}"
+            lines.append(f"  {values:<15} {gap.cause.value:<19} {CAUSE_EXPLAINED[gap.cause]}")
+        if part.truncated:
+            lines.append("  (more gaps than listed)")
+    if not partitions:
+        lines.append(f"{scheme} period {period or '-'}: no numbers stored")
+    return "\n".join(lines)
 
 
 async def run_check(settings: Settings) -> "IntegrityReport":

@@ -1,5 +1,6 @@
-"""The audit trail: who issued, retired, replaced or imported a number, changed its refs, or
-created or revoked a key; the API key and the person acting (the operator) both.
+"""The audit trail: who issued, reserved, confirmed, voided, retired, replaced, reused or
+imported a number, changed its refs, or created or revoked a key; the API key and the person
+acting (the operator) both.
 
 Events are written in the same transaction as the change they describe, so a
 change without its event (or an event without its change) cannot be committed.
@@ -28,6 +29,10 @@ class Action(StrEnum):
     REF_ADDED = "ref_added"
     REF_REMOVED = "ref_removed"
     IMPORTED = "imported"
+    RESERVED = "reserved"
+    CONFIRMED = "confirmed"
+    VOIDED = "voided"
+    REUSED = "reused"
     KEY_CREATED = "key_created"
     KEY_REVOKED = "key_revoked"
 

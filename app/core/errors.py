@@ -8,21 +8,26 @@
     │   ├── NumberNotFound           not_found
     │   ├── ApiKeyNotFound           not_found
     │   ├── WebhookNotFound          not_found
-    │   └── EventNotFound            not_found
+    │   ├── EventNotFound            not_found
+    │   └── ReservationNotFound      not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
     ├── InvalidCursor            422 invalid_cursor
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
     ├── InvalidRef               422 invalid_ref
+    │   └── RefForManyNumbers
     ├── InvalidOperator          422 invalid_operator
     ├── OperatorRequired         422 operator_required
     ├── ImportRejected           422 import_rejected (every bad line, by line number)
+    ├── InvalidReservationTtl    422 invalid_ttl
     ├── PayloadTooLarge          413 payload_too_large
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
     │   └── ApiKeyAlreadyRevoked
+    ├── ReservationSettled       409 invalid_transition
+    ├── ReservationExpired       409 reservation_expired
     ├── RefConflict              409 ref_conflict
     ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
@@ -34,6 +39,7 @@ Request bodies that fail validation are reported by the HTTP layer as 422
 """
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, ClassVar
 
 
@@ -120,6 +126,14 @@ class EventNotFound(NotFound):
         super().__init__(f"there is no event {event_id!r}", event=event_id)
 
 
+class ReservationNotFound(NotFound):
+    code = "not_found"
+    title = "Reservation not found"
+
+    def __init__(self, reservation_id: str) -> None:
+        super().__init__(f"there is no reservation {reservation_id!r}", reservation=reservation_id)
+
+
 class InvalidWebhookTarget(CustidError):
     code = "invalid_webhook_target"
     status = 422
@@ -138,6 +152,20 @@ class UnknownEventType(CustidError):
         super().__init__(
             f"event_types: there is no event type {event_type!r} ({', '.join(known)})",
             field="event_types",
+        )
+
+
+class InvalidReservationTtl(CustidError):
+    code = "invalid_ttl"
+    status = 422
+    title = "Invalid reservation TTL"
+
+    def __init__(self, scheme: str, asked_seconds: int, max_seconds: int) -> None:
+        super().__init__(
+            f"ttl_seconds: {asked_seconds} is longer than scheme {scheme!r} lets a "
+            f"reservation hold its numbers ({max_seconds} s)",
+            field="ttl_seconds",
+            max_ttl_seconds=max_seconds,
         )
 
 
@@ -188,6 +216,34 @@ class InvalidTransition(CustidError):
         )
 
 
+class ReservationSettled(CustidError):
+    code = "invalid_transition"
+    status = 409
+    title = "Invalid transition"
+
+    def __init__(self, reservation_id: str, status: str, action: str) -> None:
+        super().__init__(
+            f"reservation {reservation_id!r} is {status}; it cannot be {action}",
+            reservation=reservation_id,
+            reservation_status=status,
+            action=action,
+        )
+
+
+class ReservationExpired(CustidError):
+    code = "reservation_expired"
+    status = 409
+    title = "Reservation expired"
+
+    def __init__(self, reservation_id: str, expired_at: datetime) -> None:
+        super().__init__(
+            f"reservation {reservation_id!r} expired at {expired_at.isoformat()}; its numbers "
+            "were voided and are never issued. Reserve again.",
+            reservation=reservation_id,
+            expired_at=expired_at.isoformat(),
+        )
+
+
 class ApiKeyAlreadyRevoked(InvalidTransition):
     def __init__(self, key_id: str) -> None:
         CustidError.__init__(
@@ -220,6 +276,13 @@ class InvalidRef(CustidError):
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}", field=field)
+
+
+class RefForManyNumbers(InvalidRef):
+    def __init__(self, reservation_id: str, count: int) -> None:
+        super().__init__(
+            "ref", f"reservation {reservation_id!r} holds {count} numbers; a ref names one"
+        )
 
 
 class InvalidOperator(CustidError):

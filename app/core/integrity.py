@@ -121,12 +121,9 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
         report.duplicate_seqs = await statistics.duplicate_seqs(session, DUPLICATES_SHOWN)
         with_gaps = [row for row in stored if (row.highest_seq or 0) > row.distinct_seqs]
         for row in with_gaps[:KEYS_WITH_GAP_EXAMPLES]:
-            runs = await statistics.gap_ranges(
+            examples[row.scheme, row.period, row.partition] = await statistics.gap_ranges(
                 session, row.scheme, row.period, row.partition, GAP_EXAMPLES_PER_KEY
             )
-            if row.lowest_seq is not None and row.lowest_seq > 1:
-                runs.insert(0, (1, row.lowest_seq - 1))
-            examples[row.scheme, row.period, row.partition] = runs[:GAP_EXAMPLES_PER_KEY]
     # Counters are read after the session closes: the embedded database has one connection.
     for row in stored:
         scheme = issuer.schemes.get(row.scheme)

@@ -36,8 +36,9 @@ class Replacement:
 async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) -> IssuedNumber:
     """Retire an issued number for good; `InvalidTransition` if it is not `issued`."""
     await issuer.operators.admit(actor)
+    now = issuer.clock()
     async with issuer.db.session() as session:
-        retired = await number_rows.change_status(session, number, RETIRED)
+        retired = await number_rows.change_status(session, number, RETIRED, retired_at=now)
         if retired is None:
             raise await _refusal(session, number, "retired")
         await record(
@@ -45,7 +46,7 @@ async def retire_number(issuer: Issuer, number: str, reason: str, actor: Actor) 
             Events().add(
                 Action.RETIRED,
                 actor,
-                issuer.clock(),
+                now,
                 numbers=[number],
                 reason=reason,
                 refs=refs_as_stored(retired),

@@ -90,6 +90,12 @@ class IssuedNumber(Base):
         lazy="selectin",
         viewonly=True,
     )
+    # The reservation that holds (or held) it, if it was reserved before it was issued.
+    reservation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Why a reserved number was voided (status `voided`): it is never issued again.
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    # When it was retired: a recycling scheme's quarantine counts from here.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def ref(self) -> str | None:
@@ -122,6 +128,43 @@ class NumberRef(Base):
 
     def __str__(self) -> str:
         return self.ref_id if self.system == DEFAULT_REF_SYSTEM else f"{self.system}:{self.ref_id}"
+
+
+class Reservation(Base):
+    """Numbers held for a while: confirmed into issued numbers, or voided (by request or expiry).
+
+    A gapless scheme's reservation holds no number: its values are assigned at confirm time.
+    """
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    attributes: Mapped[dict[str, Any]] = mapped_column(Attributes)
+    status: Mapped[str] = mapped_column(String(16))  # held, confirmed, voided or expired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was voided
+    created_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class SequenceGap(Base):
+    """Sequence values custid knows were skipped, and why (see `app/core/gaps.py`)."""
+
+    __tablename__ = "sequence_gaps"
+    __table_args__ = (Index("ix_sequence_gaps_key", "scheme", "period", "partition", "first_seq"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    scheme: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))
+    partition: Mapped[str] = mapped_column(String(128))
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class NumberEvent(Base):

@@ -117,14 +117,66 @@ async def list_numbers(
 
 
 async def change_status(
-    session: AsyncSession, number: str, to_status: str, replaced_by: str | None = None
+    session: AsyncSession,
+    number: str,
+    to_status: str,
+    replaced_by: str | None = None,
+    retired_at: datetime | None = None,
 ) -> IssuedNumber | None:
     """Move `number` from `issued` to `to_status`; None if it is not (or no longer) issued."""
     # The status condition makes the transition atomic: of two racing retires, one wins.
     statement = (
         update(IssuedNumber)
         .where(IssuedNumber.number == number, IssuedNumber.status == "issued")
-        .values(status=to_status, replaced_by=replaced_by)
+        .values(status=to_status, replaced_by=replaced_by, retired_at=retired_at)
+        .returning(IssuedNumber)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def recyclable(
+    session: AsyncSession,
+    scheme: str,
+    scheme_version: int,
+    partition: str,
+    retired_before: datetime,
+    limit: int,
+) -> list[IssuedNumber]:
+    """Retired numbers of one scheme version and partition whose quarantine is over, lowest
+    first."""
+    statement = (
+        select(IssuedNumber)
+        .where(
+            IssuedNumber.scheme == scheme,
+            IssuedNumber.scheme_version == scheme_version,
+            IssuedNumber.partition == partition,
+            IssuedNumber.status == "retired",
+            IssuedNumber.retired_at <= retired_before,
+        )
+        .order_by(IssuedNumber.seq, IssuedNumber.number)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def reissue(
+    session: AsyncSession,
+    number_id: int,
+    *,
+    issued_at: datetime,
+    issued_by: str | None,
+) -> IssuedNumber | None:
+    """Issue a retired number again; None if it is no longer retired (a concurrent reuse)."""
+    statement = (
+        update(IssuedNumber)
+        .where(IssuedNumber.id == number_id, IssuedNumber.status == "retired")
+        .values(
+            status="issued",
+            issued_at=issued_at,
+            issued_by=issued_by,
+            retired_at=None,
+            reservation_id=None,
+        )
         .returning(IssuedNumber)
     )
     return (await session.execute(statement)).scalar_one_or_none()

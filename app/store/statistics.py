@@ -5,7 +5,7 @@ They serve the integrity check and the utilisation gauges; none of them writes.
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.models import IssuedNumber
@@ -76,18 +76,18 @@ async def duplicate_seqs(session: AsyncSession, limit: int) -> list[tuple[str, s
 async def gap_ranges(
     session: AsyncSession, scheme: str, period: str, partition: str, limit: int
 ) -> list[tuple[int, int]]:
-    """The first `limit` runs of missing sequence values above 1, as (first, last) pairs."""
-    following = func.lead(IssuedNumber.seq).over(order_by=IssuedNumber.seq).label("following")
-    ordered = (
-        select(IssuedNumber.seq.label("seq"), following)
-        .where(
-            IssuedNumber.scheme == scheme,
-            IssuedNumber.period == period,
-            IssuedNumber.partition == partition,
-            IssuedNumber.seq.is_not(None),
-        )
-        .subquery()
+    """The first `limit` runs of missing sequence values from 1 up to the highest stored, as
+    (first, last) pairs."""
+    stored = select(IssuedNumber.seq.label("seq")).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+        IssuedNumber.seq.is_not(None),
     )
+    # A value 0 before every sequence makes a run missing from 1 one like the others.
+    with_start = union_all(select(literal(0, BigInteger).label("seq")), stored).subquery()
+    following = func.lead(with_start.c.seq).over(order_by=with_start.c.seq).label("following")
+    ordered = select(with_start.c.seq, following).subquery()
     statement = (
         select(ordered.c.seq, ordered.c.following)
         .where(ordered.c.following > ordered.c.seq + 1)
@@ -103,3 +103,15 @@ async def count_in_period(session: AsyncSession, scheme: str, period: str) -> in
         IssuedNumber.scheme == scheme, IssuedNumber.period == period
     )
     return int((await session.execute(statement)).scalar_one())
+
+
+async def missing_count(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
+    """How many sequence values from 1 to the highest stored are not stored."""
+    statement = select(
+        func.coalesce(func.max(IssuedNumber.seq), 0) - func.count(IssuedNumber.seq.distinct())
+    ).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+    )
+    return int((await session.execute(statement)).scalar_one() or 0)

@@ -3,9 +3,10 @@
 Every change to a number writes its audit event in the transaction that makes
 the change, so an event exists exactly when its change committed. The feed
 is those events, typed (`number.issued`, `number.retired`, `number.replaced`,
-`number.ref_added`, `number.ref_removed`, `number.imported`), each with the
-operator who acted and the number's record (its refs included) as it stood
-after the change, and read in
+`number.ref_added`, `number.ref_removed`, `number.imported`, `number.reserved`,
+`number.confirmed`, `number.voided`, `number.reused`), each with the operator
+who acted and the number's record (its refs included) as it stood after the
+change, and read in
 positions (`app/store/event_feed.py`) behind an opaque cursor.
 """
 
@@ -31,13 +32,22 @@ EVENT_TYPES: Mapping[str, str] = {
     Action.REF_ADDED.value: "number.ref_added",
     Action.REF_REMOVED.value: "number.ref_removed",
     Action.IMPORTED.value: "number.imported",
+    Action.RESERVED.value: "number.reserved",
+    Action.CONFIRMED.value: "number.confirmed",
+    Action.VOIDED.value: "number.voided",
+    Action.REUSED.value: "number.reused",
 }
-# Actions that set the number's status to their own name (an import stores it issued).
-STATUS_OF_ACTION = {
+# The status a number has after each event that sets one (a confirmed, reused or imported
+# number is issued); a ref change leaves the status as it was.
+STATUS_AFTER: Mapping[str, str] = {
     Action.ISSUED.value: "issued",
     Action.RETIRED.value: "retired",
     Action.REPLACED.value: "replaced",
     Action.IMPORTED.value: "issued",
+    Action.RESERVED.value: "reserved",
+    Action.CONFIRMED.value: "issued",
+    Action.VOIDED.value: "voided",
+    Action.REUSED.value: "issued",
 }
 ACTIONS_OF_TYPE = {event_type: action for action, event_type in EVENT_TYPES.items()}
 EVENT_ID_PREFIX = "evt_"
@@ -77,9 +87,8 @@ class Event:
 
 def event_of(row: Row[Any]) -> Event:
     """The feed's event for a row of `event_feed.EVENT_COLUMNS`."""
-    # Status and refs as the change left them; a ref change leaves the status as it is.
-    status = STATUS_OF_ACTION.get(row.action, row.number_status)
-    replaced_by = None
+    # Status and refs as the change left them.
+    status, replaced_by = STATUS_AFTER.get(row.action, row.number_status), None
     if row.action == Action.REPLACED.value:
         replaced_by = row.details.get("successor")
     refs = row.refs or []

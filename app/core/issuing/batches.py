@@ -12,6 +12,8 @@ from app.core.refs import ExternalRef
 from app.store.bulk import Column, Columns, column_of
 
 ISSUED = "issued"
+# A reserved number is stored, so no one else gets it, but not yet the caller's to use.
+RESERVED = "reserved"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class IssuedBatch:
     replaced_by: str | None = None
     # True when this is an earlier request's result, given again for its Idempotency-Key.
     replayed: bool = False
+    # The reservation the numbers belong to, if they were reserved.
+    reservation: str | None = None
 
     @property
     def last_seq(self) -> int | None:
@@ -66,6 +70,7 @@ class IssuedBatch:
             "created": self.created,
             "status": self.status,
             "replaced_by": self.replaced_by,
+            "reservation": self.reservation,
         }
 
     @classmethod
@@ -95,6 +100,10 @@ def number_columns(batches: Sequence[IssuedBatch]) -> Columns:
     columns: dict[str, Column] = {"number": numbers, "seq": seqs}
     for name in SHARED_BY_A_BATCH:
         columns[name] = column_of([getattr(batch, name) for batch in batches], counts)
+    if any(batch.reservation is not None for batch in batches):
+        # Only reserved numbers name these: plain issuing keeps the statement it had.
+        columns["status"] = column_of([batch.status for batch in batches], counts)
+        columns["reservation_id"] = column_of([batch.reservation for batch in batches], counts)
     return columns
 
 

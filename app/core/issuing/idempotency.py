@@ -135,6 +135,31 @@ class IdempotencyKeys:
         outcome.set_result(batch)
         return batch
 
+    async def write_once(
+        self,
+        claim: IdempotencyClaim | None,
+        write: Callable[[AsyncSession], Awaitable[IssuedBatch]],
+    ) -> IssuedBatch:
+        """`write(session)` in a transaction that keeps its result as `claim`'s answer, for a
+        change made outside the issuer (confirming, voiding); a key answered before gets its
+        answer instead, and `write` is not run."""
+        if claim is None:
+            async with self.db.transaction() as session:
+                return await write(session)
+
+        async def written_once() -> IssuedBatch:
+            if kept := (await self.find([claim])).get(claim.slot):
+                return self.answer(claim, kept)
+            async with self.db.session() as session:
+                batch = await write(session)
+                if claim.slot not in await self.keep(session, [(claim, batch)]):
+                    await session.rollback()
+                    return await self.answered_elsewhere(claim)
+                await session.commit()
+            return batch
+
+        return await self.once(claim, written_once)
+
     def look_up(self, claim: IdempotencyClaim) -> Lookup:
         """Start finding what was kept for `claim`'s key; its outcome is the answer, if the
         key was answered before (and has not expired), else None."""

@@ -16,12 +16,19 @@ race to another with the same ref returns the winner's number (or 409
 `ref_conflict` when that was issued with other attributes); the sequence value
 it had reserved stays unused (a gap, never a duplicate).
 
-Schemes that draw numbers at random use no counter (see `drawing.py`).
+Values that a request reserved but did not store are recorded with their cause
+(see `app/core/gaps.py`). Schemes that draw numbers at random use no counter
+(see `drawing.py`); gapless schemes assign values in the transaction that stores
+them (see `gapless.py`); schemes that recycle issue a retired number again once
+its quarantine is over (see `recycling.py`).
 """
 
+import asyncio
 import random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import Action, Actor, Events, record
 from app.core.clock import Clock
 from app.core.errors import (
+    BackendUnavailable,
     CounterContention,
     CustidError,
     InvalidAttributes,
@@ -40,19 +48,24 @@ from app.core.errors import (
     UnknownScheme,
 )
 from app.core.events.feed import EVENT_TYPES
-from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
+from app.core.gaps import Cause
+from app.core.issuing.batches import ISSUED, RESERVED, IssuedBatch, StoreHook, number_columns
 from app.core.issuing.coalescing import Coalescer, Job
 from app.core.issuing.counters import Counter, CounterKey, Outcome
 from app.core.issuing.drawing import issue_drawn
+from app.core.issuing.gapless import issue_gapless
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, Lookup
+from app.core.issuing.recycling import reissue_retired
 from app.core.metrics import Metrics
 from app.core.operators import Operators
 from app.core.refs import ExternalRef, ref_columns, refs_as_stored
+from app.store import gaps as gap_rows
 from app.store import groups as group_rows
 from app.store import numbers as number_rows
 from app.store import refs as ref_rows
 from app.store.bulk import Columns
 from app.store.database import Database
+from app.store.gaps import SkippedRange
 from app.store.models import IssuedNumber
 from schemes import Catalog, InvalidAttribute, Scheme
 
@@ -79,6 +92,10 @@ class IssueRequest(Job[IssuedBatch]):
     # What the `issued` events say besides the number: why (a replacement's reason), and more.
     reason: str | None
     event_details: Mapping[str, Any]
+    # What the numbers' events record: issued, reserved (stored, held for `reservation`),
+    # confirmed (a gapless reservation's numbers, assigned at confirm time) or reused.
+    action: Action = Action.ISSUED
+    reservation: str | None = None
 
     def batch(self, key: CounterKey, first_seq: int | None) -> IssuedBatch:
         """An empty batch for this request; its sequence values start at `first_seq`."""
@@ -94,6 +111,8 @@ class IssueRequest(Job[IssuedBatch]):
             refs=[] if self.ref is None else [self.ref.as_dict()],
             issued_by=self.actor.key_id,
             operator=self.actor.operator,
+            status=RESERVED if self.action is Action.RESERVED else ISSUED,
+            reservation=self.reservation,
         )
 
     def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
@@ -109,7 +128,7 @@ class IssueRequest(Job[IssuedBatch]):
     def add_events(self, events: Events, batch: IssuedBatch) -> None:
         """An `issued` audit event for each number of `batch`."""
         events.add(
-            Action.ISSUED,
+            self.action,
             self.actor,
             batch.issued_at,
             numbers=batch.numbers,
@@ -148,6 +167,11 @@ class Issuer:
     max_queued_numbers: int = 100_000
     metrics: Metrics = field(default_factory=Metrics)
     coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
+    # A gapless key's requests take turns here before they take a connection: waiting for
+    # the counter row's lock inside the database, each would hold one, and the pool run dry.
+    gapless_turns: defaultdict[CounterKey, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock), init=False
+    )
 
     def __post_init__(self) -> None:
         self.coalescer = Coalescer(
@@ -208,6 +232,8 @@ class Issuer:
         alongside: StoreHook | None = None,
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
+        action: Action = Action.ISSUED,
+        reservation: str | None = None,
     ) -> IssuedBatch:
         """Issue `count` numbers of one scheme; each is stored before it is returned.
 
@@ -217,7 +243,8 @@ class Issuer:
         Idempotency-Key), a request the key already answered gets that result
         again, `replayed`, and its answer is kept with its numbers. `alongside`
         writes in the transaction that stores the numbers; `reason` and
-        `details` go into their `issued` events.
+        `details` go into their events. `action` RESERVED stores the numbers
+        as held by `reservation`; CONFIRMED issues a gapless reservation's.
         """
         if ref is not None and count != 1:
             raise ValueError("a ref names one number; issue it alone")
@@ -238,6 +265,8 @@ class Issuer:
             alongside=alongside,
             reason=reason,
             event_details={"scheme": scheme.name, "ref": ref, **(details or {})},
+            action=action,
+            reservation=reservation,
         )
         if claim is None:
             batch = await self._issue(request)
@@ -246,8 +275,9 @@ class Issuer:
         if batch.replayed:
             self.metrics.count_idempotent_replay(scheme.name)
         elif batch.created:
-            self.metrics.count_issued(scheme.name, count)
-            self.metrics.count_events(EVENT_TYPES[Action.ISSUED], count)
+            if request.action is not Action.RESERVED:
+                self.metrics.count_issued(scheme.name, count)
+            self.metrics.count_events(EVENT_TYPES[request.action], count)
         return batch
 
     async def _issue(self, request: IssueRequest) -> IssuedBatch:
@@ -268,7 +298,11 @@ class Issuer:
         key = CounterKey(
             scheme.name, scheme.period(request.instant), scheme.partition(request.attributes)
         )
-        if not scheme.uses_sequence:
+        if self._may_recycle(request) and (reused := await self._reissue_retired(key, request)):
+            batch = reused
+        elif scheme.gapless:
+            batch = await self._issue_gapless(key, request)
+        elif not scheme.uses_sequence:
             batch = await self._issue_drawn(key, request)
         else:
             if request.alongside is None:
@@ -305,7 +339,11 @@ class Issuer:
             for request in waiting:
                 batches.append(request.rendered(key, first, self.rng))
                 first += request.weight
-            stored = await self._store(waiting, batches)
+            try:
+                stored = await self._store(waiting, batches)
+            except Exception:
+                await self._record_failed(batches)
+                raise
             for request, batch in stored.issued:
                 request.finish(batch)
             for request in stored.answered_elsewhere:
@@ -376,9 +414,22 @@ class Issuer:
 
         A `missing` counter with nothing stored is a period (or partition) starting:
         logged as such, and not counted as a resync, which would read as an incident.
+        Otherwise (a collision) the counter was behind: the values it is raised past are
+        recorded as skipped (a missing counter, seeded after a switch or a restart, may
+        have held a stale value: nothing is).
         """
+        before = None
+        if not missing:
+            with suppress(BackendUnavailable):  # raise_to below fails over, and seeds the key
+                before = await self.counter.current(key)
         async with self.db.session() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)
+            if before is not None and stored > before + 1:
+                skipped = SkippedRange(
+                    key.scheme, key.period, key.partition, before + 1, stored, Cause.COUNTER_RAISED
+                )
+                await gap_rows.record_skipped(session, [skipped], self.clock())
+                await session.commit()
         period_end = scheme.period_end(instant)
         ttl = None if period_end is None else period_end - instant + self.counter_ttl_after_period
         await self.counter.raise_to(key, stored, ttl)
@@ -426,12 +477,19 @@ class Issuer:
         async with self.db.session() as session:
             # Answers first: a key answered elsewhere meanwhile must not get numbers here too.
             elsewhere = await self._keep_answers(session, pending)
+            given_up = [b for r, b in pending if r in elsewhere]
             if elsewhere:
                 pending = [(r, b) for r, b in pending if r not in elsewhere]
             went_in = await number_rows.insert_numbers(
                 session, number_columns([batch for _, batch in pending])
             )
             collided = [(r, b) for r, b in pending if not went_in.issuperset(b.numbers)]
+            await gap_rows.record_skipped(
+                session,
+                skipped_ranges(given_up, Cause.ANSWERED_ELSEWHERE)
+                + skipped_ranges([b for _, b in collided], Cause.COLLISION),
+                self.clock(),
+            )
             if collided:
                 # A batch is issued whole or not at all: take back what did go in, and its answer.
                 await number_rows.delete_numbers(
@@ -489,29 +547,89 @@ class Issuer:
 
     async def _issue_drawn(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
         """Draw the request's numbers at random; its answer commits with them."""
-        claim = request.claim
-
-        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
-            if await self._keep_refs(session, [(request, batch)]):
-                return False  # another request took the ref meanwhile
-            await self._record(session, [(request, batch)])
-            return claim is None or not await self._keep_answers(session, [(request, batch)])
-
         batch = await issue_drawn(
             self.db,
             self.rng,
             request.scheme,
             request.batch(key, None),
             request.weight,
-            before_commit,
+            self._committing(request),
             self.max_random_draws,
         )
-        if batch.numbers:
-            return batch
+        return batch if batch.numbers else await self._given_up(request)
+
+    async def _issue_gapless(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
+        """Assign the request's values in the transaction that stores its numbers."""
+        async with self.gapless_turns[key]:
+            batch = await issue_gapless(
+                self.db,
+                request.scheme,
+                key,
+                request.weight,
+                lambda first_seq: request.rendered(key, first_seq, self.rng),
+                self._committing(request),
+                self.max_attempts,
+                self.clock,
+            )
+        return batch if batch is not None else await self._given_up(request)
+
+    def _may_recycle(self, request: IssueRequest) -> bool:
+        """Whether the request may get a retired number back: a plain single number of a
+        scheme that recycles."""
+        return (
+            request.scheme.recycle_after is not None
+            and request.weight == 1
+            and request.action is Action.ISSUED
+            and request.alongside is None
+        )
+
+    async def _reissue_retired(self, key: CounterKey, request: IssueRequest) -> IssuedBatch | None:
+        """A retired number out of quarantine, issued again; None if there is none."""
+        committing = self._committing(request)
+
+        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            request.action = Action.REUSED
+            if await committing(session, batch):
+                return True
+            request.action = Action.ISSUED
+            return False
+
+        wanted = request.batch(key, None)
+        reused = await reissue_retired(self.db, request.scheme, wanted, before_commit)
+        if reused is None or reused.numbers:
+            return reused
+        return await self._given_up(request)
+
+    def _committing(
+        self, request: IssueRequest
+    ) -> Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]:
+        """What commits with a request stored on its own: its refs, its events, its hook and
+        its key's answer; False when another request took its ref or answered its key meanwhile."""
+
+        async def before_commit(session: AsyncSession, batch: IssuedBatch) -> bool:
+            if await self._keep_refs(session, [(request, batch)]):
+                return False  # another request took the ref meanwhile
+            await self._record(session, [(request, batch)])
+            claim = request.claim
+            return claim is None or not await self._keep_answers(session, [(request, batch)])
+
+        return before_commit
+
+    async def _given_up(self, request: IssueRequest) -> IssuedBatch:
+        """The answer of a request stored on its own that kept nothing: the ref's number, when
+        another request won the ref's race, else its key's answer from elsewhere."""
         if request.ref is not None and (known := await self._issued_for_ref(request)):
-            return known  # another request won the ref's race
-        assert claim is not None  # nothing else gives drawn numbers up
-        return await self.idempotency.answered_elsewhere(claim)
+            return known
+        assert request.claim is not None  # nothing else gives numbers up
+        return await self.idempotency.answered_elsewhere(request.claim)
+
+    async def _record_failed(self, batches: Sequence[IssuedBatch]) -> None:
+        """Record the values of a group whose transaction failed as skipped, if the database
+        still answers: it may be why the transaction failed."""
+        with suppress(Exception):
+            async with self.db.transaction() as session:
+                ranges = skipped_ranges(batches, Cause.FAILED_TRANSACTION)
+                await gap_rows.record_skipped(session, ranges, self.clock())
 
     async def _answered_by_ref(self, request: IssueRequest) -> bool:
         """Whether a concurrent request with the same ref won; if so, answer with its number
@@ -546,6 +664,17 @@ class Issuer:
                 f"not {request.attributes}",
             )
         return existing_batch(stored)
+
+
+def skipped_ranges(batches: Sequence[IssuedBatch], cause: Cause) -> list[SkippedRange]:
+    """The sequence values of `batches`, as ranges skipped for `cause`."""
+    return [
+        SkippedRange(
+            batch.scheme, batch.period, batch.partition, batch.first_seq, batch.last_seq, cause
+        )
+        for batch in batches
+        if batch.first_seq is not None and batch.last_seq is not None
+    ]
 
 
 def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:

@@ -13,6 +13,8 @@ CustidError
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
     ├── IdempotencyInProgress    409 idempotency_in_progress
+    ├── ReservationExpired       409 reservation_expired
+    ├── RefConflict              409 ref_conflict (`.problem["number"]`: the ref's number)
     ├── MalformedBody            400 malformed_body
     ├── PayloadTooLarge          413 payload_too_large
     ├── ValidationError          422 validation_error
@@ -21,6 +23,11 @@ CustidError
     ├── InvalidCursor            422 invalid_cursor
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
+    ├── InvalidTtl               422 invalid_ttl
+    ├── InvalidRef               422 invalid_ref
+    ├── InvalidOperator          422 invalid_operator
+    ├── OperatorRequired         422 operator_required (the API key requires X-Operator)
+    ├── ImportRejected           422 import_rejected (`.problem["problems"]`: line by line)
     ├── InternalError            500 internal_error
     ├── BackendUnavailable       503 backend_unavailable
     ├── CounterContention        503 counter_contention
@@ -127,6 +134,34 @@ class InvalidWebhookTarget(ProblemError):
 
 class UnknownEventType(ProblemError):
     code = "unknown_event_type"
+
+
+class ReservationExpired(ProblemError):
+    code = "reservation_expired"
+
+
+class RefConflict(ProblemError):
+    code = "ref_conflict"
+
+
+class InvalidTtl(ProblemError):
+    code = "invalid_ttl"
+
+
+class InvalidRef(ProblemError):
+    code = "invalid_ref"
+
+
+class InvalidOperator(ProblemError):
+    code = "invalid_operator"
+
+
+class OperatorRequired(ProblemError):
+    code = "operator_required"
+
+
+class ImportRejected(ProblemError):
+    code = "import_rejected"
 
 
 class InternalError(ProblemError):

@@ -1,0 +1,199 @@
+"""Request and response bodies of reservations and of the gaps of a period."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas import (
+    RECORD_EXAMPLE,
+    AttributeName,
+    Attributes,
+    AttributeValue,
+    NumberRecord,
+    Operator,
+    Ref,
+)
+from app.api.schemas import Reason as RequiredReason
+
+
+class ReserveRequest(BaseModel):
+    """Hold `count` numbers until confirmed, voided, or their TTL is up."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"count": 1, "attributes": {}, "ttl_seconds": 900}]},
+    )
+
+    count: int = Field(
+        default=1, strict=True, ge=1, le=10_000, description="How many numbers, 1 to 10,000."
+    )
+    attributes: Attributes
+    ttl_seconds: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        description="How long to hold them; default the scheme's `reservation_ttl` (15 min "
+        "unless configured), at most its `max_reservation_ttl` (a longer one is a 422).",
+    )
+    operator: Operator | None = None
+
+
+class ConfirmRequest(BaseModel):
+    """Confirm a reservation: its numbers become issued. The body is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"ref": "crm:acct-991"}]}
+    )
+
+    attributes: dict[AttributeName, AttributeValue] | None = Field(
+        default=None,
+        max_length=32,
+        description="For a gapless scheme, attributes not given at reserve time; otherwise "
+        "they must be those the numbers were reserved with (they shape the numbers).",
+    )
+    ref: Ref | None = None
+    operator: Operator | None = None
+
+
+class VoidRequest(BaseModel):
+    """Void a reservation: its numbers are stored as voided and never issued. Optional body."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "sign-up abandoned"}]}
+    )
+
+    reason: RequiredReason | None = Field(
+        default=None, description='Why; kept with each number. Default "no reason given".'
+    )
+    operator: Operator | None = None
+
+
+RESERVED_RECORD: dict[str, Any] = {
+    **RECORD_EXAMPLE,
+    "ref": None,
+    "status": "reserved",
+    "reservation": "rsv_3f9a1c0b7e5d2a64",
+}
+RESERVATION_EXAMPLE: dict[str, Any] = {
+    "id": "rsv_3f9a1c0b7e5d2a64",
+    "scheme": "daily",
+    "status": "held",
+    "count": 1,
+    "attributes": {},
+    "created_at": "2023-10-15T01:02:03.456789Z",
+    "expires_at": "2023-10-15T01:17:03.456789Z",
+    "settled_at": None,
+    "reason": None,
+    "created_by": "key_5f2c9a0e1b7d4c38",
+    "numbers": [RESERVED_RECORD],
+}
+
+
+class ReservedNumber(NumberRecord):
+    """A number of a reservation."""
+
+    reservation: str | None = Field(
+        default=None, validation_alias="reservation_id", description="The reservation."
+    )
+    void_reason: str | None = Field(default=None, description="Why it was voided, once voided.")
+
+
+class Reservation(BaseModel):
+    """A reservation and the numbers it holds (none yet for a gapless scheme until confirmed)."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                RESERVATION_EXAMPLE,
+                {
+                    **RESERVATION_EXAMPLE,
+                    "status": "confirmed",
+                    "settled_at": "2023-10-15T01:05:00Z",
+                    "numbers": [{**RESERVED_RECORD, "status": "issued", "ref": "crm:acct-991"}],
+                },
+            ]
+        },
+    )
+
+    id: str
+    scheme: str
+    status: str = Field(description="held, confirmed, voided or expired.")
+    count: int
+    attributes: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime = Field(description="When a held reservation expires (is voided).")
+    settled_at: datetime | None = Field(description="When it was confirmed, voided or expired.")
+    reason: str | None = Field(description="Why it was voided (`expired` for an expiry).")
+    created_by: str | None
+    numbers: list[ReservedNumber]
+
+
+class Gap(BaseModel):
+    """Missing sequence values first..last, and why."""
+
+    first: int
+    last: int
+    count: int
+    cause: str = Field(
+        description="collision, answered_elsewhere, counter_raised, failed_transaction or unknown."
+    )
+    explanation: str
+
+
+class PartitionGaps(BaseModel):
+    """The gaps of one partition of the period."""
+
+    partition: str
+    highest_seq: int
+    missing: int = Field(description="How many values from 1 to `highest_seq` are not stored.")
+    gaps: list[Gap]
+    truncated: bool = Field(description="True when there are more runs than listed (1,000).")
+
+
+class PeriodGaps(BaseModel):
+    """Every sequence value of a period not stored as a number, by partition, with its cause."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "scheme": "daily",
+                    "period": "20231015",
+                    "partitions": [
+                        {
+                            "partition": "",
+                            "highest_seq": 12,
+                            "missing": 3,
+                            "gaps": [
+                                {
+                                    "first": 4,
+                                    "last": 5,
+                                    "count": 2,
+                                    "cause": "collision",
+                                    "explanation": "reserved for a request whose numbers or "
+                                    "ref collided with stored ones; it was retried with new "
+                                    "values",
+                                },
+                                {
+                                    "first": 9,
+                                    "last": 9,
+                                    "count": 1,
+                                    "cause": "unknown",
+                                    "explanation": "no record: a process stopped, or the "
+                                    "database was unreachable, between reserving the values "
+                                    "and storing them",
+                                },
+                            ],
+                            "truncated": False,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    scheme: str
+    period: str
+    partitions: list[PartitionGaps]
