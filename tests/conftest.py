@@ -346,3 +346,16 @@ def bearer(key: NewKey | str) -> dict[str, str]:
     """The header that presents `key`."""
     token = key if isinstance(key, str) else key.token
     return {"Authorization": f"Bearer {token}"}
+
+
+async def feed_events(
+    client: httpx.AsyncClient, count: int, params: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The feed's events once `count` are readable: on a shared PostgreSQL cluster the feed
+    stops before the oldest transaction still running anywhere, which may hold it back."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        events = list((await client.get("/v1/events", params=params)).json()["events"])
+        if len(events) >= count or asyncio.get_running_loop().time() > deadline:
+            return events
+        await asyncio.sleep(0.2)

@@ -6,7 +6,7 @@ import pytest
 
 from app.core.scopes import Scope
 from app.settings import Settings
-from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+from tests.conftest import FrozenClock, KeyMaker, bearer, feed_events, started_client
 
 PROBLEM = "application/problem+json"
 
@@ -24,7 +24,7 @@ async def test_the_operator_is_kept_on_the_number_its_events_and_the_feed(
 
     record = (await client.get(f"/v1/numbers/{number}")).json()
     trail = (await client.get(f"/v1/numbers/{number}/events")).json()["events"]
-    feed = (await client.get("/v1/events")).json()["events"]
+    feed = await feed_events(client, 2)
 
     assert issued.status_code == 201
     assert issued.json()["operator"] == "SALES-0042"
