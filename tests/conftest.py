@@ -29,12 +29,15 @@ from starlette import types as asgi
 from app.core.api_keys import NewKey, create_key
 from app.core.audit import Actor
 from app.core.clock import Clock
+from app.core.metrics import Metrics
 from app.core.scopes import Scope
 from app.main import create_app
+from app.services import Services, running_services
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
+from schemes import load_catalog
 from tests.redis_topologies import RedisClusterGroup, SentinelGroup
 from tests.servers import PostgresServer, RedisServer
 
@@ -252,6 +255,14 @@ def report(request: pytest.FixtureRequest) -> Report:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
+
+
+@asynccontextmanager
+async def services_for(settings: Settings, clock: Clock) -> AsyncIterator[Services]:
+    """The service's own services on `settings`, without the HTTP app around them."""
+    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    async with running_services(settings, schemes, clock, Metrics()) as services:
+        yield services
 
 
 @asynccontextmanager

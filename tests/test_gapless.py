@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.settings import Settings
 from app.store.models import Counter
 from schemes import SchemeFileError, load_catalog
-from tests.conftest import FrozenClock
-from tests.test_gaps import gaps_of, refuse, services_for
+from tests.conftest import FrozenClock, services_for
+from tests.test_gaps import gaps_of, refuse
 
 INVOICE_YEAR = "2023"
 

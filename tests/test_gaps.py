@@ -3,8 +3,6 @@ reserved, voided, retired, replaced) or a gap with a cause, over HTTP and `custi
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,25 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.clock import Clock
 from app.core.issuing.batches import IssuedBatch
-from app.core.metrics import Metrics
-from app.services import Services, running_services
 from app.settings import Settings, get_settings
-from schemes import load_catalog
 from tests.conftest import (
     TEST_SCHEMES,
     FrozenClock,
     empty_tables,
+    services_for,
     store_behind_the_counters_back,
 )
-
-
-@asynccontextmanager
-async def services_for(settings: Settings, clock: Clock) -> AsyncIterator[Services]:
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    async with running_services(settings, schemes, clock, Metrics()) as services:
-        yield services
 
 
 async def refuse(session: AsyncSession, batch: IssuedBatch) -> None:

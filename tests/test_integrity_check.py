@@ -17,8 +17,6 @@ from app.cli.check import format_report
 from app.core.clock import Clock
 from app.core.integrity import IntegrityReport, KeyReport, check_integrity
 from app.core.issuing.issuer import Issuer
-from app.core.metrics import Metrics
-from app.services import running_services
 from app.settings import Settings, get_settings
 from app.store.models import Counter, IssuedNumber
 from schemes import load_catalog
@@ -28,14 +26,14 @@ from tests.conftest import (
     create_database,
     drop_database,
     empty_tables,
+    services_for,
 )
 from tests.servers import free_port
 
 
 @asynccontextmanager
 async def issuer_for(settings: Settings, clock: Clock) -> AsyncIterator[Issuer]:
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    async with running_services(settings, schemes, clock, Metrics()) as services:
+    async with services_for(settings, clock) as services:
         yield services.issuer
 
 
