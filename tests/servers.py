@@ -411,6 +411,14 @@ def start_services(env: Mapping[str, str], count: int) -> list[ServiceProcess]:
     return services
 
 
+def unexpected_errors(services: list[ServiceProcess]) -> str:
+    """The log lines (JSON, traceback included) of requests the services answered with a 500."""
+    logs = (service.output() if service.process else service.final_output for service in services)
+    return "\n".join(
+        line for log in logs for line in log.splitlines() if "unexpected_error" in line
+    )
+
+
 def stop_services(services: list[ServiceProcess]) -> None:
     for service in services:
         service.stop()

@@ -27,6 +27,7 @@ from tests.servers import (
     ServiceProcess,
     start_services,
     stop_services,
+    unexpected_errors,
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -175,7 +176,7 @@ async def test_postgres_restarted_under_load(
         )
     )
     assert result.duplicates == 0
-    assert set(result.statuses) <= {201, 503}
+    assert set(result.statuses) <= {201, 503}, unexpected_errors(two_replicas)
     assert result.statuses[503] > 0, "the outage was not noticed"
     assert result.unavailable_without_retry_after == 0
     assert recovery <= 5

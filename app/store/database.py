@@ -6,6 +6,7 @@ every query reports an unreachable server the same way.
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,8 +43,9 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
         return exc.connection_invalidated or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
-    # What asyncpg raises itself, on the driver pool's connections.
-    if isinstance(exc, asyncpg.InterfaceError):
+    # What asyncpg raises itself, on the driver pool's connections: a closed connection,
+    # one a failure left mid-protocol, no host that takes writes.
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
         return True
     if isinstance(exc, asyncpg.PostgresError):
         return str(exc.sqlstate or "").startswith(UNAVAILABLE_SQLSTATES)
@@ -106,17 +108,21 @@ class Database:
         """
         async with self.outage_guard():
             pool = self._driver_pool or await self._open_driver_pool()
-            try:
-                async with pool.acquire() as connection:
+            async with pool.acquire() as connection:
+                try:
                     yield connection
-            except Exception as exc:
-                if is_database_outage(exc) or is_read_only(exc):
-                    # The server may have failed over: every pooled connection goes, and
-                    # the next ones find the primary again (target_session_attrs).
-                    pool.expire_connections()
-                    if is_read_only(exc):
-                        raise BackendUnavailable("database", self.retry_after) from exc
-                raise
+                except Exception as exc:
+                    if is_database_outage(exc) or is_read_only(exc):
+                        # This connection may be left mid-protocol by the failure: it must
+                        # not go back to the pool (if its loss has not taken it out already).
+                        # The server may have failed over, so the others go too, and the
+                        # next ones find the primary again (target_session_attrs).
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            connection.terminate()
+                        await pool.expire_connections()
+                        if is_read_only(exc):
+                            raise BackendUnavailable("database", self.retry_after) from exc
+                    raise
 
     async def _open_driver_pool(self) -> asyncpg.Pool:
         async with self._driver_pool_opening:
