@@ -20,7 +20,6 @@ rounds of one/none (target: >= 0.9). Every subscription is created and deleted w
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -175,17 +174,11 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> EventsRe
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         options={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     )
-    postgres = stack.start_postgres(cleanup)
-    redis = stack.start_redis(cleanup)
-    env = {
-        **os.environ,
-        "CUSTID_DATABASE_URL": postgres.url,
-        "CUSTID_REDIS_URL": redis.url,
-        "CUSTID_SCHEMES_FILE": str(stack.write_scheme_file(run_dir)),
-        "CUSTID_WEBHOOK_ALLOW_PRIVATE": "true",
-    }
-    stack.migrate(env)
-    auth = ("Authorization", f"Bearer {stack.create_api_key(env)}")
+    backends = stack.start_backends(
+        cleanup, stack.write_scheme_file(run_dir), CUSTID_WEBHOOK_ALLOW_PRIVATE="true"
+    )
+    postgres, env = backends.postgres, backends.process_env
+    auth = ("Authorization", f"Bearer {backends.api_key()}")
     custid = ServiceProcess(env, workers=args.workers)
     stack.start_service(cleanup, custid, run_dir / "custid.log")
     receiver = ReceiverProcess({}, workers=1)

@@ -15,7 +15,6 @@ and checks afterwards that the gapless scheme's period has no gap at all.
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -104,20 +103,11 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> GaplessR
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         options={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     )
-    postgres = stack.start_postgres(cleanup)
-    redis = stack.start_redis(cleanup)
     schemes = run_dir / "gapless-schemes.toml"
     schemes.write_text(SCHEME_FILE)
-    env = {
-        **os.environ,
-        "CUSTID_DATABASE_URL": postgres.url,
-        "CUSTID_REDIS_URL": redis.url,
-        "CUSTID_SCHEMES_FILE": str(schemes),
-    }
-    stack.migrate(env)
-    token = stack.create_api_key(env)
-    auth = ("Authorization", f"Bearer {token}")
-    custid = ServiceProcess(env, workers=args.workers)
+    backends = stack.start_backends(cleanup, schemes)
+    auth = ("Authorization", f"Bearer {backends.api_key()}")
+    custid = ServiceProcess(backends.env, workers=args.workers)
     stack.start_service(cleanup, custid, run_dir / "custid.log")
     progress(f"custid on {custid.url}")
     for round_number in range(args.rounds):

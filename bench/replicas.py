@@ -147,16 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="custid-bench-replicas-"))
     runs: list[ReplicaRun] = []
     with ExitStack() as cleanup:
-        postgres = stack.start_postgres(cleanup)
-        redis = stack.start_redis(cleanup)
-        env = {
-            "CUSTID_DATABASE_URL": postgres.url,
-            "CUSTID_REDIS_URL": redis.url,
-            "CUSTID_SCHEMES_FILE": str(stack.write_scheme_file(run_dir)),
-            "CUSTID_LOG_LEVEL": "warning",
-        }
-        stack.migrate({**os.environ, **env})
-        secret = stack.create_api_key({**os.environ, **env})
+        backends = stack.start_backends(
+            cleanup, stack.write_scheme_file(run_dir), CUSTID_LOG_LEVEL="warning"
+        )
+        postgres, redis, env = backends.postgres, backends.redis, backends.env
+        secret = backends.api_key()
         assert redis.process is not None
         backends = {
             "postgres": lambda: procfs.process_tree(procfs.postmaster_pid(postgres.data)),

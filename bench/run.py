@@ -112,16 +112,10 @@ class Bench:
         self.args = args
         self.run_dir = run_dir
         self.cleanup = cleanup
-        self.postgres = stack.start_postgres(cleanup)
-        self.redis = stack.start_redis(cleanup)
+        backends = stack.start_backends(cleanup, stack.write_scheme_file(run_dir))
+        self.postgres, self.redis, self.env = backends.postgres, backends.redis, backends.env
         progress(f"PostgreSQL on :{self.postgres.port}, Redis on :{self.redis.port}")
-        self.env = {
-            "CUSTID_DATABASE_URL": self.postgres.url,
-            "CUSTID_REDIS_URL": self.redis.url,
-            "CUSTID_SCHEMES_FILE": str(stack.write_scheme_file(run_dir)),
-        }
-        stack.migrate({**os.environ, **self.env})
-        self.auth = ("Authorization", f"Bearer {stack.create_api_key({**os.environ, **self.env})}")
+        self.auth = ("Authorization", f"Bearer {backends.api_key()}")
         stack.create_copy_table(self.postgres.url, stack.NAIVE_TABLE)
         stack.create_copy_table(self.postgres.url, stack.PGBENCH_TABLE)
         self.custid = ServiceProcess(self.env, workers=args.workers)

@@ -6,10 +6,12 @@ anywhere stops everything started so far.
 """
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -47,6 +49,40 @@ def start_redis(cleanup: ExitStack) -> RedisServer:
     server = RedisServer()
     cleanup.callback(server.stop)
     return server.start()
+
+
+@dataclass(frozen=True)
+class Backends:
+    """The run's own PostgreSQL and Redis, migrated, and custid's settings for them."""
+
+    postgres: PostgresServer
+    redis: RedisServer
+    # CUSTID_* variables only; a ServiceProcess adds the rest of the environment itself.
+    env: dict[str, str]
+
+    @property
+    def process_env(self) -> dict[str, str]:
+        """The whole environment of a custid command run on these backends."""
+        return {**os.environ, **self.env}
+
+    def api_key(self) -> str:
+        """A new key that may issue and read numbers; its secret."""
+        return create_api_key(self.process_env)
+
+
+def start_backends(cleanup: ExitStack, scheme_file: Path, **settings: str) -> Backends:
+    """A durable PostgreSQL and a Redis of the run's own, migrated by `custid migrate`,
+    for custid with `scheme_file` and any further `settings` (CUSTID_* variables)."""
+    postgres, redis = start_postgres(cleanup), start_redis(cleanup)
+    env = {
+        "CUSTID_DATABASE_URL": postgres.url,
+        "CUSTID_REDIS_URL": redis.url,
+        "CUSTID_SCHEMES_FILE": str(scheme_file),
+        **settings,
+    }
+    backends = Backends(postgres, redis, env)
+    migrate(backends.process_env)
+    return backends
 
 
 def create_api_key(env: dict[str, str]) -> str:
