@@ -132,6 +132,28 @@ async def test_a_key_that_requires_an_operator_refuses_requests_without_one(
     assert len(listed.json()["numbers"]) == 3  # the refused requests issued nothing
 
 
+async def test_a_key_that_requires_an_operator_names_one_on_webhook_routes_too(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    # Subscriptions take no `operator` in their bodies: the header is the only way to name one.
+    key = await make_key(Scope.ADMIN, require_operator=True)
+    # A literal public address: checking it needs no DNS.
+    subscription = {"url": "https://93.184.216.34/hooks/custid", "event_types": ["number.issued"]}
+
+    refused = await client.post("/v1/webhooks", json=subscription, headers=bearer(key))
+    list_refused = await client.get("/v1/webhooks", headers=bearer(key))
+    created = await client.post(
+        "/v1/webhooks", json=subscription, headers={**bearer(key), "X-Operator": "IT-0001"}
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "operator_required"
+    assert list_refused.json()["code"] == "operator_required"
+    assert created.status_code == 201
+    listed = await client.get("/v1/webhooks", headers={**bearer(key), "X-Operator": "IT-0001"})
+    assert [hook["id"] for hook in listed.json()["webhooks"]] == [created.json()["id"]]
+
+
 async def test_other_keys_need_no_operator(client: httpx.AsyncClient, make_key: KeyMaker) -> None:
     await make_key(Scope.ISSUE, require_operator=True)
     plain = await make_key(Scope.ISSUE)

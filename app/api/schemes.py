@@ -34,7 +34,7 @@ from schemes import Scheme
 router = APIRouter(
     prefix="/v1",
     tags=["schemes"],
-    dependencies=[Depends(require(Scope.READ))],
+    dependencies=[Depends(require(Scope.READ, operator_in_body=False))],
     responses=auth_errors(Scope.READ),
 )
 

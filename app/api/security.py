@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.api.deps import request_id, services_of
 from app.api.problems import problem_responses
 from app.core.audit import Actor
-from app.core.errors import Forbidden, OperatorRequired, Unauthorized
+from app.core.errors import Forbidden, Unauthorized
 from app.core.operators import OPERATOR_PATTERN
 from app.core.scopes import Scope
 
@@ -33,19 +33,25 @@ OperatorHeader = Annotated[
 Admission = Callable[[Request, HTTPAuthorizationCredentials | None, str | None], Awaitable[Actor]]
 
 
-def require(scope: Scope) -> Admission:
+def require(scope: Scope, *, operator_in_body: bool) -> Admission:
     """A dependency that admits callers holding `scope` and names them (the key, the request
-    and the operator) for the audit trail."""
+    and the operator) for the audit trail.
+
+    Where the route's body may name the operator (`operator_in_body`), the core checks
+    the operator once it has read the body; elsewhere only the header can name one, and
+    it is checked here (shape, staff scheme, a key that requires one).
+    """
 
     async def admitted(
         request: Request, credentials: Credentials, operator: OperatorHeader = None
     ) -> Actor:
         token = credentials.credentials if credentials is not None else None
-        caller = await services_of(request).gatekeeper.admit(token, scope)
-        if caller.require_operator and operator is None and scope is Scope.READ:
-            # Changes may name the operator in their body: the core checks those.
-            raise OperatorRequired(caller.key_id)
-        return Actor(caller.key_id, request_id(request), operator, caller.require_operator)
+        services = services_of(request)
+        caller = await services.gatekeeper.admit(token, scope)
+        actor = Actor(caller.key_id, request_id(request), operator, caller.require_operator)
+        if not operator_in_body:
+            await services.issuer.operators.admit(actor)
+        return actor
 
     return admitted
 
@@ -59,6 +65,8 @@ def auth_errors(scope: Scope) -> dict[int | str, dict[str, Any]]:
     )
 
 
-IssuerActor = Annotated[Actor, Depends(require(Scope.ISSUE))]
-ReaderActor = Annotated[Actor, Depends(require(Scope.READ))]
-AdminActor = Annotated[Actor, Depends(require(Scope.ADMIN))]
+IssuerActor = Annotated[Actor, Depends(require(Scope.ISSUE, operator_in_body=True))]
+ReaderActor = Annotated[Actor, Depends(require(Scope.READ, operator_in_body=False))]
+AdminActor = Annotated[Actor, Depends(require(Scope.ADMIN, operator_in_body=True))]
+# Admin routes that change no number (webhooks): their bodies never name the operator.
+SettingsAdminActor = Annotated[Actor, Depends(require(Scope.ADMIN, operator_in_body=False))]

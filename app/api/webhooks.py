@@ -17,7 +17,7 @@ from app.api.event_schemas import (
     WebhookUpdate,
 )
 from app.api.problems import problem_responses
-from app.api.security import AdminActor, auth_errors
+from app.api.security import SettingsAdminActor, auth_errors
 from app.core.errors import (
     BackendUnavailable,
     EventNotFound,
@@ -74,7 +74,9 @@ def known_schemes(services: Services, schemes: list[str] | None) -> None:
     responses={**ERRORS, **TARGET_ERRORS},
     summary="Subscribe a URL to events",
 )
-async def create(request: WebhookCreate, actor: AdminActor, services: ServicesDep) -> NewWebhook:
+async def create(
+    request: WebhookCreate, actor: SettingsAdminActor, services: ServicesDep
+) -> NewWebhook:
     """Events from now on are posted to `url`, signed with the secret in the answer.
 
     Each delivery carries `Custid-Event-Id`, `Custid-Event-Type` and
@@ -88,13 +90,15 @@ async def create(request: WebhookCreate, actor: AdminActor, services: ServicesDe
 
 
 @router.get("", response_model=WebhookList, responses=ERRORS, summary="List webhooks")
-async def list_webhooks(actor: AdminActor, services: ServicesDep) -> WebhookList:
+async def list_webhooks(actor: SettingsAdminActor, services: ServicesDep) -> WebhookList:
     """Every subscription, oldest first, and how its deliveries stand."""
     return WebhookList(webhooks=[shown(s) for s in await services.subscriptions.all()])
 
 
 @router.get("/{subscription}", response_model=Webhook, responses=ERRORS, summary="A webhook")
-async def get(subscription: SubscriptionId, actor: AdminActor, services: ServicesDep) -> Webhook:
+async def get(
+    subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
+) -> Webhook:
     """One subscription and how its deliveries stand."""
     return shown(await services.subscriptions.get(subscription))
 
@@ -108,7 +112,7 @@ async def get(subscription: SubscriptionId, actor: AdminActor, services: Service
 async def update(
     subscription: SubscriptionId,
     request: WebhookUpdate,
-    actor: AdminActor,
+    actor: SettingsAdminActor,
     services: ServicesDep,
 ) -> Webhook:
     """Change its URL, filters, description or status (`paused`, `active`)."""
@@ -127,7 +131,9 @@ async def update(
 @router.post(
     "/{subscription}/pause", response_model=Webhook, responses=ERRORS, summary="Pause a webhook"
 )
-async def pause(subscription: SubscriptionId, actor: AdminActor, services: ServicesDep) -> Webhook:
+async def pause(
+    subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
+) -> Webhook:
     """Stop deliveries; the subscription keeps its place in the feed."""
     return shown(await services.subscriptions.update(subscription, status=PAUSED))
 
@@ -138,7 +144,9 @@ async def pause(subscription: SubscriptionId, actor: AdminActor, services: Servi
     responses=ERRORS,
     summary="Resume a webhook",
 )
-async def resume(subscription: SubscriptionId, actor: AdminActor, services: ServicesDep) -> Webhook:
+async def resume(
+    subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
+) -> Webhook:
     """Deliver again from where it stopped, at once (a failing one too)."""
     return shown(await services.subscriptions.update(subscription, status=ACTIVE))
 
@@ -150,7 +158,10 @@ async def resume(subscription: SubscriptionId, actor: AdminActor, services: Serv
     summary="Deliver events again",
 )
 async def redeliver(
-    subscription: SubscriptionId, request: Redelivery, actor: AdminActor, services: ServicesDep
+    subscription: SubscriptionId,
+    request: Redelivery,
+    actor: SettingsAdminActor,
+    services: ServicesDep,
 ) -> Webhook:
     """Post `from_event` and every later event of the subscription again."""
     return shown(await services.subscriptions.redeliver(subscription, request.from_event))
@@ -164,7 +175,7 @@ async def redeliver(
     summary="Delete a webhook",
 )
 async def delete(
-    subscription: SubscriptionId, actor: AdminActor, services: ServicesDep
+    subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
 ) -> Response:
     """Stop and remove the subscription; the events stay in the feed."""
     await services.subscriptions.delete(subscription)
