@@ -17,8 +17,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CUSTID_HOST=0.0.0.0 \
     CUSTID_PORT=8000
-RUN groupadd --system custid \
-    && useradd --system --gid custid --home-dir /srv/custid --shell /usr/sbin/nologin custid \
+# A fixed uid/gid: the Kubernetes manifests run the pods as this user (runAsUser).
+RUN groupadd --system --gid 65532 custid \
+    && useradd --system --uid 65532 --gid custid --home-dir /srv/custid \
+        --shell /usr/sbin/nologin custid \
     && mkdir -p /srv/custid/data \
     && chown -R custid:custid /srv/custid
 COPY --from=build /wheels /wheels

@@ -1,6 +1,8 @@
 """deploy/kubernetes: every manifest valid against Kubernetes' own schemas (offline, from
 the kubernetes-validate package), and wired together as the README says."""
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
@@ -99,3 +101,36 @@ def test_the_configured_redis_and_database_settings_are_accepted() -> None:
     )
     assert len(settings.sentinel_addresses) == 3
     assert "target_session_attrs=read-write" in settings.sqlalchemy_url
+
+
+def security_contexts(node: Any) -> Iterator[dict[str, Any]]:
+    """Every `securityContext` below `node`, pod and container level alike."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "securityContext":
+                yield value
+            yield from security_contexts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from security_contexts(item)
+
+
+def test_pods_run_as_the_images_own_user() -> None:
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    uid, gid = (
+        int(found[1])
+        if (found := re.search(rf"{command} [^\n]*--{option} (\d+)", dockerfile))
+        else None
+        for command, option in (("useradd", "uid"), ("groupadd", "gid"))
+    )
+    users = [
+        (context.get("runAsUser"), context.get("runAsGroup"))
+        for resource in resources()
+        if resource["kind"] in {"Deployment", "Job", "CronJob"}
+        for context in security_contexts(pod_spec(resource))
+        if "runAsUser" in context
+    ]
+
+    assert (uid, gid) != (None, None), "the Dockerfile gives its user no fixed uid and gid"
+    assert len(users) == 3  # the Deployment, the migrate Job and the check CronJob
+    assert set(users) == {(uid, gid)}
