@@ -1,6 +1,6 @@
 """Issuing numbers: counter -> render -> INSERT ... ON CONFLICT DO NOTHING -> answer.
 
-Concurrent requests for one counter key are coalesced (see `coalescing.py`):
+Concurrent requests (`requests.py`) for one counter key are coalesced (see `coalescing.py`):
 one counter call reserves values for all of them and one transaction stores
 all their rows, their audit events and the answers of their Idempotency-Keys
 (see `idempotency.py`). The database's unique indexes are the last guard
@@ -36,7 +36,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.audit import Action, Actor, Events, record
+from app.core.audit import Action, Actor, record
 from app.core.clock import Clock
 from app.core.errors import (
     BackendUnavailable,
@@ -49,21 +49,21 @@ from app.core.errors import (
 )
 from app.core.events.feed import EVENT_TYPES
 from app.core.gaps import Cause
-from app.core.issuing.batches import ISSUED, RESERVED, IssuedBatch, StoreHook, number_columns
-from app.core.issuing.coalescing import Coalescer, Job
+from app.core.issuing.batches import IssuedBatch, StoreHook, number_columns
+from app.core.issuing.coalescing import Coalescer
 from app.core.issuing.counters import Counter, CounterKey, Outcome
 from app.core.issuing.drawing import issue_drawn
 from app.core.issuing.gapless import issue_gapless
-from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, Lookup
+from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
 from app.core.issuing.recycling import reissue_retired
+from app.core.issuing.requests import IssueRequest, Stored, issued_events, issued_ref_columns
 from app.core.metrics import Metrics
 from app.core.operators import Operators
-from app.core.refs import ExternalRef, ref_columns, refs_as_stored
+from app.core.refs import ExternalRef, refs_as_stored
 from app.store import gaps as gap_rows
 from app.store import groups as group_rows
 from app.store import numbers as number_rows
 from app.store import refs as ref_rows
-from app.store.bulk import Columns
 from app.store.database import Database
 from app.store.gaps import SkippedRange
 from app.store.models import IssuedNumber
@@ -78,79 +78,6 @@ MAX_GROUP_NUMBERS = 10_000
 # and a group spends most of its time waiting on PostgreSQL's commit: with two at a
 # time, eight clients of big batches kept the database half idle (bench phase d).
 GROUPS_IN_FLIGHT_PER_KEY = 4
-
-
-@dataclass(eq=False, kw_only=True)
-class IssueRequest(Job[IssuedBatch]):
-    """One caller's request, waiting in its counter key's queue."""
-
-    scheme: Scheme
-    attributes: dict[str, str]
-    instant: datetime
-    actor: Actor
-    ref: ExternalRef | None
-    claim: IdempotencyClaim | None
-    # The lookup of the claim's key, started as the request was queued.
-    lookup: Lookup | None = None
-    alongside: StoreHook | None
-    # What the `issued` events say besides the number: why (a replacement's reason), and more.
-    reason: str | None
-    event_details: Mapping[str, Any]
-    # What the numbers' events record: issued, reserved (stored, held for `reservation`),
-    # confirmed (a gapless reservation's numbers, assigned at confirm time) or reused.
-    action: Action = Action.ISSUED
-    reservation: str | None = None
-
-    def batch(self, key: CounterKey, first_seq: int | None) -> IssuedBatch:
-        """An empty batch for this request; its sequence values start at `first_seq`."""
-        return IssuedBatch(
-            self.scheme.name,
-            self.scheme.version,
-            key.period,
-            key.partition,
-            self.attributes,
-            self.instant,
-            first_seq,
-            ref=None if self.ref is None else str(self.ref),
-            refs=[] if self.ref is None else [self.ref.as_dict()],
-            issued_by=self.actor.key_id,
-            operator=self.actor.operator,
-            status=RESERVED if self.action is Action.RESERVED else ISSUED,
-            reservation=self.reservation,
-        )
-
-    def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
-        """The numbers for sequence values first_seq .. first_seq + weight - 1."""
-        batch = self.batch(key, first_seq)
-        render, instant, attributes = self.scheme.render, self.instant, self.attributes
-        batch.numbers.extend(
-            render(seq, instant, attributes, rng)
-            for seq in range(first_seq, first_seq + self.weight)
-        )
-        return batch
-
-    def add_events(self, events: Events, batch: IssuedBatch) -> None:
-        """An `issued` audit event for each number of `batch`."""
-        events.add(
-            self.action,
-            self.actor,
-            batch.issued_at,
-            numbers=batch.numbers,
-            reason=self.reason,
-            details=self.event_details,
-            refs=batch.refs,
-        )
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What became of a group's requests in one transaction."""
-
-    issued: list[tuple[IssueRequest, IssuedBatch]]
-    # Rows collided with stored numbers or refs: nothing of theirs was kept.
-    collided: list[IssueRequest] = field(default_factory=list)
-    # Their Idempotency-Key was answered meanwhile by a request elsewhere.
-    answered_elsewhere: list[IssueRequest] = field(default_factory=list)
 
 
 @dataclass
@@ -683,28 +610,6 @@ def skipped_ranges(batches: Sequence[IssuedBatch], cause: Cause) -> list[Skipped
         for batch in batches
         if batch.first_seq is not None and batch.last_seq is not None
     ]
-
-
-def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
-    """The `issued` audit events of every number of `issued`."""
-    events = Events()
-    for request, batch in issued:
-        request.add_events(events, batch)
-    return events
-
-
-def issued_ref_columns(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Columns | None:
-    """The `number_refs` columns of the refs given with `issued`; None when none was."""
-    with_ref = [(r.ref, b) for r, b in issued if r.ref is not None]
-    if not with_ref:
-        return None
-    return ref_columns(
-        with_ref[0][1].scheme,
-        [batch.numbers[0] for _, batch in with_ref],
-        [ref for ref, _ in with_ref],
-        [batch.issued_at for _, batch in with_ref],
-        [batch.issued_by for _, batch in with_ref],
-    )
 
 
 def existing_batch(stored: IssuedNumber) -> IssuedBatch:
