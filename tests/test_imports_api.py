@@ -170,6 +170,32 @@ async def test_bad_lines_are_reported_one_by_one_and_nothing_is_imported(
     assert len((await client.get("/v1/events")).json()["events"]) == 1
 
 
+async def test_a_wrong_check_digit_an_impossible_date_and_sequence_zero_are_each_reported(
+    client: httpx.AsyncClient,
+) -> None:
+    lines = (
+        "number,issued_at\n"
+        "VIP20230000018,2023-05-01\n"  # line 2: fine
+        "VIP20230000017,2023-05-01\n"  # 3: Luhn says 8
+        "VIP20230000000,2023-05-01\n"  # 4: sequence value 0
+    )
+
+    refused = await client.post("/v1/schemes/vip/imports", content=lines, headers=CSV)
+    undated = await client.post(
+        "/v1/schemes/daily/imports",
+        content="number,issued_at\n20230230001,2023-02-28\n",
+        headers=CSV,
+    )
+
+    assert refused.status_code == undated.status_code == 422
+    by_line = {p["line"]: p["problem"] for p in refused.json()["problems"]}
+    assert sorted(by_line) == [3, 4]
+    assert "wrong check digit" in by_line[3]
+    assert "not a number of scheme 'vip'" in by_line[4]
+    assert [p["line"] for p in undated.json()["problems"]] == [2]
+    assert await numbers_of(client, "vip") == []
+
+
 async def test_a_sequence_value_taken_by_a_stored_number_is_refused(
     client: httpx.AsyncClient,
 ) -> None:
