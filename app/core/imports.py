@@ -171,12 +171,13 @@ async def import_numbers(
     versions = issuer.schemes.versions(scheme.name)
     db = db or issuer.db
     problems: list[Problem] = []
-    bad_lines = lines = 0
+    bad_lines = lines = staged_numbers = 0
     at = issuer.clock()
     async with db.session() as session:
         await import_rows.create_staging(session)
         for chunk in chunked(iter(rows), CHUNK_ROWS):
             staged, bad = read_rows(chunk, versions)
+            staged_numbers += len(staged)
             bad_lines += len(bad)
             problems += bad[: MAX_REPORTED_PROBLEMS - len(problems)]
             await import_rows.stage(session, staged)
@@ -205,6 +206,7 @@ async def import_numbers(
             at,
             {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
             {"scheme": scheme.name},
+            all_stored=present == staged_numbers,
         )
         touched = await import_rows.highest_staged_seqs(session)
         await import_rows.drop_staging(session)
