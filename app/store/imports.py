@@ -56,6 +56,8 @@ STAGED_REFS = Table(
     Column("ref_id", String(256)),
     prefixes=["TEMPORARY"],
 )
+# What the import's transaction may sort and hash in memory (SET LOCAL: that transaction
+# only): a million staged rows fit, instead of spilling to disk in batches.
 IMPORT_WORK_MEM = "128MB"
 
 NUMBERS = Base.metadata.tables["issued_numbers"]
@@ -82,8 +84,6 @@ async def create_staging(session: AsyncSession) -> None:
     """Empty staging tables, private to the session's connection."""
     await drop_staging(session)
     if session.get_bind().dialect.name == "postgresql":
-        # The checks and moves hash and sort every staged row; with the default few
-        # megabytes a big file's do so in batches on disk. For this transaction only.
         await session.execute(text(f"SET LOCAL work_mem = '{IMPORT_WORK_MEM}'"))
     connection = await session.connection()
     await connection.run_sync(STAGING.create_all)
