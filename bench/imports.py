@@ -150,6 +150,11 @@ def main() -> None:
         "rerun_output": again.output,
     }
     print(json.dumps(figures, indent=2))
+    print(
+        f"custid import: {rate:,.0f} rows/s, {rate / copy_rate:.3f} of PostgreSQL's own COPY "
+        f"of the file ({copy_rate:,.0f} rows/s); peak memory {first.peak_rss_mib:.0f} MiB; "
+        f"again (no-op) {again.seconds:.1f} s"
+    )
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
 
