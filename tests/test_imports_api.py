@@ -95,6 +95,22 @@ async def test_importing_the_same_rows_again_imports_nothing(client: httpx.Async
         assert [event["action"] for event in trail] == ["imported"]
 
 
+async def test_a_file_imported_again_with_more_lines_imports_only_those(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+    longer = LEGACY_CSV + "20231015009,2023-10-15,crm:acct-9\n"
+
+    again = await client.post("/v1/schemes/daily/imports", content=longer, headers=CSV)
+
+    assert again.status_code == 201
+    assert (again.json()["imported"], again.json()["already_present"]) == (1, 3)
+    assert again.json()["refs_added"] == 1
+    events = (await client.get("/v1/numbers/20231015009/events")).json()["events"]
+    assert [event["action"] for event in events] == ["imported"]
+    assert len(await numbers_of(client, "daily")) == 4
+
+
 async def test_a_file_imported_again_with_a_new_ref_adds_only_the_ref(
     client: httpx.AsyncClient,
 ) -> None:

@@ -206,7 +206,8 @@ async def import_numbers(
             at,
             {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
             {"scheme": scheme.name},
-            all_stored=present == staged_numbers,
+            staged=staged_numbers,
+            stored_already=present,
         )
         touched = await import_rows.highest_staged_seqs(session)
         await import_rows.drop_staging(session)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -310,18 +311,23 @@ async def move_staged(
     fields: Mapping[str, Any],
     details: Mapping[str, Any],
     *,
-    all_stored: bool = False,
+    staged: int,
+    stored_already: int,
 ) -> Moved:
     """Store the staged numbers not stored yet, their refs, and an `imported` event each.
 
     `fields` are what every event and number shares: `actor`, `operator`, `request_id`.
-    `all_stored`: every staged number is stored already (a file imported again), so only
-    refs can be new.
+    `staged` numbers were staged, `stored_already` of them are stored just as staged
+    (`stored_twins`; any other stored number is a problem, so none is left here).
     """
     r, stored_ref = STAGED_REFS.c, REFS.c
-    numbers_moved = (
-        0 if all_stored else await move_new_numbers(session, scheme, at, fields, details)
-    )
+    numbers_moved = 0
+    # A file imported again moves no number; a new file need not look for its numbers
+    # among the stored ones, which may be many more.
+    if stored_already < staged:
+        numbers_moved = await move_new_numbers(
+            session, scheme, at, fields, details, all_new=stored_already == 0
+        )
     refs = await session.execute(
         insert(REFS).from_select(
             ["number", "scheme", "system", "ref_id", "added_at", "added_by"],
@@ -355,10 +361,13 @@ async def move_new_numbers(
     at: datetime,
     fields: Mapping[str, Any],
     details: Mapping[str, Any],
+    *,
+    all_new: bool,
 ) -> int:
-    """Store the staged numbers not stored yet, with an `imported` event each; how many."""
+    """Store the staged numbers not stored yet (`all_new`: none is), with an `imported`
+    event each; how many."""
     s, n = STAGED_NUMBERS.c, NUMBERS.c
-    new = ~exists().where(n.number == s.number)
+    new = true() if all_new else ~exists().where(n.number == s.number)
     # Events first: once the numbers are in, "new" can no longer be told.
     await session.execute(
         insert(EVENTS).from_select(
