@@ -3,9 +3,8 @@
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemes.base import InvalidAttribute
 from schemes.check_digits import ALGORITHMS, check_digits_for, has_valid_check
@@ -23,14 +22,14 @@ from schemes.segments import (
 from schemes.timeformat import format_pattern, is_real_time
 
 
-@dataclass(frozen=True)
-class Reading:
+# A tuple, not a dataclass: an import reads one per line, a million at a time.
+class Reading(NamedTuple):
     """What `Layout.parse` read from a number of the right shape."""
 
     period: str
     seq: int | None
-    attributes: dict[str, str] = field(default_factory=dict)
-    check_digit_ok: bool | None = None
+    attributes: dict[str, str]
+    check_digit_ok: bool | None
 
 
 class Layout:
@@ -45,6 +44,13 @@ class Layout:
         self.check = next((s for s in segments if isinstance(s, CheckSegment)), None)
         self.randoms = [s for s in segments if isinstance(s, RandomSegment)]
         self._shape = re.compile("".join(self._regex(segment) for segment in segments))
+        # Looked up once here rather than per number: `parse` runs a million times an import.
+        self._seq_limit = self.sequence.limit if self.sequence is not None else None
+        self._date_format = self.date.format if self.date is not None else None
+        self._attribute_groups = tuple(
+            (name, f"a_{name}", segment) for name, segment in self.attributes.items()
+        )
+        self._check_algorithm = self.check.algorithm if self.check is not None else None
 
     @staticmethod
     def _regex(segment: Any) -> str:
@@ -116,25 +122,26 @@ class Layout:
         if match is None:
             return None
         seq: int | None = None
-        if self.sequence is not None:
+        if self._seq_limit is not None:
             seq = int(match.group("seq"))
-            if not 1 <= seq <= self.sequence.limit:
+            if not 1 <= seq <= self._seq_limit:
                 return None
         period = ""
-        if self.date is not None:
+        if self._date_format is not None:
             period = match.group("date")
-            if not is_real_time(period, self.date.format):
+            # Memoised: the numbers of a file share few periods.
+            if not is_real_time(period, self._date_format):
                 return None
         attributes: dict[str, str] = {}
-        for name, segment in self.attributes.items():
+        for name, group, segment in self._attribute_groups:
             try:
-                attributes[name] = segment.check(segment.value_of(match.group(f"a_{name}")))
+                attributes[name] = segment.check(segment.value_of(match.group(group)))
             except InvalidAttribute:
                 return None
         check_ok: bool | None = None
-        if self.check is not None:
-            check = match.group("check")
-            check_ok = has_valid_check(self.check.algorithm, number[: match.start("check")], check)
+        if self._check_algorithm is not None:
+            body = number[: match.start("check")]
+            check_ok = has_valid_check(self._check_algorithm, body, match.group("check"))
         return Reading(period, seq, attributes, check_ok)
 
     def describe(self) -> list[dict[str, Any]]:

@@ -5,14 +5,14 @@ rendering, parsing, periods, partitions and attribute checks follow from them.
 """
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from pydantic import model_validator
 
-from schemes.base import InvalidAttribute, ParsedNumber, SchemeDefinition
+from schemes.base import InvalidAttribute, NumberReading, ParsedNumber, SchemeDefinition
 from schemes.layout import Layout
 from schemes.timeformat import format_pattern, next_period_start, period_start
 
@@ -72,12 +72,16 @@ class SegmentedScheme(SchemeDefinition):
             kept[name] = segment.check(attributes[name])
         return kept
 
-    def partition(self, attributes: Mapping[str, str]) -> str:
-        """`name=value` of the attributes counted separately, joined by commas."""
+    @cached_property
+    def counted_within(self) -> tuple[str, ...]:
+        """The attributes the sequence is counted within, in the partition key's order."""
         sequence = self.layout.sequence
         # A drawn number is unique on its own; its partition only groups utilisation.
-        names = sequence.scope if sequence is not None else tuple(self.layout.attributes)
-        return ",".join(f"{name}={attributes[name]}" for name in names)
+        return sequence.scope if sequence is not None else tuple(self.layout.attributes)
+
+    def partition(self, attributes: Mapping[str, str]) -> str:
+        """`name=value` of the attributes counted separately, joined by commas."""
+        return ",".join([f"{name}={attributes[name]}" for name in self.counted_within])
 
     def period(self, instant: datetime) -> str:
         return self.layout.period(instant.astimezone(self.zone))
@@ -96,18 +100,21 @@ class SegmentedScheme(SchemeDefinition):
         return self.layout.render(seq, instant.astimezone(self.zone), attributes, rng)
 
     def parse(self, number: str) -> ParsedNumber | None:
-        reading = self.layout.parse(number)
+        reading = next(self.read_numbers((number,)))
         if reading is None:
             return None
-        return ParsedNumber(
-            scheme=self.name,
-            version=self.version,
-            period=reading.period,
-            partition=self.partition(reading.attributes),
-            seq=reading.seq,
-            attributes=reading.attributes,
-            check_digit_ok=reading.check_digit_ok,
-        )
+        return ParsedNumber(self.name, *reading)
+
+    def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
+        # The layout does the reading, for one number (`parse`) as for a file of them.
+        parse, partition, version = self.layout.parse, self.partition, self.version
+        for number in numbers:
+            reading = parse(number)
+            if reading is None:
+                yield None
+                continue
+            period, seq, attributes, check_ok = reading
+            yield NumberReading(version, period, partition(attributes), seq, attributes, check_ok)
 
     def example_attributes(self) -> dict[str, str]:
         return {name: segment.sample() for name, segment in self.layout.attributes.items()}

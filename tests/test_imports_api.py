@@ -5,7 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+import app.core.imports
 from app.core.scopes import Scope
 from app.settings import Settings
 from tests.conftest import FrozenClock, KeyMaker, bearer, feed_events, started_client
@@ -93,6 +95,60 @@ async def test_importing_the_same_rows_again_imports_nothing(client: httpx.Async
         assert [event["action"] for event in trail] == ["imported"]
 
 
+async def test_a_file_imported_again_with_more_lines_imports_only_those(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+    longer = LEGACY_CSV + "20231015009,2023-10-15,crm:acct-9\n"
+
+    again = await client.post("/v1/schemes/daily/imports", content=longer, headers=CSV)
+
+    assert again.status_code == 201
+    assert (again.json()["imported"], again.json()["already_present"]) == (1, 3)
+    assert again.json()["refs_added"] == 1
+    events = (await client.get("/v1/numbers/20231015009/events")).json()["events"]
+    assert [event["action"] for event in events] == ["imported"]
+    assert len(await numbers_of(client, "daily")) == 4
+
+
+async def test_a_file_imported_again_with_a_new_ref_adds_only_the_ref(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/schemes/daily/imports", content=LEGACY_CSV, headers=CSV)
+    with_new_ref = LEGACY_CSV.replace(
+        "20231014003,2023-10-14T12:00:00Z,", "20231014003,2023-10-14T12:00:00Z,crm:acct-3"
+    )
+
+    again = await client.post("/v1/schemes/daily/imports", content=with_new_ref, headers=CSV)
+
+    assert again.status_code == 200
+    assert (again.json()["imported"], again.json()["refs_added"]) == (0, 1)
+    found = (await client.get("/v1/numbers", params={"ref": "crm:acct-3"})).json()["numbers"]
+    assert [record["number"] for record in found] == ["20231014003"]
+
+
+async def test_a_file_read_in_several_chunks_is_checked_and_imported_as_a_whole(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.core.imports, "CHUNK_ROWS", 2)
+    lines = [f"2023101500{seq},2023-10-15,crm:c-{seq}" for seq in range(1, 8)]
+    repeated = "\n".join(["number,issued_at,refs", *lines, "20231015001,2023-10-15,"]) + "\n"
+    whole = "\n".join(["number,issued_at,refs", *lines]) + "\n"
+
+    refused = await client.post("/v1/schemes/daily/imports", content=repeated, headers=CSV)
+    imported = await client.post("/v1/schemes/daily/imports", content=whole, headers=CSV)
+
+    assert refused.status_code == 422
+    problems = refused.json()["problems"]  # the number, and its sequence value, repeat line 2
+    assert {p["line"] for p in problems} == {9}
+    assert all("also on line 2" in p["problem"] for p in problems)
+    assert imported.status_code == 201
+    assert imported.json()["imported"] == 7
+    assert [r["number"] for r in await numbers_of(client, "daily")] == [
+        f"2023101500{seq}" for seq in range(1, 8)
+    ]
+
+
 async def test_issuing_continues_past_the_highest_imported_sequence(
     client: httpx.AsyncClient,
 ) -> None:
@@ -168,6 +224,32 @@ async def test_bad_lines_are_reported_one_by_one_and_nothing_is_imported(
     assert "line 9" in by_line[10]
     assert [r["number"] for r in await numbers_of(client, "daily")] == ["20231015001"]
     assert len((await client.get("/v1/events")).json()["events"]) == 1
+
+
+async def test_a_wrong_check_digit_an_impossible_date_and_sequence_zero_are_each_reported(
+    client: httpx.AsyncClient,
+) -> None:
+    lines = (
+        "number,issued_at\n"
+        "VIP20230000018,2023-05-01\n"  # line 2: fine
+        "VIP20230000017,2023-05-01\n"  # 3: Luhn says 8
+        "VIP20230000000,2023-05-01\n"  # 4: sequence value 0
+    )
+
+    refused = await client.post("/v1/schemes/vip/imports", content=lines, headers=CSV)
+    undated = await client.post(
+        "/v1/schemes/daily/imports",
+        content="number,issued_at\n20230230001,2023-02-28\n",
+        headers=CSV,
+    )
+
+    assert refused.status_code == undated.status_code == 422
+    by_line = {p["line"]: p["problem"] for p in refused.json()["problems"]}
+    assert sorted(by_line) == [3, 4]
+    assert "wrong check digit" in by_line[3]
+    assert "not a number of scheme 'vip'" in by_line[4]
+    assert [p["line"] for p in undated.json()["problems"]] == [2]
+    assert await numbers_of(client, "vip") == []
 
 
 async def test_a_sequence_value_taken_by_a_stored_number_is_refused(

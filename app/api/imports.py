@@ -183,7 +183,10 @@ async def import_legacy_numbers(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
             ) from exc
         actor = actor.acting_as(given.operator)
-        rows = [(index, row.model_dump(by_alias=False)) for index, row in enumerate(given.rows, 1)]
+        rows = [
+            (index, row.number, row.issued_at, row.model_dump()["refs"])
+            for index, row in enumerate(given.rows, 1)
+        ]
     else:
         raise RequestValidationError(
             [

@@ -15,7 +15,7 @@ a million lines takes little memory.
 """
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -30,16 +30,17 @@ from app.core.refs import ExternalRef
 from app.store import imports as import_rows
 from app.store.database import Database
 from app.store.imports import Problem, StagedNumber
-from schemes import Scheme
+from schemes import NumberReading, Scheme
 
 CHUNK_ROWS = 20_000
 # Enough to fix a file by; the count of bad lines is complete for lines that do not parse.
 MAX_REPORTED_PROBLEMS = 1_000
 COLUMNS = ("number", "issued_at", "refs")
 
-# A line's fields: `number`, `issued_at` (ISO 8601; a time without a zone is in the
-# scheme's), `refs` (whitespace-separated `system:id`, or a list of them / of {system, id}).
-LegacyRow = Mapping[str, Any]
+# A line: (line number, number, issued_at, refs). `issued_at` is ISO 8601 (a time without a
+# zone is in the scheme's) or a datetime; `refs` whitespace-separated `system:id`, or a list
+# of them / of {system, id}. A tuple, not a mapping: a file holds a million of them.
+LegacyRow = tuple[int, str, Any, Any]
 Progress = Callable[[int], None]
 
 
@@ -54,35 +55,63 @@ class ImportResult:
     refs_added: int
 
 
-def read_row(line: int, fields: LegacyRow, versions: list[Scheme]) -> StagedNumber | str:
-    """The line as a number of one of `versions`, or what is wrong with it."""
-    number = str(fields.get("number") or "").strip()
+def read_rows(
+    rows: Sequence[LegacyRow], versions: list[Scheme]
+) -> tuple[list[StagedNumber], list[Problem]]:
+    """The rows that are numbers of one of `versions`, and what is wrong with the others."""
+    current, earlier = versions[0], versions[1:]
+    numbers = [str(number or "").strip() for _, number, _, _ in rows]
+    staged: list[StagedNumber] = []
+    problems: list[Problem] = []
+    # The current version reads the whole chunk at once; earlier ones only what it refuses.
+    for (line, _, issued_text, refs_text), number, reading in zip(
+        rows, numbers, current.read_numbers(numbers), strict=True
+    ):
+        if reading is None or not reading.valid:
+            found = read_by_earlier_versions(number, reading, earlier, current.name)
+            if isinstance(found, str):
+                problems.append(Problem(line, found))
+                continue
+            reading = found
+        issued_at = read_instant(issued_text, current)
+        if isinstance(issued_at, str):
+            problems.append(Problem(line, issued_at))
+            continue
+        refs = read_refs(refs_text)
+        if isinstance(refs, str):
+            problems.append(Problem(line, refs))
+            continue
+        staged.append(
+            StagedNumber(
+                line,
+                number,
+                reading.version,
+                reading.period,
+                reading.partition,
+                reading.seq,
+                reading.attributes,
+                issued_at,
+                refs,
+            )
+        )
+    return staged, problems
+
+
+def read_by_earlier_versions(
+    number: str, current: NumberReading | None, earlier: list[Scheme], scheme: str
+) -> NumberReading | str:
+    """`number` as the first version that reads it with a right check digit, or what is
+    wrong with it; `current` is what the current version read."""
     if not number:
         return "number: missing"
-    readings = [parsed for scheme in versions if (parsed := scheme.parse(number)) is not None]
-    parsed = next((reading for reading in readings if reading.valid), None)
-    if parsed is None:
-        scheme = versions[0].name
-        if readings:
-            return f"number {number!r}: wrong check digit for scheme {scheme!r}"
-        return f"number {number!r}: not a number of scheme {scheme!r} (nor of its earlier versions)"
-    issued_at = read_instant(fields.get("issued_at"), versions[0])
-    if isinstance(issued_at, str):
-        return issued_at
-    refs = read_refs(fields.get("refs"))
-    if isinstance(refs, str):
-        return refs
-    return StagedNumber(
-        line,
-        number,
-        parsed.version,
-        parsed.period,
-        parsed.partition,
-        parsed.seq,
-        dict(parsed.attributes),
-        issued_at,
-        refs,
-    )
+    readings = [current] + [next(version.read_numbers((number,))) for version in earlier]
+    shaped = [reading for reading in readings if reading is not None]
+    valid = next((reading for reading in shaped if reading.valid), None)
+    if valid is not None:
+        return valid
+    if shaped:
+        return f"number {number!r}: wrong check digit for scheme {scheme!r}"
+    return f"number {number!r}: not a number of scheme {scheme!r} (nor of its earlier versions)"
 
 
 def read_instant(value: Any, scheme: Scheme) -> datetime | str:
@@ -110,14 +139,15 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
     refs: list[ExternalRef] = []
     try:
         for item in given:
-            if isinstance(item, Mapping):
+            if isinstance(item, str):
+                refs.append(ExternalRef.read(item))
+            elif isinstance(item, Mapping):
                 refs.append(ExternalRef.checked(str(item.get("system")), str(item.get("id"))))
             else:
                 refs.append(ExternalRef.read(str(item)))
     except InvalidRef as exc:
         return f"refs: {exc.detail}"
-    systems = [ref.system for ref in refs]
-    if len(set(systems)) != len(systems):
+    if len(refs) > 1 and len({ref.system for ref in refs}) != len(refs):
         return "refs: one ref per system"
     return refs
 
@@ -125,13 +155,13 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
 async def import_numbers(
     issuer: Issuer,
     scheme_name: str,
-    rows: Iterable[tuple[int, LegacyRow]],
+    rows: Iterable[LegacyRow],
     actor: Actor,
     *,
     db: Database | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Import `rows` ((line number, fields) each) into `scheme_name`, whole or not at all.
+    """Import `rows` (one per line of the file) into `scheme_name`, whole or not at all.
 
     `ImportRejected` lists the bad lines; `db` (default: the issuer's) may be one
     whose statements may run long, for big files.
@@ -141,25 +171,20 @@ async def import_numbers(
     versions = issuer.schemes.versions(scheme.name)
     db = db or issuer.db
     problems: list[Problem] = []
-    bad_lines = lines = 0
+    bad_lines = lines = staged_numbers = 0
     at = issuer.clock()
     async with db.session() as session:
         await import_rows.create_staging(session)
         for chunk in chunked(iter(rows), CHUNK_ROWS):
-            staged: list[StagedNumber] = []
-            for line, fields in chunk:
-                read = read_row(line, fields, versions)
-                if isinstance(read, str):
-                    bad_lines += 1
-                    if len(problems) < MAX_REPORTED_PROBLEMS:
-                        problems.append(Problem(line, read))
-                else:
-                    staged.append(read)
+            staged, bad = read_rows(chunk, versions)
+            staged_numbers += len(staged)
+            bad_lines += len(bad)
+            problems += bad[: MAX_REPORTED_PROBLEMS - len(problems)]
             await import_rows.stage(session, staged)
             lines += len(chunk)
             if progress is not None:
                 progress(len(chunk))
-        await import_rows.index_staging(session)
+        await import_rows.analyze_staging(session)
         room = MAX_REPORTED_PROBLEMS
         problems += await import_rows.problems_within_the_file(session, room)
         present, stored_otherwise = await import_rows.stored_twins(session, scheme.name, room)
@@ -181,6 +206,8 @@ async def import_numbers(
             at,
             {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
             {"scheme": scheme.name},
+            staged=staged_numbers,
+            stored_already=present,
         )
         touched = await import_rows.highest_staged_seqs(session)
         await import_rows.drop_staging(session)
@@ -191,24 +218,35 @@ async def import_numbers(
     return ImportResult(scheme.name, lines, moved.numbers, present, moved.refs)
 
 
-def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[tuple[int, LegacyRow]]:
-    """(line number, fields) of each data line of CSV text whose first line names its
-    columns; `ImportRejected` when that line names no `number` or `issued_at` column."""
-    reader = csv.DictReader(lines)
-    header = list(reader.fieldnames or [])
+def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[LegacyRow]:
+    """Each data line of CSV text whose first line names its columns; `ImportRejected` when
+    that line names no `number` or `issued_at` column. Blank lines are passed over, fields
+    past the named columns ignored."""
+    reader = csv.reader(lines)
+    header = next(reader, [])
     if not {"number", "issued_at"} <= set(header) or not set(header) <= set(COLUMNS):
         problem = (
             f"the first line must name the columns (number, issued_at[, refs]); "
             f"it names {', '.join(header) or 'nothing'}"
         )
         raise ImportRejected(scheme, [{"line": 1, "problem": problem}], 1)
+    number, issued_at = header.index("number"), header.index("issued_at")
+    refs = header.index("refs") if "refs" in header else None
+    width = len(header)
     for fields in reader:
-        yield reader.line_num, fields
+        if len(fields) < width:
+            if not fields:
+                continue
+            fields += [""] * (width - len(fields))
+        yield (
+            reader.line_num,
+            fields[number],
+            fields[issued_at],
+            fields[refs] if refs is not None else "",
+        )
 
 
-def chunked(
-    rows: Iterator[tuple[int, LegacyRow]], size: int
-) -> Iterator[list[tuple[int, LegacyRow]]]:
+def chunked(rows: Iterator[LegacyRow], size: int) -> Iterator[list[LegacyRow]]:
     """`rows` a list of up to `size` at a time."""
     while chunk := list(islice(rows, size)):
         yield chunk
