@@ -32,9 +32,7 @@ from bench.stack import (
     SCHEME_NAME,
     asyncpg_dsn,
     fetch_value,
-    migrate,
-    start_postgres,
-    start_redis,
+    start_backends,
     write_scheme_file,
 )
 
@@ -106,15 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as cleanup, tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        postgres, redis = start_postgres(cleanup), start_redis(cleanup)
-        env = {
-            **os.environ,
-            "CUSTID_DATABASE_URL": postgres.url,
-            "CUSTID_REDIS_URL": redis.url,
-            "CUSTID_SCHEMES_FILE": str(write_scheme_file(directory)),
-            "CUSTID_LOG_LEVEL": "warning",
-        }
-        migrate(env)
+        backends = start_backends(cleanup, write_scheme_file(directory), CUSTID_LOG_LEVEL="warning")
+        postgres, env = backends.postgres, backends.process_env
         legacy = directory / "legacy.csv"
         written = time.perf_counter()
         write_legacy_file(legacy, args.rows)
