@@ -64,7 +64,17 @@ class IssuedNumber(Base):
     __tablename__ = "issued_numbers"
     __table_args__ = (
         UniqueConstraint("scheme", "period", "partition", "seq"),
-        Index("ix_issued_numbers_operator", "operator"),
+        # Most numbers name no operator and were never reserved: indexing only those that
+        # do spares every issue and import two index entries per number.
+        *(
+            Index(
+                f"ix_issued_numbers_{column}",
+                column,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("operator", "reservation_id")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
@@ -91,7 +101,7 @@ class IssuedNumber(Base):
         viewonly=True,
     )
     # The reservation that holds (or held) it, if it was reserved before it was issued.
-    reservation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    reservation_id: Mapped[str | None] = mapped_column(String(32))
     # Why a reserved number was voided (status `voided`): it is never issued again.
     void_reason: Mapped[str | None] = mapped_column(Text)
     # When it was retired: a recycling scheme's quarantine counts from here.
