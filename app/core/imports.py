@@ -14,6 +14,7 @@ Rows are read and staged a chunk at a time (PostgreSQL: COPY), so a file of
 a million lines takes little memory.
 """
 
+import asyncio
 import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -173,17 +174,34 @@ async def import_numbers(
     problems: list[Problem] = []
     bad_lines = lines = staged_numbers = 0
     at = issuer.clock()
+    chunks = chunked(iter(rows), CHUNK_ROWS)
+
+    def read_next() -> tuple[int, list[StagedNumber], list[Problem]] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (len(chunk), *read_rows(chunk, versions))
+
     async with db.session() as session:
         await import_rows.create_staging(session)
-        for chunk in chunked(iter(rows), CHUNK_ROWS):
-            staged, bad = read_rows(chunk, versions)
-            staged_numbers += len(staged)
-            bad_lines += len(bad)
-            problems += bad[: MAX_REPORTED_PROBLEMS - len(problems)]
-            await import_rows.stage(session, staged)
-            lines += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
+        # The database loads one chunk while the next is read, in a thread of its own.
+        staging: asyncio.Task[None] | None = None
+        try:
+            while read := await asyncio.to_thread(read_next):
+                count, staged, bad = read
+                staged_numbers += len(staged)
+                bad_lines += len(bad)
+                problems += bad[: MAX_REPORTED_PROBLEMS - len(problems)]
+                if staging is not None:
+                    await staging
+                staging = asyncio.create_task(import_rows.stage(session, staged))
+                lines += count
+                if progress is not None:
+                    progress(count)
+            if staging is not None:
+                await staging
+        finally:
+            if staging is not None and not staging.done():
+                staging.cancel()
+                await asyncio.gather(staging, return_exceptions=True)
         await import_rows.analyze_staging(session)
         room = MAX_REPORTED_PROBLEMS
         problems += await import_rows.problems_within_the_file(session, room)
