@@ -122,10 +122,10 @@ class NumberRef(Base):
 
     __tablename__ = "number_refs"
     __table_args__ = (
-        # One {system, id}, one number per scheme; one ref per system on a number.
-        UniqueConstraint("scheme", "system", "ref_id"),
+        # One {system, id}, one number per scheme; one ref per system on a number. Led by
+        # (system, id), the first also finds a ref in any scheme (`?ref=crm:acct-991`).
+        UniqueConstraint("system", "ref_id", "scheme"),
         UniqueConstraint("number", "system"),
-        Index("ix_number_refs_system_ref_id", "system", "ref_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
