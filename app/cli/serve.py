@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from app.cli.database import with_database
+from app.core.addresses import is_loopback
 from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
@@ -42,13 +43,15 @@ def serve(
         from app.store.migrations import upgrade_to_head
 
         upgrade_to_head(settings.sqlalchemy_url)
-    from app.core.access import InsecureBinding
+    if settings.auth != "disabled" and not is_loopback(settings.host):
+        # Refused here, before any worker starts; the app checks again in every worker.
+        from app.core.access import InsecureBinding
 
-    try:
-        asyncio.run(refuse_open_public_port(settings))
-    except InsecureBinding as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+        try:
+            asyncio.run(refuse_open_public_port(settings))
+        except InsecureBinding as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from exc
     # The app decides whether auth is needed from the address it is bound to, and
     # uvicorn builds it (in every worker) from the environment.
     os.environ["CUSTID_HOST"] = settings.host
@@ -85,11 +88,8 @@ def base_url(host: str, port: int) -> str:
 
 
 async def refuse_open_public_port(settings: Settings) -> None:
-    """Refuse an open public port before serving; the app checks again in every worker."""
-    from app.core.access import Gatekeeper, is_loopback
-
-    if settings.auth == "disabled" or is_loopback(settings.host):
-        return  # nothing to refuse; the app logs its own warning
+    """`InsecureBinding` if the service, bound beyond loopback, has no key to ask for."""
+    from app.core.access import Gatekeeper
 
     async def check(db: "Database") -> None:
         await Gatekeeper(db, settings.auth, settings.host).check_startup()

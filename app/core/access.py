@@ -8,7 +8,6 @@ address the service refuses to start without keys unless auth is `disabled`.
 """
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Literal
 
 import structlog
 
+from app.core.addresses import is_loopback
 from app.core.api_keys import ANYONE, Caller, any_key_exists, caller_for_token
 from app.core.errors import Unauthorized
 from app.core.scopes import Scope
@@ -37,16 +37,6 @@ class InsecureBinding(RuntimeError):
             "with `custid keys create --name NAME --scope numbers:issue`, bind to 127.0.0.1, "
             "or set CUSTID_AUTH=disabled to serve without authentication"
         )
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: assume it is reachable from elsewhere
 
 
 @dataclass
