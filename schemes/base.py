@@ -62,6 +62,20 @@ class NumberReading(NamedTuple):
         """Right shape and, if the scheme has one, the right check digit."""
         return self.check_digit_ok is not False
 
+    @classmethod
+    def of(cls, parsed: "ParsedNumber | None") -> "NumberReading | None":
+        """What `parse` found, as bulk reading reports it."""
+        if parsed is None:
+            return None
+        return cls(
+            parsed.version,
+            parsed.period,
+            parsed.partition,
+            parsed.seq,
+            parsed.attributes,
+            parsed.check_digit_ok,
+        )
+
 
 @runtime_checkable
 class Scheme(Protocol):
@@ -278,19 +292,7 @@ class SchemeDefinition(BaseModel):
     def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
         """A kind with only `parse` reads in bulk through it; the built-in kinds read faster."""
         for number in numbers:
-            parsed = self.parse(number)
-            yield (
-                None
-                if parsed is None
-                else NumberReading(
-                    parsed.version,
-                    parsed.period,
-                    parsed.partition,
-                    parsed.seq,
-                    parsed.attributes,
-                    parsed.check_digit_ok,
-                )
-            )
+            yield NumberReading.of(self.parse(number))
 
     def describe_segments(self) -> list[dict[str, Any]]:
         return []

@@ -32,19 +32,6 @@ DAILY = CATALOGS[0]["daily"]
 VIP = CATALOGS[0]["vip"]
 
 
-def as_reading(parsed: ParsedNumber | None) -> NumberReading | None:
-    if parsed is None:
-        return None
-    return NumberReading(
-        parsed.version,
-        parsed.period,
-        parsed.partition,
-        parsed.seq,
-        parsed.attributes,
-        parsed.check_digit_ok,
-    )
-
-
 def near_misses(number: str) -> list[str]:
     """`number`, and numbers one edit away: each character changed, one dropped, one added."""
     variants = [number, "", number + "0", number[1:], number[:-1], f" {number}", number.lower()]
@@ -66,7 +53,7 @@ def test_reading_in_bulk_agrees_with_parse_for_every_shipped_and_tested_scheme(
 
     readings = list(scheme.read_numbers(numbers))
 
-    assert readings == [as_reading(scheme.parse(n)) for n in numbers]
+    assert readings == [NumberReading.of(scheme.parse(n)) for n in numbers]
     assert readings[0] is not None
     assert readings[0].valid
 
@@ -83,7 +70,9 @@ def test_reading_in_bulk_agrees_with_parse_on_rendered_numbers_and_their_near_mi
     number = scheme.render(seq, instant, attributes, random.Random(data.draw(st.integers())))
     numbers = near_misses(number)
 
-    assert list(scheme.read_numbers(numbers)) == [as_reading(scheme.parse(n)) for n in numbers]
+    assert list(scheme.read_numbers(numbers)) == [
+        NumberReading.of(scheme.parse(n)) for n in numbers
+    ]
 
 
 def test_a_wrong_check_digit_is_read_as_the_right_shape_with_a_bad_check() -> None:

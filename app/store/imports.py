@@ -347,8 +347,8 @@ async def move_staged(
                 ),
                 ~exists().where(stored_ref.number == r.number, stored_ref.system == r.system),
             )
-            # Two of the three ref indexes lead with (system, ref_id): in that order they
-            # grow at their right edge instead of taking each ref at a random page.
+            # The unique ref index leads with (system, ref_id): in that order it grows
+            # at its right edge instead of taking each ref at a random page.
             .order_by(r.system, r.ref_id),
         )
     )
