@@ -44,13 +44,10 @@ class Layout:
         self.check = next((s for s in segments if isinstance(s, CheckSegment)), None)
         self.randoms = [s for s in segments if isinstance(s, RandomSegment)]
         self._shape = re.compile("".join(self._regex(segment) for segment in segments))
-        # Looked up once here rather than per number: `parse` runs a million times an import.
-        self._seq_limit = self.sequence.limit if self.sequence is not None else None
-        self._date_format = self.date.format if self.date is not None else None
+        # Each attribute with its regex group's name, built once rather than per number.
         self._attribute_groups = tuple(
             (name, f"a_{name}", segment) for name, segment in self.attributes.items()
         )
-        self._check_algorithm = self.check.algorithm if self.check is not None else None
 
     @staticmethod
     def _regex(segment: Any) -> str:
@@ -122,15 +119,15 @@ class Layout:
         if match is None:
             return None
         seq: int | None = None
-        if self._seq_limit is not None:
+        if self.sequence is not None:
             seq = int(match.group("seq"))
-            if not 1 <= seq <= self._seq_limit:
+            if not 1 <= seq <= self.sequence.limit:
                 return None
         period = ""
-        if self._date_format is not None:
+        if self.date is not None:
             period = match.group("date")
             # Memoised: the numbers of a file share few periods.
-            if not is_real_time(period, self._date_format):
+            if not is_real_time(period, self.date.format):
                 return None
         attributes: dict[str, str] = {}
         for name, group, segment in self._attribute_groups:
@@ -139,9 +136,9 @@ class Layout:
             except InvalidAttribute:
                 return None
         check_ok: bool | None = None
-        if self._check_algorithm is not None:
+        if self.check is not None:
             body = number[: match.start("check")]
-            check_ok = has_valid_check(self._check_algorithm, body, match.group("check"))
+            check_ok = has_valid_check(self.check.algorithm, body, match.group("check"))
         return Reading(period, seq, attributes, check_ok)
 
     def describe(self) -> list[dict[str, Any]]:

@@ -140,9 +140,7 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
     refs: list[ExternalRef] = []
     try:
         for item in given:
-            if isinstance(item, str):
-                refs.append(ExternalRef.read(item))
-            elif isinstance(item, Mapping):
+            if isinstance(item, Mapping):
                 refs.append(ExternalRef.checked(str(item.get("system")), str(item.get("id"))))
             else:
                 refs.append(ExternalRef.read(str(item)))

@@ -18,8 +18,6 @@ SYSTEM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 SYSTEM = re.compile(SYSTEM_PATTERN)
 # Any printable text without spaces: ids come from other systems, in their own shapes.
 REF_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
-# The usual written shape, `system:id` with a valid id, read in one match.
-SYSTEM_AND_REF_ID = re.compile(f"({SYSTEM_PATTERN}):({REF_ID.pattern})")
 
 
 # A tuple: an import reads one per line, a million at a time.
@@ -42,10 +40,6 @@ class ExternalRef(NamedTuple):
     def read(cls, text: str, field: str = "ref") -> "ExternalRef":
         """`text` parsed as `parse` does, or `InvalidRef` naming `field` if its id is not
         one a ref may have."""
-        # An import reads a ref per line: the usual shape takes one match, not three.
-        usual = SYSTEM_AND_REF_ID.fullmatch(text)
-        if usual is not None:
-            return cls(usual[1], usual[2])
         ref = cls.parse(text)
         if not REF_ID.fullmatch(ref.id):
             raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
