@@ -97,6 +97,21 @@ def drop_database(server_url: str, database_url: str) -> None:
     asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def database_at_revision(
+    backend: str, revision: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> str:
+    """A new database of `backend` ("postgres" or "sqlite") migrated only as far as
+    `revision`, to test an upgrade from it; dropped after the test. Its URL."""
+    if backend == "postgres":
+        server = request.getfixturevalue("shared_postgres")
+        url = create_database(server, revision=revision)
+        request.addfinalizer(lambda: drop_database(server, url))
+        return url
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), revision)
+    return url
+
+
 @pytest.fixture(scope="session")
 def shared_postgres() -> str:
     """The machine's PostgreSQL; its absence fails the run."""

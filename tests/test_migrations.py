@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
@@ -15,12 +14,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.issuing.batches import IssuedBatch
 from app.settings import Settings
-from app.store.migrations import alembic_config, head_revision, upgrade_to_head
+from app.store.migrations import head_revision, upgrade_to_head
 from app.store.models import Base, IssuedNumber
 from tests.conftest import (
     TEST_SCHEMES,
     FrozenClock,
     create_database,
+    database_at_revision,
     drop_database,
     started_client,
 )
@@ -177,13 +177,7 @@ async def kept_results(url: str) -> dict[str, IssuedBatch]:
 def test_answers_kept_before_the_upgrade_still_answer_their_retries(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if backend == "postgres":
-        server = request.getfixturevalue("shared_postgres")
-        url = create_database(server, revision=ANSWERS_AS_HTTP_BODIES)
-        request.addfinalizer(lambda: drop_database(server, url))
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), ANSWERS_AS_HTTP_BODIES)
+    url = database_at_revision(backend, ANSWERS_AS_HTTP_BODIES, request, tmp_path)
     asyncio.run(store_old_answers(url))
 
     upgrade_to_head(url)
@@ -278,13 +272,7 @@ async def after_the_upgrade(url: str, data_dir: Path) -> dict[str, object]:
 def test_numbers_stored_before_reservations_keep_their_trail_and_their_counting(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if backend == "postgres":
-        server = request.getfixturevalue("shared_postgres")
-        url = create_database(server, revision=BEFORE_RESERVATIONS)
-        request.addfinalizer(lambda: drop_database(server, url))
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), BEFORE_RESERVATIONS)
+    url = database_at_revision(backend, BEFORE_RESERVATIONS, request, tmp_path)
     asyncio.run(store_numbers_before_reservations(url))
 
     upgrade_to_head(url)

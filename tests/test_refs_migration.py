@@ -7,13 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import Settings
-from app.store.migrations import alembic_config, upgrade_to_head
-from tests.conftest import TEST_SCHEMES, FrozenClock, create_database, drop_database, started_client
+from app.store.migrations import upgrade_to_head
+from tests.conftest import TEST_SCHEMES, FrozenClock, database_at_revision, started_client
 
 # The last revision where a number had one `ref` column.
 ONE_REF_PER_NUMBER = "d7a1c9e4b352"
@@ -73,13 +72,7 @@ async def use_upgraded(url: str, tmp_path: Path, clock: FrozenClock) -> dict[str
 def test_refs_stored_before_the_upgrade_still_find_their_numbers(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    if backend == "postgres":
-        server = request.getfixturevalue("shared_postgres")
-        url = create_database(server, revision=ONE_REF_PER_NUMBER)
-        request.addfinalizer(lambda: drop_database(server, url))
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), ONE_REF_PER_NUMBER)
+    url = database_at_revision(backend, ONE_REF_PER_NUMBER, request, tmp_path)
     asyncio.run(store_old_numbers(url))
 
     upgrade_to_head(url)
