@@ -33,7 +33,7 @@ from app.core.metrics import Metrics
 from app.core.scopes import Scope
 from app.main import create_app
 from app.services import Services, running_services
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from app.store.database import Database
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
@@ -251,6 +251,25 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 Report = Callable[[str], None]
+
+
+@pytest.fixture
+def cli_on_postgres(
+    postgres_database: str, shared_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The settings a `custid` command of this test reads from its environment: the test
+    run's PostgreSQL, emptied, and the shared Redis under a key prefix of its own."""
+    asyncio.run(empty_tables(postgres_database))
+    for name, value in {
+        "CUSTID_DATABASE_URL": postgres_database,
+        "CUSTID_REDIS_URL": shared_redis,
+        "CUSTID_REDIS_KEY_PREFIX": f"custid-test-{uuid.uuid4().hex[:12]}",
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

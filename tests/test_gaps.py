@@ -1,8 +1,8 @@
 """Every sequence value accounted for: from 1 to the highest stored, each is a number (issued,
 reserved, voided, retired, replaced) or a gap with a cause, over HTTP and `custid check`."""
 
+import asyncio
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +13,9 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.issuing.batches import IssuedBatch
-from app.settings import Settings, get_settings
+from app.settings import Settings
 from tests.conftest import (
-    TEST_SCHEMES,
     FrozenClock,
-    empty_tables,
     services_for,
     store_behind_the_counters_back,
 )
@@ -107,20 +105,9 @@ async def test_gaps_of_an_unknown_scheme_are_a_404(client: httpx.AsyncClient) ->
 
 
 def test_custid_check_lists_the_gaps_of_a_period_with_their_causes(
-    postgres_database: str, shared_redis: str, monkeypatch: pytest.MonkeyPatch
+    cli_on_postgres: Settings,
 ) -> None:
-    import asyncio
-
-    asyncio.run(empty_tables(postgres_database))
-    for name, value in {
-        "CUSTID_DATABASE_URL": postgres_database,
-        "CUSTID_REDIS_URL": shared_redis,
-        "CUSTID_REDIS_KEY_PREFIX": f"custid-test-{uuid.uuid4().hex[:12]}",
-        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = cli_on_postgres
     clock = FrozenClock(datetime.now(UTC))
 
     async def arrange() -> str:
@@ -131,12 +118,9 @@ def test_custid_check_lists_the_gaps_of_a_period_with_their_causes(
             return batch.period
 
     period = asyncio.run(arrange())
-    try:
-        listing = CliRunner().invoke(cli, ["check", "--scheme", "daily", "--period", period])
-        as_json = CliRunner().invoke(cli, ["check", "--scheme", "daily", "--json"])
-        unknown = CliRunner().invoke(cli, ["check", "--scheme", "nosuch"])
-    finally:
-        get_settings.cache_clear()
+    listing = CliRunner().invoke(cli, ["check", "--scheme", "daily", "--period", period])
+    as_json = CliRunner().invoke(cli, ["check", "--scheme", "daily", "--json"])
+    unknown = CliRunner().invoke(cli, ["check", "--scheme", "nosuch"])
 
     assert listing.exit_code == 0, listing.output
     assert "2 of 1..3 missing" in listing.output

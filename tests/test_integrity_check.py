@@ -1,7 +1,6 @@
 """`custid check`: counters not behind, no duplicates, gaps and utilisation reported."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ from tests.conftest import (
     FrozenClock,
     create_database,
     drop_database,
-    empty_tables,
     services_for,
 )
 from tests.servers import free_port
@@ -138,28 +136,15 @@ async def test_check_finds_duplicate_numbers(shared_postgres: str, clock: Frozen
 
 
 def test_custid_check_command_exits_non_zero_when_something_is_wrong(
-    postgres_database: str, shared_redis: str, monkeypatch: pytest.MonkeyPatch
+    cli_on_postgres: Settings,
 ) -> None:
-    asyncio.run(empty_tables(postgres_database))
-    prefix = f"custid-test-{uuid.uuid4().hex[:12]}"
-    for name, value in {
-        "CUSTID_DATABASE_URL": postgres_database,
-        "CUSTID_REDIS_URL": shared_redis,
-        "CUSTID_REDIS_KEY_PREFIX": prefix,
-        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = cli_on_postgres
     clock = FrozenClock(datetime.now(UTC))
     asyncio.run(_issue(settings, clock, "daily", 3))
     runner = CliRunner()
-    try:
-        healthy = runner.invoke(cli, ["check"])
-        asyncio.run(lower_counter(settings, "daily", settings_period(settings, clock), 1))
-        broken = runner.invoke(cli, ["check"])
-    finally:
-        get_settings.cache_clear()
+    healthy = runner.invoke(cli, ["check"])
+    asyncio.run(lower_counter(settings, "daily", settings_period(settings, clock), 1))
+    broken = runner.invoke(cli, ["check"])
 
     assert healthy.exit_code == 0, healthy.output
     assert healthy.output.rstrip().endswith("OK")
