@@ -108,13 +108,15 @@ class SegmentedScheme(SchemeDefinition):
     def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
         # The layout does the reading, for one number (`parse`) as for a file of them.
         parse, partition, version = self.layout.parse, self.partition, self.version
+        counted_within = bool(self.counted_within)  # else every partition is ""
         for number in numbers:
             reading = parse(number)
             if reading is None:
                 yield None
                 continue
             period, seq, attributes, check_ok = reading
-            yield NumberReading(version, period, partition(attributes), seq, attributes, check_ok)
+            within = partition(attributes) if counted_within else ""
+            yield NumberReading(version, period, within, seq, attributes, check_ok)
 
     def example_attributes(self) -> dict[str, str]:
         return {name: segment.sample() for name, segment in self.layout.attributes.items()}

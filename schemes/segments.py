@@ -7,6 +7,7 @@ parses any such list, so rendering and parsing always agree.
 
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -184,7 +185,7 @@ class SequenceSegment(SegmentModel):
             raise ValueError(f"capacity {self.capacity} does not fit in {self.width} digits")
         return self
 
-    @property
+    @cached_property  # read for every number parsed
     def limit(self) -> int:
         return self.capacity if self.capacity is not None else int(10**self.width - 1)
 

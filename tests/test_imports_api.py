@@ -149,6 +149,45 @@ async def test_a_file_read_in_several_chunks_is_checked_and_imported_as_a_whole(
     ]
 
 
+async def test_a_taken_ref_found_after_chunks_were_stored_leaves_nothing_imported(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New numbers are stored as they are read; a line found taken later undoes them all.
+    monkeypatch.setattr(app.core.imports, "CHUNK_ROWS", 2)
+    await client.post("/v1/schemes/daily/numbers", json={"ref": "crm:taken"})  # 20231015001
+    lines = [f"2023101500{seq},2023-10-15,crm:c-{seq}" for seq in range(2, 8)]
+    taken = "\n".join(["number,issued_at,refs", *lines, "20231015008,2023-10-15,crm:taken"])
+
+    refused = await client.post("/v1/schemes/daily/imports", content=taken + "\n", headers=CSV)
+
+    assert refused.status_code == 422
+    assert [(p["line"], p["problem"]) for p in refused.json()["problems"]] == [
+        (8, "ref crm:taken already names 20231015001")
+    ]
+    assert [r["number"] for r in await numbers_of(client, "daily")] == ["20231015001"]
+    assert len((await client.get("/v1/events")).json()["events"]) == 1
+    assert (await client.get("/v1/numbers", params={"ref": "crm:c-2"})).json()["numbers"] == []
+    issued = await client.post("/v1/schemes/daily/numbers")
+    assert issued.json()["number"] == "20231015002"
+
+
+async def test_a_stored_number_found_after_chunks_were_stored_is_reported_by_line(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.core.imports, "CHUNK_ROWS", 2)
+    await client.post("/v1/schemes/daily/numbers")  # 20231015001
+    lines = [f"2023101500{seq},2023-10-15" for seq in range(2, 8)]
+    again = "\n".join(["number,issued_at", *lines, "20231015001,2023-10-16"])
+
+    refused = await client.post("/v1/schemes/daily/imports", content=again + "\n", headers=CSV)
+
+    assert refused.status_code == 422
+    [problem] = refused.json()["problems"]
+    assert problem["line"] == 8
+    assert "20231015001 is stored already" in problem["problem"]
+    assert [r["number"] for r in await numbers_of(client, "daily")] == ["20231015001"]
+
+
 async def test_issuing_continues_past_the_highest_imported_sequence(
     client: httpx.AsyncClient,
 ) -> None:

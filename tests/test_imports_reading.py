@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.core.errors import ImportRejected, InvalidRef
 from app.core.imports import csv_rows, read_rows
-from app.core.refs import ExternalRef
+from app.core.refs import REF_ID, ExternalRef
 from app.store.imports import Problem
 from schemes import load_catalog
 
@@ -127,3 +129,13 @@ def test_a_ref_is_read_as_parse_reads_it(text: str) -> None:
 def test_a_ref_whose_id_no_ref_may_have_is_refused(text: str) -> None:
     with pytest.raises(InvalidRef):
         ExternalRef.read(text)
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09_.-:é默 \x00\x7f"), max_size=12))
+def test_a_ref_is_read_as_parse_reads_it_or_refused_for_its_id(text: str) -> None:
+    parsed = ExternalRef.parse(text)
+    if REF_ID.fullmatch(parsed.id):
+        assert ExternalRef.read(text) == parsed
+    else:
+        with pytest.raises(InvalidRef):
+            ExternalRef.read(text)

@@ -2,6 +2,7 @@
 `custid import`, which streams them."""
 
 import io
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,7 @@ from app.core.errors import (
     OperatorRequired,
     UnknownScheme,
 )
-from app.core.imports import csv_rows, import_numbers
+from app.core.imports import LegacyRow, RowSource, csv_rows, import_numbers
 from app.core.scopes import Scope
 
 router = APIRouter(prefix="/v1", tags=["imports"])
@@ -173,8 +174,9 @@ async def import_legacy_numbers(
     body = await request.body()
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type == "text/csv":
-        text = io.StringIO(body.decode("utf-8-sig", errors="replace"))
-        rows: Any = csv_rows(text, scheme)
+        # Lines in a list, not a stream: an import may read them twice.
+        lines = io.StringIO(body.decode("utf-8-sig", errors="replace")).readlines()
+        rows: RowSource = partial(csv_rows, lines, scheme)
     elif media_type == "application/json" or media_type.endswith("+json"):
         try:
             given = ImportRows.model_validate_json(body)
@@ -183,10 +185,11 @@ async def import_legacy_numbers(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
             ) from exc
         actor = actor.acting_as(given.operator)
-        rows = [
+        given_rows: list[LegacyRow] = [
             (index, row.number, row.issued_at, row.model_dump()["refs"])
             for index, row in enumerate(given.rows, 1)
         ]
+        rows = partial(iter, given_rows)
     else:
         raise RequestValidationError(
             [

@@ -1,17 +1,20 @@
 """Legacy import: numbers issued by an older system, loaded with their issue dates and refs.
 
-Every line is read against the scheme (any of its versions); then, in one
-transaction, the rows are staged, checked against each other and against
-the stored numbers, and moved in. Any bad line rejects the whole import,
-every bad line reported by its line number; nothing is half-imported. A
-number stored already just as the file has it is passed over, so running the
-same file again imports nothing. Each number imported writes one `imported`
-event, as issuing writes `issued`. Afterwards every counter the import touched
-is raised to the highest stored sequence of its period and partition, so
-issuing continues past the imported numbers.
+Every line is read against the scheme (any of its versions), and the whole
+file is imported in one transaction: any bad line rejects the whole import,
+every bad line reported by its line number; nothing is half-imported. A number
+stored already just as the file has it is passed over, so running the same file
+again imports nothing. Each number imported writes one `imported` event, as
+issuing writes `issued`. Afterwards every counter the import touched is raised to
+the highest stored sequence of its period and partition, so issuing continues
+past the imported numbers.
 
-Rows are read and staged a chunk at a time (PostgreSQL: COPY), so a file of
-a million lines takes little memory.
+Most files hold only new numbers, so an import first loads the numbers as it reads
+them, the database's unique constraints standing guard. At the first bad or taken
+line it rolls back and reads the file again, staging every line to check them all
+against each other and the stored numbers (`app/store/imports.py`). Either way
+rows go to the database a chunk at a time (PostgreSQL: COPY) while the next chunk
+is read, so a file of a million lines takes little memory.
 """
 
 import asyncio
@@ -21,6 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import Action, Actor
 from app.core.errors import ImportRejected, InvalidRef
@@ -33,7 +39,11 @@ from app.store.database import Database
 from app.store.imports import Problem, StagedNumber
 from schemes import NumberReading, Scheme
 
-CHUNK_ROWS = 20_000
+log = structlog.get_logger(__name__)
+
+CHUNK_ROWS = 50_000
+# Lines read between two turns of the chunk being written: a few milliseconds' work.
+SLICE_ROWS = 500
 # Enough to fix a file by; the count of bad lines is complete for lines that do not parse.
 MAX_REPORTED_PROBLEMS = 1_000
 COLUMNS = ("number", "issued_at", "refs")
@@ -43,6 +53,9 @@ COLUMNS = ("number", "issued_at", "refs")
 # of them / of {system, id}. A tuple, not a mapping: a file holds a million of them.
 LegacyRow = tuple[int, str, Any, Any]
 Progress = Callable[[int], None]
+# The file's rows from its first line, each time it is called: a file is read once, or
+# twice when it must be checked line by line.
+RowSource = Callable[[], Iterable[LegacyRow]]
 
 
 @dataclass(frozen=True)
@@ -140,7 +153,10 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
     refs: list[ExternalRef] = []
     try:
         for item in given:
-            if isinstance(item, Mapping):
+            # `str` first: a check against the `Mapping` ABC costs more than reading the ref.
+            if isinstance(item, str):
+                refs.append(ExternalRef.read(item))
+            elif isinstance(item, Mapping):
                 refs.append(ExternalRef.checked(str(item.get("system")), str(item.get("id"))))
             else:
                 refs.append(ExternalRef.read(str(item)))
@@ -154,84 +170,194 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
 async def import_numbers(
     issuer: Issuer,
     scheme_name: str,
-    rows: Iterable[LegacyRow],
+    rows: RowSource,
     actor: Actor,
     *,
     db: Database | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Import `rows` (one per line of the file) into `scheme_name`, whole or not at all.
+    """Import the rows `rows()` gives (one per line of the file) into `scheme_name`, whole
+    or not at all.
 
-    `ImportRejected` lists the bad lines; `db` (default: the issuer's) may be one
-    whose statements may run long, for big files.
+    A file whose numbers are all new is loaded as it is read. One with a bad line, or a
+    number, sequence value or ref stored already (a file imported before), is read a
+    second time (`rows()` again, and `progress` from the start), staged and checked
+    line by line: `ImportRejected` lists the bad lines; numbers stored just as the
+    file has them are passed over. `db` (default: the issuer's) may be one whose
+    statements may run long, for big files.
     """
     scheme = issuer.scheme(scheme_name)
     await issuer.operators.admit(actor)
-    versions = issuer.schemes.versions(scheme.name)
-    db = db or issuer.db
-    problems: list[Problem] = []
-    bad_lines = lines = staged_numbers = 0
-    at = issuer.clock()
-    chunks = chunked(iter(rows), CHUNK_ROWS)
+    run = ImportRun(
+        scheme,
+        issuer.schemes.versions(scheme.name),
+        db or issuer.db,
+        issuer.clock(),
+        {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
+        progress,
+    )
+    try:
+        result, touched = await run.load(rows())
+    except NotAllNew as exc:
+        log.info("import_checked_line_by_line", scheme=scheme.name, because=exc.reason)
+        result, touched = await run.stage_and_check(rows())
+    for period, partition in touched:
+        await issuer.resync_counter(CounterKey(scheme.name, period, partition), scheme)
+    issuer.metrics.count_events(EVENT_TYPES[Action.IMPORTED], result.imported)
+    return result
 
-    def read_next() -> tuple[int, list[StagedNumber], list[Problem]] | None:
-        chunk = next(chunks, None)
-        return None if chunk is None else (len(chunk), *read_rows(chunk, versions))
 
-    async with db.session() as session:
-        await import_rows.create_staging(session)
-        # The database loads one chunk while the next is read, in a thread of its own.
-        staging: asyncio.Task[None] | None = None
-        try:
-            while read := await asyncio.to_thread(read_next):
-                count, staged, bad = read
-                staged_numbers += len(staged)
-                bad_lines += len(bad)
-                problems += bad[: MAX_REPORTED_PROBLEMS - len(problems)]
-                if staging is not None:
-                    await staging
-                staging = asyncio.create_task(import_rows.stage(session, staged))
-                lines += count
-                if progress is not None:
-                    progress(count)
-            if staging is not None:
-                await staging
-        finally:
-            if staging is not None and not staging.done():
-                staging.cancel()
-                await asyncio.gather(staging, return_exceptions=True)
-        await import_rows.analyze_staging(session)
-        room = MAX_REPORTED_PROBLEMS
-        problems += await import_rows.problems_within_the_file(session, room)
-        present, stored_otherwise = await import_rows.stored_twins(session, scheme.name, room)
-        problems += stored_otherwise
-        problems += await import_rows.problems_with_stored_numbers(session, scheme.name, room)
-        if problems:
-            await session.rollback()
+class NotAllNew(Exception):
+    """The file has a bad line, or a number (sequence value, ref) stored already."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The (period, partition) of every counter an import wrote numbers for.
+CounterKeys = set[tuple[str, str]]
+# Told of each slice of lines as it is read: the numbers read, the lines that are bad.
+SliceRead = Callable[[list[StagedNumber], list[Problem]], None]
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """One import of a file into `scheme`: its two ways, loading and staging."""
+
+    scheme: Scheme
+    versions: list[Scheme]
+    db: Database
+    at: datetime
+    # What every event and number of the import shares: actor, operator, request_id.
+    fields: Mapping[str, Any]
+    progress: Progress | None
+
+    async def load(self, rows: Iterable[LegacyRow]) -> tuple[ImportResult, CounterKeys]:
+        """Store every number of `rows` as it is read; `NotAllNew` at the first one that
+        is bad or taken (nothing stored then)."""
+        refs_added = imported = 0
+        touched: CounterKeys = set()
+
+        def count(staged: list[StagedNumber], bad: list[Problem]) -> None:
+            nonlocal refs_added, imported
+            if bad:
+                raise NotAllNew(f"line {bad[0].line}: {bad[0].problem}")
+            imported += len(staged)
+            refs_added += sum(len(number.refs) for number in staged)
+            touched.update((n.period, n.partition) for n in staged if n.seq is not None)
+
+        async with self.db.session() as session:
+            new_numbers = import_rows.NewNumbers(
+                self.db.dialect,
+                self.scheme.name,
+                self.at,
+                self.fields,
+                {"scheme": self.scheme.name},
+            )
+            try:
+                lines = await self.read_and_write(rows, session, new_numbers, count)
+            except import_rows.AlreadyTaken as exc:
+                raise NotAllNew(str(exc)) from exc
+            await session.commit()
+        return ImportResult(self.scheme.name, lines, imported, 0, refs_added), touched
+
+    async def stage_and_check(self, rows: Iterable[LegacyRow]) -> tuple[ImportResult, CounterKeys]:
+        """Stage every line of `rows`, check them all, and store the numbers not stored
+        yet; `ImportRejected` (nothing stored) listing the bad lines."""
+        problems: list[Problem] = []
+        bad_lines = staged_numbers = 0
+
+        def count(staged: list[StagedNumber], bad: list[Problem]) -> None:
+            nonlocal bad_lines, staged_numbers
+            staged_numbers += len(staged)
+            bad_lines += len(bad)
+            problems.extend(bad[: MAX_REPORTED_PROBLEMS - len(problems)])
+
+        name = self.scheme.name
+        async with self.db.session() as session:
+            await import_rows.create_staging(session)
+            staged_rows = import_rows.StagedRows(self.db.dialect)
+            lines = await self.read_and_write(rows, session, staged_rows, count)
+            await import_rows.analyze_staging(session)
+            room = MAX_REPORTED_PROBLEMS
+            problems += await import_rows.problems_within_the_file(session, room)
+            present, stored_otherwise = await import_rows.stored_twins(session, name, room)
+            problems += stored_otherwise
+            problems += await import_rows.problems_with_stored_numbers(session, name, room)
+            if problems:
+                await session.rollback()
+                await import_rows.drop_staging(session)
+                await session.commit()
+                reported = sorted(problems, key=lambda p: p.line)[:MAX_REPORTED_PROBLEMS]
+                raise ImportRejected(
+                    name,
+                    [{"line": p.line, "problem": p.problem} for p in reported],
+                    bad_lines + len(problems) - min(bad_lines, MAX_REPORTED_PROBLEMS),
+                )
+            moved = await import_rows.move_staged(
+                session,
+                name,
+                self.at,
+                self.fields,
+                {"scheme": name},
+                staged=staged_numbers,
+                stored_already=present,
+            )
+            touched = await import_rows.highest_staged_seqs(session)
             await import_rows.drop_staging(session)
             await session.commit()
-            reported = sorted(problems, key=lambda p: p.line)[:MAX_REPORTED_PROBLEMS]
-            raise ImportRejected(
-                scheme.name,
-                [{"line": p.line, "problem": p.problem} for p in reported],
-                bad_lines + len(problems) - min(bad_lines, MAX_REPORTED_PROBLEMS),
-            )
-        moved = await import_rows.move_staged(
-            session,
-            scheme.name,
-            at,
-            {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
-            {"scheme": scheme.name},
-            staged=staged_numbers,
-            stored_already=present,
-        )
-        touched = await import_rows.highest_staged_seqs(session)
-        await import_rows.drop_staging(session)
-        await session.commit()
-    for period, partition, _ in touched:
-        await issuer.resync_counter(CounterKey(scheme.name, period, partition), scheme)
-    issuer.metrics.count_events(EVENT_TYPES[Action.IMPORTED], moved.numbers)
-    return ImportResult(scheme.name, lines, moved.numbers, present, moved.refs)
+        result = ImportResult(name, lines, moved.numbers, present, moved.refs)
+        return result, {(period, partition) for period, partition, _ in touched}
+
+    async def read_and_write(
+        self,
+        rows: Iterable[LegacyRow],
+        session: AsyncSession,
+        to_write: import_rows.Rows,
+        read: SliceRead,
+    ) -> int:
+        """Read `rows`, telling `read` of each slice, and write them a chunk at a time
+        as `to_write` has them; how many lines.
+
+        The database takes one chunk while the next is read. Reading is Python's work
+        and so is sending (COPY), so both run here, taking turns: the next chunk is read
+        a slice at a time, and between slices the last one's write sends more. (Reading
+        in a thread would contend for the interpreter's lock, and the sending would
+        starve the database.)
+        """
+        lines = in_chunk = 0
+        writing: asyncio.Task[None] | None = None
+
+        async def write_chunk() -> None:
+            nonlocal writing, to_write, in_chunk
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(to_write.write(session))
+            to_write = to_write.emptied()
+            if self.progress is not None:
+                self.progress(in_chunk)
+            in_chunk = 0
+
+        try:
+            for part in chunked(iter(rows), min(SLICE_ROWS, CHUNK_ROWS)):
+                staged, bad = read_rows(part, self.versions)
+                read(staged, bad)
+                to_write.add(staged)
+                lines += len(part)
+                in_chunk += len(part)
+                if in_chunk >= CHUNK_ROWS:
+                    await write_chunk()
+                await asyncio.sleep(0)
+            if in_chunk:
+                await write_chunk()
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+        return lines
 
 
 def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[LegacyRow]:

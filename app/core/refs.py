@@ -17,7 +17,13 @@ from app.store.models import DEFAULT_REF_SYSTEM, IssuedNumber
 SYSTEM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 SYSTEM = re.compile(SYSTEM_PATTERN)
 # Any printable text without spaces: ids come from other systems, in their own shapes.
-REF_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
+REF_ID_PATTERN = r"[^\s\x00-\x1f\x7f]{1,256}"
+REF_ID = re.compile(REF_ID_PATTERN)
+# `system:id` with a system (the text before the first colon: a system has none)...
+SYSTEM_AND_ID = re.compile(rf"({SYSTEM_PATTERN}):(.+)", re.DOTALL)
+# ... and the same with the id checked, or else a whole text that is an id: what `read`
+# takes, in one match (an import reads a ref on every line).
+CHECKED_REF = re.compile(rf"(?:({SYSTEM_PATTERN}):)?({REF_ID_PATTERN})")
 
 
 # A tuple: an import reads one per line, a million at a time.
@@ -31,19 +37,21 @@ class ExternalRef(NamedTuple):
     def parse(cls, text: str) -> "ExternalRef":
         """`crm:acct-991` as system `crm`, id `acct-991`; text without a system prefix (or
         with one that is no system name) as an id of the system `default`."""
-        system, colon, ref_id = text.partition(":")
-        if colon and ref_id and SYSTEM.fullmatch(system):
-            return cls(system, ref_id)
+        match = SYSTEM_AND_ID.fullmatch(text)
+        if match is not None:
+            return cls(*match.groups())
         return cls(DEFAULT_REF_SYSTEM, text)
 
     @classmethod
     def read(cls, text: str, field: str = "ref") -> "ExternalRef":
         """`text` parsed as `parse` does, or `InvalidRef` naming `field` if its id is not
         one a ref may have."""
-        ref = cls.parse(text)
-        if not REF_ID.fullmatch(ref.id):
+        # As `parse`: when the id after a system is no id, neither is the whole text.
+        match = CHECKED_REF.fullmatch(text)
+        if match is None:
             raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
-        return ref
+        system, ref_id = match.groups()
+        return cls(system or DEFAULT_REF_SYSTEM, ref_id)
 
     @classmethod
     def checked(cls, system: str, ref_id: str, field: str = "ref") -> "ExternalRef":

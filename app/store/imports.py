@@ -1,16 +1,26 @@
-"""Staging an import: its rows go into temporary tables, are checked there against each other
-and the stored numbers, then move into `issued_numbers`, `number_refs` and `number_events`
-with one statement each, in the transaction that staged them.
+"""Storing an import's numbers, in one of two ways.
 
-PostgreSQL loads the staging tables with COPY (asyncpg's `copy_records_to_table`),
-SQLite with executemany. Every check and every move is the same SQL on both.
+Loading (`load_new`): the numbers of a file that are all new go straight into
+`issued_numbers`, `number_refs` and `number_events`, a chunk at a time. The
+tables' unique constraints are then the check: a number, sequence value or ref
+stored already, or earlier in the file, spoils the transaction (`AlreadyTaken`).
+
+Staging: the rows go into temporary tables, are checked there against each other
+and the stored numbers, line by line, then move into the three tables with one
+statement each, in the transaction that staged them. This is the way for a file
+imported before, or with numbers that are taken: it reports every bad line.
+
+PostgreSQL loads tables with COPY (asyncpg's `copy_records_to_table`), SQLite
+with executemany. Every check and every move is the same SQL on both.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
+import asyncpg
 import orjson
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +38,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.models import Attributes, Base, UTCDateTime
@@ -64,6 +75,22 @@ IMPORT_WORK_MEM = "128MB"
 NUMBERS = Base.metadata.tables["issued_numbers"]
 REFS = Base.metadata.tables["number_refs"]
 EVENTS = Base.metadata.tables["number_events"]
+# The columns an import writes, in the order of the rows `load_new` builds.
+NUMBER_COLUMNS = (
+    "number",
+    "scheme",
+    "scheme_version",
+    "period",
+    "partition",
+    "seq",
+    "attributes",
+    "issued_at",
+    "status",
+    "issued_by",
+    "operator",
+)
+EVENT_COLUMNS = ("number", "action", "actor", "operator", "request_id", "at", "details", "refs")
+REF_COLUMNS = ("number", "scheme", "system", "ref_id", "added_at", "added_by")
 
 
 # A tuple: an import reads one per line, a million at a time.
@@ -81,6 +108,121 @@ class StagedNumber(NamedTuple):
     refs: Sequence[tuple[str, str]]  # (system, id)
 
 
+class AlreadyTaken(Exception):
+    """A number, sequence value or ref loaded is stored already, or twice in the file.
+
+    The transaction is spoilt: roll it back, and stage the file to learn which lines.
+    """
+
+
+class Rows:
+    """Rows for some of the import's tables, added as lines are read (`add`) and written
+    a chunk at a time (`write`), on PostgreSQL with COPY."""
+
+    # Each table with the columns its rows give values of, in order.
+    tables: tuple[tuple[Table, tuple[str, ...]], ...]
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.rows: list[list[tuple[Any, ...]]] = [[] for _ in self.tables]
+        # COPY takes a JSON column's values as text; SQLAlchemy serialises them itself.
+        self.as_json: Callable[[Any], Any] = (
+            (lambda value: orjson.dumps(value).decode())
+            if dialect == "postgresql"
+            else (lambda value: value)
+        )
+
+    def add(self, numbers: Sequence[StagedNumber]) -> None:
+        """The rows that store `numbers`."""
+        raise NotImplementedError
+
+    def emptied(self) -> Self:
+        """One like this, without rows: for the next chunk while this one is written."""
+        fresh = copy(self)
+        fresh.rows = [[] for _ in self.tables]
+        return fresh
+
+    async def write(self, session: AsyncSession) -> None:
+        for (table, columns), rows in zip(self.tables, self.rows, strict=True):
+            await write_rows(session, table, columns, rows)
+
+
+class NewNumbers(Rows):
+    """Numbers, their refs and an `imported` event each, for the tables themselves.
+
+    No number is looked for first: writing them is `AlreadyTaken` if one is stored, or
+    its sequence value or one of its refs is taken.
+    """
+
+    tables = ((NUMBERS, NUMBER_COLUMNS), (EVENTS, EVENT_COLUMNS), (REFS, REF_COLUMNS))
+
+    def __init__(
+        self,
+        dialect: str,
+        scheme: str,
+        at: datetime,
+        fields: Mapping[str, Any],
+        details: Mapping[str, Any],
+    ) -> None:
+        """`fields` are what every event and number shares: `actor`, `operator`,
+        `request_id`."""
+        super().__init__(dialect)
+        self.scheme, self.at, self.fields = scheme, at, fields
+        self.details, self.no_attributes = self.as_json(dict(details)), self.as_json({})
+
+    def add(self, numbers: Sequence[StagedNumber]) -> None:
+        scheme, at, as_json, no_attributes = self.scheme, self.at, self.as_json, self.no_attributes
+        actor, operator = self.fields["actor"], self.fields["operator"]
+        imported = ("imported", actor, operator, self.fields["request_id"], at, self.details)
+        number_rows, event_rows, ref_rows = self.rows
+        # Written out, not through each tuple's field names: this runs for every line.
+        for _, number, version, period, partition, seq, attributes, issued_at, given in numbers:
+            number_rows.append(
+                (
+                    number,
+                    scheme,
+                    version,
+                    period,
+                    partition,
+                    seq,
+                    as_json(attributes) if attributes else no_attributes,
+                    issued_at,
+                    "issued",
+                    actor,
+                    operator,
+                )
+            )
+            refs = [{"system": system, "id": ref_id} for system, ref_id in given]
+            event_rows.append((number, *imported, as_json(refs)))
+            ref_rows += [(number, scheme, system, ref_id, at, actor) for system, ref_id in given]
+
+    async def write(self, session: AsyncSession) -> None:
+        try:
+            await super().write(session)
+        except (asyncpg.IntegrityConstraintViolationError, IntegrityError) as exc:
+            # SQLAlchemy's error repeats the statement and every row: the driver's says enough.
+            raise AlreadyTaken(str(getattr(exc, "orig", exc))) from exc
+
+
+async def write_rows(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert `rows` (values of `columns`) into `table`: COPY on PostgreSQL."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        if not driver.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs;
+            # a COPY sent past it would commit on its own, whatever became of the import.
+            await connection.exec_driver_sql("SELECT 1")
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+    else:
+        await session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
 async def create_staging(session: AsyncSession) -> None:
     """Empty staging tables, private to the session's connection."""
     await drop_staging(session)
@@ -96,65 +238,34 @@ async def drop_staging(session: AsyncSession) -> None:
         await session.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
 
-async def stage(session: AsyncSession, numbers: Sequence[StagedNumber]) -> None:
-    """Load numbers (and their refs) into the staging tables."""
-    if not numbers:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        await copy_to_staging(session, numbers)
-        return
-    refs = [(n.line, n.number, system, ref_id) for n in numbers for system, ref_id in n.refs]
-    await session.execute(
-        insert(STAGED_NUMBERS),
-        [
-            {
-                "line": n.line,
-                "number": n.number,
-                "scheme_version": n.scheme_version,
-                "period": n.period,
-                "partition": n.partition,
-                "seq": n.seq,
-                "attributes": dict(n.attributes),
-                "issued_at": n.issued_at,
-                "refs": [{"system": s, "id": i} for s, i in n.refs],
-            }
-            for n in numbers
-        ],
+class StagedRows(Rows):
+    """Numbers and their refs, for the staging tables."""
+
+    tables = tuple(
+        (table, tuple(column.name for column in table.columns))
+        for table in (STAGED_NUMBERS, STAGED_REFS)
     )
-    if refs:
-        names = [column.name for column in STAGED_REFS.columns]
-        await session.execute(insert(STAGED_REFS), [dict(zip(names, r, strict=True)) for r in refs])
 
-
-async def copy_to_staging(session: AsyncSession, numbers: Sequence[StagedNumber]) -> None:
-    """COPY numbers (and their refs) into the staging tables: PostgreSQL's fastest load."""
-    records: list[tuple[Any, ...]] = []
-    refs: list[tuple[int, str, str, str]] = []
-    # Written out, not through each tuple's field names: this runs for every line of a file.
-    for line, number, version, period, partition, seq, attributes, at, given in numbers:
-        records.append(
-            (
-                line,
-                number,
-                version,
-                period,
-                partition,
-                seq,
-                orjson.dumps(attributes).decode() if attributes else "{}",
-                at,
-                orjson.dumps([{"system": s, "id": i} for s, i in given]).decode()
-                if given
-                else "[]",
+    def add(self, numbers: Sequence[StagedNumber]) -> None:
+        as_json = self.as_json
+        no_attributes, no_refs = as_json({}), as_json([])
+        records, refs = self.rows
+        # Written out, not through each tuple's field names: this runs for every line.
+        for line, number, version, period, partition, seq, attributes, at, given in numbers:
+            records.append(
+                (
+                    line,
+                    number,
+                    version,
+                    period,
+                    partition,
+                    seq,
+                    as_json(attributes) if attributes else no_attributes,
+                    at,
+                    as_json([{"system": s, "id": i} for s, i in given]) if given else no_refs,
+                )
             )
-        )
-        refs += [(line, number, system, ref_id) for system, ref_id in given]
-    connection = await (await session.connection()).get_raw_connection()
-    driver = connection.driver_connection
-    assert driver is not None
-    for table, rows in ((STAGED_NUMBERS, records), (STAGED_REFS, refs)):
-        if rows:
-            columns = [column.name for column in table.columns]
-            await driver.copy_records_to_table(table.name, records=rows, columns=columns)
+            refs += [(line, number, system, ref_id) for system, ref_id in given]
 
 
 async def analyze_staging(session: AsyncSession) -> None:
@@ -330,7 +441,7 @@ async def move_staged(
         )
     refs = await session.execute(
         insert(REFS).from_select(
-            ["number", "scheme", "system", "ref_id", "added_at", "added_by"],
+            REF_COLUMNS,
             select(
                 r.number,
                 literal(scheme, String),
@@ -371,7 +482,7 @@ async def move_new_numbers(
     # Events first: once the numbers are in, "new" can no longer be told.
     await session.execute(
         insert(EVENTS).from_select(
-            ["number", "action", "actor", "operator", "request_id", "at", "details", "refs"],
+            EVENT_COLUMNS,
             select(
                 s.number,
                 literal("imported", String),
@@ -388,19 +499,7 @@ async def move_new_numbers(
     )
     numbers = await session.execute(
         insert(NUMBERS).from_select(
-            [
-                "number",
-                "scheme",
-                "scheme_version",
-                "period",
-                "partition",
-                "seq",
-                "attributes",
-                "issued_at",
-                "status",
-                "issued_by",
-                "operator",
-            ],
+            NUMBER_COLUMNS,
             select(
                 s.number,
                 literal(scheme, String),
