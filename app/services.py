@@ -2,9 +2,10 @@
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import make_url
@@ -56,8 +57,14 @@ async def running_services(
     clock: Clock,
     metrics: Metrics,
     rng: random.Random | None = None,
+    *,
+    background: bool = True,
 ) -> AsyncIterator[Services]:
-    """Connect to the backends, yield the services, then close every connection."""
+    """Connect to the backends, yield the services, then close every connection.
+
+    Without `background` (a command that ends with its one job: an import, a check) no
+    work runs beside the caller's: no webhook deliveries, stream publishing or sweeps.
+    """
     db = Database.connect(
         settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
     )
@@ -115,12 +122,14 @@ async def running_services(
         issuing_busy=issuer.busy,
     )
     reservations = Reservations(issuer)
-    background = [
-        purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
-        expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
-        deliverer.run(),
-    ]
-    if settings.events_redis_stream is not None and redis is not None:
+    work: list[Coroutine[Any, Any, None]] = []
+    if background:
+        work += [
+            purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
+            expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
+            deliverer.run(),
+        ]
+    if background and settings.events_redis_stream is not None and redis is not None:
         publisher = StreamPublisher(
             db,
             redis,
@@ -130,8 +139,8 @@ async def running_services(
         )
         with suppress(BackendUnavailable):  # its first round starts it, once the database is up
             await publisher.start()
-        background.append(publisher.run())
-    tasks = [asyncio.create_task(work) for work in background]
+        work.append(publisher.run())
+    tasks = [asyncio.create_task(job) for job in work]
     log.info(
         "service_started",
         database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),

@@ -9,7 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.core.clock import system_clock
+from app.core.metrics import Metrics
+from app.services import running_services
 from app.settings import Settings, get_settings
+from app.store.migrations import upgrade_to_head
+from schemes import load_catalog
 from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
 
 runner = CliRunner()
@@ -104,3 +109,19 @@ def test_a_file_without_its_header_line_is_refused(environment: Settings, tmp_pa
 
     assert code == 1
     assert ":1: the first line must name the columns" in errors
+
+
+def test_an_import_runs_no_work_beside_it(environment: Settings) -> None:
+    # No webhook deliveries, stream publishing or sweeps in a process that ends with its
+    # one command; the service itself runs them.
+    upgrade_to_head(environment.sqlalchemy_url)
+
+    async def tasks_beside(background: bool) -> int:
+        schemes = load_catalog(environment.schemes_file, environment.time_zone)
+        async with running_services(
+            environment, schemes, system_clock, Metrics(), background=background
+        ):
+            return len(asyncio.all_tasks() - {asyncio.current_task()})
+
+    assert asyncio.run(tasks_beside(background=False)) == 0
+    assert asyncio.run(tasks_beside(background=True)) >= 3

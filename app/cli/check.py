@@ -65,7 +65,9 @@ async def run_gaps(
     from schemes import load_catalog
 
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    async with running_services(settings, schemes, system_clock, Metrics()) as services:
+    async with running_services(
+        settings, schemes, system_clock, Metrics(), background=False
+    ) as services:
         found = services.issuer.scheme(scheme)
         key = found.period(system_clock()) if period is None else period_key(period)
         return found.name, key, await period_gaps(services.db, found.name, key, partition)
@@ -107,7 +109,9 @@ async def run_check(settings: Settings) -> "IntegrityReport":
     from schemes import load_catalog
 
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    async with running_services(settings, schemes, system_clock, Metrics()) as services:
+    async with running_services(
+        settings, schemes, system_clock, Metrics(), background=False
+    ) as services:
         return await check_integrity(services.issuer)
 
 

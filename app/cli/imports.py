@@ -116,5 +116,7 @@ async def run_import(
         def advance(_: int) -> None:
             bar.update(task, completed=raw.tell())
 
-        async with running_services(patient, schemes, system_clock, Metrics()) as services:
+        async with running_services(
+            patient, schemes, system_clock, Metrics(), background=False
+        ) as services:
             return await import_rows(services.issuer, scheme, rows, actor, progress=advance)
