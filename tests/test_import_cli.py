@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -14,6 +16,7 @@ from app.core.metrics import Metrics
 from app.services import running_services
 from app.settings import Settings, get_settings
 from app.store.migrations import upgrade_to_head
+from app.store.models import NumberEvent
 from schemes import load_catalog
 from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
 
@@ -125,3 +128,36 @@ def test_an_import_runs_no_work_beside_it(environment: Settings) -> None:
 
     assert asyncio.run(tasks_beside(background=False)) == 0
     assert asyncio.run(tasks_beside(background=True)) >= 3
+
+
+def test_imported_events_carry_the_id_of_the_importing_transaction(
+    environment: Settings, tmp_path: Path, clock: FrozenClock
+) -> None:
+    # The event feed reads events in (txid, id) order: an import's events must carry the
+    # txid their column's default would give them, written after an issued number's.
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text(LEGACY)
+
+    async def issue() -> None:
+        async with started_client(environment, clock) as client:
+            await client.post("/v1/schemes/daily/numbers")
+
+    async def txids() -> dict[str, set[int]]:
+        engine = create_async_engine(environment.sqlalchemy_url)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(NumberEvent.action, NumberEvent.txid))).all()
+        await engine.dispose()
+        return {action: {txid for a, txid in rows if a == action} for action, _ in rows}
+
+    upgrade_to_head(environment.sqlalchemy_url)
+    asyncio.run(issue())
+    code, _, _ = run_import(legacy)
+    by_action = asyncio.run(txids())
+
+    assert code == 0
+    [imported] = by_action["imported"]
+    [issued] = by_action["issued"]
+    if environment.is_embedded:
+        assert imported == issued == 0
+    else:
+        assert imported > issued > 0

@@ -41,7 +41,10 @@ from schemes import NumberReading, Scheme
 
 log = structlog.get_logger(__name__)
 
+# Lines written together: each COPY waits a few milliseconds for its first rows, which
+# adds up on small chunks; two chunks' rows are in memory at a time (about 80 MB).
 CHUNK_ROWS = 50_000
+FIRST_CHUNK_ROWS = 2_000
 # Lines read between two turns of the chunk being written: a few milliseconds' work.
 SLICE_ROWS = 500
 # Enough to fix a file by; the count of bad lines is complete for lines that do not parse.
@@ -254,6 +257,7 @@ class ImportRun:
                 self.at,
                 self.fields,
                 {"scheme": self.scheme.name},
+                await import_rows.transaction_id(session),
             )
             try:
                 lines = await self.read_and_write(rows, session, new_numbers, count)
@@ -327,10 +331,13 @@ class ImportRun:
         starve the database.)
         """
         lines = in_chunk = 0
+        # The database waits for the first chunk: a small one. Each next one is larger,
+        # and read before the database is done with the last.
+        chunk_rows = min(FIRST_CHUNK_ROWS, CHUNK_ROWS)
         writing: asyncio.Task[None] | None = None
 
         async def write_chunk() -> None:
-            nonlocal writing, to_write, in_chunk
+            nonlocal writing, to_write, in_chunk, chunk_rows
             if writing is not None:
                 await writing
             writing = asyncio.create_task(to_write.write(session))
@@ -338,6 +345,7 @@ class ImportRun:
             if self.progress is not None:
                 self.progress(in_chunk)
             in_chunk = 0
+            chunk_rows = min(2 * chunk_rows, CHUNK_ROWS)
 
         try:
             for part in chunked(iter(rows), min(SLICE_ROWS, CHUNK_ROWS)):
@@ -346,7 +354,7 @@ class ImportRun:
                 to_write.add(staged)
                 lines += len(part)
                 in_chunk += len(part)
-                if in_chunk >= CHUNK_ROWS:
+                if in_chunk >= chunk_rows:
                     await write_chunk()
                 await asyncio.sleep(0)
             if in_chunk:

@@ -154,8 +154,6 @@ class NewNumbers(Rows):
     its sequence value or one of its refs is taken.
     """
 
-    tables = ((NUMBERS, NUMBER_COLUMNS), (EVENTS, EVENT_COLUMNS), (REFS, REF_COLUMNS))
-
     def __init__(
         self,
         dialect: str,
@@ -163,17 +161,23 @@ class NewNumbers(Rows):
         at: datetime,
         fields: Mapping[str, Any],
         details: Mapping[str, Any],
+        txid: int | None,
     ) -> None:
         """`fields` are what every event and number shares: `actor`, `operator`,
-        `request_id`."""
+        `request_id`; `txid` is the transaction's id (`transaction_id`)."""
+        # The events' txid is their column's default, computed once instead of per row.
+        event_columns = EVENT_COLUMNS if txid is None else (*EVENT_COLUMNS, "txid")
+        self.tables = ((NUMBERS, NUMBER_COLUMNS), (EVENTS, event_columns), (REFS, REF_COLUMNS))
         super().__init__(dialect)
         self.scheme, self.at, self.fields = scheme, at, fields
         self.details, self.no_attributes = self.as_json(dict(details)), self.as_json({})
+        self.event_end = () if txid is None else (txid,)
 
     def add(self, numbers: Sequence[StagedNumber]) -> None:
         scheme, at, as_json, no_attributes = self.scheme, self.at, self.as_json, self.no_attributes
         actor, operator = self.fields["actor"], self.fields["operator"]
         imported = ("imported", actor, operator, self.fields["request_id"], at, self.details)
+        event_end = self.event_end
         number_rows, event_rows, ref_rows = self.rows
         # Written out, not through each tuple's field names: this runs for every line.
         for _, number, version, period, partition, seq, attributes, issued_at, given in numbers:
@@ -193,7 +197,7 @@ class NewNumbers(Rows):
                 )
             )
             refs = [{"system": system, "id": ref_id} for system, ref_id in given]
-            event_rows.append((number, *imported, as_json(refs)))
+            event_rows.append((number, *imported, as_json(refs), *event_end))
             ref_rows += [(number, scheme, system, ref_id, at, actor) for system, ref_id in given]
 
     async def write(self, session: AsyncSession) -> None:
@@ -202,6 +206,16 @@ class NewNumbers(Rows):
         except (asyncpg.IntegrityConstraintViolationError, IntegrityError) as exc:
             # SQLAlchemy's error repeats the statement and every row: the driver's says enough.
             raise AlreadyTaken(str(getattr(exc, "orig", exc))) from exc
+
+
+async def transaction_id(session: AsyncSession) -> int | None:
+    """The id of the session's transaction on PostgreSQL, as events record it; None on
+    SQLite (its events' txid is 0)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return int(
+        (await session.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one()
+    )
 
 
 async def write_rows(
