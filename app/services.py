@@ -129,17 +129,17 @@ async def running_services(
             expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
             deliverer.run(),
         ]
-    if background and settings.events_redis_stream is not None and redis is not None:
-        publisher = StreamPublisher(
-            db,
-            redis,
-            settings.events_redis_stream,
-            settings.events_redis_stream_maxlen,
-            settings.events_poll_interval_seconds,
-        )
-        with suppress(BackendUnavailable):  # its first round starts it, once the database is up
-            await publisher.start()
-        work.append(publisher.run())
+        if settings.events_redis_stream is not None and redis is not None:
+            publisher = StreamPublisher(
+                db,
+                redis,
+                settings.events_redis_stream,
+                settings.events_redis_stream_maxlen,
+                settings.events_poll_interval_seconds,
+            )
+            with suppress(BackendUnavailable):  # its first round starts it, once the db is up
+                await publisher.start()
+            work.append(publisher.run())
     tasks = [asyncio.create_task(job) for job in work]
     log.info(
         "service_started",

@@ -202,7 +202,7 @@ async def import_numbers(
     try:
         result, touched = await run.load(rows())
     except NotAllNew as exc:
-        log.info("import_checked_line_by_line", scheme=scheme.name, because=exc.reason)
+        log.info("import_checked_line_by_line", scheme=scheme.name, because=str(exc))
         result, touched = await run.stage_and_check(rows())
     for period, partition in touched:
         await issuer.resync_counter(CounterKey(scheme.name, period, partition), scheme)
@@ -212,10 +212,6 @@ async def import_numbers(
 
 class NotAllNew(Exception):
     """The file has a bad line, or a number (sequence value, ref) stored already."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # The (period, partition) of every counter an import wrote numbers for.
@@ -235,6 +231,11 @@ class ImportRun:
     # What every event and number of the import shares: actor, operator, request_id.
     fields: Mapping[str, Any]
     progress: Progress | None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What every `imported` event says besides its number."""
+        return {"scheme": self.scheme.name}
 
     async def load(self, rows: Iterable[LegacyRow]) -> tuple[ImportResult, CounterKeys]:
         """Store every number of `rows` as it is read; `NotAllNew` at the first one that
@@ -256,7 +257,7 @@ class ImportRun:
                 self.scheme.name,
                 self.at,
                 self.fields,
-                {"scheme": self.scheme.name},
+                self.details,
                 await import_rows.transaction_id(session),
             )
             try:
@@ -304,7 +305,7 @@ class ImportRun:
                 name,
                 self.at,
                 self.fields,
-                {"scheme": name},
+                self.details,
                 staged=staged_numbers,
                 stored_already=present,
             )

@@ -1,6 +1,6 @@
 """Storing an import's numbers, in one of two ways.
 
-Loading (`load_new`): the numbers of a file that are all new go straight into
+Loading (`NewNumbers`): the numbers of a file that are all new go straight into
 `issued_numbers`, `number_refs` and `number_events`, a chunk at a time. The
 tables' unique constraints are then the check: a number, sequence value or ref
 stored already, or earlier in the file, spoils the transaction (`AlreadyTaken`).
@@ -123,7 +123,6 @@ class Rows:
     tables: tuple[tuple[Table, tuple[str, ...]], ...]
 
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
         self.rows: list[list[tuple[Any, ...]]] = [[] for _ in self.tables]
         # COPY takes a JSON column's values as text; SQLAlchemy serialises them itself.
         self.as_json: Callable[[Any], Any] = (
@@ -131,6 +130,8 @@ class Rows:
             if dialect == "postgresql"
             else (lambda value: value)
         )
+        # What most numbers have, serialised once.
+        self.no_attributes, self.no_refs = self.as_json({}), self.as_json([])
 
     def add(self, numbers: Sequence[StagedNumber]) -> None:
         """The rows that store `numbers`."""
@@ -170,11 +171,12 @@ class NewNumbers(Rows):
         self.tables = ((NUMBERS, NUMBER_COLUMNS), (EVENTS, event_columns), (REFS, REF_COLUMNS))
         super().__init__(dialect)
         self.scheme, self.at, self.fields = scheme, at, fields
-        self.details, self.no_attributes = self.as_json(dict(details)), self.as_json({})
+        self.details = self.as_json(dict(details))
         self.event_end = () if txid is None else (txid,)
 
     def add(self, numbers: Sequence[StagedNumber]) -> None:
-        scheme, at, as_json, no_attributes = self.scheme, self.at, self.as_json, self.no_attributes
+        scheme, at, as_json = self.scheme, self.at, self.as_json
+        no_attributes, no_refs = self.no_attributes, self.no_refs
         actor, operator = self.fields["actor"], self.fields["operator"]
         imported = ("imported", actor, operator, self.fields["request_id"], at, self.details)
         event_end = self.event_end
@@ -196,8 +198,8 @@ class NewNumbers(Rows):
                     operator,
                 )
             )
-            refs = [{"system": system, "id": ref_id} for system, ref_id in given]
-            event_rows.append((number, *imported, as_json(refs), *event_end))
+            refs = as_json([{"system": s, "id": i} for s, i in given]) if given else no_refs
+            event_rows.append((number, *imported, refs, *event_end))
             ref_rows += [(number, scheme, system, ref_id, at, actor) for system, ref_id in given]
 
     async def write(self, session: AsyncSession) -> None:
@@ -261,8 +263,7 @@ class StagedRows(Rows):
     )
 
     def add(self, numbers: Sequence[StagedNumber]) -> None:
-        as_json = self.as_json
-        no_attributes, no_refs = as_json({}), as_json([])
+        as_json, no_attributes, no_refs = self.as_json, self.no_attributes, self.no_refs
         records, refs = self.rows
         # Written out, not through each tuple's field names: this runs for every line.
         for line, number, version, period, partition, seq, attributes, at, given in numbers:
