@@ -1,19 +1,40 @@
 # The two commands the README opens with: `make run` and `make test`.
+#
+# Every install takes the exact versions (and hashes) in uv.lock: a new upstream
+# release changes nothing here until `make upgrade` refreshes the lock in a commit.
+# uv itself is pinned too, in a small venv of its own (.tools), so the project's
+# venv holds only what the lock names.
 VENV ?= .venv
 PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint openapi bench bench-events bench-replicas bench-import bench-gapless
+.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless
 
-install: $(VENV)/.installed
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' -e clients/python
-	touch $@
+# The service, the client and the test tools. `--locked` fails when pyproject.toml
+# asks for something uv.lock does not hold, instead of resolving anew.
+install: $(UV)
+	$(UV) sync --locked --quiet
 
-run: install
+# The service alone (what `make run` needs); test tools already installed stay.
+install-service: $(UV)
+	$(UV) sync --locked --quiet --no-default-groups --inexact
+
+# A deliberate upgrade: newest releases within pyproject.toml's ranges, then install.
+upgrade: $(UV)
+	$(UV) lock --upgrade
+	$(UV) sync --locked
+
+run: install-service
 	$(BIN)/custid serve
 
 lint: install

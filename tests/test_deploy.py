@@ -236,7 +236,7 @@ def test_dockerfile_builds_in_two_stages_and_serves_as_a_non_root_user() -> None
 
 
 def test_image_ships_the_migrations_and_default_schemes() -> None:
-    # The runtime image holds only the wheel; `custid migrate` needs these inside it.
+    # The runtime image holds only the installed package; `custid migrate` needs these in it.
     pyproject = (ROOT / "pyproject.toml").read_text()
 
     assert '"migrations*"' in pyproject

@@ -55,13 +55,13 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisClient | None]:
 @asynccontextmanager
 async def watched_primary(settings: Settings) -> AsyncIterator[Redis]:
     """The primary the Sentinels name, followed through their failovers."""
-    timeouts = {
-        "socket_timeout": settings.redis_timeout_seconds,
-        "socket_connect_timeout": settings.redis_timeout_seconds,
-    }
+    timeout = settings.redis_timeout_seconds
     password = settings.redis_password
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        settings.sentinel_addresses, sentinel_kwargs=timeouts, **timeouts
+    sentinel = Sentinel(
+        settings.sentinel_addresses,
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
     # Every new connection asks the Sentinels where the primary is now, and a
     # connection to a primary demoted since answers READONLY, which redis-py
