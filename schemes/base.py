@@ -1,8 +1,10 @@
-"""What every scheme kind offers: the `Scheme` protocol and the shared definition model.
+"""What a scheme kind must provide (the `Scheme` protocol) and what every scheme shares.
 
-A *kind* (timestamp, random, ...) is a pydantic model class; a *scheme* is a
-validated instance of it, named in the scheme file. Everything here is pure:
-a scheme never touches Redis or the database.
+A *kind* (timestamp, random, ...) is a pydantic model class, a subclass of
+`SchemeDefinition`; a *scheme* is a validated instance of it, named in the
+scheme file. The base class holds the fields and behaviour every scheme
+shares; a kind adds its parameters and the five members of `Scheme`.
+Everything here is pure: a scheme never touches Redis or the database.
 """
 
 import json
@@ -12,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -77,56 +79,17 @@ class NumberReading(NamedTuple):
         )
 
 
-@runtime_checkable
 class Scheme(Protocol):
-    """A configured numbering scheme, as the issuer uses it."""
+    """What a scheme kind must provide; `SchemeDefinition` gives every kind the rest.
 
-    name: str
-    kind: str
-    version: int
-    description: str
-    # How long a reservation holds its numbers unless the request asks for less or more,
-    # and the most it may ask for.
-    reservation_ttl: timedelta
-    max_reservation_ttl: timedelta
-    # Values assigned only when a number is confirmed, in strict order, never skipped.
-    gapless: bool
-    # None: a retired number is never issued again; else after this long in quarantine.
-    recycle_after: timedelta | None
-
-    @property
-    def zone(self) -> ZoneInfo: ...
+    A kind is a `SchemeDefinition` subclass: its pydantic fields are its
+    parameters, and it implements these five members. The catalog refuses a
+    kind that leaves one of them to the base class.
+    """
 
     @property
     def capacity(self) -> int:
         """How many numbers one period and partition hold."""
-        ...
-
-    @property
-    def uses_sequence(self) -> bool:
-        """True if numbers are counted; False if they are drawn at random."""
-        ...
-
-    @property
-    def space_size(self) -> int:
-        """How many different numbers one period and partition can hold."""
-        ...
-
-    @property
-    def max_length(self) -> int:
-        """The longest number the scheme renders."""
-        ...
-
-    def example_attributes(self) -> dict[str, str]:
-        """Attributes that render an example number."""
-        ...
-
-    def describe_segments(self) -> list[dict[str, Any]]:
-        """The parts a number is made of, in order, for clients."""
-        ...
-
-    def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
-        """The attributes as the scheme keeps them, or `InvalidAttribute`."""
         ...
 
     def period(self, instant: datetime) -> str:
@@ -135,10 +98,6 @@ class Scheme(Protocol):
 
     def period_end(self, instant: datetime) -> datetime | None:
         """When the period of `instant` ends, or None if it never does."""
-        ...
-
-    def partition(self, attributes: Mapping[str, str]) -> str:
-        """Which attributes the sequence is counted within, as a key."""
         ...
 
     def render(
@@ -155,13 +114,9 @@ class Scheme(Protocol):
         """
         ...
 
-    def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
-        """What `parse` says of each of `numbers`, in order, as plain tuples (for imports)."""
-        ...
 
-    def describe(self) -> dict[str, Any]:
-        """The kind-specific parameters, for listing the scheme."""
-        ...
+# The members a kind must provide, in the order the protocol lists them.
+KIND_MEMBERS = tuple(name for name in vars(Scheme) if not name.startswith("_"))
 
 
 # Fields of a definition that say how numbers are handed out, not what they look like.
@@ -191,7 +146,11 @@ def derived_version(definition: Mapping[str, Any]) -> int:
 
 
 class SchemeDefinition(BaseModel):
-    """Fields every scheme has, whatever its kind. Kinds subclass this model."""
+    """What every scheme has, whatever its kind; kinds subclass this model.
+
+    The common fields, and defaults for all but the `Scheme` protocol, which each
+    kind provides. The service holds every scheme, of any kind, as one of these.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -255,46 +214,80 @@ class SchemeDefinition(BaseModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
+    # What every kind provides itself (the `Scheme` protocol): the catalog refuses a kind
+    # that leaves one of these to the base class.
+    @property
+    def capacity(self) -> int:
+        """See `Scheme`."""
+        raise self._not_provided("capacity")
+
+    def period(self, instant: datetime) -> str:
+        """See `Scheme`."""
+        raise self._not_provided("period")
+
+    def period_end(self, instant: datetime) -> datetime | None:
+        """See `Scheme`."""
+        raise self._not_provided("period_end")
+
+    def render(
+        self, seq: int | None, instant: datetime, attributes: Mapping[str, str], rng: random.Random
+    ) -> str:
+        """See `Scheme`."""
+        raise self._not_provided("render")
+
+    def parse(self, number: str) -> ParsedNumber | None:
+        """See `Scheme`."""
+        raise self._not_provided("parse")
+
+    def _not_provided(self, member: str) -> NotImplementedError:
+        return NotImplementedError(f"kind {self.kind_name!r} does not provide {member}")
+
+    @classmethod
+    def missing_members(cls) -> list[str]:
+        """The members of the `Scheme` protocol this kind leaves to the base class."""
+        base = SchemeDefinition
+        return [name for name in KIND_MEMBERS if getattr(cls, name) is getattr(base, name)]
+
+    # The rest has defaults that let a third-party kind stay small: counted, no attributes.
+    @property
+    def uses_sequence(self) -> bool:
+        """True if numbers are counted; False if they are drawn at random."""
+        return True
+
+    @property
+    def space_size(self) -> int:
+        """How many different numbers one period and partition can hold."""
+        return self.capacity
+
+    @property
+    def max_length(self) -> int:
+        """The longest number the scheme renders."""
+        return 64
+
     def check_attributes(self, attributes: Mapping[str, str]) -> dict[str, str]:
-        """Kinds without attributes accept none."""
+        """The attributes as the scheme keeps them, or `InvalidAttribute`; here it takes none."""
         for attribute in attributes:
             raise InvalidAttribute(attribute, f"scheme {self.name!r} takes no attributes")
         return {}
 
     def partition(self, attributes: Mapping[str, str]) -> str:
+        """Which attributes the sequence is counted within, as a key."""
         return ""
 
-    @property
-    def capacity(self) -> int:
-        """How many numbers one period and partition hold; every kind says."""
-        raise NotImplementedError(f"kind {self.kind_name!r} does not say its capacity")
-
-    # Defaults that let a third-party kind stay small: counted, no attributes.
-    @property
-    def uses_sequence(self) -> bool:
-        return True
-
-    @property
-    def space_size(self) -> int:
-        return self.capacity
-
-    @property
-    def max_length(self) -> int:
-        return 64
-
     def example_attributes(self) -> dict[str, str]:
+        """Attributes that render an example number."""
         return {}
 
-    def parse(self, number: str) -> ParsedNumber | None:
-        """Every kind reads its own numbers."""
-        raise NotImplementedError(f"kind {self.kind_name!r} does not read its numbers")
-
     def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
-        """A kind with only `parse` reads in bulk through it; the built-in kinds read faster."""
+        """What `parse` says of each of `numbers`, in order, as plain tuples (for imports).
+
+        A kind with only `parse` reads in bulk through it; the built-in kinds read faster.
+        """
         for number in numbers:
             yield NumberReading.of(self.parse(number))
 
     def describe_segments(self) -> list[dict[str, Any]]:
+        """The parts a number is made of, in order, for clients."""
         return []
 
     def describe(self) -> dict[str, Any]:

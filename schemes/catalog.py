@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemes.base import Scheme, SchemeDefinition
+from schemes.base import SchemeDefinition
 from schemes.composite import CompositeScheme
 from schemes.random import RandomScheme
 from schemes.timestamp import TimestampScheme
@@ -53,16 +53,18 @@ class SchemeFileError(ValueError):
     """The scheme file, or a kind it needs, cannot be used."""
 
 
-class Catalog(Mapping[str, Scheme]):
+class Catalog(Mapping[str, SchemeDefinition]):
     """The current version of every scheme by name, plus the versions before it."""
 
     def __init__(
-        self, current: Mapping[str, Scheme], previous: Mapping[str, list[Scheme]] | None = None
+        self,
+        current: Mapping[str, SchemeDefinition],
+        previous: Mapping[str, list[SchemeDefinition]] | None = None,
     ) -> None:
         self._current = dict(current)
         self._previous = {name: list(older) for name, older in (previous or {}).items()}
 
-    def __getitem__(self, name: str) -> Scheme:
+    def __getitem__(self, name: str) -> SchemeDefinition:
         return self._current[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -71,7 +73,7 @@ class Catalog(Mapping[str, Scheme]):
     def __len__(self) -> int:
         return len(self._current)
 
-    def versions(self, name: str) -> list[Scheme]:
+    def versions(self, name: str) -> list[SchemeDefinition]:
         """Every version of scheme `name`, newest first."""
         return [self._current[name], *self._previous.get(name, [])]
 
@@ -113,8 +115,8 @@ def load_catalog(path: Path, default_time_zone: str) -> Catalog:
     if not isinstance(tables, dict) or not tables:
         raise SchemeFileError(f"scheme file {path} declares no [schemes.NAME] tables")
     kinds = available_kinds()
-    current: dict[str, Scheme] = {}
-    previous: dict[str, list[Scheme]] = {}
+    current: dict[str, SchemeDefinition] = {}
+    previous: dict[str, list[SchemeDefinition]] = {}
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise SchemeFileError(f"scheme {name!r}: must be a table")
@@ -125,15 +127,15 @@ def load_catalog(path: Path, default_time_zone: str) -> Catalog:
 
 
 def build_previous(
-    scheme: Scheme,
+    scheme: SchemeDefinition,
     tables: Any,
     kinds: Mapping[str, type[SchemeDefinition]],
     default_time_zone: str,
-) -> list[Scheme]:
+) -> list[SchemeDefinition]:
     """The earlier versions of `scheme`, as listed (newest first); each has a version of its own."""
     if not isinstance(tables, list):
         raise SchemeFileError(f"scheme {scheme.name!r}: field 'previous': must be [[tables]]")
-    older: list[Scheme] = []
+    older: list[SchemeDefinition] = []
     for index, table in enumerate(tables):
         where = f"previous.{index}"
         if not isinstance(table, dict) or "version" not in table:
@@ -154,7 +156,7 @@ def build_scheme(
     kinds: Mapping[str, type[SchemeDefinition]],
     default_time_zone: str,
     where: str = "",
-) -> Scheme:
+) -> SchemeDefinition:
     """One validated scheme from its table in the scheme file."""
     prefix = f"{where}." if where else ""
     if not isinstance(table, dict):
@@ -179,6 +181,10 @@ def build_scheme(
         raise SchemeFileError(f"scheme {name!r}: {problems}") from exc
     except ValueError as exc:  # raised while a kind assembles its validated fields
         raise SchemeFileError(f"scheme {name!r}: {exc}") from exc
-    if not isinstance(scheme, Scheme):
-        raise SchemeFileError(f"scheme {name!r}: kind {kind_name!r} does not implement Scheme")
+    missing = kind.missing_members()
+    if missing:
+        raise SchemeFileError(
+            f"scheme {name!r}: kind {kind_name!r} does not implement Scheme "
+            f"(no {', '.join(missing)})"
+        )
     return scheme

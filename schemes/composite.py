@@ -14,13 +14,32 @@ the attributes named in its `scope`. `length`, if given, is the exact length
 every number must have (e.g. 12 for `012024000123`).
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from schemes.layout import Layout
+from schemes.attributes import AttributeSegment
+from schemes.layout import Layout, check_order
 from schemes.segmented import SegmentedScheme
-from schemes.segments import Segment, check_order
+from schemes.segments import (
+    CheckSegment,
+    DateSegment,
+    LiteralSegment,
+    RandomSegment,
+    Segment,
+    SequenceSegment,
+)
+
+# Any segment a scheme file may write, told apart by its `type`.
+AnySegment = Annotated[
+    LiteralSegment
+    | AttributeSegment
+    | DateSegment
+    | SequenceSegment
+    | RandomSegment
+    | CheckSegment,
+    Field(discriminator="type"),
+]
 
 
 class CompositeScheme(SegmentedScheme):
@@ -29,12 +48,12 @@ class CompositeScheme(SegmentedScheme):
     kind_name = "composite"
 
     kind: Literal["composite"] = "composite"
-    segments: tuple[Segment, ...] = Field(min_length=1, max_length=16)
+    segments: tuple[AnySegment, ...] = Field(min_length=1, max_length=16)
     length: int | None = Field(default=None, ge=1, le=64, description="every number's length")
 
     @field_validator("segments")
     @classmethod
-    def _readable_order(cls, segments: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _readable_order(cls, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
         check_order(segments)
         return segments
 
@@ -51,7 +70,7 @@ class CompositeScheme(SegmentedScheme):
                 )
         return length
 
-    def layout_segments(self) -> list[Any]:
+    def layout_segments(self) -> list[Segment]:
         return list(self.segments)
 
     def describe(self) -> dict[str, Any]:

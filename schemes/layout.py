@@ -1,90 +1,47 @@
-"""`Layout`: renders and parses one ordered list of segments."""
+"""`Layout`: renders and parses one ordered list of segments by asking each in turn.
+
+It also refuses a list that could not be rendered, read back or stored.
+"""
 
 import random
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from math import prod
+from typing import Any
 
-from schemes.base import InvalidAttribute
-from schemes.check_digits import ALGORITHMS, check_digits_for, has_valid_check
-from schemes.segments import (
-    ALPHABETS,
-    AttributeSegment,
-    CheckSegment,
-    DateSegment,
-    LiteralSegment,
-    RandomSegment,
-    SequenceSegment,
-    check_order,
-    segment_length,
-)
-from schemes.timeformat import format_pattern, is_real_time
+from schemes.attributes import AttributeSegment
+from schemes.segments import NumberInputs, Reading, Segment
+from schemes.timeformat import finest_unit
 
-
-# A tuple, not a dataclass: an import reads one per line, a million at a time.
-class Reading(NamedTuple):
-    """What `Layout.parse` read from a number of the right shape."""
-
-    period: str
-    seq: int | None
-    attributes: dict[str, str]
-    check_digit_ok: bool | None
+# What the issued_numbers columns hold; a layout that could overflow them is refused at start-up.
+MAX_NUMBER_LENGTH = 64
+MAX_PARTITION_LENGTH = 128
 
 
 class Layout:
     """Renders and parses one ordered list of segments."""
 
-    def __init__(self, segments: Sequence[Any]) -> None:
+    def __init__(self, segments: Sequence[Segment]) -> None:
         check_order(segments)
         self.segments = tuple(segments)
-        self.attributes = {s.name: s for s in segments if isinstance(s, AttributeSegment)}
-        self.date = next((s for s in segments if isinstance(s, DateSegment)), None)
-        self.sequence = next((s for s in segments if isinstance(s, SequenceSegment)), None)
-        self.check = next((s for s in segments if isinstance(s, CheckSegment)), None)
-        self.randoms = [s for s in segments if isinstance(s, RandomSegment)]
-        self._shape = re.compile("".join(self._regex(segment) for segment in segments))
-        # Each attribute with its regex group's name, built once rather than per number.
-        self._attribute_groups = tuple(
-            (name, f"a_{name}", segment) for name, segment in self.attributes.items()
-        )
-
-    @staticmethod
-    def _regex(segment: Any) -> str:
-        if isinstance(segment, LiteralSegment):
-            return re.escape(segment.text)
-        if isinstance(segment, AttributeSegment):
-            return f"(?P<a_{segment.name}>{segment.regex()})"
-        if isinstance(segment, DateSegment):
-            return f"(?P<date>{format_pattern(segment.format)[0]})"
-        if isinstance(segment, SequenceSegment):
-            return rf"(?P<seq>\d{{{segment.width}}})"
-        if isinstance(segment, RandomSegment):
-            return f"[{ALPHABETS[segment.alphabet]}]{{{segment.length}}}"
-        algorithm = ALGORITHMS[segment.algorithm]
-        return f"(?P<check>[{re.escape(algorithm.check_characters)}]{{{algorithm.length}}})"
-
-    @property
-    def max_length(self) -> int:
-        """The longest number this layout renders."""
-        return sum(segment_length(segment, longest=True) for segment in self.segments)
-
-    @property
-    def min_length(self) -> int:
-        """The shortest number this layout renders."""
-        return sum(segment_length(segment, longest=False) for segment in self.segments)
-
-    @property
-    def space_size(self) -> int:
-        """How many different random draws one period and partition allow."""
-        size = 1
-        for segment in self.randoms:
-            size *= len(ALPHABETS[segment.alphabet]) ** segment.length
-        return size
+        self.attributes = {attribute.name: attribute for attribute in declared_attributes(segments)}
+        # True when a counter hands out values; False when numbers are drawn at random.
+        self.counted = any(segment.counted for segment in segments)
+        self.counted_within = tuple(name for s in segments for name in s.counted_within)
+        # How many different numbers one period and partition can hold, and how many of
+        # them a counter hands out (or, with no counter, how many can be drawn).
+        self.space_size = prod(segment.space_size for segment in segments)
+        counted_values = prod(segment.space_size for segment in segments if segment.counted)
+        self.capacity = counted_values if self.counted else self.space_size
+        self.period_unit = finest_unit(segment.period_unit for segment in segments)
+        self.max_length = sum(segment.longest for segment in segments)
+        self.min_length = sum(segment.shortest for segment in segments)
+        self._shape = re.compile("".join(segment.regex for segment in segments))
 
     def period(self, local: datetime) -> str:
         """The period key: the rendered date, or "" when numbers carry none."""
-        return local.strftime(self.date.format) if self.date is not None else ""
+        return "".join(segment.period_key(local) for segment in self.segments)
 
     def render(
         self,
@@ -94,23 +51,10 @@ class Layout:
         rng: random.Random,
     ) -> str:
         """The number for `seq` (None without a sequence) at the local time `local`."""
+        inputs = NumberInputs(seq, local, attributes, rng)
         parts: list[str] = []
         for segment in self.segments:
-            if isinstance(segment, LiteralSegment):
-                parts.append(segment.text)
-            elif isinstance(segment, AttributeSegment):
-                parts.append(segment.render(attributes[segment.name]))
-            elif isinstance(segment, DateSegment):
-                parts.append(local.strftime(segment.format))
-            elif isinstance(segment, SequenceSegment):
-                if seq is None or not 1 <= seq <= segment.limit:
-                    raise ValueError(f"sequence value {seq} outside 1..{segment.limit}")
-                parts.append(f"{seq:0{segment.width}d}")
-            elif isinstance(segment, RandomSegment):
-                alphabet = ALPHABETS[segment.alphabet]
-                parts.append("".join(rng.choice(alphabet) for _ in range(segment.length)))
-            else:
-                parts.append(check_digits_for(segment.algorithm, "".join(parts)))
+            parts.append(segment.render(inputs, parts))
         return "".join(parts)
 
     def parse(self, number: str) -> Reading | None:
@@ -118,29 +62,51 @@ class Layout:
         match = self._shape.fullmatch(number)
         if match is None:
             return None
-        seq: int | None = None
-        if self.sequence is not None:
-            seq = int(match.group("seq"))
-            if not 1 <= seq <= self.sequence.limit:
+        reading = Reading()
+        for segment in self.segments:
+            if not segment.read(match, reading):
                 return None
-        period = ""
-        if self.date is not None:
-            period = match.group("date")
-            # Memoised: the numbers of a file share few periods.
-            if not is_real_time(period, self.date.format):
-                return None
-        attributes: dict[str, str] = {}
-        for name, group, segment in self._attribute_groups:
-            try:
-                attributes[name] = segment.check(segment.value_of(match.group(group)))
-            except InvalidAttribute:
-                return None
-        check_ok: bool | None = None
-        if self.check is not None:
-            body = number[: match.start("check")]
-            check_ok = has_valid_check(self.check.algorithm, body, match.group("check"))
-        return Reading(period, seq, attributes, check_ok)
+        return reading
 
     def describe(self) -> list[dict[str, Any]]:
         """The segments as clients see them."""
         return [segment.model_dump(exclude_none=True) for segment in self.segments]
+
+
+def check_order(segments: Sequence[Segment]) -> None:
+    """Refuse layouts that could not be rendered or read back; raises ValueError."""
+    types = [segment.type for segment in segments]
+    for segment in segments:
+        if segment.one_per_number and types.count(segment.type) > 1:
+            raise ValueError(f"at most one {segment.type} segment")
+    for segment in segments[:-1]:
+        if segment.comes_last:
+            raise ValueError(f"the {segment.type} segment must come last")
+    if not any(segment.counted or segment.drawn_characters for segment in segments):
+        raise ValueError("needs a sequence or a random segment, or every number would repeat")
+    names = [attribute.name for attribute in declared_attributes(segments)]
+    if len(set(names)) != len(names):
+        raise ValueError("two attribute segments share a name")
+    for segment in segments:
+        for name in segment.counted_within:
+            if name not in names:
+                raise ValueError(f"{segment.type} scope names {name!r}, which is no attribute")
+    check_storable(segments)
+    for segment in segments:
+        segment.check_among(segments)
+
+
+def check_storable(segments: Sequence[Segment]) -> None:
+    """Refuse layouts whose number or partition key could not be stored."""
+    longest = sum(segment.longest for segment in segments)
+    if longest > MAX_NUMBER_LENGTH:
+        raise ValueError(f"numbers could be {longest} characters long; at most {MAX_NUMBER_LENGTH}")
+    attributes = declared_attributes(segments)
+    partition = sum(len(attribute.name) + 2 + attribute.max_length for attribute in attributes)
+    if partition > MAX_PARTITION_LENGTH:
+        raise ValueError(f"the partition key could pass {MAX_PARTITION_LENGTH} characters")
+
+
+def declared_attributes(segments: Sequence[Segment]) -> list[AttributeSegment]:
+    """The attributes a caller supplies for `segments`, in order."""
+    return [attribute for segment in segments for attribute in segment.declared_attributes]

@@ -4,13 +4,13 @@ Nothing is counted: the issuer draws, inserts, and draws again on a collision,
 a bounded number of times. The alphabet is digits or Crockford base32.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from schemes.check_digits import ALGORITHMS, CheckAlgorithmName
-from schemes.segmented import SegmentedScheme
-from schemes.segments import CheckSegment, LiteralSegment, RandomSegment
+from schemes.check_digits import CheckAlgorithmName
+from schemes.segmented import Prefix, SegmentedScheme, framed
+from schemes.segments import CheckSegment, RandomSegment, Segment
 
 
 class RandomScheme(SegmentedScheme):
@@ -19,22 +19,20 @@ class RandomScheme(SegmentedScheme):
     kind_name = "random"
 
     kind: Literal["random"] = "random"
-    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$", max_length=16)
+    prefix: Prefix = ""
     length: int = Field(default=6, ge=1, le=32, description="random characters")
     alphabet: Literal["digits", "crockford"] = "digits"
     check_digit: CheckAlgorithmName | None = None
 
     @field_validator("check_digit")
     @classmethod
-    def _covers_alphabet(cls, check: str | None, info: ValidationInfo) -> str | None:
-        if check is not None and info.data.get("alphabet") == "crockford":
-            if "A" not in ALGORITHMS[check].covers:
-                raise ValueError(f"{check} covers digits only; use mod_37_2 with letters")
+    def _covers_alphabet(cls, check: CheckAlgorithmName | None, info: ValidationInfo) -> str | None:
+        # The check segment's own rule, asked here so the error names this field.
+        alphabet = info.data.get("alphabet")
+        if check is not None and alphabet is not None:
+            CheckSegment(algorithm=check).check_among([RandomSegment(length=1, alphabet=alphabet)])
         return check
 
-    def layout_segments(self) -> list[Any]:
-        segments: list[Any] = [LiteralSegment(text=self.prefix)] if self.prefix else []
-        segments.append(RandomSegment(length=self.length, alphabet=self.alphabet))
-        if self.check_digit is not None:
-            segments.append(CheckSegment(algorithm=self.check_digit))
-        return segments
+    def layout_segments(self) -> list[Segment]:
+        body = RandomSegment(length=self.length, alphabet=self.alphabet)
+        return framed(self.prefix, [body], self.check_digit)

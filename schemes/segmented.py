@@ -5,22 +5,38 @@ rendering, parsing, periods, partitions and attribute checks follow from them.
 """
 
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from schemes.base import InvalidAttribute, NumberReading, ParsedNumber, SchemeDefinition
+from schemes.check_digits import CheckAlgorithmName
 from schemes.layout import Layout
-from schemes.timeformat import format_pattern, next_period_start, period_start
+from schemes.segments import CheckSegment, LiteralSegment, Segment
+from schemes.timeformat import next_period_start, period_start
+
+# What the timestamp and random kinds may write before their numbers.
+Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]*$", max_length=16)]
+
+
+def framed(
+    prefix: str, body: Sequence[Segment], check_digit: CheckAlgorithmName | None
+) -> list[Segment]:
+    """`body` after `prefix` (if any) and before a `check_digit` (if any)."""
+    segments: list[Segment] = [LiteralSegment(text=prefix)] if prefix else []
+    segments.extend(body)
+    if check_digit is not None:
+        segments.append(CheckSegment(algorithm=check_digit))
+    return segments
 
 
 class SegmentedScheme(SchemeDefinition):
     """A scheme whose numbers are an ordered list of segments."""
 
-    def layout_segments(self) -> list[Any]:
+    def layout_segments(self) -> list[Segment]:
         """The segments this scheme's parameters stand for."""
         raise NotImplementedError
 
@@ -39,18 +55,15 @@ class SegmentedScheme(SchemeDefinition):
 
     @property
     def capacity(self) -> int:
-        sequence = self.layout.sequence
-        return sequence.limit if sequence is not None else self.layout.space_size
+        return self.layout.capacity
 
     @property
     def uses_sequence(self) -> bool:
-        return self.layout.sequence is not None
+        return self.layout.counted
 
     @property
     def space_size(self) -> int:
-        sequence = self.layout.sequence
-        limit = sequence.limit if sequence is not None else 1
-        return limit * self.layout.space_size
+        return self.layout.space_size
 
     @property
     def max_length(self) -> int:
@@ -75,9 +88,9 @@ class SegmentedScheme(SchemeDefinition):
     @cached_property
     def counted_within(self) -> tuple[str, ...]:
         """The attributes the sequence is counted within, in the partition key's order."""
-        sequence = self.layout.sequence
+        layout = self.layout
         # A drawn number is unique on its own; its partition only groups utilisation.
-        return sequence.scope if sequence is not None else tuple(self.layout.attributes)
+        return layout.counted_within if layout.counted else tuple(layout.attributes)
 
     def partition(self, attributes: Mapping[str, str]) -> str:
         """`name=value` of the attributes counted separately, joined by commas."""
@@ -87,8 +100,7 @@ class SegmentedScheme(SchemeDefinition):
         return self.layout.period(instant.astimezone(self.zone))
 
     def period_end(self, instant: datetime) -> datetime | None:
-        date = self.layout.date
-        unit = format_pattern(date.format)[1] if date is not None else "never"
+        unit = self.layout.period_unit
         if unit == "never":
             return None
         return next_period_start(period_start(instant.astimezone(self.zone), unit), unit)
@@ -114,9 +126,11 @@ class SegmentedScheme(SchemeDefinition):
             if reading is None:
                 yield None
                 continue
-            period, seq, attributes, check_ok = reading
+            attributes = reading.attributes
             within = partition(attributes) if counted_within else ""
-            yield NumberReading(version, period, within, seq, attributes, check_ok)
+            yield NumberReading(
+                version, reading.period, within, reading.seq, attributes, reading.check_digit_ok
+            )
 
     def example_attributes(self) -> dict[str, str]:
         return {name: segment.sample() for name, segment in self.layout.attributes.items()}

@@ -1,177 +1,185 @@
-"""Segments, the parts a number is built from, and the rules a list of them must keep.
+"""Segments, the parts a number is built from; each knows its pattern, rendering and capacity.
 
 Every kind describes its numbers as an ordered list of segments (literal,
-attribute, date, sequence, random, check); `schemes.layout.Layout` renders and
-parses any such list, so rendering and parsing always agree.
+attribute, date, sequence, random, check). `schemes.layout.Layout` renders and
+parses any such list by asking each segment in turn, never by its type, so
+rendering and parsing always agree and a new type of segment is one class here.
 """
 
+import random
 import re
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemes.base import InvalidAttribute
-from schemes.check_digits import ALGORITHMS, CheckAlgorithmName
-from schemes.timeformat import format_pattern, rendered_length
+from schemes.check_digits import ALGORITHMS, CheckAlgorithmName, check_digits_for, has_valid_check
+from schemes.timeformat import TimeFormat, format_pattern, is_real_time, rendered_length
+
+if TYPE_CHECKING:  # an attribute segment is a segment: it imports this module
+    from schemes.attributes import AttributeSegment
 
 ALPHABETS = {
     "digits": "0123456789",
     # Crockford base32: no I, L, O or U, so nothing reads as 1, 0 or a rude word.
     "crockford": "0123456789ABCDEFGHJKMNPQRSTVWXYZ",
 }
-# Attribute values stay alphanumeric so a number can always be split back into its parts.
-ATTRIBUTE_VALUE = re.compile(r"[A-Za-z0-9]+")
-# What the issued_numbers columns hold; a layout that could overflow them is refused at start-up.
-MAX_NUMBER_LENGTH = 64
+# What the issued_numbers column holds; a longer date is refused at start-up.
 MAX_PERIOD_LENGTH = 32
-MAX_PARTITION_LENGTH = 128
 
 
-class SegmentModel(BaseModel):
+class NumberInputs(NamedTuple):
+    """What one number is rendered from."""
+
+    seq: int | None
+    local: datetime  # the issuing instant in the scheme's zone
+    attributes: Mapping[str, str]
+    rng: random.Random
+
+
+class Reading:
+    """What the segments read back from one number, each adding its part in turn."""
+
+    # One per number read, a million in an import: slots keep it small and quick.
+    __slots__ = ("attributes", "check_digit_ok", "period", "seq")
+
+    def __init__(self) -> None:
+        self.period = ""
+        self.seq: int | None = None
+        self.attributes: dict[str, str] = {}
+        # None when the layout has no check digit; False for the right shape, wrong check.
+        self.check_digit_ok: bool | None = None
+
+
+class Segment(BaseModel):
+    """One part of a number; each type of segment says how it renders, reads back and counts."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str
+    # What a layout may hold of this type, said by the type itself.
+    one_per_number: ClassVar[bool] = False
+    comes_last: ClassVar[bool] = False
+    # A counter hands out this segment's values, restarting each period.
+    counted: ClassVar[bool] = False
 
-class LiteralSegment(SegmentModel):
+    @property
+    @abstractmethod
+    def regex(self) -> str:
+        """What its text matches, with a named group for anything `read` takes from it."""
+
+    @property
+    @abstractmethod
+    def longest(self) -> int:
+        """The most characters it renders."""
+
+    @property
+    def shortest(self) -> int:
+        """The fewest characters it renders."""
+        return self.longest
+
+    @property
+    def space_size(self) -> int:
+        """How many different texts it renders within one period and partition: its capacity."""
+        return 1
+
+    @property
+    def period_unit(self) -> str:
+        """The finest unit of time its text names; "never" if the text does not follow time."""
+        return "never"
+
+    @property
+    def drawn_characters(self) -> str:
+        """The characters it draws at random, which a check digit must cover."""
+        return ""
+
+    @property
+    def declared_attributes(self) -> tuple["AttributeSegment", ...]:
+        """The attributes a caller supplies for it."""
+        return ()
+
+    @property
+    def counted_within(self) -> tuple[str, ...]:
+        """The attributes its values are counted separately within."""
+        return ()
+
+    def period_key(self, local: datetime) -> str:
+        """Its part of the period key at the local time `local`."""
+        return ""
+
+    @abstractmethod
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        """Its text in the number made from `inputs`, after the texts `before` it."""
+
+    def read(self, match: re.Match[str], reading: Reading) -> bool:
+        """Adds what its text in `match` says to `reading`; False if no number could say it."""
+        return True
+
+    def check_among(self, segments: Sequence["Segment"]) -> None:
+        """Refuses (ValueError) a layout of `segments` in which it could not do its part."""
+
+
+class LiteralSegment(Segment):
     """Fixed text, e.g. `VIP` or `-`."""
 
     type: Literal["literal"] = "literal"
     text: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_./-]+$")
 
-
-class AttributeSegment(SegmentModel):
-    """A value the caller supplies: one of `values`, a key of `codes`, or matching `pattern`."""
-
-    type: Literal["attribute"] = "attribute"
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    values: tuple[str, ...] | None = Field(default=None, min_length=1)
-    codes: dict[str, str] | None = Field(
-        default=None, min_length=1, description="value -> text rendered in the number"
-    )
-    pattern: str | None = Field(default=None, max_length=128)
-    max_length: int = Field(default=16, ge=1, le=32)
-    example: str | None = None
-
-    @field_validator("values")
-    @classmethod
-    def _alphanumeric_values(cls, values: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        for value in values or ():
-            if not ATTRIBUTE_VALUE.fullmatch(value):
-                raise ValueError(f"value {value!r} must be letters and digits")
-        return values
-
-    @field_validator("codes")
-    @classmethod
-    def _alphanumeric_codes(cls, codes: dict[str, str] | None) -> dict[str, str] | None:
-        for value, code in (codes or {}).items():
-            if not (ATTRIBUTE_VALUE.fullmatch(value) and ATTRIBUTE_VALUE.fullmatch(code)):
-                raise ValueError(f"code {value!r} = {code!r} must be letters and digits")
-        if codes is not None and len(set(codes.values())) != len(codes):
-            raise ValueError("two values share a code, so numbers could not be read back")
-        return codes
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from exc
-            if compiled.groups:
-                raise ValueError("use (?:...) instead of capturing groups")
-        return pattern
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> "AttributeSegment":
-        rules = [rule for rule in (self.values, self.codes, self.pattern) if rule is not None]
-        if len(rules) != 1:
-            raise ValueError("give exactly one of values, codes or pattern")
-        if self.pattern is not None and self.example is None:
-            raise ValueError("an attribute with a pattern needs an example, for previews")
-        too_long = [value for value in self.allowed or () if len(value) > self.max_length]
-        if too_long:
-            raise ValueError(f"values {too_long} are longer than max_length {self.max_length}")
-        if self.example is not None:
-            self.check(self.example)
-        return self
+    @property
+    def regex(self) -> str:
+        return re.escape(self.text)
 
     @property
-    def allowed(self) -> tuple[str, ...] | None:
-        """The listed values, if the attribute is a closed list."""
-        if self.codes is not None:
-            return tuple(self.codes)
-        return self.values
-
-    def check(self, value: object) -> str:
-        """`value` if this attribute accepts it, else `InvalidAttribute`."""
-        if not isinstance(value, str):
-            raise InvalidAttribute(self.name, f"must be a string, not {type(value).__name__}")
-        if len(value) > self.max_length:
-            raise InvalidAttribute(self.name, f"longer than {self.max_length} characters")
-        if not ATTRIBUTE_VALUE.fullmatch(value):
-            raise InvalidAttribute(self.name, f"{value!r} has characters other than A-Z, a-z, 0-9")
-        allowed = self.allowed
-        if allowed is not None and value not in allowed:
-            raise InvalidAttribute(self.name, f"{value!r} is not one of {', '.join(allowed)}")
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise InvalidAttribute(self.name, f"{value!r} does not match {self.pattern}")
-        return value
-
-    def render(self, value: str) -> str:
-        return self.codes[value] if self.codes is not None else value
-
-    def regex(self) -> str:
-        if self.pattern is not None:
-            return f"(?:{self.pattern})"
-        texts = sorted(self.codes.values() if self.codes is not None else self.values or ())
-        texts.sort(key=len)
-        return "(?:" + "|".join(re.escape(text) for text in reversed(texts)) + ")"
-
-    def value_of(self, text: str) -> str:
-        """The attribute value a rendered text stands for."""
-        if self.codes is not None:
-            return next(value for value, code in self.codes.items() if code == text)
-        return text
-
     def longest(self) -> int:
-        if self.codes is not None:
-            return max(len(code) for code in self.codes.values())
-        if self.values is not None:
-            return max(len(value) for value in self.values)
-        return self.max_length
+        return len(self.text)
 
-    def shortest(self) -> int:
-        if self.codes is not None:
-            return min(len(code) for code in self.codes.values())
-        if self.values is not None:
-            return min(len(value) for value in self.values)
-        return 1
-
-    def sample(self) -> str:
-        """A value to render examples with."""
-        if self.example is not None:
-            return self.example
-        allowed = self.allowed
-        assert allowed is not None, "a pattern attribute has an example (validated)"
-        return allowed[0]
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        return self.text
 
 
-class DateSegment(SegmentModel):
+class DateSegment(Segment):
     """The issuing instant in the scheme's zone; it is also the period key."""
 
     type: Literal["date"] = "date"
-    format: str = Field(default="%Y%m%d", min_length=1, max_length=32)
+    format: TimeFormat = Field(default="%Y%m%d", min_length=1, max_length=32)
 
-    @field_validator("format")
-    @classmethod
-    def _parsable(cls, value: str) -> str:
-        format_pattern(value)
-        return value
+    one_per_number: ClassVar[bool] = True
+
+    @property
+    def regex(self) -> str:
+        return f"(?P<date>{format_pattern(self.format)[0]})"
+
+    @property
+    def longest(self) -> int:
+        return rendered_length(self.format)
+
+    @property
+    def period_unit(self) -> str:
+        return format_pattern(self.format)[1]
+
+    def period_key(self, local: datetime) -> str:
+        return local.strftime(self.format)
+
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        return inputs.local.strftime(self.format)
+
+    def read(self, match: re.Match[str], reading: Reading) -> bool:
+        period = match.group("date")
+        # Memoised: the numbers of a file share few periods.
+        if not is_real_time(period, self.format):
+            return False
+        reading.period = period
+        return True
+
+    def check_among(self, segments: Sequence[Segment]) -> None:
+        if self.longest > MAX_PERIOD_LENGTH:
+            raise ValueError(f"the date renders longer than {MAX_PERIOD_LENGTH} characters")
 
 
-class SequenceSegment(SegmentModel):
+class SequenceSegment(Segment):
     """A zero-padded counter, restarting each period, counted within the `scope` attributes."""
 
     type: Literal["sequence"] = "sequence"
@@ -179,92 +187,106 @@ class SequenceSegment(SegmentModel):
     scope: tuple[str, ...] = Field(default=(), description="attributes counted separately")
     capacity: int | None = Field(default=None, ge=1, description="default: all of width")
 
+    one_per_number: ClassVar[bool] = True
+    counted: ClassVar[bool] = True
+
     @model_validator(mode="after")
     def _fits(self) -> "SequenceSegment":
         if self.capacity is not None and self.capacity > 10**self.width - 1:
             raise ValueError(f"capacity {self.capacity} does not fit in {self.width} digits")
         return self
 
-    @cached_property  # read for every number parsed
+    @cached_property  # read for every number rendered or parsed
     def limit(self) -> int:
+        """The highest value it counts to."""
         return self.capacity if self.capacity is not None else int(10**self.width - 1)
 
+    @property
+    def regex(self) -> str:
+        return rf"(?P<seq>\d{{{self.width}}})"
 
-class RandomSegment(SegmentModel):
+    @property
+    def longest(self) -> int:
+        return self.width
+
+    @property
+    def space_size(self) -> int:
+        return self.limit
+
+    @property
+    def counted_within(self) -> tuple[str, ...]:
+        return self.scope
+
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        seq = inputs.seq
+        if seq is None or not 1 <= seq <= self.limit:
+            raise ValueError(f"sequence value {seq} outside 1..{self.limit}")
+        return f"{seq:0{self.width}d}"
+
+    def read(self, match: re.Match[str], reading: Reading) -> bool:
+        seq = int(match.group("seq"))
+        if not 1 <= seq <= self.limit:
+            return False
+        reading.seq = seq
+        return True
+
+
+class RandomSegment(Segment):
     """Characters drawn at random from an alphabet."""
 
     type: Literal["random"] = "random"
     length: int = Field(ge=1, le=32)
     alphabet: Literal["digits", "crockford"] = "digits"
 
+    @property
+    def drawn_characters(self) -> str:
+        return ALPHABETS[self.alphabet]
 
-class CheckSegment(SegmentModel):
+    @property
+    def regex(self) -> str:
+        return f"[{self.drawn_characters}]{{{self.length}}}"
+
+    @property
+    def longest(self) -> int:
+        return self.length
+
+    @property
+    def space_size(self) -> int:
+        return int(len(self.drawn_characters) ** self.length)
+
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        choice, alphabet = inputs.rng.choice, self.drawn_characters
+        return "".join(choice(alphabet) for _ in range(self.length))
+
+
+class CheckSegment(Segment):
     """A check digit over everything before it; must come last."""
 
     type: Literal["check"] = "check"
     algorithm: CheckAlgorithmName
 
+    one_per_number: ClassVar[bool] = True
+    comes_last: ClassVar[bool] = True
 
-Segment = Annotated[
-    LiteralSegment
-    | AttributeSegment
-    | DateSegment
-    | SequenceSegment
-    | RandomSegment
-    | CheckSegment,
-    Field(discriminator="type"),
-]
+    @property
+    def regex(self) -> str:
+        algorithm = ALGORITHMS[self.algorithm]
+        characters = re.escape(algorithm.check_characters)
+        return f"(?P<check>[{characters}]{{{algorithm.length}}})"
 
+    @property
+    def longest(self) -> int:
+        return ALGORITHMS[self.algorithm].length
 
-def check_order(segments: Sequence[Any]) -> None:
-    """Refuse layouts that could not be rendered or read back; raises ValueError."""
-    kinds = [segment.type for segment in segments]
-    for kind in ("date", "sequence", "check"):
-        if kinds.count(kind) > 1:
-            raise ValueError(f"at most one {kind} segment")
-    if "check" in kinds and kinds[-1] != "check":
-        raise ValueError("the check segment must come last")
-    if "sequence" not in kinds and "random" not in kinds:
-        raise ValueError("needs a sequence or a random segment, or every number would repeat")
-    names = [segment.name for segment in segments if isinstance(segment, AttributeSegment)]
-    if len(set(names)) != len(names):
-        raise ValueError("two attribute segments share a name")
-    for segment in segments:
-        if isinstance(segment, SequenceSegment):
-            for name in segment.scope:
-                if name not in names:
-                    raise ValueError(f"sequence scope names {name!r}, which is no attribute")
-    check_storable(segments)
-    check = next((s for s in segments if isinstance(s, CheckSegment)), None)
-    if check is not None and ALGORITHMS[check.algorithm].covers == ALPHABETS["digits"]:
-        if any(isinstance(s, RandomSegment) and s.alphabet != "digits" for s in segments):
-            raise ValueError(f"{check.algorithm} covers digits only; use mod_37_2 with letters")
+    def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
+        return check_digits_for(self.algorithm, "".join(before))
 
+    def read(self, match: re.Match[str], reading: Reading) -> bool:
+        body = match.string[: match.start("check")]
+        reading.check_digit_ok = has_valid_check(self.algorithm, body, match.group("check"))
+        return True
 
-def check_storable(segments: Sequence[Any]) -> None:
-    """Refuse layouts whose number, period or partition key could not be stored."""
-    longest = sum(segment_length(segment, longest=True) for segment in segments)
-    if longest > MAX_NUMBER_LENGTH:
-        raise ValueError(f"numbers could be {longest} characters long; at most {MAX_NUMBER_LENGTH}")
-    for segment in segments:
-        if isinstance(segment, DateSegment) and rendered_length(segment.format) > MAX_PERIOD_LENGTH:
-            raise ValueError(f"the date renders longer than {MAX_PERIOD_LENGTH} characters")
-    attributes = [s for s in segments if isinstance(s, AttributeSegment)]
-    partition = sum(len(s.name) + 2 + s.max_length for s in attributes)
-    if partition > MAX_PARTITION_LENGTH:
-        raise ValueError(f"the partition key could pass {MAX_PARTITION_LENGTH} characters")
-
-
-def segment_length(segment: Any, longest: bool) -> int:
-    """How many characters `segment` renders, at most or at least."""
-    if isinstance(segment, LiteralSegment):
-        return len(segment.text)
-    if isinstance(segment, AttributeSegment):
-        return segment.longest() if longest else segment.shortest()
-    if isinstance(segment, DateSegment):
-        return rendered_length(segment.format)
-    if isinstance(segment, SequenceSegment):
-        return segment.width
-    if isinstance(segment, RandomSegment):
-        return segment.length
-    return ALGORITHMS[segment.algorithm].length
+    def check_among(self, segments: Sequence[Segment]) -> None:
+        covers = ALGORITHMS[self.algorithm].covers
+        if any(set(segment.drawn_characters) - set(covers) for segment in segments):
+            raise ValueError(f"{self.algorithm} covers digits only; use mod_37_2 with letters")

@@ -5,8 +5,12 @@ text decides both the date in the number and when its sequence restarts.
 """
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 # Each supported strftime directive: the regex of what it renders and the
 # period unit it pins down. Others are refused so every number can be parsed.
@@ -43,6 +47,21 @@ def format_pattern(time_format: str) -> tuple[str, str]:
     if "%" in DIRECTIVE.sub("", time_format):
         raise ValueError("a lone % at the end of the format")
     return pattern + re.escape(time_format[position:]), unit
+
+
+def checked_format(time_format: str) -> str:
+    """`time_format` if custid can render it and parse it back, else ValueError."""
+    format_pattern(time_format)
+    return time_format
+
+
+# A format in a scheme file, wherever it is written (a date segment, the timestamp kind).
+TimeFormat = Annotated[str, AfterValidator(checked_format)]
+
+
+def finest_unit(units: Iterable[str]) -> str:
+    """The finest of `units`; "never" if there are none."""
+    return max(units, key=UNITS.index, default="never")
 
 
 def rendered_length(time_format: str) -> int:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemes import NumberReading, ParsedNumber, Scheme, SchemeDefinition, load_catalog
+from schemes import NumberReading, ParsedNumber, SchemeDefinition, load_catalog
 from tests.test_scheme_kinds import (
     INSTANTS,
     attributes_for,
@@ -43,7 +43,7 @@ def near_misses(number: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", EVERY_SCHEME, ids=lambda s: f"{s.name}-v{s.version}")
 def test_reading_in_bulk_agrees_with_parse_for_every_shipped_and_tested_scheme(
-    scheme: Scheme,
+    scheme: SchemeDefinition,
 ) -> None:
     rng = random.Random(7)
     instant = datetime(2023, 10, 15, 9, 30, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_reading_in_bulk_agrees_with_parse_for_every_shipped_and_tested_scheme(
 def test_reading_in_bulk_agrees_with_parse_on_rendered_numbers_and_their_near_misses(
     kind: Any, data: st.DataObject, instant: datetime
 ) -> None:
-    scheme: Scheme = data.draw(kind())
+    scheme: SchemeDefinition = data.draw(kind())
     attributes = attributes_for(scheme, data.draw)
     seq = data.draw(st.integers(1, scheme.capacity)) if scheme.uses_sequence else None
     number = scheme.render(seq, instant, attributes, random.Random(data.draw(st.integers())))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemes import InvalidAttribute, Scheme, load_catalog
+from schemes import InvalidAttribute, SchemeDefinition, load_catalog
 from schemes.check_digits import ALGORITHMS
 from schemes.composite import CompositeScheme
 from schemes.random import RandomScheme
@@ -90,7 +90,7 @@ def composite_schemes(draw: st.DrawFn) -> SegmentedScheme:
     )
 
 
-def attributes_for(scheme: Scheme, draw: Any) -> dict[str, str]:
+def attributes_for(scheme: SchemeDefinition, draw: Any) -> dict[str, str]:
     choices = {
         "region": ["SH", "BJ", "X"],
         "type": ["01", "02", "3"],
@@ -106,7 +106,7 @@ def attributes_for(scheme: Scheme, draw: Any) -> dict[str, str]:
 def test_render_then_parse_gives_back_every_part(
     kind: Any, data: st.DataObject, instant: datetime
 ) -> None:
-    scheme: Scheme = data.draw(kind())
+    scheme: SchemeDefinition = data.draw(kind())
     attributes = attributes_for(scheme, data.draw)
     seq = data.draw(st.integers(1, scheme.capacity)) if scheme.uses_sequence else None
     rng = random.Random(data.draw(st.integers(0, 2**32)))

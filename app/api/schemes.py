@@ -28,7 +28,7 @@ from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 # Reading schemes needs numbers:read; set on the router so every scheme route has it.
 router = APIRouter(
@@ -117,7 +117,7 @@ async def validate_in_scheme(
     return NumberValidation.model_validate(validation)
 
 
-def summarise(scheme: Scheme, issuer: Issuer) -> SchemeSummary:
+def summarise(scheme: SchemeDefinition, issuer: Issuer) -> SchemeSummary:
     return SchemeSummary(
         name=scheme.name,
         kind=scheme.kind,

@@ -37,7 +37,7 @@ from app.core.refs import ExternalRef
 from app.store import imports as import_rows
 from app.store.database import Database
 from app.store.imports import Problem, StagedNumber
-from schemes import NumberReading, Scheme
+from schemes import NumberReading, SchemeDefinition
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +73,7 @@ class ImportResult:
 
 
 def read_rows(
-    rows: Sequence[LegacyRow], versions: list[Scheme]
+    rows: Sequence[LegacyRow], versions: list[SchemeDefinition]
 ) -> tuple[list[StagedNumber], list[Problem]]:
     """The rows that are numbers of one of `versions`, and what is wrong with the others."""
     current, earlier = versions[0], versions[1:]
@@ -115,7 +115,7 @@ def read_rows(
 
 
 def read_by_earlier_versions(
-    number: str, current: NumberReading | None, earlier: list[Scheme], scheme: str
+    number: str, current: NumberReading | None, earlier: list[SchemeDefinition], scheme: str
 ) -> NumberReading | str:
     """`number` as the first version that reads it with a right check digit, or what is
     wrong with it; `current` is what the current version read."""
@@ -131,7 +131,7 @@ def read_by_earlier_versions(
     return f"number {number!r}: not a number of scheme {scheme!r} (nor of its earlier versions)"
 
 
-def read_instant(value: Any, scheme: Scheme) -> datetime | str:
+def read_instant(value: Any, scheme: SchemeDefinition) -> datetime | str:
     """`issued_at` as an aware datetime, or what is wrong with it."""
     if isinstance(value, datetime):
         instant = value
@@ -224,8 +224,8 @@ SliceRead = Callable[[list[StagedNumber], list[Problem]], None]
 class ImportRun:
     """One import of a file into `scheme`: its two ways, loading and staging."""
 
-    scheme: Scheme
-    versions: list[Scheme]
+    scheme: SchemeDefinition
+    versions: list[SchemeDefinition]
     db: Database
     at: datetime
     # What every event and number of the import shares: actor, operator, request_id.

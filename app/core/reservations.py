@@ -42,7 +42,7 @@ from app.store import refs as ref_rows
 from app.store import reservations as reservation_rows
 from app.store.models import IssuedNumber, Reservation
 from app.store.reservations import HELD
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,7 @@ def new_reservation_id() -> str:
     return f"{ID_PREFIX}{secrets.token_hex(8)}"
 
 
-def hold_for(scheme: Scheme, ttl_seconds: int | None) -> timedelta:
+def hold_for(scheme: SchemeDefinition, ttl_seconds: int | None) -> timedelta:
     """How long a reservation of `scheme` holds: its default, or what was asked within bounds."""
     if ttl_seconds is None:
         return scheme.reservation_ttl
@@ -287,7 +287,7 @@ class Reservations:
     async def _confirm_gapless(
         self,
         held: Reservation,
-        scheme: Scheme,
+        scheme: SchemeDefinition,
         attributes: Mapping[str, str],
         ref: str | None,
         actor: Actor,
@@ -321,7 +321,7 @@ class Reservations:
         return batch
 
     def _check_unchanged(
-        self, scheme: Scheme, reserved: Mapping[str, str], merged: Mapping[str, str]
+        self, scheme: SchemeDefinition, reserved: Mapping[str, str], merged: Mapping[str, str]
     ) -> None:
         """Attributes shape a number: once it is reserved they can only be confirmed as they
         were."""

@@ -8,7 +8,7 @@ from app.core.issuing.issuer import Issuer
 from app.store import numbers as number_rows
 from app.store import statistics
 from app.store.database import Database
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class Utilisation:
         return max((p.share(self.capacity) for p in self.partitions), default=0.0)
 
 
-async def current_utilisation(scheme: Scheme, db: Database, instant: datetime) -> Utilisation:
+async def current_utilisation(
+    scheme: SchemeDefinition, db: Database, instant: datetime
+) -> Utilisation:
     """What `scheme` has used of the period `instant` falls in, read from the database."""
     period = scheme.period(instant)
     async with db.session() as session:

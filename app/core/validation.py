@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from app.core.errors import UnknownScheme
 from app.store import numbers as number_rows
 from app.store.database import Database
-from schemes import Catalog, ParsedNumber, Scheme
+from schemes import Catalog, ParsedNumber, SchemeDefinition
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Validation:
     replaced_by: str | None = None
 
 
-def read_number(candidates: list[Scheme], number: str) -> list[ParsedNumber]:
+def read_number(candidates: list[SchemeDefinition], number: str) -> list[ParsedNumber]:
     """Every reading of `number` among `candidates`, valid ones first, in catalog order."""
     readings = [parsed for scheme in candidates if (parsed := scheme.parse(number)) is not None]
     return sorted(readings, key=lambda parsed: not parsed.valid)

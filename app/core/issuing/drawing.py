@@ -12,7 +12,7 @@ from app.core.errors import RandomSpaceExhausted
 from app.core.issuing.batches import IssuedBatch, number_columns
 from app.store import numbers as number_rows
 from app.store.database import Database
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +23,7 @@ BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 async def issue_drawn(
     db: Database,
     rng: random.Random,
-    scheme: Scheme,
+    scheme: SchemeDefinition,
     batch: IssuedBatch,
     count: int,
     before_commit: BeforeCommit,
@@ -62,7 +62,7 @@ async def issue_drawn(
 
 
 def draw_distinct(
-    scheme: Scheme,
+    scheme: SchemeDefinition,
     rng: random.Random,
     instant: datetime,
     attributes: Mapping[str, str],

@@ -24,7 +24,7 @@ from app.store import gaps as gap_rows
 from app.store import numbers as number_rows
 from app.store.database import Database
 from app.store.gaps import SkippedRange
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 
 async def issue_gapless(
     db: Database,
-    scheme: Scheme,
+    scheme: SchemeDefinition,
     key: CounterKey,
     count: int,
     render: Render,

@@ -67,7 +67,7 @@ from app.store import refs as ref_rows
 from app.store.database import Database
 from app.store.gaps import SkippedRange
 from app.store.models import IssuedNumber
-from schemes import Catalog, InvalidAttribute, Scheme
+from schemes import Catalog, InvalidAttribute, SchemeDefinition
 
 log = structlog.get_logger(__name__)
 
@@ -117,21 +117,23 @@ class Issuer:
         """Whether requests are queued behind groups in flight: background work should yield."""
         return self.coalescer.backlogged
 
-    def scheme(self, name: str) -> Scheme:
+    def scheme(self, name: str) -> SchemeDefinition:
         """The scheme called `name`, or `UnknownScheme`."""
         try:
             return self.schemes[name]
         except KeyError:
             raise UnknownScheme(name, self.schemes) from None
 
-    def checked_attributes(self, scheme: Scheme, attributes: Mapping[str, str]) -> dict[str, str]:
+    def checked_attributes(
+        self, scheme: SchemeDefinition, attributes: Mapping[str, str]
+    ) -> dict[str, str]:
         """The attributes as `scheme` keeps them, or `InvalidAttributes` naming the bad one."""
         try:
             return scheme.check_attributes(attributes)
         except InvalidAttribute as exc:
             raise InvalidAttributes(scheme.name, exc.attribute, exc.problem) from exc
 
-    def example(self, scheme: Scheme) -> str:
+    def example(self, scheme: SchemeDefinition) -> str:
         """A number of `scheme` as it would look now, from its example attributes."""
         seq = 1 if scheme.uses_sequence else None
         return scheme.render(seq, self.clock(), scheme.example_attributes(), self.rng)
@@ -325,7 +327,9 @@ class Issuer:
         except CustidError as exc:
             request.fail(exc)
 
-    async def _reserve(self, scheme: Scheme, key: CounterKey, n: int, instant: datetime) -> int:
+    async def _reserve(
+        self, scheme: SchemeDefinition, key: CounterKey, n: int, instant: datetime
+    ) -> int:
         """The last of `n` fresh sequence values; a missing counter is seeded first."""
         for _ in range(self.max_attempts):
             reservation = await self.counter.reserve(key, n, scheme.capacity)
@@ -338,12 +342,12 @@ class Issuer:
             await self._resync(key, instant, scheme, missing=True)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
-    async def resync_counter(self, key: CounterKey, scheme: Scheme) -> None:
+    async def resync_counter(self, key: CounterKey, scheme: SchemeDefinition) -> None:
         """Raise the counter of `key` to the highest sequence stored for it (after an import)."""
         await self._resync(key, self.clock(), scheme, missing=False)
 
     async def _resync(
-        self, key: CounterKey, instant: datetime, scheme: Scheme, *, missing: bool
+        self, key: CounterKey, instant: datetime, scheme: SchemeDefinition, *, missing: bool
     ) -> None:
         """Raise the counter to the highest sequence stored for its key.
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.issuing.batches import IssuedBatch
 from app.store import numbers as number_rows
 from app.store.database import Database
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 # Retired numbers looked at per request: those with other attributes are passed over.
 CANDIDATES = 20
@@ -26,7 +26,7 @@ BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 
 
 async def reissue_retired(
-    db: Database, scheme: Scheme, wanted: IssuedBatch, before_commit: BeforeCommit
+    db: Database, scheme: SchemeDefinition, wanted: IssuedBatch, before_commit: BeforeCommit
 ) -> IssuedBatch | None:
     """The lowest retired number of `scheme` that looks like `wanted` (its partition and
     attributes), out of quarantine at `wanted.issued_at`, issued again; None if there is none.

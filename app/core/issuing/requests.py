@@ -19,14 +19,14 @@ from app.core.issuing.counters import CounterKey
 from app.core.issuing.idempotency import IdempotencyClaim, Lookup
 from app.core.refs import ExternalRef, ref_columns
 from app.store.bulk import Columns
-from schemes import Scheme
+from schemes import SchemeDefinition
 
 
 @dataclass(eq=False, kw_only=True)
 class IssueRequest(Job[IssuedBatch]):
     """One caller's request, waiting in its counter key's queue."""
 
-    scheme: Scheme
+    scheme: SchemeDefinition
     attributes: dict[str, str]
     instant: datetime
     actor: Actor
