@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __doc__ as summary
 from app.api import (
@@ -112,6 +113,9 @@ def create_app(
         max_body_bytes=MAX_BODY_BYTES,
         page_headers=PAGE_HEADERS,
     )
+    # Outermost: the client address and scheme a trusted proxy forwarded are what every
+    # layer sees (rate limits per address, the console's Secure cookies).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     install_problem_handlers(app)
     # The issuing routes first: routes are matched in order, and these are the busiest.
     app.include_router(issuing.router)

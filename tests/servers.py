@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 
 POSTGRES_BIN = Path(os.environ.get("CUSTID_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+# The key ring of the test runs' services on PostgreSQL, as an operator sets one
+# (`custid secrets new-key`); the embedded default makes its own key file.
+TEST_SECRET_KEYS = "cDhsbB6b3mVq4gQ1JQ8QHn5pT2cZyR0a9wXv7uLkN3E="
 
 
 def free_port() -> int:
@@ -233,6 +236,8 @@ class ServiceProcess:
         self.port = port or free_port()
         self.workers = workers
         self.env = {**os.environ, **env, "CUSTID_PORT": str(self.port)}
+        if "CUSTID_DATABASE_URL" in env:
+            self.env.setdefault("CUSTID_SECRET_KEYS", TEST_SECRET_KEYS)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="custid-serve-", suffix=".log", delete=False)
         # What the process wrote, kept once it is stopped and its log file is gone.
