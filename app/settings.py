@@ -176,9 +176,9 @@ class Settings(BaseSettings):
         default=timedelta(hours=8), description="A console session ends this long after sign-in."
     )
     client_rate_limit: str = Field(
-        default="20/second",
-        description="Failed authentications per client address (limits syntax, e.g. 20/second); "
-        "past it, requests without a known key answer 429.",
+        default="120/minute",
+        description="Failed authentications per client address (e.g. 120/minute, 10/s); "
+        "past it, requests without a key known to be valid answer 429.",
     )
     key_rate_limit: str | None = Field(
         default=None,

@@ -38,17 +38,17 @@ class Delivery:
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-Receive = Callable[[str, bytes, dict[str, str]], dict[str, Any] | None]
+ReceiveEvent = Callable[[str, bytes, dict[str, str]], dict[str, Any] | None]
 
 
-def readme_receive() -> Receive:
+def readme_receive() -> ReceiveEvent:
     """The `receive` function the README gives receivers, run from the README itself."""
     text = README.read_text()
     section = text[text.index("Verifying a delivery") :]
     start = section.index("```python\n") + len("```python\n")
     namespace: dict[str, Any] = {}
     exec(section[start : section.index("```", start)], namespace)
-    receive: Receive = namespace["receive"]
+    receive: ReceiveEvent = namespace["receive"]
     return receive
 
 

@@ -21,7 +21,7 @@ import structlog
 
 from app.core.addresses import is_loopback
 from app.core.api_keys import ANYONE, Caller, any_key_exists, caller_for_token
-from app.core.errors import Unauthorized
+from app.core.errors import RateLimited, Unauthorized
 from app.core.rate_limits import AbuseLimits
 from app.core.scopes import Scope
 from app.store.database import Database
@@ -132,6 +132,20 @@ class Gatekeeper:
             if rate is not None:
                 await self.limits.count_key_request(caller.key_id, rate)
         return caller
+
+    def flooded(self) -> bool:
+        """Whether some address is refused for its failures now (usually not: then no
+        request needs a look at its address)."""
+        return self.limits is not None and self.limits.any_blocked()
+
+    def refuses_at_once(self, token: str | None, address: str) -> RateLimited | None:
+        """The refusal for a request with `token` from an address past its failures, unless
+        the token is one found valid here: told without I/O, before any routing."""
+        if self.limits is None or not self.limits.any_blocked():
+            return None
+        if token is not None and token in self._callers:
+            return None
+        return self.limits.address_blocked(address)
 
     async def sign_in(self, token: str, address: str) -> Caller:
         """The key a console sign-in presents, looked up whatever the auth mode; a failure

@@ -95,6 +95,10 @@ class AbuseLimits:
         """Count a request of `key_id`; `RateLimited` past its `rate`."""
         await self._hit("key", self.item(rate), key_id)
 
+    def any_blocked(self) -> bool:
+        """Whether some address is (or was lately) refused: when not, nothing to look up."""
+        return bool(self._blocked)
+
     def address_blocked(self, address: str) -> RateLimited | None:
         """The refusal an address is under, if its failures passed the limit lately."""
         until = self._blocked.get(address)
