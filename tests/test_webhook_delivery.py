@@ -20,7 +20,6 @@ from redis.asyncio import Redis
 
 from app.core.clock import system_clock
 from app.core.events.delivery import BUSY_EVENTS_PER_TURN, BUSY_PAUSE_SECONDS, EVENTS_PER_TURN
-from app.core.events.http import PublicResolver
 from app.core.events.signing import new_secret, signed_headers
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings
@@ -420,15 +419,6 @@ async def test_a_target_that_is_no_longer_allowed_gets_nothing(
     assert receiver.deliveries == []
     assert "private or loopback" in shown["last_error"]
     assert sample(samples, "custid_webhook_deliveries_total", outcome="refused") >= 1
-
-
-async def test_names_resolve_to_public_addresses_only_when_connecting() -> None:
-    resolver = PublicResolver()
-    try:
-        with pytest.raises(OSError, match="private or loopback"):
-            await resolver.resolve("localhost", 80)
-    finally:
-        await resolver.close()
 
 
 def test_the_readme_verification_accepts_our_signatures_and_nothing_else() -> None:

@@ -53,16 +53,17 @@ def sealing_context(subscription_id: str) -> str:
 
 
 def upgrade() -> None:
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.secret)).all()
+    # Asked before the first change: SQLite would keep a change made before a failure.
+    ring = key_ring() if rows else None
     with op.batch_alter_table("webhook_subscriptions") as batch_op:
         batch_op.add_column(sa.Column("secret_sealed", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("previous_secret_sealed", sa.Text(), nullable=True))
         batch_op.add_column(
             sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True)
         )
-    connection = op.get_bind()
-    rows = connection.execute(sa.select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.secret)).all()
-    if rows:
-        ring = key_ring()
+    if ring is not None:
         for subscription_id, secret in rows:
             connection.execute(
                 SUBSCRIPTIONS.update()
@@ -89,6 +90,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.secret_sealed)).all()
+    ring = key_ring() if rows else None
     op.drop_index("ix_console_sessions_expires_at", table_name="console_sessions")
     op.drop_index("ix_console_sessions_key_id", table_name="console_sessions")
     op.drop_table("console_sessions")
@@ -96,10 +100,7 @@ def downgrade() -> None:
         batch_op.drop_column("rate_limit")
     with op.batch_alter_table("webhook_subscriptions") as batch_op:
         batch_op.add_column(sa.Column("secret", sa.String(length=128), nullable=True))
-    connection = op.get_bind()
-    rows = connection.execute(sa.select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.secret_sealed)).all()
-    if rows:
-        ring = key_ring()
+    if ring is not None:
         for subscription_id, sealed in rows:
             connection.execute(
                 SUBSCRIPTIONS.update()
