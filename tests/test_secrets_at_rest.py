@@ -150,7 +150,7 @@ async def test_a_failed_write_logs_no_secret_and_no_parameter(
     secret = "whsec_" + base64.b64encode(b"s" * 32).decode()
     monkeypatch.setattr(subscriptions, "new_secret", lambda: secret)
     # The same id twice: the second insert fails on the primary key, the secret in flight.
-    monkeypatch.setattr(subscriptions.secrets, "token_hex", lambda _: "0123456789abcdef")
+    monkeypatch.setattr("app.core.events.subscriptions.secrets.token_hex", lambda _: "0" * 16)
     first = await client.post(HOOKS, json={"url": PUBLIC_URL})
     capsys.readouterr()
 
