@@ -66,7 +66,7 @@ def page(
 
 @router.get("/login")
 async def login_page(request: Request, expired: bool = False) -> HTMLResponse:
-    message = "Your key is no longer valid; sign in again." if expired else None
+    message = "Your session has ended; sign in again." if expired else None
     return page(request, "login.html", None, error=message)
 
 
