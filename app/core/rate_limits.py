@@ -111,14 +111,25 @@ class AbuseLimits:
         return self._refusal("address", self.client_item, left)
 
     async def count_failure(self, address: str) -> None:
-        """Count a failed authentication from `address`; `RateLimited` once it is over."""
+        """Count a failed authentication from `address`; `RateLimited` once it is past the
+        limit. The failure that uses the limit up blocks the address at once, so the next
+        request from it costs no lookup."""
         try:
             await self._hit("address", self.client_item, address)
         except RateLimited as refused:
-            if len(self._blocked) >= MAX_REMEMBERED_ADDRESSES:
-                self._blocked.clear()
-            self._blocked[address] = self.clock() + refused.retry_after
+            self._block(address, refused.retry_after)
             raise
+        try:
+            stats = await self._limiter().get_window_stats(self.client_item, "address", address)
+        except StorageError:
+            return  # counted already; the next failure blocks it
+        if stats.remaining <= 0:
+            self._block(address, stats.reset_time - self.clock())
+
+    def _block(self, address: str, seconds: float) -> None:
+        if len(self._blocked) >= MAX_REMEMBERED_ADDRESSES:
+            self._blocked.clear()
+        self._blocked[address] = self.clock() + max(1, math.ceil(seconds))
 
     async def _hit(self, policy: str, item: RateLimitItem, identifier: str) -> None:
         limiter = self._limiter()
