@@ -164,5 +164,9 @@ def migrate() -> None:
     from app.store.migrations import upgrade_configured
 
     settings = get_settings()
-    upgrade_configured(settings)
+    try:
+        upgrade_configured(settings)
+    except RuntimeError as exc:  # e.g. secrets to seal and no CUSTID_SECRET_KEYS
+        typer.echo(f"custid: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo("database schema is at the newest migration")
