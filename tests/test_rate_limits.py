@@ -4,7 +4,9 @@ through Redis when there is one; a flood of made-up tokens costs no database loo
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +20,9 @@ from app.core.audit import Actor
 from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.database import Database
-from tests.conftest import FrozenClock, bearer, started_client, stored_numbers
-from tests.servers import RedisServer
+from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, started_client, stored_numbers
+from tests.servers import RedisServer, ServiceProcess
+from tests.servers import create_key as create_cli_key
 
 ISSUE = "/v1/schemes/daily/numbers"
 RateKeyMaker = Callable[..., Awaitable[NewKey]]
@@ -213,3 +216,47 @@ def test_a_key_is_created_with_its_rate(cli_on_postgres: Settings) -> None:
     assert refused.exit_code == 2
     assert "--rate" in refused.output
     assert [key["rate_limit"] for key in listed] == ["100/second"]
+
+
+@pytest.mark.slow
+def test_a_served_flood_is_turned_away_before_the_application_per_forwarded_address(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "CUSTID_DATA_DIR": str(tmp_path),
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+        "CUSTID_CLIENT_RATE_LIMIT": "5/minute",
+    }
+    key = create_cli_key(env, "crm", "numbers:issue")
+    service = ServiceProcess(env).start()
+    try:
+        with service.http(timeout=10) as http:
+            legitimate = {"Authorization": f"Bearer {key}"}
+            assert http.post(ISSUE, headers=legitimate).status_code == 201
+            attacker = {"X-Forwarded-For": "203.0.113.9"}  # through the local (trusted) proxy
+            flood = [
+                http.post(ISSUE, headers={**attacker, **bearer(f"custid_guess-{n}")})
+                for n in range(60)
+            ]
+            time.sleep(1.1)  # the refusals are logged once a second
+            flood.append(http.post(ISSUE, headers={**attacker, **bearer("custid_guess-last")}))
+            neighbour = http.post(
+                ISSUE, headers={"X-Forwarded-For": "203.0.113.10", **bearer("custid_typo")}
+            )
+            meanwhile = http.post(ISSUE, headers={**attacker, **legitimate})
+    finally:
+        service.stop()
+    lines = [json.loads(line) for line in service.final_output.splitlines() if line.startswith("{")]
+    logged_requests = [line for line in lines if line.get("event") == "request"]
+    tallies = [line for line in lines if line.get("event") == "requests_refused"]
+
+    assert [r.status_code for r in flood[:5]] == [401] * 5
+    for refused in flood[5:]:
+        assert_rate_limited(refused, "address", 5, 60)
+        assert refused.headers["x-request-id"]
+    assert neighbour.status_code == 401  # another address behind the same proxy
+    assert meanwhile.status_code == 201
+    assert tallies
+    assert {line["address"] for line in tallies} == {"203.0.113.9"}
+    assert sum(line["refused"] for line in tallies) >= 50
+    assert len(logged_requests) < 20  # no line per refused request

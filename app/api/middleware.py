@@ -1,5 +1,4 @@
-"""The one middleware every request passes: request id, body limit, a flood's early refusal,
-metrics, access log.
+"""The one middleware every request passes: request id, body limit, metrics, access log.
 
 Pure ASGI in one layer rather than a stack of them: each layer costs every
 request a coroutine, a closure around `send` and a scope lookup, and the
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_for, problem_response
-from app.core.errors import CustidError, PayloadTooLarge, RateLimited
+from app.core.errors import PayloadTooLarge
 from app.core.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -117,8 +116,6 @@ class RequestMiddleware:
             declared = declared_length(scope)
             if declared is not None and declared > limit:
                 await self._refuse_too_large(scope, receive, send_with_request_id)
-            elif (flooding := refused_at_once(scope)) is not None:
-                await self._refuse(flooding, scope, receive, send_with_request_id)
             else:
                 await self.app(scope, counted_receive, send_with_request_id)
         finally:
@@ -138,32 +135,5 @@ class RequestMiddleware:
 
     async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 413 without reading the body."""
-        await self._refuse(PayloadTooLarge(self.max_body_bytes), scope, receive, send)
-
-    async def _refuse(self, error: CustidError, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer `error` without routing the request or reading its body."""
-        headers = dict(error.headers)
-        if isinstance(error, RateLimited):
-            headers["Retry-After"] = str(error.retry_after)
-        await problem_response(Request(scope), problem_for(error), headers)(scope, receive, send)
-
-
-def refused_at_once(scope: Scope) -> RateLimited | None:
-    """A 429 for a bearer token not known to be valid from an address past its failures:
-    a flood of made-up tokens is answered here, before routing, parsing or any lookup."""
-    services = scope.get("state", {}).get("services")
-    if services is None or not services.gatekeeper.flooded():
-        return None
-    token = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            token = credentials.strip() if scheme.lower() == "bearer" else None
-            break
-    if token is None:
-        return None  # routes that need no key still answer; the others refuse in admission
-    client = scope.get("client")
-    refusal: RateLimited | None = services.gatekeeper.refuses_at_once(
-        token, str(client[0]) if client else ""
-    )
-    return refusal
+        body = problem_for(PayloadTooLarge(self.max_body_bytes))
+        await problem_response(Request(scope), body)(scope, receive, send)

@@ -138,14 +138,19 @@ class Gatekeeper:
         request needs a look at its address)."""
         return self.limits is not None and self.limits.any_blocked()
 
-    def refuses_at_once(self, token: str | None, address: str) -> RateLimited | None:
-        """The refusal for a request with `token` from an address past its failures, unless
-        the token is one found valid here: told without I/O, before any routing."""
+    def refuses_at_once(self, token: str | None, address: str) -> int | None:
+        """Seconds a request with `token` from an address past its failures is refused for,
+        unless the token is one found valid here: told without I/O, before any routing."""
         if self.limits is None or not self.limits.any_blocked():
             return None
         if token is not None and token in self._callers:
             return None
-        return self.limits.address_blocked(address)
+        return self.limits.seconds_blocked(address)
+
+    def address_refusal(self, seconds: int) -> RateLimited:
+        """The 429 an address refused for `seconds` more is answered."""
+        assert self.limits is not None
+        return self.limits.address_refusal(seconds)
 
     async def sign_in(self, token: str, address: str) -> Caller:
         """The key a console sign-in presents, looked up whatever the auth mode; a failure

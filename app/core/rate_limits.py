@@ -99,8 +99,8 @@ class AbuseLimits:
         """Whether some address is (or was lately) refused: when not, nothing to look up."""
         return bool(self._blocked)
 
-    def address_blocked(self, address: str) -> RateLimited | None:
-        """The refusal an address is under, if its failures passed the limit lately."""
+    def seconds_blocked(self, address: str) -> int | None:
+        """How long an address is refused for its failures yet, if it is."""
         until = self._blocked.get(address)
         if until is None:
             return None
@@ -108,7 +108,16 @@ class AbuseLimits:
         if left <= 0:
             del self._blocked[address]
             return None
-        return self._refusal("address", self.client_item, left)
+        return max(1, math.ceil(left))
+
+    def address_refusal(self, seconds: int) -> RateLimited:
+        """The 429 of an address refused for `seconds` more."""
+        return self._refusal("address", self.client_item, seconds)
+
+    def address_blocked(self, address: str) -> RateLimited | None:
+        """The refusal an address is under, if its failures passed the limit lately."""
+        seconds = self.seconds_blocked(address)
+        return None if seconds is None else self.address_refusal(seconds)
 
     async def count_failure(self, address: str) -> None:
         """Count a failed authentication from `address`; `RateLimited` once it is past the
