@@ -4,7 +4,6 @@ rotated secret goes on signing beside its successor for the overlap asked for.""
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -18,22 +17,13 @@ from app.core.clock import system_clock
 from app.core.sealing import new_key
 from app.settings import Settings, get_settings
 from tests.conftest import FrozenClock, started_client
-from tests.receiver import Receiver, running, signature_is_valid
-from tests.test_webhook_delivery import HOOKS, delivering, issue, subscribe
+from tests.receiver import Receiver, signature_is_valid
+from tests.test_webhook_delivery import HOOKS, delivering, issue, live, receiver, subscribe
 
 PUBLIC_URL = "https://93.184.216.34/hooks/custid"
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with running(Receiver()) as serving:
-        yield serving
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with started_client(delivering(settings), system_clock) as client:
-        yield client
+__all__ = ["live", "receiver"]  # fixtures
 
 
 async def test_every_delivery_carries_the_standard_webhooks_headers(

@@ -15,7 +15,8 @@ Revises: f4c7e2a9b8d1
 Create Date: 2026-12-03 10:00:00
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -52,6 +53,22 @@ def sealing_context(subscription_id: str) -> str:
     return f"webhook-secret:{subscription_id}"
 
 
+def rewrite(
+    connection: sa.Connection,
+    column: str,
+    rows: Sequence[Sequence[Any]],
+    transform: Callable[[str, str], str],
+) -> None:
+    """Set `column` of each subscription in `rows` (id, secret) to its secret sealed or
+    opened by `transform`, bound to the subscription."""
+    for subscription_id, secret in rows:
+        connection.execute(
+            SUBSCRIPTIONS.update()
+            .where(SUBSCRIPTIONS.c.id == subscription_id)
+            .values({column: transform(secret, sealing_context(subscription_id))})
+        )
+
+
 def upgrade() -> None:
     connection = op.get_bind()
     rows = connection.execute(sa.select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.secret)).all()
@@ -64,12 +81,7 @@ def upgrade() -> None:
             sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True)
         )
     if ring is not None:
-        for subscription_id, secret in rows:
-            connection.execute(
-                SUBSCRIPTIONS.update()
-                .where(SUBSCRIPTIONS.c.id == subscription_id)
-                .values(secret_sealed=ring.seal(secret, sealing_context(subscription_id)))
-            )
+        rewrite(connection, "secret_sealed", rows, ring.seal)
     with op.batch_alter_table("webhook_subscriptions") as batch_op:
         batch_op.alter_column("secret_sealed", existing_type=sa.Text(), nullable=False)
         batch_op.drop_column("secret")
@@ -101,12 +113,7 @@ def downgrade() -> None:
     with op.batch_alter_table("webhook_subscriptions") as batch_op:
         batch_op.add_column(sa.Column("secret", sa.String(length=128), nullable=True))
     if ring is not None:
-        for subscription_id, sealed in rows:
-            connection.execute(
-                SUBSCRIPTIONS.update()
-                .where(SUBSCRIPTIONS.c.id == subscription_id)
-                .values(secret=ring.open(sealed, sealing_context(subscription_id)))
-            )
+        rewrite(connection, "secret", rows, ring.open)
     with op.batch_alter_table("webhook_subscriptions") as batch_op:
         batch_op.alter_column("secret", existing_type=sa.String(length=128), nullable=False)
         batch_op.drop_column("previous_secret_until")
