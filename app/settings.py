@@ -200,7 +200,7 @@ class Settings(BaseSettings):
     @field_validator("client_rate_limit", "key_rate_limit")
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
-        from app.core.rate_limits import canonical_rate
+        from app.core.rates import canonical_rate
 
         return None if value is None else canonical_rate(value)
 

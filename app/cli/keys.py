@@ -51,7 +51,7 @@ def keys_create(
 
     from app.core.api_keys import any_key_exists, create_key
     from app.core.clock import system_clock
-    from app.core.rate_limits import canonical_rate
+    from app.core.rates import canonical_rate
 
     try:
         rate_limit = None if rate is None else canonical_rate(rate)

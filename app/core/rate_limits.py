@@ -14,7 +14,6 @@ callers sharing an address with a flood keep working.
 
 import asyncio
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,30 +28,8 @@ from app.core.errors import RateLimited
 
 log = structlog.get_logger(__name__)
 
-# `100/s` for `100/second`, and the like: what operators type.
-UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-SHORT_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$", re.IGNORECASE)
 # Refusals remembered per address, at most; past it the oldest are forgotten.
 MAX_REMEMBERED_ADDRESSES = 10_000
-
-
-def canonical_rate(text: str) -> str:
-    """`text` as custid stores it (`100/s` -> `100/second`); ValueError if it is no rate
-    (`N/second`, `N/minute`, `N/5minutes`, `N/s`, `N per hour`, ...)."""
-    short = SHORT_RATE.match(text)
-    if short:
-        amount, multiples, unit = short.groups()
-        text = f"{amount}/{multiples}{UNITS[unit.lower()]}"
-    try:
-        item = parse(text)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a rate such as 100/second or 1000/minute") from exc
-    if item.amount < 1:
-        raise ValueError(f"{text!r} allows nothing: give at least 1 request")
-    unit = item.GRANULARITY.name
-    if item.multiples == 1:
-        return f"{item.amount}/{unit}"
-    return f"{item.amount}/{item.multiples}{unit}s"
 
 
 @dataclass
