@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import stack
+from bench import procfs, stack
 from bench.run import new_run_dir, progress, publish
 from bench.wrk import LoadResult, Request, run_wrk
 from tests.certificates import make_tls_files
@@ -48,6 +48,15 @@ class SecurityReport:
     # The flood's own CPU (bench/flood.py), taken from the same two cores.
     flood_cpu_cores: list[float] = field(default_factory=list)
     flood_statuses: dict[str, int] = field(default_factory=dict)
+    # Numbers issued per CPU-second of the custid server (its process tree): what each
+    # phase costs the service itself, whatever else the machine is busy with.
+    http_per_cpu_s: list[float] = field(default_factory=list)
+    flood_per_cpu_s: list[float] = field(default_factory=list)
+    https_per_cpu_s: list[float] = field(default_factory=list)
+    # Server CPU per answer: an issued number (http phase), a refused made-up key (the
+    # flood alone, no issuing beside it).
+    us_per_number: list[float] = field(default_factory=list)
+    us_per_refusal: list[float] = field(default_factory=list)
     non_2xx: int = 0
 
     @property
@@ -57,6 +66,17 @@ class SecurityReport:
     @property
     def https_ratio(self) -> float:
         return statistics.median(self.https_per_s) / statistics.median(self.http_per_s)
+
+    @property
+    def dedicated_core_ratio(self) -> float:
+        """What a server with a core to itself keeps of its issue rate while refusing the
+        flood: the share of its CPU the refusals leave to issuing."""
+        rate = statistics.median(self.flood_sent_per_s)
+        return 1 - rate * statistics.median(self.us_per_refusal) / 1e6
+
+    def per_cpu_ratio(self, phase: list[float]) -> float:
+        """A phase's numbers per server CPU-second, over plain HTTP's."""
+        return statistics.median(phase) / statistics.median(self.http_per_cpu_s)
 
     def summary(self) -> str:
         http = statistics.median(self.http_per_s)
@@ -76,12 +96,25 @@ class SecurityReport:
                 + ", ".join(
                     f"{n:,} x {status}" for status, n in sorted(self.flood_statuses.items())
                 ),
+                "per CPU-second of the custid server (the same ratios, whatever else the "
+                f"machine ran): flood/http {self.per_cpu_ratio(self.flood_per_cpu_s):.2f}, "
+                f"https/http {self.per_cpu_ratio(self.https_per_cpu_s):.2f}",
+                f"server CPU per issued number {statistics.median(self.us_per_number):,.0f} us, "
+                f"per refused made-up key {statistics.median(self.us_per_refusal):,.0f} us: on "
+                "a core of its own the service would keep "
+                f"{self.dedicated_core_ratio:.2f} of its issue rate under the flood",
                 f"non-2xx answers to the measured requests: {self.non_2xx}",
             ]
         )
 
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "flood_ratio": self.flood_ratio, "https_ratio": self.https_ratio}
+        return {
+            **asdict(self),
+            "flood_ratio": self.flood_ratio,
+            "https_ratio": self.https_ratio,
+            "flood_ratio_per_cpu": self.per_cpu_ratio(self.flood_per_cpu_s),
+            "https_ratio_per_cpu": self.per_cpu_ratio(self.https_per_cpu_s),
+        }
 
 
 class SecurityBench:
@@ -103,6 +136,10 @@ class SecurityBench:
         self.https = ServiceProcess(https_env, workers=args.workers, trust=tls.ca)
         stack.start_service(cleanup, self.https, run_dir / "custid-https.log")
         progress(f"custid on {self.http.url} and {self.https.url}")
+        for service in (self.http, self.https):
+            # The key is known valid to each server before any flood, as a caller's would be.
+            with service.http(timeout=30) as client:
+                client.post(f"/v1/schemes/{stack.SCHEME_NAME}/numbers", headers=dict([auth]))
         self.issue = Request(
             "POST",
             f"/v1/schemes/{stack.SCHEME_NAME}/numbers",
@@ -112,36 +149,54 @@ class SecurityBench:
             fresh_idempotency_keys=True,
         )
 
-    def measure(self, name: str, service: ServiceProcess) -> LoadResult:
+    def measure(self, name: str, service: ServiceProcess) -> tuple[LoadResult, float]:
+        """Issue on `service` for --duration after a warm-up: what wrk saw, and the
+        numbers issued per CPU-second of the server."""
         args = self.args
         progress(f"{name}: {args.connections} connections, {args.duration:g} s")
-        script = self.run_dir / f"{name}.lua"
-        run_wrk(
-            service.url,
-            self.issue,
-            connections=args.connections,
-            seconds=args.warmup,
-            threads=1,
-            script_path=script,
+        self.issue_for(service, args.warmup, name)
+        load, per_cpu = self.issue_for(service, args.duration, name)
+        progress(
+            f"  {load.numbers_per_s:,.0f} numbers/s, {per_cpu:,.0f} per server CPU-second, "
+            f"wrk CPU {load.client_cpu_share:.2f}"
         )
+        time.sleep(1)  # wrk stops without waiting for its last answers
+        return load, per_cpu
+
+    def issue_for(
+        self, service: ServiceProcess, seconds: float, name: str
+    ) -> tuple[LoadResult, float]:
+        assert service.process is not None
+        pid = service.process.pid
+        watch = procfs.CpuWatch({"service": lambda: procfs.process_tree(pid)})
+        watch.start()
         load = run_wrk(
             service.url,
             self.issue,
-            connections=args.connections,
-            seconds=args.duration,
+            connections=self.args.connections,
+            seconds=seconds,
             threads=1,
-            script_path=script,
+            script_path=self.run_dir / f"{name}.lua",
         )
-        progress(f"  {load.numbers_per_s:,.0f} numbers/s, wrk CPU {load.client_cpu_share:.2f}")
-        time.sleep(1)  # wrk stops without waiting for its last answers
-        return load
+        cores = watch.stop()["service"]
+        return load, load.numbers_per_s / cores if cores else 0.0
 
     def flood_beside(
         self, service: ServiceProcess, seconds: float, name: str
-    ) -> tuple[LoadResult, dict[str, Any]]:
+    ) -> tuple[tuple[LoadResult, float], dict[str, Any]]:
         """Issue on `service` for `seconds` while the flood runs: what the issuing saw, and
         what the flood sent and got."""
-        flood = subprocess.Popen(
+        flood = self.start_flood(seconds + 1)
+        try:
+            issued = self.issue_for(service, seconds, name)
+        finally:
+            output, _ = flood.communicate(timeout=seconds + 120)
+        guesses: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        return issued, guesses
+
+    def start_flood(self, seconds: float) -> "subprocess.Popen[str]":
+        """bench/flood.py against the HTTP server for `seconds`."""
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -151,43 +206,49 @@ class SecurityBench:
                 "--rate",
                 str(self.args.flood_rate),
                 "--seconds",
-                str(seconds + 1),
+                str(seconds),
                 "--connections",
                 str(self.args.flood_connections),
             ],
             stdout=subprocess.PIPE,
             text=True,
         )
-        try:
-            issued = run_wrk(
-                service.url,
-                self.issue,
-                connections=self.args.connections,
-                seconds=seconds,
-                threads=1,
-                script_path=self.run_dir / f"{name}.lua",
-            )
-        finally:
-            output, _ = flood.communicate(timeout=seconds + 120)
-        guesses: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-        return issued, guesses
 
-    def measure_under_flood(self, report: SecurityReport) -> LoadResult:
+    def measure_flood_alone(self, report: SecurityReport) -> None:
+        """The server's CPU per refused made-up key, with nothing else to do."""
+        assert self.http.process is not None
+        pid = self.http.process.pid
+        watch = procfs.CpuWatch({"service": lambda: procfs.process_tree(pid)})
+        watch.start()
+        guesses = self.run_flood(self.args.duration)
+        cores = watch.stop()["service"]
+        refused = guesses["statuses"].get("429", 0) / guesses["seconds"]
+        report.us_per_refusal.append(cores / refused * 1e6 if refused else 0.0)
+        progress(f"flood alone: {report.us_per_refusal[-1]:,.0f} us of server CPU per refusal")
+
+    def run_flood(self, seconds: float) -> dict[str, Any]:
+        flood = self.start_flood(seconds)
+        output, _ = flood.communicate(timeout=seconds + 120)
+        result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        return result
+
+    def measure_under_flood(self, report: SecurityReport) -> tuple[LoadResult, float]:
         args = self.args
         progress(f"flood: {args.connections} connections, {args.duration:g} s")
         self.flood_beside(self.http, args.warmup, "flood-warmup")
         time.sleep(1)
-        load, guesses = self.flood_beside(self.http, args.duration, "flood")
+        (load, per_cpu), guesses = self.flood_beside(self.http, args.duration, "flood")
         report.flood_sent_per_s.append(guesses["sent_per_s"])
         report.flood_cpu_cores.append(guesses["cpu_seconds"] / guesses["seconds"])
         for status, count in guesses["statuses"].items():
             report.flood_statuses[status] = report.flood_statuses.get(status, 0) + count
         progress(
-            f"  {load.numbers_per_s:,.0f} numbers/s; the flood sent "
-            f"{guesses['sent_per_s']:,.0f} requests/s, answered {guesses['statuses']}"
+            f"  {load.numbers_per_s:,.0f} numbers/s, {per_cpu:,.0f} per server CPU-second; "
+            f"the flood sent {guesses['sent_per_s']:,.0f} requests/s, answered "
+            f"{guesses['statuses']}"
         )
         time.sleep(1)
-        return load
+        return load, per_cpu
 
 
 def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> SecurityReport:
@@ -198,13 +259,22 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Security
     bench = SecurityBench(args, run_dir, cleanup)
     for round_number in range(args.rounds):
         progress(f"round {round_number + 1} of {args.rounds}")
-        for rates, load in (
-            (report.http_per_s, lambda: bench.measure("http", bench.http)),
-            (report.flood_per_s, lambda: bench.measure_under_flood(report)),
-            (report.https_per_s, lambda: bench.measure("https", bench.https)),
+        bench.measure_flood_alone(report)
+        time.sleep(1)
+        for rates, per_cpu_rates, load in (
+            (report.http_per_s, report.http_per_cpu_s, lambda: bench.measure("http", bench.http)),
+            (report.flood_per_s, report.flood_per_cpu_s, lambda: bench.measure_under_flood(report)),
+            (
+                report.https_per_s,
+                report.https_per_cpu_s,
+                lambda: bench.measure("https", bench.https),
+            ),
         ):
-            measured = load()
+            measured, per_cpu = load()
             rates.append(measured.numbers_per_s)
+            per_cpu_rates.append(per_cpu)
+            if rates is report.http_per_s and per_cpu:
+                report.us_per_number.append(1e6 / per_cpu)
             report.non_2xx += measured.non_2xx + measured.errors
     return report
 
