@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from app.cli.serve import warn_if_plaintext_beyond_loopback
 from app.logs import configure_logging
@@ -236,7 +237,7 @@ def redis_settings(database: str, tls: TlsFiles, ca: Path | None = None, **redis
         redis_tls_cert_file=tls.client_cert,
         redis_tls_key_file=tls.client_key,
         schemes_file=TEST_SCHEMES,
-        data_dir=Path(database.rpartition("///")[2]).parent,
+        data_dir=Path(make_url(database).database or ".").parent,
         **redis,
     )
 
