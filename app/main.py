@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __doc__ as summary
 from app.api import (
@@ -22,6 +24,7 @@ from app.api import (
     webhooks,
 )
 from app.api import schemes as scheme_routes
+from app.api.flood_gate import FloodGate
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
 from app.api.problems import install_problem_handlers, known_error_codes
@@ -50,11 +53,12 @@ its scopes are `numbers:issue`, `numbers:read` and `numbers:admin` (retire, repl
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def serving_app() -> FastAPI:
-    """The application as each worker of `custid serve` builds it, its heap settled for serving."""
+def serving_app() -> ASGIApp:
+    """The application as each worker of `custid serve` builds it, its heap settled for
+    serving, behind the gate that turns a flood away before the framework sees it."""
     app = create_app()
     settle_heap()
-    return app
+    return FloodGate(app, app.state.metrics, get_settings().forwarded_allow_ips)
 
 
 def settle_heap() -> None:
@@ -112,6 +116,9 @@ def create_app(
         max_body_bytes=MAX_BODY_BYTES,
         page_headers=PAGE_HEADERS,
     )
+    # Outermost: the client address and scheme a trusted proxy forwarded are what every
+    # layer sees (rate limits per address, the console's Secure cookies).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     install_problem_handlers(app)
     # The issuing routes first: routes are matched in order, and these are the busiest.
     app.include_router(issuing.router)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.access import Gatekeeper
 from app.core.clock import Clock
+from app.core.console_sessions import ConsoleSessions
 from app.core.errors import BackendUnavailable
 from app.core.events.delivery import WebhookDeliverer
 from app.core.events.streams import StreamPublisher
@@ -21,11 +22,13 @@ from app.core.issuing.idempotency import IdempotencyKeys
 from app.core.issuing.issuer import Issuer
 from app.core.metrics import Metrics, forget_this_process
 from app.core.operators import Operators
+from app.core.rate_limits import AbuseLimits
 from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
 from app.settings import Settings
 from app.store.database import Database
-from app.store.migrations import head_revision
+from app.store.limit_storage import shared_limit_storage
+from app.store.migrations import configured_key_ring, head_revision
 from app.store.redis_connection import RedisClient, open_redis
 from schemes import Catalog
 
@@ -48,6 +51,7 @@ class Services:
     deliverer: WebhookDeliverer
     refs: RefKeeper
     reservations: Reservations
+    console_sessions: ConsoleSessions
 
 
 @asynccontextmanager
@@ -80,6 +84,21 @@ async def running_services(
     counter = DatabaseCounter(db)
     connections = AsyncExitStack()
     redis = await connections.enter_async_context(open_redis(settings))
+    limits = AbuseLimits(
+        settings.client_rate_limit,
+        settings.key_rate_limit,
+        shared_limit_storage(settings, redis),
+        settings.redis_probe_interval_seconds,
+    )
+    connections.push_async_callback(limits.close)
+    gatekeeper.limits = limits
+    key_ring = configured_key_ring(settings)
+    if key_ring is None:
+        log.warning(
+            "secret_keys_missing",
+            detail="no webhook subscription can be made or delivered to until "
+            "CUSTID_SECRET_KEYS is set (`custid secrets new-key`)",
+        )
     if redis is not None:
         counter = FallbackCounter(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
@@ -109,7 +128,7 @@ async def running_services(
     )
     if rng is not None:
         issuer.rng = rng
-    subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private)
+    subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private, key_ring)
     deliverer = WebhookDeliverer(
         db,
         clock,
@@ -120,6 +139,7 @@ async def running_services(
         backoff_max_seconds=settings.webhook_backoff_max_seconds,
         poll_interval_seconds=settings.events_poll_interval_seconds,
         issuing_busy=issuer.busy,
+        key_ring=key_ring,
     )
     reservations = Reservations(issuer)
     work: list[Coroutine[Any, Any, None]] = []
@@ -161,6 +181,9 @@ async def running_services(
             deliverer,
             RefKeeper(db, operators, metrics),
             reservations,
+            ConsoleSessions(
+                db, clock, settings.console_idle_timeout, settings.console_session_lifetime
+            ),
         )
     finally:
         log.info("service_stopping")

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool | None = Field(
         default=None,
         description="Whether webhooks may target private or loopback addresses. "
-        "Unset: only on the embedded default.",
+        "Unset: only while the service is bound to loopback.",
     )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a webhook receiver has to answer."
@@ -138,6 +138,71 @@ class Settings(BaseSettings):
     events_redis_stream_maxlen: int = Field(
         default=100_000, ge=1, description="About how many entries the stream keeps."
     )
+
+    # Security: TLS on each hop, sealed secrets, console sessions, abuse limits.
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate (chain) `custid serve` serves HTTPS with."
+    )
+    tls_key_file: Path | None = Field(default=None, description="Its PEM private key.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: callers must present a certificate it signed (mutual TLS).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, "
+        "comma-separated, or *.",
+    )
+    redis_tls: bool | None = Field(
+        default=None,
+        description="TLS to Redis. Unset: on for rediss:// URLs; set true for Sentinels over TLS.",
+    )
+    redis_tls_ca_file: Path | None = Field(
+        default=None, description="PEM CA that signed the Redis servers' certificates."
+    )
+    redis_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate for Redis (tls-auth-clients)."
+    )
+    redis_tls_key_file: Path | None = Field(default=None, description="Its private key.")
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Key ring sealing secrets at rest: base64 32-byte keys, comma-separated; "
+        "the first seals, each opens. Unset on the embedded default: a key file in data_dir.",
+    )
+    console_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30), description="A console session unused this long ends."
+    )
+    console_session_lifetime: timedelta = Field(
+        default=timedelta(hours=8), description="A console session ends this long after sign-in."
+    )
+    client_rate_limit: str = Field(
+        default="120/minute",
+        description="Failed authentications per client address (e.g. 120/minute, 10/s); "
+        "past it, requests without a key known to be valid answer 429.",
+    )
+    key_rate_limit: str | None = Field(
+        default=None,
+        description="Requests per API key for keys created without --rate. Unset: unlimited.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_in_pairs(self) -> "Settings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set CUSTID_TLS_CERT_FILE and CUSTID_TLS_KEY_FILE together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("CUSTID_TLS_CLIENT_CA_FILE needs CUSTID_TLS_CERT_FILE and _KEY_FILE")
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            raise ValueError(
+                "set CUSTID_REDIS_TLS_CERT_FILE and CUSTID_REDIS_TLS_KEY_FILE together"
+            )
+        return self
+
+    @field_validator("client_rate_limit", "key_rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        from app.core.rates import canonical_rate
+
+        return None if value is None else canonical_rate(value)
 
     @field_validator("redis_sentinels")
     @classmethod
@@ -177,10 +242,21 @@ class Settings(BaseSettings):
 
     @property
     def webhooks_may_reach_private(self) -> bool:
-        """Whether webhook targets may be private or loopback addresses."""
+        """Whether webhook targets may be private or loopback addresses: only when told so,
+        or while nothing beyond this machine can reach the service, whatever the database."""
         if self.webhook_allow_private is not None:
             return self.webhook_allow_private
-        return self.is_embedded
+        from app.core.addresses import is_loopback
+
+        return is_loopback(self.host)
+
+    @property
+    def redis_uses_tls(self) -> bool:
+        """Whether connections to Redis (and its Sentinels) are TLS."""
+        if self.redis_tls is not None:
+            return self.redis_tls
+        url = self.redis_url.get_secret_value() if self.redis_url is not None else ""
+        return url.startswith("rediss://")
 
     @property
     def is_embedded(self) -> bool:

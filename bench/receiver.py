@@ -3,13 +3,15 @@
 It runs as its own process and shares the machine with custid and PostgreSQL,
 so it is kept cheap: a bare asyncio protocol speaking just enough HTTP/1.1
 (keep-alive, Content-Length bodies) rather than a framework, leaving the CPU
-to what is measured. It checks each delivery's `Custid-Signature` with the
-secret the benchmark sets, and keeps the distinct event ids it accepted.
+to what is measured. It checks each delivery's Standard Webhooks signature
+(`webhook-signature` over `webhook-id`, `webhook-timestamp` and the body) with
+the secret the benchmark sets, and keeps the distinct event ids it accepted.
 
     python -m bench.receiver PORT     # PUT /secret, POST /hooks, GET /stats
 """
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -20,20 +22,20 @@ class Tally:
     """What arrived since the secret was last set."""
 
     def __init__(self) -> None:
-        self.secret = b""
+        self.key = b""
         self.posts = 0
         self.bad_signatures = 0
         self.event_ids: set[str] = set()
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         if method == "PUT" and path == "/secret":
-            self.secret = body
+            self.key = base64.b64decode(body.decode().removeprefix("whsec_"))
             self.posts, self.bad_signatures, self.event_ids = 0, 0, set()
         elif method == "POST":
             self.posts += 1
-            if not self.verified(headers.get("custid-signature", ""), body):
+            if not self.verified(headers, body):
                 self.bad_signatures += 1
-            self.event_ids.add(headers.get("custid-event-id", ""))
+            self.event_ids.add(headers.get("webhook-id", ""))
         else:
             stats = {
                 "posts": self.posts,
@@ -43,11 +45,11 @@ class Tally:
             return json.dumps(stats).encode()
         return b""
 
-    def verified(self, header: str, body: bytes) -> bool:
-        fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-        signed = f"{fields.get('t', '')}.".encode() + body
-        expected = hmac.new(self.secret, signed, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, fields.get("v1", ""))
+    def verified(self, headers: dict[str, str], body: bytes) -> bool:
+        signed = f"{headers.get('webhook-id')}.{headers.get('webhook-timestamp')}.".encode() + body
+        expected = b"v1," + base64.b64encode(hmac.new(self.key, signed, hashlib.sha256).digest())
+        given = headers.get("webhook-signature", "").encode().split()
+        return any(hmac.compare_digest(expected, signature) for signature in given)
 
 
 class Connection(asyncio.Protocol):

@@ -223,7 +223,8 @@ def start_service(cleanup: ExitStack, service: ServiceProcess, keep_log: Path) -
 
     def ready() -> bool:
         try:
-            return httpx.get(service.url + probe, timeout=1).status_code == 200
+            with service.http(timeout=1) as client:
+                return client.get(probe).status_code == 200
         except httpx.HTTPError:
             return False
 

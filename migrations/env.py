@@ -34,9 +34,11 @@ def run_with(connection: Connection) -> None:
 
 async def run_online() -> None:
     engine = create_engine(database_url(), timeout_seconds=30)
-    async with engine.connect() as connection:
-        await connection.run_sync(run_with)
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_with)
+    finally:  # a migration that fails leaves no connection open behind it
+        await engine.dispose()
 
 
 if context.is_offline_mode():

@@ -39,7 +39,7 @@ from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import IssuedNumber
 from schemes import load_catalog
 from tests.redis_topologies import RedisClusterGroup, SentinelGroup
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import TEST_SECRET_KEYS, PostgresServer, RedisServer
 
 SHARED_POSTGRES = os.environ.get(
     "CUSTID_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -58,6 +58,7 @@ TABLES = (
     "webhook_subscriptions",
     "reservations",
     "sequence_gaps",
+    "console_sessions",
 )
 
 
@@ -237,9 +238,11 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "postgres":
         database_url = request.getfixturevalue("postgres_database")
         redis_url: str | None = request.getfixturevalue("shared_redis")
+        # A server database is given its key ring; the embedded one makes a key file.
+        secret_keys: str | None = TEST_SECRET_KEYS
     else:
         database_url = request.getfixturevalue("sqlite_database")
-        redis_url = None
+        redis_url = secret_keys = None
     asyncio.run(empty_tables(database_url))
     return Settings(
         database_url=database_url,
@@ -247,6 +250,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         redis_key_prefix=f"custid-test-{uuid.uuid4().hex[:12]}",
         schemes_file=TEST_SCHEMES,
         data_dir=tmp_path,
+        secret_keys=secret_keys,
     )
 
 
@@ -265,6 +269,7 @@ def cli_on_postgres(
         "CUSTID_REDIS_URL": shared_redis,
         "CUSTID_REDIS_KEY_PREFIX": f"custid-test-{uuid.uuid4().hex[:12]}",
         "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+        "CUSTID_SECRET_KEYS": TEST_SECRET_KEYS,
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -317,6 +322,7 @@ def redis_settings(postgres_database: str, own_redis: RedisServer, tmp_path: Pat
     asyncio.run(empty_tables(postgres_database))
     return Settings(
         database_url=postgres_database,
+        secret_keys=TEST_SECRET_KEYS,
         redis_url=own_redis.url,
         redis_key_prefix=f"resync-{uuid.uuid4().hex[:8]}",
         redis_timeout_seconds=0.5,

@@ -1,8 +1,9 @@
 """A webhook receiver for the tests: a real HTTP server on a free loopback port.
 
-It verifies every delivery's signature with the code the README gives
-receivers (not custid's own signing code), records what arrived,
-and answers with whatever status the test sets, for a while or for good.
+It verifies every delivery with the code the README gives receivers, which
+is the Standard Webhooks reference library (`standardwebhooks`), not custid's
+own signing code; records what arrived; and answers with whatever status the
+test sets, for a while or for good.
 """
 
 import asyncio
@@ -30,31 +31,33 @@ class Delivery:
     signature_ok: bool
     status: int  # what the receiver answered
     at: float
+    headers: dict[str, str]
+    raw_body: bytes
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def readme_verify() -> Callable[[str, str, bytes], bool]:
-    """The `verify` function the README gives receivers, run from the README itself."""
+ReceiveEvent = Callable[[str, bytes, dict[str, str]], dict[str, Any] | None]
+
+
+def readme_receive() -> ReceiveEvent:
+    """The `receive` function the README gives receivers, run from the README itself."""
     text = README.read_text()
     section = text[text.index("Verifying a delivery") :]
     start = section.index("```python\n") + len("```python\n")
     namespace: dict[str, Any] = {}
     exec(section[start : section.index("```", start)], namespace)
-    verify: Callable[[str, str, bytes], bool] = namespace["verify"]
-    return verify
+    receive: ReceiveEvent = namespace["receive"]
+    return receive
 
 
-def signature_is_valid(secret: str, header: str, body: bytes) -> bool:
-    """Verify `Custid-Signature: t=...,v1=...` as the README tells receivers to."""
-    try:
-        return VERIFY(secret, header, body)
-    except (KeyError, ValueError):  # no or a garbled header
-        return False
+def signature_is_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Whether a delivery verifies as the README tells receivers to verify it."""
+    return RECEIVE(secret, body, headers) is not None
 
 
-VERIFY = readme_verify()
+RECEIVE = readme_receive()
 
 
 @dataclass
@@ -96,14 +99,14 @@ class Receiver:
         status = self.status
         self.deliveries.append(
             Delivery(
-                event_id=headers.get("custid-event-id", ""),
+                event_id=headers.get("webhook-id", ""),
                 event_type=headers.get("custid-event-type", ""),
                 body=json.loads(body),
-                signature_ok=signature_is_valid(
-                    self.secret, headers.get("custid-signature", ""), body
-                ),
+                signature_ok=signature_is_valid(self.secret, headers, body),
                 status=status,
                 at=time.monotonic(),
+                headers=headers,
+                raw_body=body,
             )
         )
         answer_headers = [(b"content-length", b"0")]

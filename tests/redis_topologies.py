@@ -10,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from tests.certificates import TlsFiles
 from tests.servers import RedisServer, free_port, wait_until
 
 SENTINEL_SERVICE = "custid-counters"
@@ -31,15 +32,29 @@ class SentinelGroup:
     """A Redis primary, its replicas, and Sentinels that promote a replica when it dies.
 
     Sentinels decide after one second without an answer (production uses more),
-    so a failover takes a few seconds.
+    so a failover takes a few seconds. With `tls`, replication, the Sentinels and
+    the addresses they give out are TLS (`tls_addresses`); plain ports stay open
+    for the tests' own checks.
     """
 
-    def __init__(self, replicas: int = 2, sentinels: int = 3) -> None:
-        self.primary = RedisServer()
+    def __init__(self, replicas: int = 2, sentinels: int = 3, tls: TlsFiles | None = None) -> None:
+        self.tls = tls
+        replication = ["--tls-replication", "yes"] if tls is not None else []
+        self.primary = RedisServer(*replication, tls=tls)
         self.replicas = [
-            RedisServer("--replicaof", "127.0.0.1", str(self.primary.port)) for _ in range(replicas)
+            RedisServer("--replicaof", "127.0.0.1", str(self.primary.port), *replication, tls=tls)
+            for _ in range(replicas)
         ]
+        if tls is not None:  # a replica reaches its primary over TLS too
+            for replica in self.replicas:
+                replica.options = (
+                    "--replicaof",
+                    "127.0.0.1",
+                    str(self.primary.tls_port),
+                    *replication,
+                )
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.sentinel_tls_ports = [free_port() for _ in range(sentinels)] if tls else []
         self.directory = Path(tempfile.mkdtemp(prefix="custid-sentinel-"))
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
@@ -47,6 +62,29 @@ class SentinelGroup:
     def addresses(self) -> str:
         """The Sentinels as CUSTID_REDIS_SENTINELS takes them."""
         return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    @property
+    def tls_addresses(self) -> str:
+        """The Sentinels' TLS ports, as CUSTID_REDIS_SENTINELS takes them."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_tls_ports)
+
+    def _sentinel_config(self, index: int, quorum: int) -> str:
+        port = self.sentinel_ports[index]
+        monitored = self.primary.port
+        tls = ""
+        if self.tls is not None:
+            monitored = self.primary.tls_port or monitored
+            tls = (
+                f"tls-port {self.sentinel_tls_ports[index]}\ntls-replication yes\n"
+                f"tls-cert-file {self.tls.cert}\ntls-key-file {self.tls.key}\n"
+                f"tls-ca-cert-file {self.tls.ca}\n"
+            )
+        return (
+            f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n{tls}"
+            f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {monitored} {quorum}\n"
+            f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n"
+            f"sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
+        )
 
     @property
     def servers(self) -> list[RedisServer]:
@@ -58,14 +96,9 @@ class SentinelGroup:
                 server.start()
             wait_until(self._replicas_in_sync, 20, "Redis replicas")
             quorum = len(self.sentinel_ports) // 2 + 1
-            for port in self.sentinel_ports:
+            for index, port in enumerate(self.sentinel_ports):
                 config = self.directory / f"sentinel-{port}.conf"
-                config.write_text(
-                    f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
-                    f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {self.primary.port} {quorum}\n"
-                    f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n"
-                    f"sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
-                )
+                config.write_text(self._sentinel_config(index, quorum))
                 self.sentinels.append(
                     subprocess.Popen(
                         [binary("redis-sentinel", "redis-sentinel"), str(config)],
@@ -162,11 +195,17 @@ class RedisClusterGroup:
     """A Redis Cluster of `masters` primaries, each with `replicas_each` replicas.
 
     Nodes give up on a silent peer after one second, so a replica takes over a
-    killed primary's slots within a few seconds.
+    killed primary's slots within a few seconds. With `tls`, clients, the
+    cluster bus and replication are TLS (`tls_url`); plain ports stay open for
+    the tests' own checks.
     """
 
-    def __init__(self, masters: int = 3, replicas_each: int = 1) -> None:
+    def __init__(
+        self, masters: int = 3, replicas_each: int = 1, tls: TlsFiles | None = None
+    ) -> None:
         self.replicas_each = replicas_each
+        self.tls = tls
+        tls_words = ["--tls-cluster", "yes", "--tls-replication", "yes"] if tls else []
         self.nodes = [
             RedisServer(
                 "--cluster-enabled",
@@ -181,16 +220,35 @@ class RedisClusterGroup:
                 # However long its link was down, a replica may take over.
                 "--cluster-replica-validity-factor",
                 "0",
+                *tls_words,
+                tls=tls,
             )
             for _ in range(masters * (1 + replicas_each))
         ]
         for node in self.nodes:
-            node.port = free_cluster_port()
+            # The bus listens 10000 above the port the cluster speaks on (TLS's, with TLS).
+            if tls is None:
+                node.port = free_cluster_port()
+            else:
+                node.tls_port = free_cluster_port()
 
     @property
     def url(self) -> str:
         """One node, as CUSTID_REDIS_URL takes it with CUSTID_REDIS_CLUSTER."""
-        return self.nodes[0].url
+        return self.nodes[0].url if self.tls is None else self.nodes[0].tls_url
+
+    def _cli_tls(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            "--tls",
+            "--cacert",
+            str(self.tls.ca),
+            "--cert",
+            str(self.tls.client_cert),
+            "--key",
+            str(self.tls.client_key),
+        ]
 
     def start(self) -> "RedisClusterGroup":
         try:
@@ -199,9 +257,10 @@ class RedisClusterGroup:
             subprocess.run(
                 [
                     binary("redis-cli", "redis-tools"),
+                    *self._cli_tls(),
                     "--cluster",
                     "create",
-                    *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                    *(f"127.0.0.1:{node.tls_port or node.port}" for node in self.nodes),
                     "--cluster-replicas",
                     str(self.replicas_each),
                     "--cluster-yes",

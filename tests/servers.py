@@ -9,6 +9,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -16,11 +17,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+if TYPE_CHECKING:
+    from tests.certificates import TlsFiles
+
 POSTGRES_BIN = Path(os.environ.get("CUSTID_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+# The key ring of the test runs' services on PostgreSQL, as an operator sets one
+# (`custid secrets new-key`); the embedded default makes its own key file.
+TEST_SECRET_KEYS = "cDhsbB6b3mVq4gQ1JQ8QHn5pT2cZyR0a9wXv7uLkN3E="
 
 
 def free_port() -> int:
@@ -53,11 +60,15 @@ class RedisServer:
 
     `options` are more `--name value` words (a replica's `--replicaof`, a Cluster
     node's `--cluster-enabled`); the server runs in `directory` (a temporary one
-    by default), where a Cluster node keeps its nodes file.
+    by default), where a Cluster node keeps its nodes file. With `tls` it also
+    listens for TLS on `tls_port` (clients must present a certificate its CA
+    signed), and the plain port stays for the tests' own checks.
     """
 
-    def __init__(self, *options: str) -> None:
+    def __init__(self, *options: str, tls: "TlsFiles | None" = None) -> None:
         self.port = free_port()
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else None
         self.options = options
         self.directory = Path(tempfile.mkdtemp(prefix="custid-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -65,6 +76,25 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def tls_url(self) -> str:
+        return f"rediss://127.0.0.1:{self.tls_port}/0"
+
+    def tls_options(self) -> list[str]:
+        """redis-server's TLS words, when it serves TLS."""
+        if self.tls is None:
+            return []
+        return [
+            "--tls-port",
+            str(self.tls_port),
+            "--tls-cert-file",
+            str(self.tls.cert),
+            "--tls-key-file",
+            str(self.tls.key),
+            "--tls-ca-cert-file",
+            str(self.tls.ca),
+        ]
 
     def start(self) -> "RedisServer":
         self.process = subprocess.Popen(
@@ -78,6 +108,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.tls_options(),
                 *self.options,
             ],
             stdout=subprocess.DEVNULL,
@@ -172,6 +203,24 @@ class PostgresServer:
         )
         return self
 
+    def require_tls(self, files: "TlsFiles") -> "PostgresServer":
+        """Serve TLS (`ssl=on`) with `files`' server certificate, and refuse any TCP
+        connection that is not TLS. Call it before the first start."""
+        if not self.data.exists():
+            self.initialise()
+        for source, name in ((files.cert, "server.crt"), (files.key, "server.key")):
+            target = self.data / name
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o600)
+            if self._as_postgres:
+                os.chown(target, self._as_postgres["user"], self._as_postgres["group"])
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostnossl all all 127.0.0.1/32 reject\n"
+        )
+        return self.configure(ssl="on", ssl_cert_file="server.crt", ssl_key_file="server.key")
+
     def configure(self, **settings: str) -> "PostgresServer":
         """Set server settings in its configuration file (read at the next start)."""
         with (self.data / "postgresql.auto.conf").open("a") as conf:
@@ -227,12 +276,28 @@ class PostgresServer:
 
 
 class ServiceProcess:
-    """`custid serve` as its own process, as it runs in production."""
+    """`custid serve` as its own process, as it runs in production.
 
-    def __init__(self, env: Mapping[str, str], workers: int = 1, port: int | None = None) -> None:
+    Given `CUSTID_TLS_CERT_FILE`, it serves HTTPS: `trust` is the CA file its
+    certificate is checked with, and `client_cert` the (certificate, key) it is
+    asked for under mutual TLS.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        workers: int = 1,
+        port: int | None = None,
+        trust: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.trust = trust
+        self.client_cert = client_cert
         self.workers = workers
         self.env = {**os.environ, **env, "CUSTID_PORT": str(self.port)}
+        if "CUSTID_DATABASE_URL" in env:
+            self.env.setdefault("CUSTID_SECRET_KEYS", TEST_SECRET_KEYS)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="custid-serve-", suffix=".log", delete=False)
         # What the process wrote, kept once it is stopped and its log file is gone.
@@ -240,7 +305,19 @@ class ServiceProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.env.get("CUSTID_TLS_CERT_FILE") else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """What a client trusts (and presents) to talk to this service over HTTPS."""
+        context = ssl.create_default_context(cafile=str(self.trust) if self.trust else None)
+        if self.client_cert is not None:
+            context.load_cert_chain(*(str(path) for path in self.client_cert))
+        return context
+
+    def http(self, **options: Any) -> httpx.Client:
+        """A client for this service, over whatever it serves."""
+        return httpx.Client(base_url=self.url, verify=self.ssl_context(), **options)
 
     def start(self) -> "ServiceProcess":
         self.process = subprocess.Popen(
@@ -263,7 +340,8 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"custid exited early:\n{self.output()}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+            with self.http(timeout=0.5) as client:
+                return client.get("/healthz").status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -79,10 +79,12 @@ def test_nothing_is_shown_without_a_key(console: Console, page: Page) -> None:
 
 
 @pytest.mark.slow
-def test_the_key_is_kept_in_an_httponly_strict_cookie(console: Console, page: Page) -> None:
+def test_the_session_id_is_kept_in_an_httponly_strict_cookie(console: Console, page: Page) -> None:
     sign_in(page, console, console.reader_key)
 
     session = next(c for c in page.context.cookies() if c["name"] == "custid_console")
+    assert session["value"] != console.reader_key  # a session id, never the key
+    assert console.reader_key not in str(page.context.cookies())
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Strict"
     assert session["path"] == "/console"
@@ -198,15 +200,18 @@ def test_an_admin_replaces_a_number_and_lands_on_its_successor(
 
 
 @pytest.mark.slow
-def test_a_form_without_its_csrf_token_changes_nothing(console: Console) -> None:
+def test_a_form_without_its_csrf_token_changes_nothing(console: Console, page: Page) -> None:
     number = console.numbers[1]
-    cookies = {"custid_console": console.admin_key, "custid_console_csrf": "the-real-one"}
+    sign_in(page, console, console.admin_key)
+    session = next(c for c in page.context.cookies() if c["name"] == "custid_console")
 
-    forged = httpx.post(
-        f"{console.url}/numbers/{number}/retire",
-        data={"reason": "forged", "csrf_token": "a-guess"},
-        cookies=cookies,
-    )
+    with httpx.Client(
+        cookies={"custid_console": session["value"], "custid_console_csrf": "planted"}
+    ) as browser_of_the_victim:
+        forged = browser_of_the_victim.post(
+            f"{console.url}/numbers/{number}/retire",
+            data={"reason": "forged", "csrf_token": "planted"},
+        )
     record = httpx.get(
         f"{console.service.url}/v1/numbers/{number}",
         headers={"Authorization": f"Bearer {console.reader_key}"},

@@ -1,7 +1,8 @@
 """Webhook deliveries reach a real receiver: signed, in order, retried, and never lost.
 
 The receiver is an HTTP server in the test (tests/receiver.py) that checks each
-signature the way the README tells receivers to.
+delivery the way the README tells receivers to: with the Standard Webhooks
+reference library.
 """
 
 import asyncio
@@ -19,8 +20,7 @@ from redis.asyncio import Redis
 
 from app.core.clock import system_clock
 from app.core.events.delivery import BUSY_EVENTS_PER_TURN, BUSY_PAUSE_SECONDS, EVENTS_PER_TURN
-from app.core.events.http import PublicResolver
-from app.core.events.signing import signature
+from app.core.events.signing import new_secret, signed_headers
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings
 from tests.conftest import TEST_SCHEMES, Report, empty_tables, started_client
@@ -421,22 +421,20 @@ async def test_a_target_that_is_no_longer_allowed_gets_nothing(
     assert sample(samples, "custid_webhook_deliveries_total", outcome="refused") >= 1
 
 
-async def test_names_resolve_to_public_addresses_only_when_connecting() -> None:
-    resolver = PublicResolver()
-    try:
-        with pytest.raises(OSError, match="private or loopback"):
-            await resolver.resolve("localhost", 80)
-    finally:
-        await resolver.close()
-
-
 def test_the_readme_verification_accepts_our_signatures_and_nothing_else() -> None:
     now = int(time.time())
     body = b'{"id":"evt_1","type":"number.issued"}'
-    header = signature("whsec_right", now, body)
+    right, wrong = new_secret(), new_secret()
+    headers = signed_headers([right], "evt_1", "number.issued", now, body)
+    both = signed_headers([wrong, right], "evt_1", "number.issued", now, body)
+    stale = signed_headers([right], "evt_1", "number.issued", now - 3600, body)
+    renamed = {**headers, "webhook-id": "evt_2"}
 
-    assert signature_is_valid("whsec_right", header, body)
-    assert not signature_is_valid("whsec_wrong", header, body)
-    assert not signature_is_valid("whsec_right", header, body.replace(b"evt_1", b"evt_2"))
-    assert not signature_is_valid("whsec_right", signature("whsec_right", now - 3600, body), body)
-    assert not signature_is_valid("whsec_right", "", body)
+    assert signature_is_valid(right, headers, body)
+    assert signature_is_valid(right, both, body)  # one of several signatures is enough
+    assert signature_is_valid(wrong, both, body)
+    assert not signature_is_valid(wrong, headers, body)
+    assert not signature_is_valid(right, headers, body.replace(b"evt_1", b"evt_2"))
+    assert not signature_is_valid(right, renamed, body)  # the id is signed too
+    assert not signature_is_valid(right, stale, body)
+    assert not signature_is_valid(right, {}, body)

@@ -80,6 +80,7 @@ WEBHOOK_EXAMPLE: dict[str, Any] = {
     "created_at": "2023-10-15T01:00:00Z",
     "updated_at": "2023-10-15T01:00:00Z",
     "created_by": "key_5f2c9a0e1b7d4c38",
+    "previous_secret_until": None,
 }
 
 
@@ -104,16 +105,27 @@ class Webhook(BaseModel):
     created_at: datetime
     updated_at: datetime
     created_by: str | None
+    previous_secret_until: datetime | None = Field(
+        description="Until when the secret its last rotation replaced still signs deliveries "
+        "beside the new one (`webhook-signature` carries both); null: only the current one."
+    )
 
 
 class NewWebhook(Webhook):
-    """A subscription just created, with its signing secret: shown this once."""
+    """A subscription with its new signing secret: shown this once."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{**WEBHOOK_EXAMPLE, "secret": "whsec_3q2-7Zx…"}]}
+        json_schema_extra={
+            "examples": [
+                {**WEBHOOK_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8n8NUpCPcMU="}
+            ]
+        }
     )
 
-    secret: str = Field(description="Verifies `Custid-Signature`; store it now.")
+    secret: str = Field(
+        description="The Standard Webhooks signing secret (`whsec_` + base64) that verifies "
+        "`webhook-signature`; store it now, it is not shown again."
+    )
 
 
 class WebhookList(BaseModel):
@@ -166,6 +178,22 @@ class WebhookUpdate(BaseModel):
     schemes: list[SchemeName] | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=500)
     status: Literal["active", "paused"] | None = None
+
+
+class SecretRotation(BaseModel):
+    """Replace a subscription's signing secret."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
+    )
+
+    overlap_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long the old secret goes on signing beside the new one, so receivers "
+        "can switch without a failed delivery (0: it stops at once; at most 30 days).",
+    )
 
 
 class Redelivery(BaseModel):

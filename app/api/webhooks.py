@@ -1,6 +1,7 @@
 """Webhook subscriptions: admins tell custid where to send which events."""
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
@@ -11,6 +12,7 @@ from app.api.deps import ServicesDep
 from app.api.event_schemas import (
     NewWebhook,
     Redelivery,
+    SecretRotation,
     Webhook,
     WebhookCreate,
     WebhookList,
@@ -22,6 +24,7 @@ from app.core.errors import (
     BackendUnavailable,
     EventNotFound,
     InvalidWebhookTarget,
+    SecretKeysMissing,
     WebhookNotFound,
 )
 from app.core.events.subscriptions import ACTIVE, PAUSED, Subscription
@@ -37,6 +40,7 @@ ERRORS = {
     **problem_responses(WebhookNotFound("whk_8c1f2b3a4d5e6f70"), BackendUnavailable("database")),
     **auth_errors(Scope.ADMIN),
 }
+SEALING_ERRORS = problem_responses(SecretKeysMissing(), validated=False)
 TARGET_ERRORS = problem_responses(
     InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address"),
     validated=False,
@@ -71,7 +75,7 @@ def known_schemes(services: Services, schemes: list[str] | None) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=NewWebhook,
-    responses={**ERRORS, **TARGET_ERRORS},
+    responses={**ERRORS, **TARGET_ERRORS, **SEALING_ERRORS},
     summary="Subscribe a URL to events",
 )
 async def create(
@@ -79,8 +83,10 @@ async def create(
 ) -> NewWebhook:
     """Events from now on are posted to `url`, signed with the secret in the answer.
 
-    Each delivery carries `Custid-Event-Id`, `Custid-Event-Type` and
-    `Custid-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+    Deliveries follow [Standard Webhooks](https://www.standardwebhooks.com): each
+    carries `webhook-id` (the event id), `webhook-timestamp` (unix seconds),
+    `webhook-signature` (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`,
+    keyed with the base64-decoded part of the `whsec_` secret) and `Custid-Event-Type`.
     """
     known_schemes(services, request.schemes)
     created = await services.subscriptions.create(
@@ -149,6 +155,26 @@ async def resume(
 ) -> Webhook:
     """Deliver again from where it stopped, at once (a failing one too)."""
     return shown(await services.subscriptions.update(subscription, status=ACTIVE))
+
+
+@router.post(
+    "/{subscription}/secret",
+    response_model=NewWebhook,
+    responses={**ERRORS, **SEALING_ERRORS},
+    summary="Rotate a webhook's secret",
+)
+async def rotate_secret(
+    subscription: SubscriptionId,
+    actor: SettingsAdminActor,
+    services: ServicesDep,
+    request: SecretRotation | None = None,
+) -> NewWebhook:
+    """A new signing secret, shown this once. For `overlap_seconds` (a day unless asked
+    otherwise) deliveries carry the signatures of both the old and the new secret, so a
+    receiver verifies with either while it switches."""
+    overlap = timedelta(seconds=(request or SecretRotation()).overlap_seconds)
+    rotated = await services.subscriptions.rotate_secret(subscription, overlap)
+    return NewWebhook(**shown(rotated.subscription).model_dump(), secret=rotated.secret)
 
 
 @router.post(

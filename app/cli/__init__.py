@@ -1,4 +1,4 @@
-"""The `custid` command: serve, migrate, check, import, openapi, API keys and webhooks.
+"""The `custid` command: serve, migrate, check, import, openapi, API keys, webhooks, secrets.
 
 Each command loads the service's heavier modules (SQLAlchemy, FastAPI, Redis)
 when it runs, not when the command line is parsed: `custid serve --workers N`
@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from app.cli import check, imports, keys, openapi, serve, webhooks
+from app.cli import check, imports, keys, openapi, secrets, serve, webhooks
 
 cli = typer.Typer(
     help="custid: issues unique, structured business numbers.",
@@ -41,6 +41,7 @@ cli.command()(openapi.openapi)
 cli.command("import")(imports.import_numbers)
 cli.add_typer(keys.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
+cli.add_typer(secrets.secrets, name="secrets")
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ def run_on_database(work: Work[T]) -> T:
     """Run `work` against the configured database; a custid error exits 1 with its detail."""
     settings = get_settings()
     if settings.is_embedded:
-        from app.store.migrations import upgrade_to_head
+        from app.store.migrations import upgrade_configured
 
-        upgrade_to_head(settings.sqlalchemy_url)
+        upgrade_configured(settings)
     try:
         return asyncio.run(with_database(settings, work))
     except CustidError as exc:

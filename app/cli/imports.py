@@ -81,13 +81,13 @@ async def run_import(
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
-    from app.store.migrations import upgrade_to_head
+    from app.store.migrations import upgrade_configured
     from schemes import load_catalog
 
     if operator is not None:
         check_operator_shape(operator)
     if settings.is_embedded:
-        await asyncio.to_thread(upgrade_to_head, settings.sqlalchemy_url)
+        await asyncio.to_thread(upgrade_configured, settings)
     patient = settings.model_copy(
         update={"backend_timeout_seconds": IMPORT_STATEMENT_TIMEOUT_SECONDS}
     )

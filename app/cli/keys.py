@@ -39,16 +39,31 @@ def keys_create(
         "--require-operator",
         help="Refuse its requests that name no acting operator (X-Operator or `operator`).",
     ),
+    rate: str | None = typer.Option(
+        None,
+        "--rate",
+        metavar="RATE",
+        help="The most requests it may make, e.g. 100/s, 6000/minute (past it: 429). "
+        "Default: CUSTID_KEY_RATE_LIMIT, if set.",
+    ),
 ) -> None:
     """Create an API key and print its secret. It is shown this once and never stored."""
 
     from app.core.api_keys import any_key_exists, create_key
     from app.core.clock import system_clock
+    from app.core.rates import canonical_rate
+
+    try:
+        rate_limit = None if rate is None else canonical_rate(rate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rate") from exc
 
     async def create(db: "Database") -> "NewKey | None":
         if if_no_keys and await any_key_exists(db):
             return None
-        return await create_key(db, name, scope, system_clock, _operator(), require_operator)
+        return await create_key(
+            db, name, scope, system_clock, _operator(), require_operator, rate_limit
+        )
 
     created = run_on_database(create)
     if created is None:
@@ -59,6 +74,8 @@ def keys_create(
     typer.echo(f"scopes: {' '.join(created.key.scopes)}")
     if require_operator:
         typer.echo("requires an operator: yes")
+    if rate_limit is not None:
+        typer.echo(f"rate:   {rate_limit}")
     typer.echo(f"secret: {created.token}")
     typer.echo(
         "Store the secret now: it cannot be shown again. Send it as "
@@ -112,6 +129,7 @@ def key_as_dict(key: "ApiKey") -> dict[str, Any]:
         "scopes": list(key.scopes),
         "created_at": key.created_at.isoformat(),
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "rate_limit": key.rate_limit,
     }
 
 

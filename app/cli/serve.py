@@ -6,8 +6,9 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from ssl import CERT_REQUIRED
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
@@ -40,9 +41,9 @@ def serve(
     # Read here, before any worker starts, so a bad file stops the command with its one line.
     load_catalog(settings.schemes_file, settings.time_zone)
     if settings.is_embedded:
-        from app.store.migrations import upgrade_to_head
+        from app.store.migrations import upgrade_configured
 
-        upgrade_to_head(settings.sqlalchemy_url)
+        upgrade_configured(settings)
     if settings.auth != "disabled" and not is_loopback(settings.host):
         # Refused here, before any worker starts; the app checks again in every worker.
         from app.core.access import InsecureBinding
@@ -62,7 +63,8 @@ def serve(
     # re-raises the signal to whatever handler was there before it. A drained stop is a
     # clean stop, so that handler exits 0 instead of dying by the signal (exit 143).
     signal.signal(signal.SIGTERM, exit_cleanly)
-    url = base_url(settings.host, port or settings.port)
+    url = base_url(settings.host, port or settings.port, https=settings.tls_cert_file is not None)
+    warn_if_plaintext_beyond_loopback(settings)
     log.info("serving", url=url, docs=f"{url}/docs", console=f"{url}/console", workers=worker_count)
     try:
         uvicorn.run(
@@ -75,6 +77,9 @@ def serve(
             log_level="warning",
             log_config=None,
             access_log=False,
+            # The app reads forwarded headers itself (CUSTID_FORWARDED_ALLOW_IPS).
+            proxy_headers=False,
+            **tls_options(settings),
         )
     finally:
         if own_metrics_dir is not None:
@@ -82,9 +87,39 @@ def serve(
         log.info("stopped", url=url)
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, https: bool = False) -> str:
     """The URL a client reaches a server bound to `host` at (IPv6 in brackets)."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if https else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTPS options: the certificate and key, and with a client CA, mutual TLS
+    (a caller without a certificate that CA signed is refused in the handshake)."""
+    if settings.tls_cert_file is None:
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": str(settings.tls_cert_file),
+        "ssl_keyfile": str(settings.tls_key_file),
+    }
+    if settings.tls_client_ca_file is not None:
+        options |= {
+            "ssl_ca_certs": str(settings.tls_client_ca_file),
+            "ssl_cert_reqs": CERT_REQUIRED,
+        }
+    return options
+
+
+def warn_if_plaintext_beyond_loopback(settings: Settings) -> None:
+    """Say so when API keys would cross the network unencrypted."""
+    if settings.tls_cert_file is None and not is_loopback(settings.host):
+        log.warning(
+            "serving_plaintext",
+            host=settings.host,
+            detail="HTTP without TLS beyond loopback: API keys and numbers cross the network "
+            "in the clear. Set CUSTID_TLS_CERT_FILE and CUSTID_TLS_KEY_FILE, or put a TLS "
+            "proxy in front and bind to 127.0.0.1",
+        )
 
 
 async def refuse_open_public_port(settings: Settings) -> None:
@@ -126,8 +161,12 @@ def prepare_metrics_dir(workers: int) -> Path | None:
 
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    from app.store.migrations import upgrade_to_head
+    from app.store.migrations import upgrade_configured
 
     settings = get_settings()
-    upgrade_to_head(settings.sqlalchemy_url)
+    try:
+        upgrade_configured(settings)
+    except RuntimeError as exc:  # e.g. secrets to seal and no CUSTID_SECRET_KEYS
+        typer.echo(f"custid: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo("database schema is at the newest migration")

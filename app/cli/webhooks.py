@@ -1,4 +1,4 @@
-"""`custid webhooks create|list|show|update|pause|resume|redeliver|delete`."""
+"""`custid webhooks create|list|show|update|pause|resume|rotate-secret|redeliver|delete`."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -34,11 +34,14 @@ def with_subscriptions(work: Callable[["Subscriptions"], Awaitable[T]]) -> T:
     """Run `work` on the configured database's subscriptions; a custid error exits 1."""
     from app.core.clock import system_clock
     from app.core.events.subscriptions import Subscriptions
+    from app.store.migrations import configured_key_ring
 
-    allow_private = get_settings().webhooks_may_reach_private
+    settings = get_settings()
+    allow_private = settings.webhooks_may_reach_private
+    key_ring = configured_key_ring(settings)
 
     async def run(db: "Database") -> T:
-        return await work(Subscriptions(db, system_clock, allow_private))
+        return await work(Subscriptions(db, system_clock, allow_private, key_ring))
 
     return run_on_database(run)
 
@@ -71,7 +74,7 @@ def create(
     )
     show(created.subscription, secret=created.secret)
     typer.echo(
-        "Store the secret now: it verifies Custid-Signature and is not shown again.", err=True
+        "Store the secret now: it verifies webhook-signature and is not shown again.", err=True
     )
 
 
@@ -130,6 +133,35 @@ def pause(subscription_id: str = typer.Argument(..., help="A subscription id."))
 def resume(subscription_id: str = typer.Argument(..., help="A subscription id.")) -> None:
     """Deliver again from where it stopped, at once."""
     show(with_subscriptions(lambda s: s.update(subscription_id, status="active")))
+
+
+@webhooks.command("rotate-secret")
+def rotate_secret(
+    subscription_id: str = typer.Argument(..., help="A subscription id."),
+    overlap: int = typer.Option(
+        86_400,
+        "--overlap",
+        min=0,
+        max=30 * 86_400,
+        help="Seconds the old secret goes on signing beside the new one (0: stops at once).",
+    ),
+) -> None:
+    """Give a subscription a new signing secret (printed once); the old one keeps signing
+    deliveries beside it for the overlap."""
+    from datetime import timedelta
+
+    rotated = with_subscriptions(
+        lambda s: s.rotate_secret(subscription_id, timedelta(seconds=overlap))
+    )
+    until = rotated.subscription.previous_secret_until
+    show(
+        rotated.subscription,
+        secret=rotated.secret,
+        **({"old until": until.isoformat(timespec="seconds")} if until else {}),
+    )
+    typer.echo(
+        "Store the secret now: it verifies webhook-signature and is not shown again.", err=True
+    )
 
 
 @webhooks.command("redeliver")

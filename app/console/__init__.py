@@ -2,8 +2,9 @@
 
 Look up or validate a number and see its trail, find numbers by ref and
 filters, see every scheme's use of its current period, and retire or replace a
-number with `numbers:admin`. Signing in takes an API key, kept in an HttpOnly,
-SameSite=Strict cookie; every form carries a CSRF token. No page shows
+number with `numbers:admin`. Signing in takes an API key and begins a session
+held on the server; the HttpOnly, SameSite=Strict cookie carries only its id,
+and every form carries a CSRF token bound to it. No page shows
 anything without a key, and no page loads anything from another origin.
 """
 

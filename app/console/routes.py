@@ -11,23 +11,26 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import services_of
 from app.api.pages import CONSOLE_PATH
 from app.api.schemas import ListFilters
+from app.api.security import client_address
 from app.console.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    SIGN_IN_FORM_SECONDS,
     CsrfRejected,
     Operator,
     check_csrf,
+    check_sign_in_csrf,
     csrf_token_of,
     keep_cookie,
     sign_in,
     sign_out,
     signed_in,
 )
-from app.core.api_keys import caller_for_token
 from app.core.audit import number_trail
-from app.core.errors import CustidError, NumberNotFound, Unauthorized
+from app.core.errors import CustidError, NumberNotFound, RateLimited, Unauthorized
 from app.core.lifecycle import replace_number, retire_number
 from app.core.records import find_issued, find_numbers
+from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
 
@@ -48,7 +51,7 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    """A rendered page; it keeps the browser's CSRF token in its cookie."""
+    """A rendered page; signed out, it keeps the sign-in form's CSRF token in its cookie."""
     csrf = operator.csrf if operator is not None else csrf_token_of(request)
     response = templates.TemplateResponse(
         request,
@@ -56,36 +59,45 @@ def page(
         {"operator": operator, "csrf_field": CSRF_FIELD, "csrf": csrf, **context},
         status_code=status_code,
     )
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        keep_cookie(response, request, CSRF_COOKIE, csrf, None)
+    if operator is None and request.cookies.get(CSRF_COOKIE) != csrf:
+        keep_cookie(response, request, CSRF_COOKIE, csrf, SIGN_IN_FORM_SECONDS)
     return response
 
 
 @router.get("/login")
 async def login_page(request: Request, expired: bool = False) -> HTMLResponse:
-    message = "Your key is no longer valid; sign in again." if expired else None
+    message = "Your session has ended; sign in again." if expired else None
     return page(request, "login.html", None, error=message)
 
 
 @router.post("/login")
 async def login(request: Request, api_key: FormText, csrf_token: CsrfField) -> Response:
     try:
-        check_csrf(request, csrf_token)
+        check_sign_in_csrf(request, csrf_token)
     except CsrfRejected:
         return page(request, "login.html", None, 403, error="The form expired; try again.")
-    token = api_key.strip()
+    services = services_of(request)
     try:
-        await caller_for_token(services_of(request).db, token)
+        caller = await services.gatekeeper.sign_in(api_key.strip(), client_address(request))
     except Unauthorized:
         return page(request, "login.html", None, 401, error="That API key is not valid.")
+    except RateLimited as exc:
+        message = f"Too many failed sign-ins; try again in {exc.retry_after} s."
+        return page(request, "login.html", None, 429, error=message)
+    if Scope.READ.value not in caller.scopes:
+        return page(request, "login.html", None, 403, error="That key lacks numbers:read.")
     response = RedirectResponse(CONSOLE_PATH, status_code=303)
-    sign_in(response, request, token)
+    sign_in(response, request, await services.console_sessions.begin(caller))
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf_token: CsrfField) -> Response:
-    check_csrf(request, csrf_token)
+async def logout(request: Request, operator: OperatorDep, csrf_token: CsrfField) -> Response:
+    try:
+        check_csrf(request, csrf_token)
+    except CsrfRejected:
+        return RedirectResponse(CONSOLE_PATH, status_code=303)  # still signed in
+    await services_of(request).console_sessions.end(operator.session_id)
     response = RedirectResponse(f"{CONSOLE_PATH}/login", status_code=303)
     sign_out(response)
     return response

@@ -1,10 +1,16 @@
-"""Who is signed in to the console: the API key in its cookie, and the CSRF token of its forms.
+"""Who is signed in to the console: the server-side session its cookie names, and the CSRF
+token of its forms.
 
-The key itself is the session: nothing is stored on the server, every replica
-can read it, and revoking the key signs it out (within the gatekeeper's cache
-time). The cookie is HttpOnly (no script reads it) and SameSite=Strict (no
-other site's page sends it). Forms carry a random token that must match a
-second cookie: a page on another origin can neither read it nor set it.
+Signing in with an API key begins a session (`app/core/console_sessions.py`);
+the cookie carries only the session's random id. It is HttpOnly (no script
+reads it), SameSite=Strict (no other site's page sends it), limited to
+/console, and Secure whenever the request came over HTTPS, directly or through
+a proxy trusted by `CUSTID_FORWARDED_ALLOW_IPS`. A signed-in page's forms carry
+a token derived from the session; the sign-in form, before any session exists,
+carries a random token that must match a cookie of its own.
+
+Every console page depends on `signed_in`, so a new page gets all of this by
+declaring `OperatorDep`.
 """
 
 import secrets
@@ -17,18 +23,18 @@ from app.api.deps import request_id, services_of
 from app.api.pages import CONSOLE_PATH
 from app.core.api_keys import Caller
 from app.core.audit import Actor
-from app.core.errors import Forbidden, Unauthorized
+from app.core.console_sessions import SessionEnded, csrf_matches, csrf_token
 from app.core.scopes import Scope
 
 SESSION_COOKIE = "custid_console"
 CSRF_COOKIE = "custid_console_csrf"
 CSRF_FIELD = "csrf_token"
-# A working day; after it the operator signs in again.
-SESSION_SECONDS = 8 * 3600
+# The sign-in form's token: only until the operator signs in.
+SIGN_IN_FORM_SECONDS = 3600
 
 
 class SignInRequired(Exception):
-    """No valid key: the console answers with its sign-in page."""
+    """No live session: the console answers with its sign-in page."""
 
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason)
@@ -41,10 +47,10 @@ class CsrfRejected(Exception):
 
 @dataclass(frozen=True)
 class Operator:
-    """The signed-in key, what it may do, and the token its forms carry."""
+    """The signed-in key, what it may do, its session, and the token its forms carry."""
 
     caller: Caller
-    token: str
+    session_id: str
     csrf: str
 
     @property
@@ -61,24 +67,33 @@ class Operator:
 
 
 async def signed_in(request: Request) -> Operator:
-    """The operator whose key the cookie holds; `SignInRequired` without a readable one."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    """The operator of the session the cookie names; `SignInRequired` without a live one."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         raise SignInRequired()
     try:
-        caller = await services_of(request).gatekeeper.admit(token, Scope.READ)
-    except (Unauthorized, Forbidden) as exc:
-        raise SignInRequired(exc.detail) from exc
-    return Operator(caller, token, csrf_token_of(request))
+        caller = await services_of(request).console_sessions.resume(session_id)
+    except SessionEnded as exc:
+        raise SignInRequired(exc.reason) from exc
+    if Scope.READ.value not in caller.scopes:
+        raise SignInRequired("the key lacks numbers:read")
+    return Operator(caller, session_id, csrf_token(session_id))
 
 
 def csrf_token_of(request: Request) -> str:
-    """The browser's CSRF token (from its cookie), or a new one to set."""
+    """The sign-in form's CSRF token (from its cookie), or a new one to set."""
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
 def check_csrf(request: Request, submitted: str) -> None:
-    """`CsrfRejected` unless the form's token is the one in the browser's cookie."""
+    """`CsrfRejected` unless a signed-in form's token is its session's."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id or not csrf_matches(session_id, submitted):
+        raise CsrfRejected()
+
+
+def check_sign_in_csrf(request: Request, submitted: str) -> None:
+    """`CsrfRejected` unless the sign-in form's token is the one in the browser's cookie."""
     expected = request.cookies.get(CSRF_COOKIE)
     if not expected or not secrets.compare_digest(expected, submitted):
         raise CsrfRejected()
@@ -87,7 +102,8 @@ def check_csrf(request: Request, submitted: str) -> None:
 def keep_cookie(
     response: Response, request: Request, name: str, value: str, max_age: int | None
 ) -> None:
-    """Set one of the console's cookies: HttpOnly, SameSite=Strict, only for /console."""
+    """Set one of the console's cookies: HttpOnly, SameSite=Strict, only for /console, and
+    Secure when the browser reached us over HTTPS (a trusted proxy's word included)."""
     response.set_cookie(
         name,
         value,
@@ -99,10 +115,11 @@ def keep_cookie(
     )
 
 
-def sign_in(response: Response, request: Request, token: str) -> None:
-    """Keep `token` as the session, with a fresh CSRF token for its forms."""
-    keep_cookie(response, request, SESSION_COOKIE, token, SESSION_SECONDS)
-    keep_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), SESSION_SECONDS)
+def sign_in(response: Response, request: Request, session_id: str) -> None:
+    """Hand the browser its session; the sign-in form's token is no longer needed."""
+    lifetime = services_of(request).console_sessions.lifetime
+    keep_cookie(response, request, SESSION_COOKIE, session_id, int(lifetime.total_seconds()))
+    response.delete_cookie(CSRF_COOKIE, path=CONSOLE_PATH)
 
 
 def sign_out(response: Response) -> None:
@@ -111,7 +128,7 @@ def sign_out(response: Response) -> None:
 
 
 async def to_sign_in(request: Request, exc: Exception) -> Response:
-    """Send a browser without a valid key to the sign-in page."""
+    """Send a browser without a live session to the sign-in page."""
     reason = exc.reason if isinstance(exc, SignInRequired) else ""
     target = f"{CONSOLE_PATH}/login" + ("?expired=1" if reason else "")
     response = RedirectResponse(target, status_code=303)

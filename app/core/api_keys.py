@@ -14,6 +14,7 @@ from app.core.clock import Clock
 from app.core.errors import ApiKeyAlreadyRevoked, ApiKeyNotFound, Forbidden, Unauthorized
 from app.core.scopes import Scope
 from app.store import api_keys as key_rows
+from app.store import console_sessions as session_rows
 from app.store.database import Database
 from app.store.models import ApiKey
 
@@ -28,6 +29,8 @@ class Caller:
     scopes: frozenset[str]
     # Every request must name the acting operator.
     require_operator: bool = False
+    # The requests it may make (`100/second`); None: the service's default.
+    rate_limit: str | None = None
 
     def require(self, scope: Scope) -> None:
         """`Forbidden` unless this caller holds `scope`."""
@@ -58,9 +61,11 @@ async def create_key(
     clock: Clock,
     actor: Actor,
     require_operator: bool = False,
+    rate_limit: str | None = None,
 ) -> NewKey:
     """Create a key with `scopes`; the plaintext token is returned here and never again.
-    With `require_operator`, every request it makes must name the acting operator."""
+    With `require_operator`, every request it makes must name the acting operator; with
+    `rate_limit` (`100/second`), it may make no more requests than that."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock()
     key = ApiKey(
@@ -71,6 +76,7 @@ async def create_key(
         created_at=now,
         revoked_at=None,
         require_operator=require_operator,
+        rate_limit=rate_limit,
     )
     async with db.session() as session:
         session.add(key)
@@ -86,6 +92,7 @@ async def create_key(
                     "name": name,
                     "scopes": key.scopes,
                     **({"require_operator": True} if require_operator else {}),
+                    **({"rate_limit": rate_limit} if rate_limit else {}),
                 },
             ),
         )
@@ -114,6 +121,8 @@ async def revoke_key(
             if await key_rows.find_key(session, key_id) is None:
                 raise ApiKeyNotFound(key_id)
             raise ApiKeyAlreadyRevoked(key_id)
+        # Its console sessions end with it, in the same commit.
+        await session_rows.end_for_key(session, key_id, now)
         await record(
             session,
             Events().add(Action.KEY_REVOKED, actor, now, key_id=key_id, reason=reason),
@@ -130,7 +139,7 @@ async def caller_for_token(db: Database, token: str) -> Caller:
         raise Unauthorized("unknown API key")
     if key.revoked_at is not None:
         raise Unauthorized("this API key was revoked")
-    return Caller(key.id, frozenset(key.scopes), key.require_operator)
+    return Caller(key.id, frozenset(key.scopes), key.require_operator, key.rate_limit)
 
 
 async def any_key_exists(db: Database) -> bool:

@@ -30,8 +30,10 @@
     ├── ReservationExpired       409 reservation_expired
     ├── RefConflict              409 ref_conflict
     ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
+    ├── RateLimited              429 rate_limited (with Retry-After, RateLimit, RateLimit-Policy)
     ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
     │   └── CounterContention        counter_contention
+    ├── SecretKeysMissing        503 secret_keys_missing (with Retry-After)
     └── Overloaded               503 overloaded (with Retry-After)
 
 Request bodies that fail validation are reported by the HTTP layer as 422
@@ -410,3 +412,34 @@ class PayloadTooLarge(CustidError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request bodies are limited to {limit} bytes", limit=limit)
+
+
+class RateLimited(CustidError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, policy: str, quota: int, window_seconds: int, retry_after: int) -> None:
+        super().__init__(
+            f"more than {quota} requests in {window_seconds} s ({policy} limit); "
+            f"retry in {retry_after} s",
+            policy=policy,
+        )
+        self.retry_after = retry_after
+        # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers): the policy, and
+        # nothing left of it until the window resets.
+        self.headers["RateLimit-Policy"] = f'"{policy}";q={quota};w={window_seconds}'
+        self.headers["RateLimit"] = f'"{policy}";r=0;t={retry_after}'
+
+
+class SecretKeysMissing(CustidError):
+    code = "secret_keys_missing"
+    status = 503
+    title = "Secret keys missing"
+
+    def __init__(self, retry_after: int = 60) -> None:
+        super().__init__(
+            "webhook secrets are sealed at rest and this service has no key ring: its operator "
+            "must set CUSTID_SECRET_KEYS (`custid secrets new-key` makes a key)"
+        )
+        self.retry_after = retry_after

@@ -143,6 +143,7 @@ class Metrics:
             registry=on,
         )
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._error_children: dict[str, Counter] = {}
         self._issued_by_scheme: dict[str, Counter] = {}
         self._replays_by_scheme: dict[str, Counter] = {}
         self.events_written = Counter(
@@ -239,7 +240,11 @@ class Metrics:
 
     def count_error(self, code: str) -> None:
         """A problem response with `code` was sent."""
-        self.errors.labels(code=code).inc()
+        # The child of each code is kept: a flood's refusals come thousands a second.
+        child = self._error_children.get(code)
+        if child is None:
+            child = self._error_children[code] = self.errors.labels(code=code)
+        child.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One HTTP request was answered."""

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 # The errors every layer raises live in the core; this is the one the store raises.
 from app.core.errors import BackendUnavailable
+from app.store.tls import postgres_connect_args
 
 # SQLSTATEs of a server that is there but will not serve: any connection
 # exception (08...), shutting down, crashed, starting up, out of connections.
@@ -186,9 +187,17 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 def driver_connect_args(engine: AsyncEngine) -> dict[str, Any]:
     """What asyncpg connects with, as SQLAlchemy reads it from the URL: several hosts
-    (`?host=a:5432&host=b:5432`) and `target_session_attrs` included."""
+    (`?host=a:5432&host=b:5432`), `target_session_attrs` and TLS (`sslmode`) included."""
     _, connect_args = engine.dialect.create_connect_args(engine.url)
-    return dict(connect_args)
+    return postgres_connect_args(dict(connect_args))
+
+
+def _tls_as_asyncpg_takes_it(
+    dialect: Any, connection_record: Any, cargs: Any, cparams: dict[str, Any]
+) -> None:
+    """libpq's TLS parameters in the URL (`sslmode=verify-full&sslrootcert=...`) become
+    the SSL context asyncpg takes, on every new connection."""
+    postgres_connect_args(cparams)
 
 
 def is_read_only(exc: BaseException) -> bool:
@@ -215,6 +224,9 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         # queueing in the pool beats "database is locked" errors.
         engine = create_async_engine(
             parsed,
+            # Bound parameters carry secrets (sealed or hashed, still not for logs): an error's
+            # message names the statement only.
+            hide_parameters=True,
             pool_size=1,
             max_overflow=0,
             pool_timeout=30,
@@ -224,6 +236,7 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         parsed,
+        hide_parameters=True,
         # Enough for reads, lifecycle changes and the groups written step by step,
         # so that connections are reused rather than opened and closed under load.
         pool_size=10,
@@ -235,6 +248,8 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
     event.listen(engine.sync_engine, "handle_error", _demoted_primary_is_a_disconnect)
+    event.listen(engine.sync_engine, "do_connect", _tls_as_asyncpg_takes_it)
+    driver_connect_args(engine)  # a bad TLS parameter stops here, not at the first query
     return engine
 
 

@@ -210,8 +210,11 @@ class WebhookSubscription(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
-    # Needed in the clear to sign each delivery; shown to the caller once, at creation.
-    secret: Mapped[str] = mapped_column(String(128))
+    # The signing secret, sealed (app/core/sealing.py); shown in the clear once, when made.
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    # After a rotation, the secret it replaced, also signing deliveries until `previous_until`.
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_types: Mapped[list[str]] = mapped_column(Attributes)  # empty: every type
     schemes: Mapped[list[str]] = mapped_column(Attributes)  # empty: every scheme
     description: Mapped[str | None] = mapped_column(Text)
@@ -273,6 +276,23 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Every request with this key must name the acting operator.
     require_operator: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Requests it may make, e.g. "100/second"; null: the service's default (if any).
+    rate_limit: Mapped[str | None] = mapped_column(String(32))
+
+
+class ConsoleSession(Base):
+    """A console sign-in: the cookie holds a random id; only its SHA-256 is stored."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Signed in again after this, however busy (the idle expiry comes from last_seen_at).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Signed out, or its key revoked.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Counter(Base):

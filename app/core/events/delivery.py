@@ -7,8 +7,10 @@ posts the events after the subscription's position, one at a time and in
 order, then moves the position past those the receiver accepted (any 2xx):
 once per turn of up to `EVENTS_PER_TURN` events, in a commit that does not
 wait for the disk. Receivers may see an event again (a process or database
-killed before the position moved): the `Custid-Event-Id` header lets them
-keep it once.
+killed before the position moved): the `webhook-id` header (the event id)
+lets them keep it once. Each post is signed the Standard Webhooks way
+(`signing.py`) with the subscription's secrets, opened from the key ring for
+the turn and never kept.
 
 A failure (no answer, another status) stops the subscription at that event:
 it is tried again after an exponential backoff with jitter, or after the
@@ -36,17 +38,13 @@ import orjson
 import structlog
 
 from app.core.clock import Clock
-from app.core.errors import InvalidWebhookTarget
+from app.core.errors import InvalidWebhookTarget, SecretKeysMissing
 from app.core.events.feed import Event, events_after
-from app.core.events.signing import (
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
-    SIGNATURE_HEADER,
-    signature,
-)
-from app.core.events.subscriptions import ACTIVE, FAILING, RETRY_AT_ONCE
+from app.core.events.signing import signed_headers
+from app.core.events.subscriptions import ACTIVE, FAILING, RETRY_AT_ONCE, signing_secrets
 from app.core.events.targets import check_target
 from app.core.metrics import Metrics
+from app.core.sealing import KeyRing, SecretUnreadable
 from app.encoding import json_bytes
 from app.store import webhooks as webhook_rows
 from app.store.database import Database
@@ -89,6 +87,8 @@ class WebhookDeliverer:
     poll_interval_seconds: float = 0.5
     # Whether issuing is backlogged in this process; deliveries yield to it while it is.
     issuing_busy: Callable[[], bool] = lambda: False
+    # Opens the subscriptions' sealed signing secrets.
+    key_ring: KeyRing | None = None
     _client: "WebhookClient | None" = field(default=None, init=False)
 
     async def run(self) -> None:
@@ -135,7 +135,7 @@ class WebhookDeliverer:
             return 0
         accepted, failure = await self._post_in_order(subscription, events)
         # One write per turn, not per event: a process killed mid-turn sends the turn's
-        # events again, and receivers deduplicate on Custid-Event-Id.
+        # events again, and receivers deduplicate on webhook-id.
         changes: dict[str, object] = {}
         if accepted:
             changes |= RETRY_AT_ONCE | webhook_rows.position_values(accepted[-1].position)
@@ -156,25 +156,25 @@ class WebhookDeliverer:
         except InvalidWebhookTarget as exc:  # say, a name that now resolves to 10.0.0.5
             self.metrics.count_delivery("refused")
             return [], (events[0], Attempt(False, exc.detail))
+        try:
+            secrets = signing_secrets(subscription, self.key_ring, self.clock())
+        except (SecretUnreadable, SecretKeysMissing) as exc:  # a key left out of the ring
+            self.metrics.count_delivery("refused")
+            return [], (events[0], Attempt(False, f"cannot sign: {exc}"))
         accepted: list[Event] = []
         for event in events:
-            attempt = await self._post(subscription, event)
+            attempt = await self._post(subscription.url, secrets, event)
             if not attempt.delivered:
                 return accepted, (event, attempt)
             accepted.append(event)
         return accepted, None
 
-    async def _post(self, subscription: WebhookSubscription, event: Event) -> Attempt:
+    async def _post(self, url: str, secrets: list[str], event: Event) -> Attempt:
         body = json_bytes(event.payload(), option=orjson.OPT_UTC_Z)
         timestamp = int(self.clock().timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            EVENT_ID_HEADER: event.id,
-            EVENT_TYPE_HEADER: event.type,
-            SIGNATURE_HEADER: signature(subscription.secret, timestamp, body),
-        }
+        headers = signed_headers(secrets, event.id, event.type, timestamp, body)
         started = time.perf_counter()
-        answer = await self._http().post(subscription.url, body, headers)
+        answer = await self._http().post(url, body, headers)
         self.metrics.observe_delivery(time.perf_counter() - started)
         if answer.status is not None and 200 <= answer.status < 300:
             self.metrics.count_delivery("delivered")

@@ -5,18 +5,29 @@ A subscription names an http(s) URL, the event types and schemes it wants
 it is signed. It starts at the end of the feed: it receives what happens from
 then on. Paused, it keeps its place; `redeliver` moves its place back to an
 event, so that event and every later one are sent again.
+
+Secrets are stored sealed under the key ring (`app/core/sealing.py`), never in
+the clear. Rotating one hands out a new secret and keeps the old one signing
+beside it for an overlap, so receivers switch without a failed delivery.
 """
 
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.core.audit import Actor
 from app.core.clock import Clock
-from app.core.errors import EventNotFound, UnknownEventType, WebhookNotFound
+from app.core.errors import (
+    EventNotFound,
+    SecretKeysMissing,
+    UnknownEventType,
+    WebhookNotFound,
+)
 from app.core.events.feed import ACTIONS_OF_TYPE, cursor_of, event_row_id, events_after
+from app.core.events.signing import new_secret
 from app.core.events.targets import check_target
+from app.core.sealing import KeyRing
 from app.store import event_feed
 from app.store import webhooks as webhook_rows
 from app.store.database import Database
@@ -24,7 +35,9 @@ from app.store.event_feed import Position
 from app.store.models import WebhookSubscription
 
 ACTIVE, PAUSED, FAILING = "active", "paused", "failing"
-ID_PREFIX, SECRET_PREFIX = "whk_", "whsec_"
+ID_PREFIX = "whk_"
+# The longest a rotated secret may go on signing beside its successor.
+MAX_SECRET_OVERLAP = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class Subscription:
     created_at: datetime
     updated_at: datetime
     created_by: str | None
+    # Until when the secret replaced by the last rotation still signs deliveries too.
+    previous_secret_until: datetime | None = None
 
     @classmethod
     def of(cls, row: WebhookSubscription) -> "Subscription":
@@ -63,6 +78,7 @@ class Subscription:
             created_at=row.created_at,
             updated_at=row.updated_at,
             created_by=row.created_by,
+            previous_secret_until=row.previous_secret_until,
         )
 
 
@@ -74,14 +90,41 @@ class NewSubscription:
     secret: str
 
 
+def sealing_context(subscription_id: str) -> str:
+    """What a subscription's sealed secrets are bound to: they open on its row only."""
+    return f"webhook-secret:{subscription_id}"
+
+
+def signing_secrets(row: WebhookSubscription, key_ring: KeyRing | None, now: datetime) -> list[str]:
+    """The secrets a delivery to `row` is signed with now: its own, and the one its last
+    rotation replaced while the overlap lasts. `SecretUnreadable` or `SecretKeysMissing`
+    when the ring cannot open them."""
+    if key_ring is None:
+        raise SecretKeysMissing()
+    context = sealing_context(row.id)
+    found = [key_ring.open(row.secret_sealed, context)]
+    until = row.previous_secret_until
+    if row.previous_secret_sealed is not None and until is not None and until > now:
+        found.append(key_ring.open(row.previous_secret_sealed, context))
+    return found
+
+
 @dataclass
 class Subscriptions:
     """Creates, changes and removes webhook subscriptions."""
 
     db: Database
     clock: Clock
-    # Whether targets may be private or loopback addresses (off outside embedded mode).
+    # Whether targets may be private or loopback addresses (see Settings).
     allow_private: bool
+    # Seals the signing secrets; None (a server database given no CUSTID_SECRET_KEYS):
+    # no subscription can be made.
+    key_ring: KeyRing | None = None
+
+    def _sealed(self, secret: str, subscription_id: str) -> str:
+        if self.key_ring is None:
+            raise SecretKeysMissing()
+        return self.key_ring.seal(secret, sealing_context(subscription_id))
 
     async def create(
         self,
@@ -94,14 +137,16 @@ class Subscriptions:
         """A new, active subscription; it receives the events that happen from now on."""
         check_event_types(event_types)
         await check_target(url, self.allow_private)
-        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        secret = new_secret()
+        subscription_id = ID_PREFIX + secrets.token_hex(8)
+        sealed = self._sealed(secret, subscription_id)
         now = self.clock()
         async with self.db.transaction() as session:
             start = await event_feed.feed_end(session)
             subscription = WebhookSubscription(
-                id=ID_PREFIX + secrets.token_hex(8),
+                id=subscription_id,
                 url=url,
-                secret=secret,
+                secret_sealed=sealed,
                 event_types=sorted(set(event_types)),
                 schemes=sorted(set(schemes)),
                 description=description,
@@ -168,6 +213,52 @@ class Subscriptions:
             subscription_id,
             {"status": ACTIVE, **RETRY_AT_ONCE, **webhook_rows.position_values(before)},
         )
+
+    async def rotate_secret(self, subscription_id: str, overlap: timedelta) -> NewSubscription:
+        """A new secret for the subscription, shown this once; the one it replaces goes on
+        signing deliveries beside it for `overlap` (none: it stops at once)."""
+        secret = new_secret()
+        sealed = self._sealed(secret, subscription_id)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            row = await webhook_rows.find(session, subscription_id)
+            if row is None:
+                raise WebhookNotFound(subscription_id)
+            overlapping = overlap > timedelta(0)
+            await webhook_rows.change(
+                session,
+                subscription_id,
+                secret_sealed=sealed,
+                previous_secret_sealed=row.secret_sealed if overlapping else None,
+                previous_secret_until=now + overlap if overlapping else None,
+                updated_at=now,
+            )
+        return NewSubscription(await self.get(subscription_id), secret)
+
+    async def reseal(self) -> int:
+        """Seal every secret again under the key ring's first key; how many were not yet.
+
+        What `custid secrets rotate` runs after a new key is put first in the ring.
+        """
+        if self.key_ring is None:
+            raise SecretKeysMissing()
+        ring = self.key_ring
+        resealed = 0
+        async with self.db.transaction() as session:
+            for row in await webhook_rows.all_subscriptions(session):
+                context = sealing_context(row.id)
+                changes = {
+                    column: ring.seal(ring.open(sealed, context), context)
+                    for column, sealed in (
+                        ("secret_sealed", row.secret_sealed),
+                        ("previous_secret_sealed", row.previous_secret_sealed),
+                    )
+                    if sealed is not None and not ring.is_current(sealed)
+                }
+                if changes:
+                    await webhook_rows.change(session, row.id, **changes)
+                    resealed += 1
+        return resealed
 
     async def undelivered_ages(self) -> dict[str, float]:
         """Per subscription not paused: seconds since the oldest event it has not received."""

@@ -34,8 +34,10 @@ from custid_client.errors import (
     PayloadTooLarge,
     ProblemError,
     RandomSpaceExhausted,
+    RateLimited,
     RefConflict,
     ReservationExpired,
+    SecretKeysMissing,
     SequenceExhausted,
     Unauthorized,
     UnknownEventType,
@@ -53,6 +55,7 @@ from custid_client.models import (
     Validation,
 )
 from custid_client.retries import RetryPolicy
+from custid_client.webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "ERRORS_BY_CODE",
@@ -88,9 +91,11 @@ __all__ = [
     "Preview",
     "ProblemError",
     "RandomSpaceExhausted",
+    "RateLimited",
     "RefConflict",
     "Replacement",
     "ReservationExpired",
+    "SecretKeysMissing",
     "RetryPolicy",
     "Scheme",
     "SequenceExhausted",
@@ -99,4 +104,6 @@ __all__ = [
     "UnknownScheme",
     "Validation",
     "ValidationError",
+    "WebhookVerificationError",
+    "verify_webhook",
 ]

@@ -17,6 +17,7 @@ CustidError
     ├── RefConflict              409 ref_conflict (`.problem["number"]`: the ref's number)
     ├── MalformedBody            400 malformed_body
     ├── PayloadTooLarge          413 payload_too_large
+    ├── RateLimited              429 rate_limited (retried after its Retry-After)
     ├── ValidationError          422 validation_error
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
@@ -32,6 +33,7 @@ CustidError
     ├── BackendUnavailable       503 backend_unavailable
     ├── CounterContention        503 counter_contention
     ├── Overloaded               503 overloaded
+    ├── SecretKeysMissing        503 secret_keys_missing (the service has no key ring)
     └── HttpError                any other code
 """
 
@@ -178,6 +180,14 @@ class CounterContention(BackendUnavailable):
 
 class Overloaded(ProblemError):
     code = "overloaded"
+
+
+class RateLimited(ProblemError):
+    code = "rate_limited"
+
+
+class SecretKeysMissing(ProblemError):
+    code = "secret_keys_missing"
 
 
 class HttpError(ProblemError):

@@ -1,9 +1,10 @@
 """When to send a call again, and how long to wait first.
 
-A call is sent again after a connection error or a 503 (custid's answer while a
-backend is down, or while it is overloaded), and after a 409
+A call is sent again after a connection error, a 503 (custid's answer while a
+backend is down, or while it is overloaded) or a 429 (past a rate limit; nothing
+was done), and after a 409
 `idempotency_in_progress` (the first attempt of the same call is still being
-answered). A 503's `Retry-After` is honoured; otherwise the wait grows
+answered). A 503's or 429's `Retry-After` is honoured; otherwise the wait grows
 exponentially, with full jitter so that many clients do not retry in step.
 Issuing calls carry an Idempotency-Key, so resending one that custid did
 receive returns the same numbers instead of issuing new ones; calls that
@@ -18,7 +19,7 @@ import httpx
 
 from custid_client.errors import problem_error, retry_after_seconds
 
-RETRIED_STATUSES = {503}
+RETRIED_STATUSES = {429, 503}
 # The same Idempotency-Key's first request is still running: ask again shortly.
 IN_PROGRESS = (409, "idempotency_in_progress")
 

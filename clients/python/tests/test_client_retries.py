@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import RunningCustid, custid_env
 from custid_client import CustidClient, CustidConnectionError, RetryPolicy
@@ -121,3 +122,14 @@ def test_a_retry_across_a_restarted_custid_yields_one_number(tmp_path: Path) -> 
     assert proxy.forwarded >= 2
     assert record.replayed is True
     assert [found.number for found in listed] == [record.number]
+
+
+def test_a_429_is_retried_after_its_retry_after() -> None:
+    limited = httpx.Response(
+        429,
+        headers={"Retry-After": "3", "Content-Type": "application/problem+json"},
+        json={"status": 429, "code": "rate_limited", "title": "Too many requests"},
+    )
+
+    assert RetryPolicy(max_attempts=3).after_response(0, limited) == 3.0
+    assert RetryPolicy(max_attempts=1).after_response(0, limited) is None
