@@ -23,6 +23,7 @@ from app.core.metrics import Metrics, forget_this_process
 from app.core.operators import Operators
 from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
+from app.core.trail.seals import seal_periodically
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import head_revision
@@ -128,6 +129,7 @@ async def running_services(
             purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
             expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
             deliverer.run(),
+            seal_periodically(db, settings.trail_seal_interval_seconds),
         ]
         if settings.events_redis_stream is not None and redis is not None:
             publisher = StreamPublisher(

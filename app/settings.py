@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     events_redis_stream_maxlen: int = Field(
         default=100_000, ge=1, description="About how many entries the stream keeps."
     )
+    trail_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs the trail's checkpoints. Unset: none.",
+    )
+    trail_seal_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often new trail events are sealed into the chain."
+    )
 
     @field_validator("redis_sentinels")
     @classmethod

@@ -58,6 +58,7 @@ TABLES = (
     "webhook_subscriptions",
     "reservations",
     "sequence_gaps",
+    "trail_blocks",
 )
 
 

@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from app.cli import trail
 from app.core.errors import BackendUnavailable, UnknownScheme
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
@@ -28,14 +30,27 @@ def check(
     partition: str | None = typer.Option(
         None, "--partition", help="With --scheme: only this partition, e.g. region=SH."
     ),
+    audit: bool = typer.Option(
+        False,
+        "--audit",
+        help="Recompute the trail's hash chain instead, and name the first event that differs.",
+    ),
+    checkpoint: Path | None = typer.Option(  # noqa: B008 - typer declares options this way
+        None,
+        "--checkpoint",
+        help="With --audit: write a signed checkpoint of the verified head to this file.",
+    ),
 ) -> None:
     """Check every scheme: counters not behind, no duplicates; report gaps and utilisation.
 
     Exits 0 when all is well, 1 when a counter is behind, a number is duplicated or a
     scheme's current period is used up, 2 when a backend cannot be reached. With
     --scheme it lists the gaps of one period (every sequence value not stored, with
-    its cause) and exits 0.
+    its cause) and exits 0. With --audit it recomputes the trail's hash chain: exit 0
+    when it holds, 1 naming the first event that differs.
     """
+    if audit:
+        trail.audit(as_json, checkpoint)
     settings = get_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
     try:

@@ -1,0 +1,212 @@
+"""Queries on the trail's chain: the block row of each write, sealing, and reading it all back.
+
+A block's events are those of its transaction (`txid`) from `first_event` to
+`last_event`: on PostgreSQL several transactions take ids at once, so a
+write's ids are not contiguous, but within a txid they are its own.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store.chain import ZERO, Block
+from app.store.models import NumberEvent, TrailBlock
+
+# Rows read per query when the whole trail is read back.
+PAGE = 20_000
+
+
+async def add_block(
+    session: AsyncSession, first_event: int, last_event: int, events: int, head: str
+) -> None:
+    """Record a write of `events` events, `first_event` to `last_event`, the last hashed `head`."""
+    await session.execute(
+        insert(TrailBlock).values(
+            first_event=first_event, last_event=last_event, events=events, head=head
+        )
+    )
+
+
+async def ids_of_transaction(
+    session: AsyncSession, txid: int | None, count: int
+) -> tuple[int, int]:
+    """The first and last id of the `count` events the session's transaction wrote last.
+
+    PostgreSQL: its events carry its `txid`. SQLite: its single writer takes the ids
+    after the highest in turn, so they are the last `count`.
+    """
+    if txid is None:
+        last = (await session.execute(select(func.max(NumberEvent.id)))).scalar_one()
+        return int(last) - count + 1, int(last)
+    statement = select(func.min(NumberEvent.id), func.max(NumberEvent.id)).where(
+        NumberEvent.txid == txid
+    )
+    first, last = (await session.execute(statement)).one()
+    return int(first), int(last)
+
+
+def _finished(session: AsyncSession) -> ColumnElement[bool] | None:
+    """On PostgreSQL: blocks of transactions older than any still running, which no block can
+    join any more (as the feed reads events; see `event_feed.py`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    oldest_running = cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
+    return TrailBlock.txid < oldest_running
+
+
+def block_of(row: TrailBlock | Row[Any]) -> Block:
+    """A block row as the chain's arithmetic takes it."""
+    return Block(
+        row.id,
+        row.txid,
+        row.first_event,
+        row.last_event,
+        row.events,
+        row.head,
+        row.position,
+        row.link,
+    )
+
+
+@dataclass(frozen=True)
+class SealedHead:
+    """The last sealed block: its position and link (0 and ZERO before any), and how many
+    events and which last event the sealed chain covers."""
+
+    position: int
+    link: str
+    events: int
+    last_event: int | None
+
+
+async def sealed_head(session: AsyncSession) -> SealedHead:
+    """The head of the sealed chain."""
+    last = (
+        await session.execute(
+            select(TrailBlock)
+            .where(TrailBlock.position.is_not(None))
+            .order_by(TrailBlock.position.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if last is None or last.position is None or last.link is None:
+        return SealedHead(0, ZERO, 0, None)
+    covered = select(func.coalesce(func.sum(TrailBlock.events), 0)).where(
+        TrailBlock.position.is_not(None)
+    )
+    events = int((await session.execute(covered)).scalar_one())
+    return SealedHead(last.position, last.link, events, last.last_event)
+
+
+async def link_at(session: AsyncSession, position: int) -> str | None:
+    """The link stored at `position` of the sealed chain, if there is one."""
+    statement = select(TrailBlock.link).where(TrailBlock.position == position)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def unsealed_blocks(session: AsyncSession, limit: int) -> list[Block]:
+    """Up to `limit` blocks not sealed yet that no earlier block can join, in chain order."""
+    statement = (
+        select(TrailBlock)
+        .where(TrailBlock.position.is_(None))
+        .order_by(TrailBlock.txid, TrailBlock.first_event)
+        .limit(limit)
+    )
+    if (finished := _finished(session)) is not None:
+        statement = statement.where(finished)
+    return [block_of(row) for row in (await session.execute(statement)).scalars()]
+
+
+async def seal_blocks(session: AsyncSession, sealed: Sequence[tuple[int, int, str]]) -> int:
+    """Give blocks (id, position, link) their place; how many were still unsealed."""
+    if not sealed:
+        return 0
+    blocks = TrailBlock.__table__.c
+    # The table, not the model: an executemany of an UPDATE keyed by bound parameters.
+    statement = (
+        update(TrailBlock.__table__)
+        .where(blocks.id == bindparam("block_id"), blocks.position.is_(None))
+        .values(position=bindparam("block_position"), link=bindparam("block_link"))
+    )
+    rows = [
+        {"block_id": block_id, "block_position": position, "block_link": link}
+        for block_id, position, link in sealed
+    ]
+    result = await session.execute(statement, rows)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def read_one_snapshot(session: AsyncSession) -> None:
+    """Make every query of the session's transaction read the same snapshot of the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        # SQLite's driver begins a transaction only before a write; in WAL mode one begun
+        # here keeps the snapshot of its first read.
+        await session.execute(text("BEGIN"))
+
+
+# What the audit reads of each event: its place, its content and its stored hash.
+AUDITED_COLUMNS = (
+    NumberEvent.txid,
+    NumberEvent.id,
+    NumberEvent.hash,
+    NumberEvent.action,
+    NumberEvent.at,
+    NumberEvent.actor,
+    NumberEvent.operator,
+    NumberEvent.request_id,
+    NumberEvent.key_id,
+    NumberEvent.reason,
+    NumberEvent.details,
+    NumberEvent.refs,
+    NumberEvent.number,
+)
+
+
+async def every_event(session: AsyncSession) -> AsyncIterator[Sequence[Row[Any]]]:
+    """Every event, in pages, in (txid, id) order: the order blocks hold them in."""
+    after = (-1, -1)
+    while True:
+        statement = (
+            select(*AUDITED_COLUMNS)
+            .where(tuple_(NumberEvent.txid, NumberEvent.id) > tuple_(*after))
+            .order_by(NumberEvent.txid, NumberEvent.id)
+            .limit(PAGE)
+        )
+        rows = (await session.execute(statement)).all()
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].txid, rows[-1].id)
+
+
+async def every_block(session: AsyncSession) -> AsyncIterator[list[Block]]:
+    """Every block, in pages, in (txid, first_event) order: the chain's order."""
+    after = (-1, -1, -1)
+    key = (TrailBlock.txid, TrailBlock.first_event, TrailBlock.id)
+    while True:
+        statement = (
+            select(TrailBlock).where(tuple_(*key) > tuple_(*after)).order_by(*key).limit(PAGE)
+        )
+        blocks = [block_of(row) for row in (await session.execute(statement)).scalars()]
+        if not blocks:
+            return
+        yield blocks
+        after = (blocks[-1].txid, blocks[-1].first_event, blocks[-1].id)
