@@ -202,11 +202,10 @@ def test_a_checkpoint_verifies_offline_and_not_once_altered(
     public = tmp_path / "public.pem"
     assert audit("--checkpoint", str(checkpoint))[0] == 0
     signed = json.loads(checkpoint.read_text())
+    assert environment.trail_signing_key is not None
+    private = environment.trail_signing_key.get_secret_value().encode()
     public.write_bytes(
-        serialization.load_pem_private_key(
-            environment.trail_signing_key.get_secret_value().encode(),
-            None,  # type: ignore[union-attr]
-        )
+        serialization.load_pem_private_key(private, None)
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )

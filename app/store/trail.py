@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.chain import ZERO, Block
-from app.store.models import NumberEvent, TrailBlock
+from app.store.models import Base, NumberEvent, TrailBlock
 
 # Rows read per query when the whole trail is read back.
 PAGE = 20_000
@@ -137,10 +137,11 @@ async def seal_blocks(session: AsyncSession, sealed: Sequence[tuple[int, int, st
     """Give blocks (id, position, link) their place; how many were still unsealed."""
     if not sealed:
         return 0
-    blocks = TrailBlock.__table__.c
+    table = Base.metadata.tables["trail_blocks"]
+    blocks = table.c
     # The table, not the model: an executemany of an UPDATE keyed by bound parameters.
     statement = (
-        update(TrailBlock.__table__)
+        update(table)
         .where(blocks.id == bindparam("block_id"), blocks.position.is_(None))
         .values(position=bindparam("block_position"), link=bindparam("block_link"))
     )
