@@ -15,7 +15,7 @@ their number, so the rest is hashed once per batch (`chained`).
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,9 +51,14 @@ def _utc(value: Any) -> Any:
 
 def content_of(event: Mapping[str, Any]) -> bytes:
     """The bytes an event's hash covers; fields it lacks count as null, as stored."""
-    values = [event.get(name) for name in CONTENT_FIELDS]
-    values[1] = _utc(values[1])
-    return orjson.dumps(values, option=_SORTED)
+    return content_from([event.get(name) for name in CONTENT_FIELDS])
+
+
+def content_from(values: Sequence[Any]) -> bytes:
+    """The bytes an event's hash covers, from its values in `CONTENT_FIELDS` order."""
+    listed = list(values)
+    listed[1] = _utc(listed[1])
+    return orjson.dumps(listed, option=_SORTED)
 
 
 def event_hash(previous: str, content: bytes) -> str:

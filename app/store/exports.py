@@ -1,19 +1,21 @@
 """Reading numbers out in bulk, with their refs and trail: a page of numbers at a time.
 
 Each page is read in a short session of its own, three queries (numbers,
-their refs, their events): an export of millions takes minutes, and a
+their refs, their events; see `ExportReader`): an export of millions takes minutes, and a
 transaction held open that long would hold back the event feed and the
 trail's sealing for every process (see `event_feed.py`).
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.store.bulk import POSTGRES
+from app.store.database import Database
 from app.store.models import IssuedNumber, NumberEvent, NumberRef
 
 
@@ -82,33 +84,152 @@ async def count_numbers(session: AsyncSession, filters: ExportFilters) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-async def numbers_after(
-    session: AsyncSession, filters: ExportFilters, after_id: int, limit: int
-) -> Sequence[Row[Any]]:
-    """Up to `limit` numbers past row id `after_id`, oldest first: rows of `NUMBER_COLUMNS`."""
+@dataclass(frozen=True)
+class ExportPage:
+    """A page of numbers (rows of `NUMBER_COLUMNS`), their refs (number, system, ref_id) and
+    their events (rows of `EVENT_COLUMNS`), each oldest first. JSON values are objects on
+    SQLite, and the JSON text PostgreSQL keeps on PostgreSQL (passed on as it is)."""
+
+    numbers: Sequence[Sequence[Any]]
+    refs: Sequence[Sequence[Any]]
+    events: Sequence[Sequence[Any]]
+
+
+class ExportReader:
+    """Reads an export's numbers a page at a time (SQLite), each page in a short session."""
+
+    def __init__(self, db: Database, filters: ExportFilters, page_size: int) -> None:
+        self.db = db
+        self.numbers = (
+            _filtered(select(*NUMBER_COLUMNS), filters)
+            .where(IssuedNumber.id > bindparam("after"))
+            .order_by(IssuedNumber.id)
+            .limit(page_size)
+        )
+        self.refs = (
+            select(NumberRef.number, NumberRef.system, NumberRef.ref_id)
+            .where(NumberRef.number.in_(bindparam("numbers", expanding=True)))
+            .order_by(NumberRef.id)
+        )
+        self.events = (
+            select(*EVENT_COLUMNS)
+            .where(NumberEvent.number.in_(bindparam("numbers", expanding=True)))
+            .order_by(NumberEvent.id)
+        )
+
+    async def page_after(self, after_id: int) -> ExportPage:
+        """The numbers past row id `after_id`, with their refs and events."""
+        async with self.db.session() as session:
+            numbers = (await session.execute(self.numbers, {"after": after_id})).all()
+            names = [row[1] for row in numbers]
+            if not names:
+                return ExportPage(numbers, [], [])
+            refs = (await session.execute(self.refs, {"numbers": names})).all()
+            events = (await session.execute(self.events, {"numbers": names})).all()
+        return ExportPage(numbers, refs, events)
+
+
+# PostgreSQL writes the export itself, with COPY: the same records, formatted in the
+# server, a range of number ids at a time. Python only passes the bytes on.
+UTC_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+TRAIL_JSON = (
+    "coalesce((SELECT json_agg(row_to_json(event)) FROM (SELECT 'evt_' || e.id AS id, "
+    f"e.action, {UTC_TIME.format('e.at')} AS at, e.actor, e.operator, e.request_id, "
+    "e.reason, e.details, e.hash FROM number_events e "
+    "WHERE e.number = issued_numbers.number ORDER BY e.id) AS event), '[]')"
+)
+REFS_JSON = (
+    "coalesce((SELECT json_agg(row_to_json(ref)) FROM (SELECT r.system, r.ref_id AS id "
+    "FROM number_refs r WHERE r.number = issued_numbers.number ORDER BY r.id) AS ref), '[]')"
+)
+REFS_TEXT = (
+    "(SELECT string_agg(CASE WHEN r.system = 'default' THEN r.ref_id "
+    "ELSE r.system || ':' || r.ref_id END, ' ' ORDER BY r.id) FROM number_refs r "
+    "WHERE r.number = issued_numbers.number)"
+)
+RECORD_COLUMNS = (
+    "number",
+    "scheme",
+    "scheme_version",
+    "period",
+    "partition",
+    "seq",
+    "attributes",
+    f"{UTC_TIME.format('issued_at')} AS issued_at",
+    "status",
+    "replaced_by",
+    "issued_by",
+    "operator",
+    "void_reason",
+)
+
+
+@dataclass(frozen=True)
+class CopyQuery:
+    """A query of the export's rows for numbers with row ids in [lo, hi), as asyncpg runs it."""
+
+    text: str
+    # The names of its parameters in order; `lo` and `hi` change from range to range.
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    def arguments(self, lo: int, hi: int) -> list[Any]:
+        bounds = {"lo": lo, "hi": hi}
+        return [bounds[name] if name in bounds else self.fixed[name] for name in self.names]
+
+
+def copy_query(filters: ExportFilters, as_json_lines: bool) -> CopyQuery:
+    """The rows of the export: the CSV columns `app/core/export.py` writes, or one JSON
+    object each, with the same fields."""
+    if as_json_lines:
+        fields = [*RECORD_COLUMNS, f"{REFS_JSON} AS refs", f"{TRAIL_JSON} AS trail"]
+    else:
+        fields = [
+            *RECORD_COLUMNS[:6],
+            "attributes::text",
+            *RECORD_COLUMNS[7:],
+            f"{REFS_TEXT} AS refs",
+            f"{TRAIL_JSON}::text AS trail",
+        ]
+    columns: Select[Any] = select(*[literal_column(field) for field in fields])  # type: ignore[assignment]
     statement = (
-        _filtered(select(*NUMBER_COLUMNS), filters)
-        .where(IssuedNumber.id > after_id)
+        _filtered(columns.select_from(IssuedNumber), filters)
+        .where(IssuedNumber.id >= bindparam("lo"), IssuedNumber.id < bindparam("hi"))
         .order_by(IssuedNumber.id)
-        .limit(limit)
     )
-    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
-    return rows
+    compiled = statement.compile(dialect=POSTGRES)
+    text = str(compiled)
+    if as_json_lines:
+        text = f"SELECT row_to_json(record)::text FROM ({text}) AS record"
+    return CopyQuery(text, tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
-async def refs_of(session: AsyncSession, numbers: Sequence[str]) -> Sequence[Row[str, str, str]]:
-    """(number, system, ref_id) of every ref of `numbers`, oldest first."""
-    statement = (
-        select(NumberRef.number, NumberRef.system, NumberRef.ref_id)
-        .where(NumberRef.number.in_(numbers))
-        .order_by(NumberRef.id)
+async def copied_ranges(
+    db: Database, filters: ExportFilters, as_json_lines: bool, range_size: int
+) -> AsyncIterator[tuple[bytes, int]]:
+    """The export as PostgreSQL writes it with COPY, a range of `range_size` row ids at a
+    time: each range's bytes, and how many numbers they hold."""
+    query = copy_query(filters, as_json_lines)
+    # A JSON line is one field that holds neither of these nor a line break (JSON escapes
+    # them all), so CSV mode writes it as it is, unquoted.
+    options = (
+        {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
+        if as_json_lines
+        else {"format": "csv"}
     )
-    return (await session.execute(statement)).all()
+    async with db.session() as session:
+        bounds = select(func.min(IssuedNumber.id), func.max(IssuedNumber.id))
+        lowest, highest = (await session.execute(bounds)).one()
+    if lowest is None:
+        return
+    for lo in range(lowest, highest + 1, range_size):
+        chunks: list[bytes] = []
 
+        async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
+            into.append(bytes(chunk))
 
-async def trails_of(session: AsyncSession, numbers: Sequence[str]) -> Sequence[Row[Any]]:
-    """The events of `numbers`, oldest first: rows of `EVENT_COLUMNS`."""
-    statement = (
-        select(*EVENT_COLUMNS).where(NumberEvent.number.in_(numbers)).order_by(NumberEvent.id)
-    )
-    return (await session.execute(statement)).all()
+        async with db.driver_connection() as connection:
+            status = await connection.copy_from_query(
+                query.text, *query.arguments(lo, lo + range_size), output=keep, **options
+            )
+        yield b"".join(chunks), int(status.split()[-1])

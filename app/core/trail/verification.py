@@ -14,13 +14,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row
-
 from app.core.events.feed import EVENT_ID_PREFIX
 from app.store import trail as trail_rows
-from app.store.chain import ZERO, Block, block_link, content_of, event_hash
+from app.store.chain import ZERO, Block, block_link, content_from, event_hash
 from app.store.database import Database
-from app.store.trail import SealedHead
+from app.store.trail import AuditedEvent, SealedHead
 
 # Problems listed in full; past this many only counted (the first one is what matters).
 MAX_LISTED = 100
@@ -126,7 +124,7 @@ class BlockWalk:
         self.audit.sealed_events += block.events
         self.audit.sealed_last_event = block.last_event
 
-    def event(self, row: Row[Any]) -> None:
+    def event(self, row: AuditedEvent) -> None:
         """An event of the current block, in order."""
         expected = _hash_of(row, self.last_hash)
         if row.hash != expected:
@@ -165,8 +163,8 @@ class BlockWalk:
         self.block = None
 
 
-def _hash_of(row: Row[Any], previous: str) -> str:
-    return event_hash(previous, content_of(dict(row._mapping)))
+def _hash_of(event: AuditedEvent, previous: str) -> str:
+    return event_hash(previous, content_from(event[3:]))
 
 
 async def _flattened(pages: AsyncIterator[Any]) -> AsyncIterator[Any]:
