@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=timedelta(days=2),
         description="How long a Redis counter outlives the end of its period.",
     )
+    forecast_window: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        description="How far back the exhaustion forecast looks for the issuance rate.",
+    )
     max_issue_attempts: int = Field(
         default=8, ge=1, description="Tries per request when a counter turns out to be behind."
     )

@@ -47,6 +47,45 @@ async def delete_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:
         await session.execute(delete(IssuedNumber).where(IssuedNumber.number.in_(numbers)))
 
 
+async def issued_at_or_below(
+    session: AsyncSession, scheme: str, period: str, partition: str, seq: int
+) -> tuple[int, datetime] | None:
+    """(sequence value, issue time) of the stored number with the highest value up to `seq`
+    in one counter key: one step down its unique index."""
+    statement = (
+        select(IssuedNumber.seq, IssuedNumber.issued_at)
+        .where(
+            IssuedNumber.scheme == scheme,
+            IssuedNumber.period == period,
+            IssuedNumber.partition == partition,
+            IssuedNumber.seq <= seq,
+        )
+        .order_by(IssuedNumber.seq.desc())
+        .limit(1)
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None or row[0] is None else (int(row[0]), row[1])
+
+
+async def first_issued(
+    session: AsyncSession, scheme: str, period: str, partition: str
+) -> tuple[int, datetime] | None:
+    """(sequence value, issue time) of the lowest stored number of one counter key."""
+    statement = (
+        select(IssuedNumber.seq, IssuedNumber.issued_at)
+        .where(
+            IssuedNumber.scheme == scheme,
+            IssuedNumber.period == period,
+            IssuedNumber.partition == partition,
+            IssuedNumber.seq.is_not(None),
+        )
+        .order_by(IssuedNumber.seq)
+        .limit(1)
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None or row[0] is None else (int(row[0]), row[1])
+
+
 async def count_issued(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
     """How many numbers are stored for one (scheme, period, partition)."""
     statement = select(func.count()).where(
