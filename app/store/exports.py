@@ -6,6 +6,8 @@ transaction held open that long would hold back the event feed and the
 trail's sealing for every process (see `event_feed.py`).
 """
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,13 +132,15 @@ class ExportReader:
 
 
 # PostgreSQL writes the export itself, with COPY: the same records, formatted in the
-# server, a range of number ids at a time. Python only passes the bytes on.
-UTC_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+# server, a range of number ids at a time. Python only passes the bytes on. Times are
+# written as PostgreSQL's JSON writes a timestamptz in UTC (`2023-10-15T09:30:00.5+00:00`),
+# in the session's zone, set to UTC for the export; `app/core/export.py` writes the same.
+UTC_TEXT = "replace(({} AT TIME ZONE 'UTC')::text, ' ', 'T') || '+00:00'"
 TRAIL_JSON = (
     "coalesce((SELECT json_agg(row_to_json(event)) FROM (SELECT 'evt_' || e.id AS id, "
-    f"e.action, {UTC_TIME.format('e.at')} AS at, e.actor, e.operator, e.request_id, "
-    "e.reason, e.details, e.hash FROM number_events e "
-    "WHERE e.number = issued_numbers.number ORDER BY e.id) AS event), '[]')"
+    "e.action, e.at, e.actor, e.operator, e.request_id, e.reason, e.details, e.hash "
+    "FROM number_events e WHERE e.number = issued_numbers.number ORDER BY e.id) AS event), "
+    "'[]')"
 )
 REFS_JSON = (
     "coalesce((SELECT json_agg(row_to_json(ref)) FROM (SELECT r.system, r.ref_id AS id "
@@ -155,13 +159,16 @@ RECORD_COLUMNS = (
     "partition",
     "seq",
     "attributes",
-    f"{UTC_TIME.format('issued_at')} AS issued_at",
+    "issued_at",
     "status",
     "replaced_by",
     "issued_by",
     "operator",
     "void_reason",
 )
+# The export's own settings, for its transaction alone: the plan of a range is cheap, and
+# compiling it (JIT) took longer than running it.
+COPY_SETTINGS = "SET LOCAL jit = off; SET LOCAL TimeZone = 'UTC'"
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,8 @@ def copy_query(filters: ExportFilters, as_json_lines: bool) -> CopyQuery:
         fields = [
             *RECORD_COLUMNS[:6],
             "attributes::text",
-            *RECORD_COLUMNS[7:],
+            f"{UTC_TEXT.format('issued_at')} AS issued_at",
+            *RECORD_COLUMNS[8:],
             f"{REFS_TEXT} AS refs",
             f"{TRAIL_JSON}::text AS trail",
         ]
@@ -205,31 +213,47 @@ def copy_query(filters: ExportFilters, as_json_lines: bool) -> CopyQuery:
 
 
 async def copied_ranges(
-    db: Database, filters: ExportFilters, as_json_lines: bool, range_size: int
+    db: Database, filters: ExportFilters, as_json_lines: bool, range_size: int, parallel: int
 ) -> AsyncIterator[tuple[bytes, int]]:
     """The export as PostgreSQL writes it with COPY, a range of `range_size` row ids at a
-    time: each range's bytes, and how many numbers they hold."""
+    time, `parallel` ranges at once (the server's cores share the work): each range's
+    bytes, in order, and how many numbers they hold."""
     query = copy_query(filters, as_json_lines)
-    # A JSON line is one field that holds neither of these nor a line break (JSON escapes
-    # them all), so CSV mode writes it as it is, unquoted.
-    options = (
-        {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
-        if as_json_lines
-        else {"format": "csv"}
-    )
     async with db.session() as session:
         bounds = select(func.min(IssuedNumber.id), func.max(IssuedNumber.id))
         lowest, highest = (await session.execute(bounds)).one()
     if lowest is None:
         return
-    for lo in range(lowest, highest + 1, range_size):
-        chunks: list[bytes] = []
+    ranges = iter(range(lowest, highest + 1, range_size))
+    running: deque[asyncio.Task[tuple[bytes, int]]] = deque()
+    try:
+        while True:
+            while len(running) < parallel and (lo := next(ranges, None)) is not None:
+                arguments = query.arguments(lo, lo + range_size)
+                running.append(asyncio.create_task(_copy(db, query.text, arguments, as_json_lines)))
+            if not running:
+                return
+            yield await running.popleft()
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
-        async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
-            into.append(bytes(chunk))
 
-        async with db.driver_connection() as connection:
-            status = await connection.copy_from_query(
-                query.text, *query.arguments(lo, lo + range_size), output=keep, **options
-            )
-        yield b"".join(chunks), int(status.split()[-1])
+async def _copy(
+    db: Database, query: str, arguments: Sequence[Any], as_json_lines: bool
+) -> tuple[bytes, int]:
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(bytes(chunk))
+
+    # A JSON line is one field that holds neither of these nor a line break (JSON escapes
+    # them all), so CSV mode writes it as it is, unquoted.
+    options = {"delimiter": "\x02", "quote": "\x01"} if as_json_lines else {}
+    async with db.driver_connection() as connection, connection.transaction(readonly=True):
+        await connection.execute(COPY_SETTINGS)
+        status = await connection.copy_from_query(
+            query, *arguments, output=keep, format="csv", **options
+        )
+    return b"".join(chunks), int(status.split()[-1])
