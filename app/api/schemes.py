@@ -25,7 +25,7 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.forecast import SchemeForecast, forecast_scheme
+from app.core.forecast import SchemeForecast, forecast_of_usage
 from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
@@ -61,9 +61,8 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
     usage = await current_utilisation(found, services.db, now)
     forecast = None
     if found.uses_sequence:
-        used = {p.partition: p.used for p in usage.partitions}
         window = services.settings.forecast_window
-        forecast = forecast_answer(await forecast_scheme(found, services.db, used, now, window))
+        forecast = forecast_answer(await forecast_of_usage(found, services.db, usage, now, window))
     return SchemeDetail(
         **summarise(found, issuer).model_dump(),
         versions=[version.version for version in issuer.schemes.versions(found.name)],

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from app.core.errors import BackendUnavailable
 from app.core.issuing.issuer import Issuer
+from app.core.utilisation import Utilisation
 from app.store import numbers as number_rows
 from app.store.database import Database
 from schemes import Scheme
@@ -159,6 +160,14 @@ async def forecast_scheme(
             PartitionForecast(partition, highest, scheme.capacity, rate.per_hour, exhausts_at, ends)
         )
     return SchemeForecast(scheme.name, period, now, window, partitions, ends)
+
+
+async def forecast_of_usage(
+    scheme: Scheme, db: Database, usage: Utilisation, now: datetime, window: timedelta
+) -> SchemeForecast:
+    """The forecast of a counted scheme from its use of the current period, as read."""
+    used = {partition.partition: partition.used for partition in usage.partitions}
+    return await forecast_scheme(scheme, db, used, now, window)
 
 
 async def current_forecasts(
