@@ -15,45 +15,16 @@ numbers at 100,000 rows/s or more, under 150 MB of RSS.
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.imports import timed_import, write_legacy_file
+from bench.imports import timed_command, timed_import, write_legacy_file
 from bench.stack import fetch_value, start_backends, write_scheme_file
 
 AUDIT_SECONDS_TARGET = 30.0
 EXPORT_ROWS_PER_SECOND_TARGET = 100_000
 EXPORT_RSS_MIB_TARGET = 150.0
-
-
-@dataclass(frozen=True)
-class Timed:
-    seconds: float
-    peak_rss_mib: float
-    output: str
-
-
-def timed_command(env: dict[str, str], *arguments: str) -> Timed:
-    """A `custid` command run in its own process: wall time and that process's peak RSS."""
-    command = [sys.executable, "-m", "app.cli", *arguments]
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        # wait4: the process's own resource usage, not that of every child so far.
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        said, complaint = out.read().decode(errors="replace"), err.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0,):
-        raise RuntimeError(f"custid {' '.join(arguments)} exited {code}:\n{said}\n{complaint}")
-    return Timed(seconds, usage.ru_maxrss / 1024, (said + complaint).strip())
 
 
 def main() -> None:

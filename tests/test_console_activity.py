@@ -107,6 +107,8 @@ def test_webhooks_show_their_state_and_an_admin_redelivers(activity: Activity, p
     table = page.get_by_role("table", name="Webhook subscriptions")
     assert activity.subscription in table.inner_text()
     assert "ERP sync" in table.inner_text()
+    assert "http://127.0.0.1:9" in table.inner_text()
+    assert "/closed" not in table.inner_text()  # a read key sees where, not the path
     assert page.get_by_role("button", name=f"Redeliver {activity.subscription}").count() == 0
 
     page.get_by_role("button", name="Sign out").click()

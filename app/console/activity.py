@@ -3,7 +3,7 @@ reservations, the event feed, the trail searched, and the export download."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -152,16 +152,26 @@ async def render_webhooks(
     subscriptions = services_of(request).subscriptions
     listed = await subscriptions.all()
     behind = await subscriptions.undelivered_ages()
+    # The API shows subscriptions to numbers:admin only: a read key sees where they
+    # deliver (the origin), not a path or query that may carry the receiver's token.
+    targets = {sub.id: sub.url if operator.is_admin else origin_of(sub.url) for sub in listed}
     return page(
         request,
         "webhooks.html",
         operator,
         status_code,
         subscriptions=listed,
+        targets=targets,
         behind=behind,
         error=error,
         done=done,
     )
+
+
+def origin_of(url: str) -> str:
+    """`https://host:port` of a URL, without its path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @router.post("/webhooks/{subscription}/redeliver")

@@ -25,30 +25,21 @@ from app.core.events.feed import EVENT_ID_PREFIX
 from app.core.refs import ExternalRef
 from app.store import exports as export_rows
 from app.store.database import Database
-from app.store.exports import ExportFilters, ExportPage, ExportReader, copied_ranges
+from app.store.exports import (
+    RECORD_COLUMNS,
+    ExportFilters,
+    ExportPage,
+    ExportReader,
+    copied_ranges,
+)
 
 PAGE_NUMBERS = 2_000
 # PostgreSQL: numbers written per COPY, by row id (fewer where filters leave some out).
 COPY_RANGE_IDS = 20_000
 # Ranges PostgreSQL writes at once: the formatting is its work, on as many cores.
 COPIES_AT_ONCE = 2
-CSV_COLUMNS = (
-    "number",
-    "scheme",
-    "scheme_version",
-    "period",
-    "partition",
-    "seq",
-    "attributes",
-    "issued_at",
-    "status",
-    "replaced_by",
-    "issued_by",
-    "operator",
-    "void_reason",
-    "refs",
-    "trail",
-)
+# A CSV row: the record's own columns, then its refs and its trail.
+CSV_COLUMNS = (*RECORD_COLUMNS, "refs", "trail")
 
 
 class ExportFormat(StrEnum):

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
@@ -53,18 +53,11 @@ async def issued_at_or_below(
     """(sequence value, issue time) of the stored number with the highest value up to `seq`
     in one counter key: one step down its unique index."""
     statement = (
-        select(IssuedNumber.seq, IssuedNumber.issued_at)
-        .where(
-            IssuedNumber.scheme == scheme,
-            IssuedNumber.period == period,
-            IssuedNumber.partition == partition,
-            IssuedNumber.seq <= seq,
-        )
+        _seq_and_time(scheme, period, partition)
+        .where(IssuedNumber.seq <= seq)
         .order_by(IssuedNumber.seq.desc())
-        .limit(1)
     )
-    row = (await session.execute(statement)).first()
-    return None if row is None or row[0] is None else (int(row[0]), row[1])
+    return await _one_seq_and_time(session, statement)
 
 
 async def first_issued(
@@ -72,17 +65,25 @@ async def first_issued(
 ) -> tuple[int, datetime] | None:
     """(sequence value, issue time) of the lowest stored number of one counter key."""
     statement = (
-        select(IssuedNumber.seq, IssuedNumber.issued_at)
-        .where(
-            IssuedNumber.scheme == scheme,
-            IssuedNumber.period == period,
-            IssuedNumber.partition == partition,
-            IssuedNumber.seq.is_not(None),
-        )
+        _seq_and_time(scheme, period, partition)
+        .where(IssuedNumber.seq.is_not(None))
         .order_by(IssuedNumber.seq)
-        .limit(1)
     )
-    row = (await session.execute(statement)).first()
+    return await _one_seq_and_time(session, statement)
+
+
+def _seq_and_time(scheme: str, period: str, partition: str) -> Select[int | None, datetime]:
+    return select(IssuedNumber.seq, IssuedNumber.issued_at).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+    )
+
+
+async def _one_seq_and_time(
+    session: AsyncSession, statement: Select[int | None, datetime]
+) -> tuple[int, datetime] | None:
+    row = (await session.execute(statement.limit(1))).first()
     return None if row is None or row[0] is None else (int(row[0]), row[1])
 
 
