@@ -394,3 +394,66 @@ def test_what_a_hash_covers_is_written_down() -> None:
         b'["issued","2023-10-15T00:00:00.000000+00:00",null,null,null,null,null,null,null,'
         b'"20231015001"]'
     )
+
+
+# The last revision before the trail was chained.
+BEFORE_THE_CHAIN = "f4c7e2a9b8d1"
+
+
+async def store_events_before_the_chain(url: str) -> None:
+    """A trail as the older schema held it: two transactions' events, no hashes."""
+    engine = create_async_engine(url)
+    at = datetime(2023, 10, 15, 9, 30, 0, 250_000, tzinfo=UTC)
+    for numbers in (["20231015001", "20231015002"], ["20231015003"]):
+        async with engine.begin() as connection:
+            for number in numbers:
+                await connection.execute(
+                    text(
+                        "INSERT INTO number_events (number, action, actor, at, details, refs) "
+                        "VALUES (:number, 'issued', 'key_a', :at, :details, :refs)"
+                    ),
+                    {
+                        "number": number,
+                        "at": at,
+                        "details": '{"scheme": "daily", "ref": null}',
+                        "refs": '[{"system": "crm", "id": "a-1"}]',
+                    },
+                )
+    await engine.dispose()
+
+
+async def audited(url: str) -> Any:
+    from app.core.trail.verification import audit_trail
+
+    db = Database.connect(url, 5)
+    try:
+        await seal_all(db)
+        return await audit_trail(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_events_stored_before_the_upgrade_are_chained_by_it_and_a_downgrade_undoes_it(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from alembic import command
+
+    from app.store.migrations import alembic_config
+    from tests.conftest import database_at_revision
+
+    url = database_at_revision(backend, BEFORE_THE_CHAIN, request, tmp_path)
+    asyncio.run(store_events_before_the_chain(url))
+
+    upgrade_to_head(url)
+    report = asyncio.run(audited(url))
+    command.downgrade(alembic_config(url), BEFORE_THE_CHAIN)
+    upgrade_to_head(url)
+    again = asyncio.run(audited(url))
+
+    assert report.ok, report.problems
+    assert report.events == 3
+    assert report.blocks == (2 if backend == "postgres" else 1)  # one per transaction
+    assert report.sealed_blocks == report.blocks
+    assert again.ok
+    assert again.head == report.head  # the same events hash to the same chain
