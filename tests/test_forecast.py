@@ -125,7 +125,7 @@ async def test_the_metrics_say_when_each_partition_runs_out(
 ) -> None:
     clock.now = MORNING
     async with started_client(settings, clock) as client:
-        await replay(client, clock, per_hour=100, hours=3)
+        await replay(client, clock, per_hour=100, hours=3, batch=5)
         exposition = (await client.get("/metrics")).text
 
     exhausts = gauge(exposition, 'custid_sequence_exhausts_in_seconds{partition="",scheme="daily"}')
@@ -145,7 +145,7 @@ async def test_the_check_fails_for_a_scheme_that_will_run_out_before_its_period_
 ) -> None:
     clock.now = MORNING
     async with started_client(settings, clock) as client:
-        await replay(client, clock, per_hour=100, hours=3)
+        await replay(client, clock, per_hour=100, hours=3, batch=5)
     async with services_for(settings, clock) as services:
         report = await check_integrity(services.issuer, timedelta(hours=1))
 
