@@ -123,13 +123,14 @@ async def issue_rate(
     # The last SAMPLE go back further than the window: find the last number issued
     # before it, between `before` (issued before) and `after` (not).
     before, after = seq, highest
+    # The window is (since, now]: a number issued at its very start belongs to the hour before.
     top = await probe(highest)
-    if top is None or top[1] < since:
+    if top is None or top[1] <= since:
         return Rate(0.0, 0)
     while after - before > 1:
         middle = (before + after) // 2
         found = await probe(middle)
-        if found is not None and found[0] > before and found[1] >= since:
+        if found is not None and found[0] > before and found[1] > since:
             after = found[0]
         else:  # issued before the window, or values never stored: no later than `middle`
             before = middle
