@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security
+.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security bench-trail
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -73,3 +73,7 @@ bench-gapless: install
 # The issue rate over HTTPS and under a flood of made-up tokens, against plain HTTP.
 bench-security: install
 	$(BIN)/python -m bench.security $(BENCH_ARGS)
+
+# The trail at a million numbers: `custid check --audit` and `custid export`, time and memory.
+bench-trail: install
+	$(BIN)/python -m bench.trail $(BENCH_ARGS)

@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app import __doc__ as summary
 from app.api import (
     events,
+    export,
     health,
     imports,
     issuing,
@@ -122,6 +123,7 @@ def create_app(
     install_problem_handlers(app)
     # The issuing routes first: routes are matched in order, and these are the busiest.
     app.include_router(issuing.router)
+    app.include_router(export.router)  # before numbers: /v1/numbers/export is no number
     app.include_router(numbers.router)
     app.include_router(lifecycle.router)
     app.include_router(refs.router)

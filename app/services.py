@@ -25,6 +25,7 @@ from app.core.operators import Operators
 from app.core.rate_limits import AbuseLimits
 from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
+from app.core.trail.seals import seal_periodically
 from app.settings import Settings
 from app.store.database import Database
 from app.store.limit_storage import shared_limit_storage
@@ -148,6 +149,7 @@ async def running_services(
             purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
             expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
             deliverer.run(),
+            seal_periodically(db, settings.trail_seal_interval_seconds),
         ]
         if settings.events_redis_stream is not None and redis is not None:
             publisher = StreamPublisher(

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=timedelta(days=2),
         description="How long a Redis counter outlives the end of its period.",
     )
+    forecast_window: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        description="How far back the exhaustion forecast looks for the issuance rate.",
+    )
     max_issue_attempts: int = Field(
         default=8, ge=1, description="Tries per request when a counter turns out to be behind."
     )
@@ -137,6 +142,13 @@ class Settings(BaseSettings):
     )
     events_redis_stream_maxlen: int = Field(
         default=100_000, ge=1, description="About how many entries the stream keeps."
+    )
+    trail_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs the trail's checkpoints. Unset: none.",
+    )
+    trail_seal_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often new trail events are sealed into the chain."
     )
 
     # Security: TLS on each hop, sealed secrets, console sessions, abuse limits.

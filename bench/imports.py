@@ -73,18 +73,19 @@ def timed_copy(database_url: str, path: Path) -> float:
 
 
 @dataclass(frozen=True)
-class TimedImport:
+class Timed:
     seconds: float
-    peak_rss_mib: float  # of the `custid import` process alone
+    peak_rss_mib: float  # of the `custid` process alone
     output: str
 
 
-def timed_import(env: dict[str, str], path: Path) -> TimedImport:
-    """`custid import` of `path`, as an operator runs it, timed."""
-    command = [sys.executable, "-m", "app.cli", "import", "--scheme", SCHEME_NAME, str(path)]
+def timed_command(env: dict[str, str], *arguments: str) -> Timed:
+    """A `custid` command run in its own process, as an operator runs it: wall time, that
+    process's peak RSS and what it wrote."""
+    command = [sys.executable, "-m", "app.cli", *arguments]
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([*command, "--no-progress"], env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
         # wait4, not wait: the process's own resource usage, not that of every child so far.
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
@@ -93,8 +94,13 @@ def timed_import(env: dict[str, str], path: Path) -> TimedImport:
         err.seek(0)
         said, complaint = out.read().decode().strip(), err.read().decode()
     if process.returncode != 0:
-        raise RuntimeError(f"custid import failed:\n{said}\n{complaint}")
-    return TimedImport(seconds, usage.ru_maxrss / 1024, said)
+        raise RuntimeError(f"custid {arguments[0]} failed:\n{said}\n{complaint}")
+    return Timed(seconds, usage.ru_maxrss / 1024, said)
+
+
+def timed_import(env: dict[str, str], path: Path) -> Timed:
+    """`custid import` of `path`, as an operator runs it, timed."""
+    return timed_command(env, "import", "--scheme", SCHEME_NAME, str(path), "--no-progress")
 
 
 def main() -> None:

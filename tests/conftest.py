@@ -59,6 +59,7 @@ TABLES = (
     "reservations",
     "sequence_gaps",
     "console_sessions",
+    "trail_blocks",
 )
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import ServicesDep
 from app.core.errors import BackendUnavailable
+from app.core.forecast import current_forecasts
 from app.core.metrics import CONTENT_TYPE, Snapshot
 from app.core.readiness import OK, backend_checks
 from app.core.utilisation import utilisation_by_scheme
@@ -21,6 +22,7 @@ async def metrics(services: ServicesDep) -> Response:
     """Issuance, latency, errors, conflicts, utilisation and backend health."""
     checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
     utilisation = await utilisation_by_scheme(services.issuer)
+    forecasts = await current_forecasts(services.issuer, services.settings.forecast_window)
     try:
         undelivered = await services.subscriptions.undelivered_ages()
     except BackendUnavailable:  # the database is down: backend_up says so
@@ -33,5 +35,16 @@ async def metrics(services: ServicesDep) -> Response:
         sequence_utilisation=utilisation.sequence,
         random_space_utilisation=utilisation.random_space,
         undelivered_age=undelivered,
+        exhausts_in={
+            (forecast.scheme, partition.partition): seconds
+            for forecast in forecasts
+            for partition in forecast.partitions
+            if (seconds := partition.exhausts_in_seconds(forecast.now)) is not None
+        },
+        period_remaining={
+            forecast.scheme: seconds
+            for forecast in forecasts
+            if (seconds := forecast.period_remaining_seconds) is not None
+        },
     )
     return Response(services.metrics.exposition(snapshot), media_type=CONTENT_TYPE)

@@ -1,5 +1,6 @@
 """Response bodies that describe schemes and what a string is among their numbers."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,6 +115,14 @@ class SchemeDetail(SchemeSummary):
                             {"partition": "region=SH", "issued": 42, "used": 42, "share": 0.042}
                         ],
                     },
+                    "forecast": {
+                        "partition": "region=SH",
+                        "rate_per_hour": 150.0,
+                        "exhausts_at": "2023-10-15T15:40:00Z",
+                        "before_period_end": True,
+                        "period_ends_at": "2023-10-15T16:00:00Z",
+                        "window_seconds": 3600,
+                    },
                 }
             ]
         }
@@ -121,6 +130,31 @@ class SchemeDetail(SchemeSummary):
 
     versions: list[int] = Field(description="Every version whose numbers still validate.")
     utilisation: Utilisation
+    forecast: "Forecast | None" = Field(
+        default=None, description="When the current period runs out; null for drawn schemes."
+    )
+
+
+class Forecast(BaseModel):
+    """When the partition that runs out first will, at its recent issuance rate."""
+
+    partition: str | None = Field(
+        description="The partition that runs out first (the fullest, without a rate); "
+        "null before anything is issued this period."
+    )
+    rate_per_hour: float = Field(
+        description="Numbers issued per hour lately: over the window, or over the last "
+        "thousand numbers when they were issued within it."
+    )
+    exhausts_at: datetime | None = Field(
+        description="When it runs out at that rate; null when nothing was issued lately."
+    )
+    before_period_end: bool = Field(
+        description="True if it runs out before the period ends (and so refuses to issue "
+        "until then); for a scheme that never resets, if it runs out at all."
+    )
+    period_ends_at: datetime | None = Field(description="Null for a scheme that never resets.")
+    window_seconds: int = Field(description="How far back the rate looks (CUSTID_FORECAST_WINDOW).")
 
 
 class PreviewResponse(BaseModel):

@@ -9,6 +9,7 @@ from app.api.problems import problem_responses
 from app.api.rendering import first_number
 from app.api.schemas import IssueRequest
 from app.api.scheme_schemas import (
+    Forecast,
     NumberValidation,
     PartitionUtilisation,
     PreviewResponse,
@@ -24,6 +25,7 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
+from app.core.forecast import SchemeForecast, forecast_of_usage
 from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
@@ -55,7 +57,12 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
     """Segments, an example, capacity per period and how much of the current period is used."""
     issuer = services.issuer
     found = issuer.scheme(scheme)
-    usage = await current_utilisation(found, services.db, issuer.clock())
+    now = issuer.clock()
+    usage = await current_utilisation(found, services.db, now)
+    forecast = None
+    if found.uses_sequence:
+        window = services.settings.forecast_window
+        forecast = forecast_answer(await forecast_of_usage(found, services.db, usage, now, window))
     return SchemeDetail(
         **summarise(found, issuer).model_dump(),
         versions=[version.version for version in issuer.schemes.versions(found.name)],
@@ -73,6 +80,20 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
                 for p in usage.partitions
             ],
         ),
+        forecast=forecast,
+    )
+
+
+def forecast_answer(forecast: SchemeForecast) -> Forecast:
+    """What the API says of a scheme's forecast: its partition that runs out first."""
+    first = forecast.first
+    return Forecast(
+        partition=None if first is None else first.partition,
+        rate_per_hour=0.0 if first is None else round(first.rate_per_hour, 3),
+        exhausts_at=None if first is None else first.exhausts_at,
+        before_period_end=first is not None and first.before_period_end,
+        period_ends_at=forecast.scheme_period_end,
+        window_seconds=int(forecast.window.total_seconds()),
     )
 
 

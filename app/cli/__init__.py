@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from app.cli import check, imports, keys, openapi, secrets, serve, webhooks
+from app.cli import check, export, imports, keys, openapi, secrets, serve, trail, webhooks
 
 cli = typer.Typer(
     help="custid: issues unique, structured business numbers.",
@@ -39,6 +39,8 @@ cli.command()(serve.migrate)
 cli.command()(check.check)
 cli.command()(openapi.openapi)
 cli.command("import")(imports.import_numbers)
+cli.command("verify-checkpoint")(trail.verify_checkpoint)
+cli.command("export")(export.export_numbers)
 cli.add_typer(keys.keys, name="keys")
 cli.add_typer(webhooks.webhooks, name="webhooks")
 cli.add_typer(secrets.secrets, name="secrets")

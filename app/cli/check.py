@@ -2,15 +2,18 @@
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from app.cli import trail
 from app.core.errors import BackendUnavailable, UnknownScheme
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from app.core.forecast import SchemeForecast
     from app.core.gaps import PartitionGaps
     from app.core.integrity import IntegrityReport, KeyReport
 
@@ -28,14 +31,29 @@ def check(
     partition: str | None = typer.Option(
         None, "--partition", help="With --scheme: only this partition, e.g. region=SH."
     ),
+    audit: bool = typer.Option(
+        False,
+        "--audit",
+        help="Recompute the trail's hash chain instead, and name the first event that differs.",
+    ),
+    checkpoint: Path | None = typer.Option(  # noqa: B008 - typer declares options this way
+        None,
+        "--checkpoint",
+        help="With --audit: write a signed checkpoint of the verified head to this file.",
+    ),
 ) -> None:
-    """Check every scheme: counters not behind, no duplicates; report gaps and utilisation.
+    """Check every scheme: counters not behind, no duplicates; report gaps, utilisation and
+    the exhaustion forecast.
 
-    Exits 0 when all is well, 1 when a counter is behind, a number is duplicated or a
-    scheme's current period is used up, 2 when a backend cannot be reached. With
+    Exits 0 when all is well, 1 when a counter is behind, a number is duplicated, a
+    scheme's current period is used up or will be before it ends at its recent rate, 2
+    when a backend cannot be reached. With
     --scheme it lists the gaps of one period (every sequence value not stored, with
-    its cause) and exits 0.
+    its cause) and exits 0. With --audit it recomputes the trail's hash chain: exit 0
+    when it holds, 1 naming the first event that differs.
     """
+    if audit:
+        trail.audit(as_json, checkpoint)
     settings = get_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
     try:
@@ -112,7 +130,7 @@ async def run_check(settings: Settings) -> "IntegrityReport":
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
-        return await check_integrity(services.issuer)
+        return await check_integrity(services.issuer, settings.forecast_window)
 
 
 def counter_cell(key: "KeyReport") -> str:
@@ -132,6 +150,18 @@ def table(header: list[str], rows: list[list[str]], right_aligned: set[int]) -> 
         ).rstrip()
         for row in [header, *rows]
     ]
+
+
+def forecast_line(forecast: "SchemeForecast") -> str:
+    """One scheme's forecast: its partition that runs out first, and when."""
+    first = forecast.first
+    assert first is not None
+    where = f"{forecast.scheme} {forecast.period or '-'} {first.partition or '-'}"
+    if first.exhausts_at is None:
+        return f"forecast {where}: not issuing lately, does not run out"
+    when = f"{first.exhausts_at:%Y-%m-%d %H:%M} UTC"
+    verdict = "BEFORE its period ends" if first.before_period_end else "after its period ends"
+    return f"forecast {where}: {first.rate_per_hour:,.1f}/h, runs out {when}, {verdict}"
 
 
 def format_report(report: "IntegrityReport") -> str:
@@ -165,6 +195,7 @@ def format_report(report: "IntegrityReport") -> str:
         f"{scheme} {ratio:.1%}" for scheme, ratio in sorted(report.current_utilisation.items())
     )
     lines.append(f"current period utilisation: {current or '-'}")
+    lines += [forecast_line(forecast) for forecast in report.forecasts if forecast.partitions]
     if report.unknown_schemes:
         lines.append(f"schemes stored but not configured: {', '.join(report.unknown_schemes)}")
     lines += [f"PROBLEM: {problem}" for problem in report.problems]

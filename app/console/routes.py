@@ -12,6 +12,7 @@ from app.api.deps import services_of
 from app.api.pages import CONSOLE_PATH
 from app.api.schemas import ListFilters
 from app.api.security import client_address
+from app.console.forecasts import forecast_text, scheme_forecast
 from app.console.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -111,6 +112,8 @@ async def schemes_page(request: Request, operator: OperatorDep) -> HTMLResponse:
     rows = []
     for scheme in issuer.schemes.values():
         usage = await current_utilisation(scheme, issuer.db, now)
+        forecast = await scheme_forecast(request, scheme)
+        first = None if forecast is None else forecast.first
         rows.append(
             {
                 "name": scheme.name,
@@ -121,6 +124,8 @@ async def schemes_page(request: Request, operator: OperatorDep) -> HTMLResponse:
                 "capacity": usage.capacity,
                 "used": max((p.used for p in usage.partitions), default=0),
                 "share": usage.share,
+                "forecast": forecast_text(first) if forecast is not None else "-",
+                "running_out": first is not None and first.before_period_end,
             }
         )
     return page(request, "schemes.html", operator, schemes=rows)

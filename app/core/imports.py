@@ -264,6 +264,7 @@ class ImportRun:
                 lines = await self.read_and_write(rows, session, new_numbers, count)
             except import_rows.AlreadyTaken as exc:
                 raise NotAllNew(str(exc)) from exc
+            await new_numbers.record_block(session)
             await session.commit()
         return ImportResult(self.scheme.name, lines, imported, 0, refs_added), touched
 

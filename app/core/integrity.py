@@ -3,13 +3,16 @@
 For every (scheme, period, partition) that holds numbers it compares the counter
 with the highest stored sequence, looks for duplicates the unique indexes
 should have made impossible, and counts the gaps. A counter behind the stored
-numbers or any duplicate is a failure; gaps are normal (reserved values whose
+numbers, any duplicate, or a scheme that will run out before its period ends
+at its recent rate (`forecast.py`) is a failure; gaps are normal (reserved values whose
 insert failed, Redis losing a reservation) and are only reported.
 """
 
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from app.core.forecast import SchemeForecast, current_forecasts
 from app.core.issuing.counters import CounterKey
 from app.core.issuing.issuer import Issuer
 from app.core.utilisation import utilisation_by_scheme
@@ -65,6 +68,7 @@ class IntegrityReport:
     duplicate_seqs: list[tuple[str, str, str, int, int]] = field(default_factory=list)
     unknown_schemes: list[str] = field(default_factory=list)
     current_utilisation: dict[str, float] = field(default_factory=dict)
+    forecasts: list[SchemeForecast] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -89,6 +93,16 @@ class IntegrityReport:
             f"is stored {times} times"
             for scheme, period, partition, seq, times in self.duplicate_seqs
         ]
+        found += [
+            f"scheme {forecast.scheme} partition {first.partition!r} will run out at "
+            f"{first.exhausts_at:%Y-%m-%d %H:%M} UTC at {first.rate_per_hour:,.0f} numbers an "
+            "hour, before its period ends: it will refuse to issue until then"
+            for forecast in self.forecasts
+            if (first := forecast.first) is not None
+            and first.before_period_end
+            and first.exhausts_at is not None
+            and first.exhausts_at > forecast.now  # one used up now is reported above
+        ]
         return found
 
     @property
@@ -108,11 +122,30 @@ class IntegrityReport:
             "duplicate_seqs": self.duplicate_seqs,
             "unknown_schemes": self.unknown_schemes,
             "current_utilisation": self.current_utilisation,
+            "forecasts": [forecast_as_dict(forecast) for forecast in self.forecasts],
         }
 
 
-async def check_integrity(issuer: Issuer) -> IntegrityReport:
-    """Check every scheme's stored numbers against its counters; read-only."""
+def forecast_as_dict(forecast: SchemeForecast) -> dict[str, Any]:
+    """A scheme's forecast as JSON-ready data: the partition that runs out first."""
+    first = forecast.first
+    return {
+        "scheme": forecast.scheme,
+        "period": forecast.period,
+        "partition": None if first is None else first.partition,
+        "rate_per_hour": 0.0 if first is None else round(first.rate_per_hour, 3),
+        "exhausts_at": None
+        if first is None or first.exhausts_at is None
+        else first.exhausts_at.isoformat(),
+        "before_period_end": first is not None and first.before_period_end,
+    }
+
+
+async def check_integrity(
+    issuer: Issuer, forecast_window: timedelta = timedelta(hours=1)
+) -> IntegrityReport:
+    """Check every scheme's stored numbers against its counters, and forecast whether each
+    will run out before its period ends; read-only."""
     report = IntegrityReport()
     examples: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     async with issuer.db.session() as session:
@@ -146,4 +179,5 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
     report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
     utilisation = await utilisation_by_scheme(issuer)
     report.current_utilisation = {**utilisation.sequence, **utilisation.random_space}
+    report.forecasts = await current_forecasts(issuer, forecast_window, from_counters=False)
     return report

@@ -43,6 +43,10 @@ class Snapshot:
     random_space_utilisation: Mapping[str, float] = field(default_factory=dict)
     # Per webhook subscription: seconds since the oldest event it has not received yet.
     undelivered_age: Mapping[str, float] = field(default_factory=dict)
+    # Per (scheme, partition) running out at its recent rate: seconds until it does.
+    exhausts_in: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    # Per scheme that resets: seconds until its current period ends.
+    period_remaining: Mapping[str, float] = field(default_factory=dict)
 
 
 class SnapshotCollector(Collector):
@@ -85,7 +89,22 @@ class SnapshotCollector(Collector):
         )
         for subscription, age in sorted(self.snapshot.undelivered_age.items()):
             undelivered.add_metric([subscription], age)
-        return [up, serving, sequence, random_space, undelivered]
+        exhausts = GaugeMetricFamily(
+            "custid_sequence_exhausts_in_seconds",
+            "Seconds until a partition's sequence runs out at its recent issuance rate "
+            "(absent: not issuing lately).",
+            labels=["scheme", "partition"],
+        )
+        for (scheme, partition), seconds in sorted(self.snapshot.exhausts_in.items()):
+            exhausts.add_metric([scheme, partition], seconds)
+        remaining = GaugeMetricFamily(
+            "custid_sequence_period_remaining_seconds",
+            "Seconds until a scheme's current period ends and its sequence starts again.",
+            labels=["scheme"],
+        )
+        for scheme, seconds in sorted(self.snapshot.period_remaining.items()):
+            remaining.add_metric([scheme], seconds)
+        return [up, serving, sequence, random_space, undelivered, exhausts, remaining]
 
 
 class Metrics:

@@ -4,12 +4,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
+from app.store.chain import chained
 from app.store.models import Base, NumberEvent
+from app.store.trail import add_block
 
 
 async def add_events(session: AsyncSession, columns: Columns) -> None:
-    """Append events, given as columns; they commit or roll back with the change they describe."""
-    await insert_columns(session, Base.metadata.tables["number_events"], columns)
+    """Append events, given as columns, each hashed after the one before, and their block;
+    they commit or roll back with the change they describe."""
+    chain = chained(columns)
+    inserted = await insert_columns(
+        session,
+        Base.metadata.tables["number_events"],
+        {**columns, "hash": chain.hashes},
+        returning=("id",),
+    )
+    ids = [event_id for (event_id,) in inserted.returned]
+    if ids:
+        await add_block(session, min(ids), max(ids), len(ids), chain.head)
 
 
 async def events_of_number(

@@ -4,7 +4,8 @@ Under load these run thousands of times a second, so on PostgreSQL they go to
 asyncpg directly (`Database.driver_connection`) and a group is written in a
 single statement: its keys' answers, its numbers and their audit events, as
 data-modifying CTEs of one INSERT, which PostgreSQL commits or rejects as one.
-The statement ends in `custid_expect_rows` (a function of the migrations) that
+Its events are hashed in a chain and recorded as one block of the trail (see
+`chain.py`). The statement ends in `custid_expect_rows` (a function of the migrations) that
 aborts it when any row was left out, a number or answer that already exists;
 then nothing is written, and the issuer writes the group again step by step,
 telling rows apart. SQLite writes step by step always.
@@ -21,6 +22,7 @@ import orjson
 from sqlalchemy import select
 
 from app.store.bulk import Columns, Shape, json_document, json_insert, row_count, shape_of
+from app.store.chain import chained
 from app.store.database import Database
 from app.store.idempotency import Slot, slots_condition
 from app.store.models import Base, IdempotencyKey
@@ -94,7 +96,8 @@ async def write_whole(
     """
     if db.dialect != "postgresql":
         return False
-    parts = [("numbers", numbers), ("events", events)]
+    chain = chained(events)
+    parts = [("numbers", numbers), ("events", {**events, "hash": chain.hashes})]
     if answers is not None:
         parts.insert(0, ("answers", answers))
     if refs is not None:
@@ -104,7 +107,9 @@ async def write_whole(
     expected = [row_count(columns) for table, columns in parts if table != "events"]
     try:
         async with db.driver_connection() as connection:
-            await connection.fetchval(whole_write_statement(shape), *documents, *expected)
+            await connection.fetchval(
+                whole_write_statement(shape), *documents, *expected, chain.head
+            )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == ROWS_LEFT_OUT:
             return False
@@ -124,16 +129,24 @@ PART_TABLES = {
 def whole_write_statement(shape: tuple[tuple[str, Shape], ...]) -> str:
     """The one statement writing each part of `shape`, (part, its columns' shape), from a
     JSON document each. Every part but the events skips rows that conflict, and is counted
-    against the number of rows it was given; those numbers follow the documents."""
+    against the number of rows it was given; those numbers follow the documents. The
+    events' block of the trail is written with them; the hash of their last is the last
+    parameter."""
     tables = Base.metadata.tables
     ctes: list[str] = []
     checks: list[str] = []
     for index, (part, columns) in enumerate(shape, start=1):
         insert = json_insert(tables[PART_TABLES[part]], columns, f"${index}")
         if part == "events":
-            ctes.append(f"{part} AS ({insert})")
+            ctes.append(f"{part} AS ({insert} RETURNING id)")
         else:
             ctes.append(f"{part} AS ({insert} ON CONFLICT DO NOTHING RETURNING 1)")
             expected = len(shape) + len(checks) + 1
             checks.append(f"custid_expect_rows(${expected}, (SELECT count(*) FROM {part}))")
+    head = len(shape) + len(checks) + 1
+    ctes.append(
+        "block AS (INSERT INTO trail_blocks (first_event, last_event, events, head) "
+        f"SELECT min(id), max(id), count(*), CAST(${head} AS varchar) FROM events "
+        "HAVING count(*) > 0)"
+    )
     return f"WITH {', '.join(ctes)} SELECT {' AND '.join(checks)}"

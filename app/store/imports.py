@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Integer,
     MetaData,
     String,
@@ -41,7 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.store.chain import RunningChain
 from app.store.models import Attributes, Base, UTCDateTime
+from app.store.trail import add_block, ids_of_transaction
 
 STAGING = MetaData()
 # One row per number of the file; `line` is where it was read.
@@ -71,6 +74,8 @@ STAGED_REFS = Table(
 # What the import's transaction may sort and hash in memory (SET LOCAL: that transaction
 # only): a million staged rows fit, instead of spilling to disk in batches.
 IMPORT_WORK_MEM = "128MB"
+# Staged numbers read back at a time, to write their events.
+STAGED_PAGE = 50_000
 
 NUMBERS = Base.metadata.tables["issued_numbers"]
 REFS = Base.metadata.tables["number_refs"]
@@ -89,7 +94,17 @@ NUMBER_COLUMNS = (
     "issued_by",
     "operator",
 )
-EVENT_COLUMNS = ("number", "action", "actor", "operator", "request_id", "at", "details", "refs")
+EVENT_COLUMNS = (
+    "number",
+    "action",
+    "actor",
+    "operator",
+    "request_id",
+    "at",
+    "details",
+    "refs",
+    "hash",
+)
 REF_COLUMNS = ("number", "scheme", "system", "ref_id", "added_at", "added_by")
 
 
@@ -115,6 +130,13 @@ class AlreadyTaken(Exception):
     """
 
 
+def json_writer(dialect: str) -> Callable[[Any], Any]:
+    """How a JSON column's value is written: COPY takes text; SQLAlchemy serialises it itself."""
+    if dialect == "postgresql":
+        return lambda value: orjson.dumps(value).decode()
+    return lambda value: value
+
+
 class Rows:
     """Rows for some of the import's tables, added as lines are read (`add`) and written
     a chunk at a time (`write`), on PostgreSQL with COPY."""
@@ -124,12 +146,7 @@ class Rows:
 
     def __init__(self, dialect: str) -> None:
         self.rows: list[list[tuple[Any, ...]]] = [[] for _ in self.tables]
-        # COPY takes a JSON column's values as text; SQLAlchemy serialises them itself.
-        self.as_json: Callable[[Any], Any] = (
-            (lambda value: orjson.dumps(value).decode())
-            if dialect == "postgresql"
-            else (lambda value: value)
-        )
+        self.as_json = json_writer(dialect)
         # What most numbers have, serialised once.
         self.no_attributes, self.no_refs = self.as_json({}), self.as_json([])
 
@@ -146,6 +163,21 @@ class Rows:
     async def write(self, session: AsyncSession) -> None:
         for (table, columns), rows in zip(self.tables, self.rows, strict=True):
             await write_rows(session, table, columns, rows)
+
+
+def imported_events(
+    at: datetime, fields: Mapping[str, Any], details: Mapping[str, Any]
+) -> RunningChain:
+    """The hash chain of an import's `imported` events, which differ in number and refs."""
+    shared = {"action": "imported", "at": at, "details": dict(details), **fields}
+    return RunningChain(shared)
+
+
+async def record_block(session: AsyncSession, chain: RunningChain, txid: int | None) -> None:
+    """Record the import's events, all written by the session's transaction, as one block."""
+    if chain.count:
+        first, last = await ids_of_transaction(session, txid, chain.count)
+        await add_block(session, first, last, chain.count, chain.head)
 
 
 class NewNumbers(Rows):
@@ -172,14 +204,16 @@ class NewNumbers(Rows):
         super().__init__(dialect)
         self.scheme, self.at, self.fields = scheme, at, fields
         self.details = self.as_json(dict(details))
-        self.event_end = () if txid is None else (txid,)
+        self.txid, self.event_end = txid, () if txid is None else (txid,)
+        # Shared by every chunk's rows (see `emptied`): the lines are hashed in file order.
+        self.chain = imported_events(at, fields, details)
 
     def add(self, numbers: Sequence[StagedNumber]) -> None:
         scheme, at, as_json = self.scheme, self.at, self.as_json
         no_attributes, no_refs = self.no_attributes, self.no_refs
         actor, operator = self.fields["actor"], self.fields["operator"]
         imported = ("imported", actor, operator, self.fields["request_id"], at, self.details)
-        event_end = self.event_end
+        event_end, next_hash = self.event_end, self.chain.next_hash
         number_rows, event_rows, ref_rows = self.rows
         # Written out, not through each tuple's field names: this runs for every line.
         for _, number, version, period, partition, seq, attributes, issued_at, given in numbers:
@@ -198,8 +232,9 @@ class NewNumbers(Rows):
                     operator,
                 )
             )
-            refs = as_json([{"system": s, "id": i} for s, i in given]) if given else no_refs
-            event_rows.append((number, *imported, refs, *event_end))
+            listed = [{"system": s, "id": i} for s, i in given]
+            refs = as_json(listed) if given else no_refs
+            event_rows.append((number, *imported, refs, next_hash(listed, number), *event_end))
             ref_rows += [(number, scheme, system, ref_id, at, actor) for system, ref_id in given]
 
     async def write(self, session: AsyncSession) -> None:
@@ -208,6 +243,10 @@ class NewNumbers(Rows):
         except (asyncpg.IntegrityConstraintViolationError, IntegrityError) as exc:
             # SQLAlchemy's error repeats the statement and every row: the driver's says enough.
             raise AlreadyTaken(str(getattr(exc, "orig", exc))) from exc
+
+    async def record_block(self, session: AsyncSession) -> None:
+        """Record every event written so far as the import's block of the trail."""
+        await record_block(session, self.chain, self.txid)
 
 
 async def transaction_id(session: AsyncSession) -> int | None:
@@ -495,23 +534,7 @@ async def move_new_numbers(
     s, n = STAGED_NUMBERS.c, NUMBERS.c
     new = true() if all_new else ~exists().where(n.number == s.number)
     # Events first: once the numbers are in, "new" can no longer be told.
-    await session.execute(
-        insert(EVENTS).from_select(
-            EVENT_COLUMNS,
-            select(
-                s.number,
-                literal("imported", String),
-                literal(fields["actor"], String),
-                literal(fields["operator"], String),
-                literal(fields["request_id"], String),
-                literal(at, UTCDateTime),
-                literal(dict(details), Attributes),
-                s.refs,
-            )
-            .where(new)
-            .order_by(s.line),
-        )
-    )
+    await move_new_events(session, at, fields, details, new)
     numbers = await session.execute(
         insert(NUMBERS).from_select(
             NUMBER_COLUMNS,
@@ -533,6 +556,49 @@ async def move_new_numbers(
         )
     )
     return int(numbers.rowcount)  # type: ignore[attr-defined]
+
+
+async def move_new_events(
+    session: AsyncSession,
+    at: datetime,
+    fields: Mapping[str, Any],
+    details: Mapping[str, Any],
+    new: ColumnElement[bool],
+) -> None:
+    """An `imported` event for each staged number that is `new`, in line order, hashed in a
+    chain as they are read back (a page at a time), and their block."""
+    s = STAGED_NUMBERS.c
+    txid = await transaction_id(session)
+    chain = imported_events(at, fields, details)
+    as_json = json_writer(session.get_bind().dialect.name)
+    shared = (
+        "imported",
+        fields["actor"],
+        fields["operator"],
+        fields["request_id"],
+        at,
+        as_json(dict(details)),
+    )
+    last_line = 0
+    while True:
+        statement = (
+            select(s.line, s.number, s.refs)
+            .where(new, s.line > last_line)
+            .order_by(s.line)
+            .limit(STAGED_PAGE)
+        )
+        page = (await session.execute(statement)).all()
+        if not page:
+            break
+        rows = [
+            (number, *shared, as_json(refs), chain.next_hash(refs, number))
+            + (() if txid is None else (txid,))
+            for _, number, refs in page
+        ]
+        columns = EVENT_COLUMNS if txid is None else (*EVENT_COLUMNS, "txid")
+        await write_rows(session, EVENTS, columns, rows)
+        last_line = page[-1].line
+    await record_block(session, chain, txid)
 
 
 async def highest_staged_seqs(session: AsyncSession) -> list[tuple[str, str, int]]:

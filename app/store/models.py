@@ -201,6 +201,27 @@ class NumberEvent(Base):
     # SQLite, whose single writer commits in id order. The feed reads events in (txid, id)
     # order, up to the oldest transaction still running, so none commits behind a reader.
     txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # SHA-256 over the event's content and the hash of the event before it in its write
+    # (see `app/store/chain.py`); null only on an event custid did not write.
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class TrailBlock(Base):
+    """One write of trail events: which they are, how many, the last one's hash; and, once
+    sealed, its place in the chain and the link that covers it and every block before."""
+
+    __tablename__ = "trail_blocks"
+    __table_args__ = (Index("ix_trail_blocks_txid_first_event", "txid", "first_event"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    # The writing transaction, as its events record it (0 on SQLite).
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    first_event: Mapped[int] = mapped_column(BigInteger)
+    last_event: Mapped[int] = mapped_column(BigInteger)
+    events: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    link: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebhookSubscription(Base):

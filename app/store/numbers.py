@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
@@ -45,6 +45,46 @@ async def delete_numbers(session: AsyncSession, numbers: Sequence[str]) -> None:
     """Remove rows inserted earlier in the same, uncommitted transaction."""
     if numbers:
         await session.execute(delete(IssuedNumber).where(IssuedNumber.number.in_(numbers)))
+
+
+async def issued_at_or_below(
+    session: AsyncSession, scheme: str, period: str, partition: str, seq: int
+) -> tuple[int, datetime] | None:
+    """(sequence value, issue time) of the stored number with the highest value up to `seq`
+    in one counter key: one step down its unique index."""
+    statement = (
+        _seq_and_time(scheme, period, partition)
+        .where(IssuedNumber.seq <= seq)
+        .order_by(IssuedNumber.seq.desc())
+    )
+    return await _one_seq_and_time(session, statement)
+
+
+async def first_issued(
+    session: AsyncSession, scheme: str, period: str, partition: str
+) -> tuple[int, datetime] | None:
+    """(sequence value, issue time) of the lowest stored number of one counter key."""
+    statement = (
+        _seq_and_time(scheme, period, partition)
+        .where(IssuedNumber.seq.is_not(None))
+        .order_by(IssuedNumber.seq)
+    )
+    return await _one_seq_and_time(session, statement)
+
+
+def _seq_and_time(scheme: str, period: str, partition: str) -> Select[int | None, datetime]:
+    return select(IssuedNumber.seq, IssuedNumber.issued_at).where(
+        IssuedNumber.scheme == scheme,
+        IssuedNumber.period == period,
+        IssuedNumber.partition == partition,
+    )
+
+
+async def _one_seq_and_time(
+    session: AsyncSession, statement: Select[int | None, datetime]
+) -> tuple[int, datetime] | None:
+    row = (await session.execute(statement.limit(1))).first()
+    return None if row is None or row[0] is None else (int(row[0]), row[1])
 
 
 async def count_issued(session: AsyncSession, scheme: str, period: str, partition: str) -> int:
