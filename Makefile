@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless
+.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless contract
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,3 +69,7 @@ bench-import: install
 # What strict order costs: a gapless scheme's issue and confirm rates against a plain one's.
 bench-gapless: install
 	$(BIN)/python -m bench.gapless $(BENCH_ARGS)
+
+# schemathesis's own campaign, every check and phase, on both backends; see bench/contract.py.
+contract: install
+	$(BIN)/python -m bench.contract $(BENCH_ARGS)

@@ -137,6 +137,11 @@ class Scheme(Protocol):
         """When the period of `instant` ends, or None if it never does."""
         ...
 
+    def is_period(self, key: str) -> bool:
+        """Whether `key` is the key of one of the scheme's periods ("" for a scheme that
+        never resets)."""
+        ...
+
     def partition(self, attributes: Mapping[str, str]) -> str:
         """Which attributes the sequence is counted within, as a key."""
         ...
@@ -263,6 +268,10 @@ class SchemeDefinition(BaseModel):
 
     def partition(self, attributes: Mapping[str, str]) -> str:
         return ""
+
+    def is_period(self, key: str) -> bool:
+        """A kind that cannot tell takes any key at all as one of its periods."""
+        return True
 
     @property
     def capacity(self) -> int:

@@ -5,6 +5,7 @@ rendering, parsing, periods, partitions and attribute checks follow from them.
 """
 
 import random
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
@@ -14,7 +15,7 @@ from pydantic import model_validator
 
 from schemes.base import InvalidAttribute, NumberReading, ParsedNumber, SchemeDefinition
 from schemes.layout import Layout
-from schemes.timeformat import format_pattern, next_period_start, period_start
+from schemes.timeformat import format_pattern, is_real_time, next_period_start, period_start
 
 
 class SegmentedScheme(SchemeDefinition):
@@ -85,6 +86,14 @@ class SegmentedScheme(SchemeDefinition):
 
     def period(self, instant: datetime) -> str:
         return self.layout.period(instant.astimezone(self.zone))
+
+    def is_period(self, key: str) -> bool:
+        """A key its date format renders for a time that exists ("" without a date)."""
+        date = self.layout.date
+        if date is None:
+            return key == ""
+        shape = format_pattern(date.format)[0]
+        return re.fullmatch(shape, key) is not None and is_real_time(key, date.format)
 
     def period_end(self, instant: datetime) -> datetime | None:
         date = self.layout.date

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import RECORD_EXAMPLE, NumberRecord
+from app.api.schemas import RECORD_EXAMPLE, NumberRecord, SchemeName
+from app.core import grammar
 
 EventType = Literal[
     "number.issued",
@@ -19,8 +20,6 @@ EventType = Literal[
     "number.voided",
     "number.reused",
 ]
-SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-
 EVENT_EXAMPLE: dict[str, Any] = {
     "id": "evt_1042",
     "type": "number.issued",
@@ -32,6 +31,7 @@ EVENT_EXAMPLE: dict[str, Any] = {
     "number": RECORD_EXAMPLE,
     "details": {"scheme": "daily", "ref": "crm:acct-991"},
 }
+FEED_CURSOR_EXAMPLE = "ZTo3MzkxOjEwNDI"
 
 
 class Event(BaseModel):
@@ -55,7 +55,7 @@ class EventPage(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": "ZTo3MzkxOjEwNDI"}]
+            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": FEED_CURSOR_EXAMPLE}]
         }
     )
 
@@ -72,7 +72,7 @@ WEBHOOK_EXAMPLE: dict[str, Any] = {
     "schemes": ["daily"],
     "description": "CRM: new customers",
     "status": "active",
-    "position": "ZTo3MzkxOjEwNDI",
+    "position": FEED_CURSOR_EXAMPLE,
     "attempts": 0,
     "next_attempt_at": None,
     "failing_since": None,
@@ -126,8 +126,13 @@ class WebhookList(BaseModel):
 
 Url = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=2048, strip_whitespace=True),
+    grammar.WEBHOOK_URL.constraints,
     Field(description="An http:// or https:// URL; private addresses only where allowed."),
+]
+Description = Annotated[
+    str,
+    grammar.DESCRIPTION.constraints,
+    Field(description="What the subscription is for, for the people who read the list."),
 ]
 
 
@@ -151,7 +156,7 @@ class WebhookCreate(BaseModel):
     url: Url
     event_types: list[EventType] = Field(default_factory=list, max_length=16)
     schemes: list[SchemeName] = Field(default_factory=list, max_length=256)
-    description: str | None = Field(default=None, max_length=500)
+    description: Description | None = None
 
 
 class WebhookUpdate(BaseModel):
@@ -164,7 +169,7 @@ class WebhookUpdate(BaseModel):
     url: Url | None = None
     event_types: list[EventType] | None = Field(default=None, max_length=16)
     schemes: list[SchemeName] | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=500)
+    description: Description | None = None
     status: Literal["active", "paused"] | None = None
 
 
@@ -175,4 +180,6 @@ class Redelivery(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"from_event": "evt_1042"}]}
     )
 
-    from_event: str = Field(min_length=1, max_length=64, description="An event id (evt_…).")
+    from_event: Annotated[str, grammar.EVENT_ID.constraints] = Field(
+        description="An event id (evt_…)."
+    )

@@ -16,8 +16,10 @@ from app.api.event_schemas import (
     WebhookList,
     WebhookUpdate,
 )
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.routing import ApiRoute
 from app.api.security import SettingsAdminActor, auth_errors
+from app.core import grammar
 from app.core.errors import (
     BackendUnavailable,
     EventNotFound,
@@ -28,19 +30,35 @@ from app.core.events.subscriptions import ACTIVE, PAUSED, Subscription
 from app.core.scopes import Scope
 from app.services import Services
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
+EXAMPLE_ID = "whk_8c1f2b3a4d5e6f70"
 SubscriptionId = Annotated[
-    str, Path(description="A subscription id, e.g. whk_8c1f2b3a4d5e6f70.", max_length=32)
+    str,
+    grammar.SUBSCRIPTION_ID.constraints,
+    Path(description="A subscription id, e.g. whk_8c1f2b3a4d5e6f70.", examples=[EXAMPLE_ID]),
 ]
+NOT_FOUND = (WebhookNotFound(EXAMPLE_ID), BackendUnavailable("database"))
 ERRORS = {
-    **problem_responses(WebhookNotFound("whk_8c1f2b3a4d5e6f70"), BackendUnavailable("database")),
-    **auth_errors(Scope.ADMIN),
+    **problem_responses(*NOT_FOUND, *auth_errors(Scope.ADMIN)),
 }
-TARGET_ERRORS = problem_responses(
-    InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address"),
-    validated=False,
-)
+TARGET = InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address")
+# What a subscription's answer leads to.
+SUBSCRIPTION_LINKS = {
+    operation: {
+        "operationId": operation,
+        "parameters": {"subscription": "$response.body#/id"},
+        "description": description,
+    }
+    for operation, description in (
+        ("get_webhook", "Read the subscription."),
+        ("update_webhook", "Change it."),
+        ("pause_webhook", "Stop its deliveries."),
+        ("resume_webhook", "Deliver again."),
+        ("redeliver_webhook", "Send events again."),
+        ("delete_webhook", "Unsubscribe."),
+    )
+}
 
 
 def shown(subscription: Subscription) -> Webhook:
@@ -71,8 +89,14 @@ def known_schemes(services: Services, schemes: list[str] | None) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=NewWebhook,
-    responses={**ERRORS, **TARGET_ERRORS},
+    responses={
+        201: {"description": "The subscription, with its secret.", "links": SUBSCRIPTION_LINKS},
+        **problem_responses(
+            BackendUnavailable("database"), TARGET, *BODY_ERRORS, *auth_errors(Scope.ADMIN)
+        ),
+    },
     summary="Subscribe a URL to events",
+    operation_id="create_webhook",
 )
 async def create(
     request: WebhookCreate, actor: SettingsAdminActor, services: ServicesDep
@@ -89,13 +113,27 @@ async def create(
     return NewWebhook(**shown(created.subscription).model_dump(), secret=created.secret)
 
 
-@router.get("", response_model=WebhookList, responses=ERRORS, summary="List webhooks")
+@router.get(
+    "",
+    response_model=WebhookList,
+    responses={
+        **problem_responses(BackendUnavailable("database"), *auth_errors(Scope.ADMIN)),
+    },
+    summary="List webhooks",
+    operation_id="list_webhooks",
+)
 async def list_webhooks(actor: SettingsAdminActor, services: ServicesDep) -> WebhookList:
     """Every subscription, oldest first, and how its deliveries stand."""
     return WebhookList(webhooks=[shown(s) for s in await services.subscriptions.all()])
 
 
-@router.get("/{subscription}", response_model=Webhook, responses=ERRORS, summary="A webhook")
+@router.get(
+    "/{subscription}",
+    response_model=Webhook,
+    responses=ERRORS,
+    summary="A webhook",
+    operation_id="get_webhook",
+)
 async def get(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
 ) -> Webhook:
@@ -106,8 +144,11 @@ async def get(
 @router.patch(
     "/{subscription}",
     response_model=Webhook,
-    responses={**ERRORS, **TARGET_ERRORS},
+    responses={
+        **problem_responses(*NOT_FOUND, TARGET, *BODY_ERRORS, *auth_errors(Scope.ADMIN)),
+    },
     summary="Change a webhook",
+    operation_id="update_webhook",
 )
 async def update(
     subscription: SubscriptionId,
@@ -129,7 +170,11 @@ async def update(
 
 
 @router.post(
-    "/{subscription}/pause", response_model=Webhook, responses=ERRORS, summary="Pause a webhook"
+    "/{subscription}/pause",
+    response_model=Webhook,
+    responses=ERRORS,
+    summary="Pause a webhook",
+    operation_id="pause_webhook",
 )
 async def pause(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
@@ -143,6 +188,7 @@ async def pause(
     response_model=Webhook,
     responses=ERRORS,
     summary="Resume a webhook",
+    operation_id="resume_webhook",
 )
 async def resume(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
@@ -154,8 +200,13 @@ async def resume(
 @router.post(
     "/{subscription}/redeliver",
     response_model=Webhook,
-    responses={**ERRORS, **problem_responses(EventNotFound("evt_1042"))},
+    responses={
+        **problem_responses(
+            *NOT_FOUND, EventNotFound("evt_1042"), *BODY_ERRORS, *auth_errors(Scope.ADMIN)
+        ),
+    },
     summary="Deliver events again",
+    operation_id="redeliver_webhook",
 )
 async def redeliver(
     subscription: SubscriptionId,
@@ -173,6 +224,7 @@ async def redeliver(
     response_class=Response,
     responses=ERRORS,
     summary="Delete a webhook",
+    operation_id="delete_webhook",
 )
 async def delete(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep

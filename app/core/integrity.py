@@ -4,7 +4,9 @@ For every (scheme, period, partition) that holds numbers it compares the counter
 with the highest stored sequence, looks for duplicates the unique indexes
 should have made impossible, and counts the gaps. A counter behind the stored
 numbers or any duplicate is a failure; gaps are normal (reserved values whose
-insert failed, Redis losing a reservation) and are only reported.
+insert failed, Redis losing a reservation) and are only reported. Stored text
+that breaks the text grammar (a control character in a ref id or a reason,
+written before writes refused it) is a failure too.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -12,6 +14,7 @@ from typing import Any
 
 from app.core.issuing.counters import CounterKey
 from app.core.issuing.issuer import Issuer
+from app.core.stored_text import StoredTextProblem, stored_text_problems
 from app.core.utilisation import utilisation_by_scheme
 from app.store import statistics
 
@@ -65,6 +68,9 @@ class IntegrityReport:
     duplicate_seqs: list[tuple[str, str, str, int, int]] = field(default_factory=list)
     unknown_schemes: list[str] = field(default_factory=list)
     current_utilisation: dict[str, float] = field(default_factory=dict)
+    # Stored values that break the text grammar: some of them, and how many.
+    stored_text: list[StoredTextProblem] = field(default_factory=list)
+    stored_text_count: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -89,6 +95,13 @@ class IntegrityReport:
             f"is stored {times} times"
             for scheme, period, partition, seq, times in self.duplicate_seqs
         ]
+        if self.stored_text_count:
+            found.append(
+                f"{self.stored_text_count} stored value(s) hold characters text may not hold "
+                "(reads show them as stored; `custid migrate` escapes those written before "
+                "writes refused them)"
+            )
+            found += [f"stored text: {problem}" for problem in self.stored_text]
         return found
 
     @property
@@ -108,6 +121,8 @@ class IntegrityReport:
             "duplicate_seqs": self.duplicate_seqs,
             "unknown_schemes": self.unknown_schemes,
             "current_utilisation": self.current_utilisation,
+            "stored_text": [asdict(problem) for problem in self.stored_text],
+            "stored_text_count": self.stored_text_count,
         }
 
 
@@ -144,6 +159,7 @@ async def check_integrity(issuer: Issuer) -> IntegrityReport:
             )
         )
     report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
+    report.stored_text, report.stored_text_count = await stored_text_problems(issuer.db)
     utilisation = await utilisation_by_scheme(issuer)
     report.current_utilisation = {**utilisation.sequence, **utilisation.random_space}
     return report
