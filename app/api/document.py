@@ -2,8 +2,11 @@
 
 Every error response refers to the `Problem` schema under
 `application/problem+json` (see `problems.problem_responses`); the schema is
-added to the components here, since no route returns it as a model. Tags come
-with a description, in the order a reader meets them.
+added to the components here, since no route returns it as a model. FastAPI
+writes the document without any null, examples included, which leaves an
+example without the required members that are null in it: they are put back,
+so every example validates against its own schema (a test checks it). Tags
+come with a description, in the order a reader meets them.
 """
 
 from collections.abc import Callable
@@ -35,8 +38,57 @@ def problem_schemas() -> dict[str, Any]:
     return dict(schemas["$defs"])
 
 
-def declare_problem_schemas(app: FastAPI) -> None:
-    """Make `app`'s document carry the schemas its error responses refer to."""
+def admits_null(schema: dict[str, Any]) -> bool:
+    """Whether `schema` takes null."""
+    kinds = schema.get("type")
+    return (
+        kinds == "null"
+        or (isinstance(kinds, list) and "null" in kinds)
+        or any(admits_null(branch) for branch in schema.get("anyOf", []))
+    )
+
+
+def with_nulls(value: Any, schema: dict[str, Any], components: dict[str, Any]) -> None:
+    """Put back into `value` the required members its schema lets be null and it lacks."""
+    if "$ref" in schema:
+        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") != "null":
+            with_nulls(value, branch, components)
+    if isinstance(value, dict) and "properties" in schema:
+        members = schema["properties"]
+        for name in schema.get("required", []):
+            if name not in value and name in members and admits_null(members[name]):
+                value[name] = None
+        for name, member in value.items():
+            if name in members:
+                with_nulls(member, members[name], components)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            with_nulls(item, schema["items"], components)
+
+
+def restore_example_nulls(document: dict[str, Any]) -> None:
+    """Every example of the document, with the nulls FastAPI left out."""
+    components = document.get("components", {}).get("schemas", {})
+    for schema in components.values():
+        for example in schema.get("examples", []):
+            with_nulls(example, schema, components)
+    for methods in document.get("paths", {}).values():
+        for operation in methods.values():
+            answers = [operation.get("requestBody", {}), *operation.get("responses", {}).values()]
+            for answer in answers:
+                for content in answer.get("content", {}).values():
+                    schema = content.get("schema", {})
+                    if "example" in content:
+                        with_nulls(content["example"], schema, components)
+                    for example in content.get("examples", {}).values():
+                        with_nulls(example.get("value"), schema, components)
+
+
+def complete_the_document(app: FastAPI) -> None:
+    """Make `app`'s document carry the schemas its error responses refer to, and examples
+    with their nulls."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -44,6 +96,7 @@ def declare_problem_schemas(app: FastAPI) -> None:
         components = document.setdefault("components", {}).setdefault("schemas", {})
         if "Problem" not in components:
             components.update(problem_schemas())
+            restore_example_nulls(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from app.api.document import TAGS, declare_problem_schemas
+from app.api.document import TAGS, complete_the_document
 
 DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
@@ -62,7 +62,7 @@ def application_with_docs(**fastapi_arguments: Any) -> FastAPI:
         openapi_tags=TAGS,
         **fastapi_arguments,
     )
-    declare_problem_schemas(app)
+    complete_the_document(app)
     return app
 
 

@@ -1,6 +1,7 @@
 """RFC 9457 problem details: the one shape every error response takes, and how each route
 declares the problems it can answer with (`problem_responses`)."""
 
+import re
 from typing import Any
 
 import structlog
@@ -9,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
 
 from app.core import grammar
 from app.core.errors import CustidError, MalformedBody, PayloadTooLarge
@@ -158,18 +158,21 @@ HTTP_ERROR_CODES = {
 }
 
 
-def allowed_methods(request: Request) -> str:
-    """Every method some route serves at this request's path, as `Allow` lists them.
+def allowed_methods(request: Request, given: str) -> str:
+    """Every method the document names at this request's path, as `Allow` lists them;
+    `given` (what the route said) for a path the document does not name.
 
     Starlette answers 405 from the first route whose path matched, naming only its own
     methods, though other routes serve the same path with others.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            if route.matches(request.scope)[0] is not Match.NONE:
-                methods |= route.methods
-    return ", ".join(sorted(methods))
+    paths: dict[str, Any] = request.app.openapi()["paths"]
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path)
+        for method in operations
+    }
+    return ", ".join(sorted(methods)) if methods else given
 
 
 async def http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
@@ -185,7 +188,7 @@ async def http_error_handler(request: Request, exc: Exception) -> ProblemRespons
         detail = f"the body is not valid JSON: {reason}"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
+        headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
     body = problem_body(code, exc.status_code, str(exc.detail), detail)
     return problem_response(request, body, headers)
 

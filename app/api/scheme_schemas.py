@@ -52,7 +52,14 @@ class SchemeList(BaseModel):
                             "version": 1,
                             "time_zone": "UTC",
                             "capacity": 999,
+                            "counted": True,
+                            "max_length": 11,
                             "example": "20231015001",
+                            "example_attributes": {},
+                            "segments": [
+                                {"type": "date", "format": "%Y%m%d"},
+                                {"type": "sequence", "width": 3, "scope": []},
+                            ],
                             "parameters": {"prefix": "", "format": "%Y%m%d", "width": 3},
                         }
                     ]
