@@ -51,7 +51,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mo
     assert result.returncode == 0, result.stdout + result.stderr
     said = result.stdout + result.stderr
     warnings = [line for line in said.splitlines() if line.startswith("WARNING")]
-    assert len(warnings) == 1 and KNOWN_WARNING in said, said
+    assert len(warnings) == 1, said
+    assert KNOWN_WARNING in said, said
     sys.path.insert(0, str(root))
     names = [
         "client",
