@@ -109,9 +109,7 @@ def test_operation_ids_are_short_unique_and_tagged() -> None:
     assert len(ids) == len(set(ids))
     for identifier in ids:
         assert re.fullmatch(r"[a-z]+(_[a-z]+){0,2}", identifier), identifier
-    assert {"issue_number", "issue_batch", "get_number", "list_numbers", "list_events"} <= set(
-        ids
-    )
+    assert {"issue_number", "issue_batch", "get_number", "list_numbers", "list_events"} <= set(ids)
     tags = {tag["name"] for tag in DOCUMENT["tags"]}
     for method, path, operation in OPERATIONS:
         assert len(operation["tags"]) == 1, (method, path)
