@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas import RECORD_EXAMPLE, NumberRecord, SchemeName
 from app.core import grammar
@@ -124,10 +124,15 @@ class WebhookList(BaseModel):
     webhooks: list[Webhook]
 
 
+# Checked where the target is (`app/core/events/targets.py`), against this very pattern, so
+# a URL that is no target is a 422 `invalid_webhook_target` naming `url`.
 Url = Annotated[
     str,
-    grammar.WEBHOOK_URL.constraints,
-    Field(description="An http:// or https:// URL; private addresses only where allowed."),
+    StringConstraints(min_length=1, max_length=grammar.WEBHOOK_URL.max_length),
+    Field(
+        description="An http:// or https:// URL; private addresses only where allowed.",
+        json_schema_extra={"pattern": grammar.WEBHOOK_URL.pattern},
+    ),
 ]
 Description = Annotated[
     str,

@@ -82,7 +82,10 @@ def read_rows(
 ) -> tuple[list[StagedNumber], list[Problem]]:
     """The rows that are numbers of one of `versions`, and what is wrong with the others."""
     current, earlier = versions[0], versions[1:]
-    numbers = [str(number or "").strip() for _, number, _, _ in rows]
+    numbers = [
+        "" if isinstance(number, Unreadable) else str(number or "").strip()
+        for _, number, _, _ in rows
+    ]
     # Every version reads a number without spaces or control characters, up to 64 long: no
     # reading is asked about text that is none (and none is echoed back whole).
     misfits = {i for i, n in enumerate(numbers) if n and not grammar.NUMBER.fits(n)}
@@ -93,6 +96,9 @@ def read_rows(
     for index, ((line, given, issued_text, refs_text), number, reading) in enumerate(
         zip(rows, numbers, current.read_numbers(numbers), strict=True)
     ):
+        if isinstance(given, Unreadable):
+            problems.append(Problem(line, str(given)))
+            continue
         if index in misfits:
             problem = grammar.NUMBER.problem(str(given).strip())
             problems.append(Problem(line, f"number: {problem}"))
@@ -392,29 +398,48 @@ class ImportRun:
         return lines
 
 
-def decoded(lines: Iterable[bytes], scheme: str) -> Iterator[str]:
-    """The lines of a file as text: UTF-8 (a byte-order mark allowed on the first line);
-    `ImportRejected` naming the first line that is not UTF-8. Nothing is replaced: two
-    refs that differ only in their undecodable bytes must not become one."""
+class Unreadable(str):
+    """In place of a line's number: the line is not UTF-8, and this says where."""
+
+
+def decoded(lines: Iterable[bytes], unreadable: dict[int, Unreadable]) -> Iterator[str]:
+    """The lines of a file as text: UTF-8 (a byte-order mark allowed on the first line).
+
+    A line that is not UTF-8 is read as an empty one, and `unreadable` says why by its
+    number: nothing is replaced, so two refs that differ only in their undecodable
+    bytes can never become one; the line is reported, and nothing is imported.
+    """
     for number, line in enumerate(lines, 1):
         try:
             yield line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            problem = f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-            raise ImportRejected(scheme, [{"line": number, "problem": problem}], 1) from exc
+            where = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+            unreadable[number] = Unreadable(f"not UTF-8: {where}")
+            yield "\n"
 
 
 def csv_rows(lines: Iterable[bytes], scheme: str) -> Iterator[LegacyRow]:
-    """Each data line of a CSV file whose first line names its columns; `ImportRejected` when
-    that line names no `number` or `issued_at` column, or a line is not UTF-8 or not CSV (a
-    field longer than the csv module reads, a NUL). Blank lines are passed over, fields
-    past the named columns ignored."""
-    reader = csv.reader(decoded(lines, scheme))
+    """Each data line of a CSV file whose first line names its columns, and each line that
+    is not UTF-8 (its number an `Unreadable`); `ImportRejected` when the first line names no
+    `number` or `issued_at` column, or a line is no CSV (a field longer than the csv module
+    reads, a NUL). Blank lines are passed over, fields past the named columns ignored."""
+    unreadable: dict[int, Unreadable] = {}
+    reader = csv.reader(decoded(lines, unreadable))
     try:
-        yield from csv_fields(reader, scheme)
+        for row in csv_fields(reader, scheme):
+            yield from reported(unreadable, before=row[0])
+            yield row
+        yield from reported(unreadable)
     except csv.Error as exc:
         problem = f"not CSV: {exc}"
         raise ImportRejected(scheme, [{"line": reader.line_num, "problem": problem}], 1) from exc
+
+
+def reported(unreadable: dict[int, Unreadable], before: int | None = None) -> Iterator[LegacyRow]:
+    """The lines that were not UTF-8 (those before line `before`), as rows, once each."""
+    for number in sorted(unreadable):
+        if before is None or number < before:
+            yield (number, unreadable.pop(number), "", "")
 
 
 def csv_fields(reader: Any, scheme: str) -> Iterator[LegacyRow]:
