@@ -23,6 +23,8 @@ HINTS = {
         "names take double quotes, and an object has no comma after its last member"
     ),
     "Expecting value": "a value is missing, or a string lacks its double quotes",
+    "Expecting ',' delimiter": "members and items are separated by commas",
+    "Expecting ':' delimiter": "a member's name is followed by a colon",
     "Extra data": "send one JSON value; anything after it is not read",
     "Unterminated string starting at": "a string is missing its closing double quote",
     "Invalid control character at": "a string may not hold a raw line break or tab: write \\n",
