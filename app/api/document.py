@@ -30,6 +30,19 @@ TAGS = [
 ]
 
 
+def links(parameter: str, value: str, operations: dict[str, str]) -> dict[str, Any]:
+    """OpenAPI links from an answer to `operations` (operationId: what it does), each given
+    `parameter` from the runtime expression `value` (e.g. `$response.body#/number`)."""
+    return {
+        operation: {
+            "operationId": operation,
+            "parameters": {parameter: value},
+            "description": description,
+        }
+        for operation, description in operations.items()
+    }
+
+
 def problem_schemas() -> dict[str, Any]:
     """The `Problem` schema and those it refers to, as components."""
     _, schemas = models_json_schema(

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import ServicesDep
+from app.api.document import links
 from app.api.event_schemas import Event, EventPage, EventType
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
@@ -24,13 +25,11 @@ router = APIRouter(prefix="/v1", tags=["events"], route_class=ApiRoute)
     responses={
         200: {
             "description": "The events after the cursor, and the cursor to read on from.",
-            "links": {
-                "read_on": {
-                    "operationId": "list_events",
-                    "parameters": {"after": "$response.body#/next_cursor"},
-                    "description": "The events that come after these.",
-                }
-            },
+            "links": links(
+                "after",
+                "$response.body#/next_cursor",
+                {"list_events": "The events that come after these."},
+            ),
         },
         **problem_responses(
             InvalidCursor("bm90LWEtY3Vyc29y"),

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from app.api.deps import SchemeName, ServicesDep
 from app.api.direct import DirectRoute
+from app.api.document import links
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import REPLAYED_HEADER, issue_answer, issued_batch, number_record
 from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
@@ -56,21 +57,18 @@ ISSUE_ERRORS = {
     ),
 }
 # What a client does next with an issued number.
-NUMBER_LINKS = {
-    operation: {
-        "operationId": operation,
-        "parameters": {"number": "$response.body#/number"},
-        "description": description,
-    }
-    for operation, description in (
-        ("get_number", "Read the number's record."),
-        ("get_trail", "Read its audit trail."),
-        ("validate_number", "Validate it."),
-        ("add_ref", "Give it another ref."),
-        ("retire_number", "Retire it."),
-        ("replace_number", "Replace it with a successor."),
-    )
-}
+NUMBER_LINKS = links(
+    "number",
+    "$response.body#/number",
+    {
+        "get_number": "Read the number's record.",
+        "get_trail": "Read its audit trail.",
+        "validate_number": "Validate it.",
+        "add_ref": "Give it another ref.",
+        "retire_number": "Retire it.",
+        "replace_number": "Replace it with a successor.",
+    },
+)
 REPLAYED = {
     REPLAYED_HEADER: {
         "description": "`true` when this is the answer an earlier request with the same "
@@ -131,13 +129,9 @@ async def issue_number(
         201: {
             "description": "The numbers, stored.",
             "headers": REPLAYED,
-            "links": {
-                "get_number": {
-                    "operationId": "get_number",
-                    "parameters": {"number": "$response.body#/numbers/0"},
-                    "description": "Read the first number's record.",
-                }
-            },
+            "links": links(
+                "number", "$response.body#/numbers/0", {"get_number": "Read the first number."}
+            ),
         },
         **ISSUE_ERRORS,
     },

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import Candidate, Number, ServicesDep
+from app.api.document import links
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
 from app.api.schemas import ListFilters, NumberPage, NumberRecord
@@ -24,13 +25,11 @@ router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
     responses={
         200: {
             "description": "A page of numbers.",
-            "links": {
-                "next_page": {
-                    "operationId": "list_numbers",
-                    "parameters": {"cursor": "$response.body#/next_cursor"},
-                    "description": "The next page (pass `order` again as well).",
-                }
-            },
+            "links": links(
+                "cursor",
+                "$response.body#/next_cursor",
+                {"list_numbers": "The next page (pass `order` again as well)."},
+            ),
         },
         **problem_responses(
             InvalidCursor("bm90LWEtY3Vyc29y"),

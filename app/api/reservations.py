@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Path, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SchemeName, ServicesDep
+from app.api.document import links
 from app.api.issuing import REPLAYED, IdempotencyKey, claim_of
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import REPLAYED_HEADER
@@ -56,18 +57,15 @@ SETTLE_ERRORS = (
     *BODY_ERRORS,
 )
 # What a client does next with a reservation.
-RESERVATION_LINKS = {
-    operation: {
-        "operationId": operation,
-        "parameters": {"reservation": "$response.body#/id"},
-        "description": description,
-    }
-    for operation, description in (
-        ("get_reservation", "Read the reservation."),
-        ("confirm_reservation", "Issue its numbers."),
-        ("void_reservation", "Give its numbers up."),
-    )
-}
+RESERVATION_LINKS = links(
+    "reservation",
+    "$response.body#/id",
+    {
+        "get_reservation": "Read the reservation.",
+        "confirm_reservation": "Issue its numbers.",
+        "void_reservation": "Give its numbers up.",
+    },
+)
 
 
 def reservation_body(state: ReservationState) -> Reservation:

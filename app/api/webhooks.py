@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from app.api.deps import ServicesDep
+from app.api.document import links
 from app.api.event_schemas import (
     NewWebhook,
     Redelivery,
@@ -44,21 +45,18 @@ ERRORS = {
 }
 TARGET = InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address")
 # What a subscription's answer leads to.
-SUBSCRIPTION_LINKS = {
-    operation: {
-        "operationId": operation,
-        "parameters": {"subscription": "$response.body#/id"},
-        "description": description,
-    }
-    for operation, description in (
-        ("get_webhook", "Read the subscription."),
-        ("update_webhook", "Change it."),
-        ("pause_webhook", "Stop its deliveries."),
-        ("resume_webhook", "Deliver again."),
-        ("redeliver_webhook", "Send events again."),
-        ("delete_webhook", "Unsubscribe."),
-    )
-}
+SUBSCRIPTION_LINKS = links(
+    "subscription",
+    "$response.body#/id",
+    {
+        "get_webhook": "Read the subscription.",
+        "update_webhook": "Change it.",
+        "pause_webhook": "Stop its deliveries.",
+        "resume_webhook": "Deliver again.",
+        "redeliver_webhook": "Send events again.",
+        "delete_webhook": "Unsubscribe.",
+    },
+)
 
 
 def shown(subscription: Subscription) -> Webhook:

@@ -113,6 +113,17 @@ def candidates(
         yield row[0], row[1]
 
 
+def table_of(metadata: sa.MetaData, name: str, key: str, column: str, as_json: bool) -> sa.Table:
+    """The columns of `name` this revision reads and writes."""
+    refs: list[sa.Column[Any]] = (
+        [sa.Column("system"), sa.Column("scheme")] if name == "number_refs" else []
+    )
+    column_type = JSON if as_json else sa.Text()
+    return sa.Table(
+        name, metadata, sa.Column(key), sa.Column(column, column_type), *refs, extend_existing=True
+    )
+
+
 def stored_as_text(value: Any) -> str:
     """A value as `text_repairs` keeps it: JSON, so no character is lost or refused."""
     return json.dumps(value, ensure_ascii=True)
@@ -134,14 +145,7 @@ def upgrade() -> None:
     now = datetime.now(UTC)
     metadata = sa.MetaData()
     for table_name, key, column, words, as_json in COLUMNS:
-        table = sa.Table(
-            table_name,
-            metadata,
-            sa.Column(key),
-            sa.Column(column, JSON if as_json else sa.Text()),
-            *([sa.Column("system"), sa.Column("scheme")] if table_name == "number_refs" else []),
-            extend_existing=True,
-        )
+        table = table_of(metadata, table_name, key, column, as_json)
         for row_key, value in list(candidates(connection, table, key, column, as_json)):
             new = repaired_json(value) if as_json else escaped(value, words)
             if new == value:
@@ -188,13 +192,7 @@ def downgrade() -> None:
     ).all()
     for table_name, column, row_key, original in done:
         key, as_json = next((k, j) for t, k, c, _, j in COLUMNS if (t, c) == (table_name, column))
-        table = sa.Table(
-            table_name,
-            metadata,
-            sa.Column(key),
-            sa.Column(column, JSON if as_json else sa.Text()),
-            extend_existing=True,
-        )
+        table = table_of(metadata, table_name, key, column, as_json)
         key_type = table.c[key]
         connection.execute(
             sa.update(table)
