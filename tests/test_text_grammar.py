@@ -4,6 +4,7 @@ with nothing issued or stored.
 """
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,8 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
+from typer.testing import CliRunner
 
 from app.api.schemas import Instant
+from app.cli import cli
 from app.core import grammar
 from tests.conftest import KeyMaker, bearer
 
@@ -286,3 +289,19 @@ async def test_a_bad_key_is_refused_before_any_header_or_body_is_read(
     )
 
     assert (answer.status_code, answer.json()["code"]) == (403, "forbidden")
+
+
+def test_text_given_on_the_command_line_is_held_to_the_same_grammar(tmp_path: Path) -> None:
+    runner = CliRunner(env={"CUSTID_DATA_DIR": str(tmp_path)})
+
+    name = runner.invoke(
+        cli, ["keys", "create", "--name", "crm\x1b[31m", "--scope", "numbers:read"]
+    )
+    described = runner.invoke(
+        cli, ["webhooks", "create", "--url", "http://127.0.0.1:9/", "--description", "a\x85b"]
+    )
+
+    assert name.exit_code == described.exit_code == 2
+    assert "U+001B (a control character) at position 4" in name.output
+    assert "U+0085 (a control character) at position 2" in described.output
+    assert not (tmp_path / "custid.db").exists()  # refused before anything was opened
