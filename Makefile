@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security bench-trail
+.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security bench-trail contract
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -77,3 +77,7 @@ bench-security: install
 # The trail at a million numbers: `custid check --audit` and `custid export`, time and memory.
 bench-trail: install
 	$(BIN)/python -m bench.trail $(BENCH_ARGS)
+
+# schemathesis's own campaign, every check and phase, on both backends; see bench/contract.py.
+contract: install
+	$(BIN)/python -m bench.contract $(BENCH_ARGS)

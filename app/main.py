@@ -25,6 +25,7 @@ from app.api import (
     webhooks,
 )
 from app.api import schemes as scheme_routes
+from app.api.bodies import MAX_BODY_BYTES
 from app.api.flood_gate import FloodGate
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
@@ -48,10 +49,6 @@ with a stable `code`. A 503 carries `Retry-After`.
 Callers send an API key (`custid keys create`) as `Authorization: Bearer <key>`;
 its scopes are `numbers:issue`, `numbers:read` and `numbers:admin` (retire, replace).
 """
-
-
-# No request custid accepts comes near this; anything larger is refused unread.
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def serving_app() -> ASGIApp:

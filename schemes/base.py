@@ -274,6 +274,11 @@ class SchemeDefinition(BaseModel):
         """Which attributes the sequence is counted within, as a key."""
         return ""
 
+    def is_period(self, key: str) -> bool:
+        """Whether `key` is the key of one of the scheme's periods ("" for a scheme that
+        never resets). A kind that cannot tell takes any key at all."""
+        return True
+
     def example_attributes(self) -> dict[str, str]:
         """Attributes that render an example number."""
         return {}

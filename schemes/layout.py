@@ -43,6 +43,12 @@ class Layout:
         """The period key: the rendered date, or "" when numbers carry none."""
         return "".join(segment.period_key(local) for segment in self.segments)
 
+    def is_period(self, key: str) -> bool:
+        """Whether `key` is a period key these segments write for a time that exists ("" when
+        numbers carry no date)."""
+        dated = [segment for segment in self.segments if segment.period_unit != "never"]
+        return all(segment.is_period_key(key) for segment in dated) if dated else key == ""
+
     def render(
         self,
         seq: int | None,

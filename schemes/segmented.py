@@ -99,6 +99,10 @@ class SegmentedScheme(SchemeDefinition):
     def period(self, instant: datetime) -> str:
         return self.layout.period(instant.astimezone(self.zone))
 
+    def is_period(self, key: str) -> bool:
+        """A key its date format renders for a time that exists ("" without a date)."""
+        return self.layout.is_period(key)
+
     def period_end(self, instant: datetime) -> datetime | None:
         unit = self.layout.period_unit
         if unit == "never":

@@ -110,6 +110,10 @@ class Segment(BaseModel):
         """Its part of the period key at the local time `local`."""
         return ""
 
+    def is_period_key(self, key: str) -> bool:
+        """Whether `key` is a period key this segment writes (for one that follows time)."""
+        return key == ""
+
     @abstractmethod
     def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
         """Its text in the number made from `inputs`, after the texts `before` it."""
@@ -162,6 +166,11 @@ class DateSegment(Segment):
 
     def period_key(self, local: datetime) -> str:
         return local.strftime(self.format)
+
+    def is_period_key(self, key: str) -> bool:
+        """Whether `key` is what this date renders for a time that exists."""
+        shape = format_pattern(self.format)[0]
+        return re.fullmatch(shape, key) is not None and is_real_time(key, self.format)
 
     def render(self, inputs: NumberInputs, before: Sequence[str]) -> str:
         return inputs.local.strftime(self.format)

@@ -103,7 +103,7 @@ def json_client(client: httpx.AsyncClient) -> httpx.AsyncClient:
         (b'{"attributes": {"region": "SH\\n"}}', 422, "validation_error"),
         (b'{"attributes": {"a": {"b": {"c": {}}}}}', 422, "validation_error"),
         (b'{"attributes": []}', 422, "validation_error"),
-        (b"null garbage", 422, "validation_error"),
+        (b"null garbage", 400, "malformed_body"),
     ],
 )
 async def test_hostile_single_issue_bodies_are_refused(

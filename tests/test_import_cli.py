@@ -98,7 +98,7 @@ def test_bad_lines_are_listed_by_line_and_nothing_is_imported(
 
     assert code == 1
     assert f"{bad}:3: number '2023101500'" in errors
-    assert f"{bad}:4: issued_at" in errors
+    assert f"{bad}:4: not UTF-8: byte 0xff at column 13" in errors  # not replaced: refused
     assert f"{bad}:5: number 20231015001 is also on line 2" in errors
     assert "nothing was imported" in errors
     assert asyncio.run(stored()) == 0

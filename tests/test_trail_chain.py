@@ -398,7 +398,7 @@ def test_what_a_hash_covers_is_written_down() -> None:
 
 
 # The last revision before the trail was chained.
-BEFORE_THE_CHAIN = "a0cc83a7a3f7"
+BEFORE_THE_CHAIN = "a9d3c5e7f1b2"
 
 
 async def store_events_before_the_chain(url: str) -> None:

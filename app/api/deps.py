@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from app.api.middleware import REQUEST_ID_STATE, request_id_of
+from app.core import grammar
 from app.core.issuing.issuer import Issuer
 from app.services import Services
 
@@ -27,10 +28,22 @@ async def get_issuer(request: Request) -> Issuer:
 ServicesDep = Annotated[Services, Depends(get_services)]
 IssuerDep = Annotated[Issuer, Depends(get_issuer)]
 
-SchemeName = Annotated[str, Path(description="Scheme name, e.g. daily.", max_length=64)]
-Number = Annotated[str, Path(description="An issued number, e.g. 20231015001.", max_length=64)]
+SchemeName = Annotated[
+    str,
+    grammar.SCHEME_NAME.constraints,
+    Path(description="Scheme name, e.g. daily.", examples=["daily"]),
+]
+Number = Annotated[
+    str,
+    grammar.NUMBER.constraints,
+    Path(description="An issued number, e.g. 20231015001.", examples=["20231015001"]),
+]
 # Longer than any number, so an over-long string is answered as malformed, not refused.
-Candidate = Annotated[str, Path(description="Any string, e.g. 20231015001.", max_length=256)]
+Candidate = Annotated[
+    str,
+    grammar.CANDIDATE.constraints,
+    Path(description="Any one line of text, e.g. 20231015001.", examples=["20231015001"]),
+]
 
 
 def request_id(request: Request) -> str:

@@ -8,7 +8,9 @@ A `DirectRoute` compiles that walk when the route is built: path and header
 parameters are validated by the same pydantic fields FastAPI made for them,
 the JSON body is parsed once, dependencies are called directly.
 Errors come out as FastAPI raises them (`RequestValidationError` with the
-same locations and messages), so the problem+json answers do not change.
+same locations and messages), so the problem+json answers do not change. As
+on every v1 route (`routing.py`), the caller is admitted before the body is
+read, and the body is read by `bodies.read_json`.
 
 It supports what the issuing routes use: path and header parameters, one JSON
 body, and dependencies that take the request, those parameters or other such
@@ -19,22 +21,25 @@ router or the route instead.
 """
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.bodies import read_json
 from app.api.problems import is_json_media_type, not_json_error
 
-# The arguments of one call, or the errors that stop it.
-Resolve = Callable[[Request, Any, list[Any]], Awaitable[Any]]
 NO_BODY = object()
+# The request's body, read when first asked for (after the dependencies, which admit the
+# caller), NO_BODY when it is empty.
+BodyReader = Callable[[], Awaitable[Any]]
+# The arguments of one call, or the errors that stop it.
+Resolve = Callable[[Request, BodyReader, list[Any]], Awaitable[Any]]
 
 
 class DirectRoute(APIRoute):
@@ -54,7 +59,13 @@ class DirectRoute(APIRoute):
             await super().handle(scope, receive, send)  # FastAPI's 405, with Allow
             return
         request = Request(scope, receive, send)
-        body = await json_body(request) if self._takes_body else NO_BODY
+        read: list[Any] = []
+
+        async def body() -> Any:
+            if not read:
+                read.append(await json_body(request) if self._takes_body else NO_BODY)
+            return read[0]
+
         response = await self._call(request, body, [])
         if not isinstance(response, Response):
             raise TypeError(f"{self.name} must return a Response; it returned {response!r}")
@@ -74,29 +85,15 @@ async def read_body(request: Request) -> bytes:
 
 
 async def json_body(request: Request) -> Any:
-    """The request's JSON body, NO_BODY when it is empty; 422 for what is not JSON."""
+    """The request's JSON body, NO_BODY when it is empty; 422 for a body sent as another
+    media type, 400 for one that is not JSON."""
     raw = await read_body(request)
     if not raw:
         return NO_BODY
     content_type = request.headers.get("content-type", "")
     if not is_json_media_type(content_type):
         raise RequestValidationError([not_json_error(content_type)])
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", exc.pos),
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": exc.msg},
-                }
-            ]
-        ) from exc
-    except (RecursionError, UnicodeDecodeError) as exc:  # nested too deep, or not UTF-8
-        raise HTTPException(400, "There was an error parsing the body") from exc
+    return read_json(raw)
 
 
 def compile_call(dependant: Dependant) -> Resolve:
@@ -129,10 +126,10 @@ def compile_call(dependant: Dependant) -> Resolve:
     body = dependant.body_params[0] if dependant.body_params else None
     request_name = dependant.request_param_name or dependant.http_connection_param_name
 
-    async def resolve(request: Request, body_value: Any, errors: list[Any]) -> Any:
+    async def resolve(request: Request, body_of: BodyReader, errors: list[Any]) -> Any:
         arguments: dict[str, Any] = {}
         for name, sub in dependencies:
-            value = await sub(request, body_value, errors)
+            value = await sub(request, body_of, errors)
             if name is not None:  # a route's `dependencies=[...]` run for their effect only
                 arguments[name] = value
         if request_name is not None:
@@ -144,6 +141,7 @@ def compile_call(dependant: Dependant) -> Resolve:
         for name, alias, field in header_params:
             arguments[name] = checked(field, headers.get(alias), ("header", alias), errors)
         if body is not None:
+            body_value = await body_of()
             given = None if body_value is NO_BODY else body_value
             arguments[body.name] = checked(body, given, ("body",), errors)
         if errors:

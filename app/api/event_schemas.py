@@ -5,7 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.schemas import RECORD_EXAMPLE, NumberRecord
+from app.api.schemas import RECORD_EXAMPLE, NumberRecord, SchemeName
+from app.core import grammar
 
 EventType = Literal[
     "number.issued",
@@ -19,8 +20,6 @@ EventType = Literal[
     "number.voided",
     "number.reused",
 ]
-SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-
 EVENT_EXAMPLE: dict[str, Any] = {
     "id": "evt_1042",
     "type": "number.issued",
@@ -32,6 +31,7 @@ EVENT_EXAMPLE: dict[str, Any] = {
     "number": RECORD_EXAMPLE,
     "details": {"scheme": "daily", "ref": "crm:acct-991"},
 }
+FEED_CURSOR_EXAMPLE = "ZTo3MzkxOjEwNDI"
 
 
 class Event(BaseModel):
@@ -55,7 +55,7 @@ class EventPage(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": "ZTo3MzkxOjEwNDI"}]
+            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": FEED_CURSOR_EXAMPLE}]
         }
     )
 
@@ -72,7 +72,7 @@ WEBHOOK_EXAMPLE: dict[str, Any] = {
     "schemes": ["daily"],
     "description": "CRM: new customers",
     "status": "active",
-    "position": "ZTo3MzkxOjEwNDI",
+    "position": FEED_CURSOR_EXAMPLE,
     "attempts": 0,
     "next_attempt_at": None,
     "failing_since": None,
@@ -136,10 +136,20 @@ class WebhookList(BaseModel):
     webhooks: list[Webhook]
 
 
+# Checked where the target is (`app/core/events/targets.py`), against this very pattern, so
+# a URL that is no target is a 422 `invalid_webhook_target` naming `url`.
 Url = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=2048, strip_whitespace=True),
-    Field(description="An http:// or https:// URL; private addresses only where allowed."),
+    StringConstraints(min_length=1, max_length=grammar.WEBHOOK_URL.max_length),
+    Field(
+        description="An http:// or https:// URL; private addresses only where allowed.",
+        json_schema_extra={"pattern": grammar.WEBHOOK_URL.pattern},
+    ),
+]
+Description = Annotated[
+    str,
+    grammar.DESCRIPTION.constraints,
+    Field(description="What the subscription is for, for the people who read the list."),
 ]
 
 
@@ -163,7 +173,7 @@ class WebhookCreate(BaseModel):
     url: Url
     event_types: list[EventType] = Field(default_factory=list, max_length=16)
     schemes: list[SchemeName] = Field(default_factory=list, max_length=256)
-    description: str | None = Field(default=None, max_length=500)
+    description: Description | None = None
 
 
 class WebhookUpdate(BaseModel):
@@ -176,7 +186,7 @@ class WebhookUpdate(BaseModel):
     url: Url | None = None
     event_types: list[EventType] | None = Field(default=None, max_length=16)
     schemes: list[SchemeName] | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=500)
+    description: Description | None = None
     status: Literal["active", "paused"] | None = None
 
 
@@ -203,4 +213,6 @@ class Redelivery(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"from_event": "evt_1042"}]}
     )
 
-    from_event: str = Field(min_length=1, max_length=64, description="An event id (evt_…).")
+    from_event: Annotated[str, grammar.EVENT_ID.constraints] = Field(
+        description="An event id (evt_…)."
+    )

@@ -1,23 +1,25 @@
 """`GET /v1/numbers/export`: numbers with their refs and trail, streamed as CSV or JSON Lines."""
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ServicesDep
 from app.api.problems import problem_responses
+from app.api.routing import ApiRoute
+from app.api.schemas import Instant, Operator, SchemeName
 from app.api.security import ReaderActor, auth_errors
-from app.core.errors import BackendUnavailable, UnknownScheme
-from app.core.export import ExportFormat, export_bytes
-from app.core.gaps import NO_PERIOD, period_key
-from app.core.operators import OPERATOR_PATTERN
+from app.core import grammar
+from app.core.errors import BackendUnavailable, InvalidExportFilter, UnknownScheme
+from app.core.export import ExportFormat, export_bytes, export_filters
+from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.store.exports import ExportFilters
 
-router = APIRouter(prefix="/v1", tags=["numbers"])
+router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
 
 
 class ExportQuery(BaseModel):
@@ -28,34 +30,29 @@ class ExportQuery(BaseModel):
     format: Literal["csv", "jsonl"] = Field(
         default="csv", description="`csv` (one number per row) or `jsonl` (JSON Lines)."
     )
-    scheme: str | None = Field(default=None, max_length=64, description="Only this scheme.")
-    period: str | None = Field(
+    scheme: SchemeName | None = Field(default=None, description="Only this scheme.")
+    period: Annotated[str, grammar.PERIOD.constraints] | None = Field(
         default=None,
-        pattern=r"^(-|[0-9A-Za-z]{1,32})$",
-        description=f"Only this period key, e.g. 20231015 (`{NO_PERIOD}`: a scheme that "
-        "never resets).",
+        description=f"Only this period key, e.g. 20231015 (`{grammar.NO_PERIOD}`: a scheme "
+        "that never resets).",
     )
-    operator: str | None = Field(
+    operator: Operator | None = Field(
         default=None,
-        pattern=OPERATOR_PATTERN,
         description="Only numbers this operator acted on (issued, retired, ...): any event of "
         "their trail names them.",
     )
-    issued_from: AwareDatetime | None = Field(default=None, description="Issued at or after.")
-    issued_before: AwareDatetime | None = Field(default=None, description="Issued before.")
-
-    @model_validator(mode="after")
-    def _a_range_that_holds_something(self) -> Self:
-        if self.issued_from and self.issued_before and self.issued_from >= self.issued_before:
-            raise ValueError("issued_from must be before issued_before")
-        return self
+    issued_from: Instant | None = Field(default=None, description="Issued at or after.")
+    issued_before: Instant | None = Field(default=None, description="Issued before.")
 
 
-def filters_of(query: ExportQuery) -> ExportFilters:
-    """The store's filters for what the query asks."""
-    return ExportFilters(
+def filters_of(query: ExportQuery, issuer: Issuer) -> ExportFilters:
+    """The store's filters for what the query asks: an unknown scheme is a 404, and a filter
+    that could only find nothing a 422 (`InvalidExportFilter`)."""
+    scheme = None if query.scheme is None else issuer.scheme(query.scheme)
+    return export_filters(
+        issuer.schemes.values() if scheme is None else [scheme],
         scheme=query.scheme,
-        period=None if query.period is None else period_key(query.period),
+        period=query.period,
         operator=query.operator,
         issued_from=query.issued_from,
         issued_before=query.issued_before,
@@ -78,10 +75,15 @@ def export_file_name(query: ExportQuery, at: datetime) -> str:
             },
             "description": "The numbers, oldest first, streamed.",
         },
-        **problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
+        **problem_responses(
+            UnknownScheme("nosuch"),
+            InvalidExportFilter("period", "'2023/10' is not a period of scheme 'daily'"),
+            BackendUnavailable("database"),
+            *auth_errors(Scope.READ),
+        ),
     },
     summary="Export numbers with their refs and trail",
+    operation_id="export_numbers",
 )
 async def export_numbers(
     query: Annotated[ExportQuery, Query()], actor: ReaderActor, services: ServicesDep
@@ -93,12 +95,11 @@ async def export_numbers(
     imports read them), `attributes` and `trail` are JSON. JSON Lines: one record per line.
     Each trail event carries its `hash` in the trail's chain.
     """
-    if query.scheme is not None:
-        services.issuer.scheme(query.scheme)  # an unknown scheme is a 404 before any byte
+    filters = filters_of(query, services.issuer)  # its refusals come before any byte
     export_format = ExportFormat(query.format)
     name = export_file_name(query, services.issuer.clock())
     return StreamingResponse(
-        export_bytes(services.db, filters_of(query), export_format),
+        export_bytes(services.db, filters, export_format),
         media_type=export_format.media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

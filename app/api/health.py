@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import ServicesDep
+from app.api.problems import RETRY_AFTER
 from app.api.schemas import Health, Readiness
 from app.core.issuing.counters import FallbackCounter
 from app.core.readiness import OK, backend_checks
@@ -10,7 +11,7 @@ from app.core.readiness import OK, backend_checks
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness")
+@router.get("/healthz", response_model=Health, summary="Liveness", operation_id="check_liveness")
 async def healthz() -> Health:
     """The process is alive and answering."""
     return Health(status="ok")
@@ -19,8 +20,15 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "The database is unreachable."}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "The database is unreachable or not at the newest migration.",
+            "headers": RETRY_AFTER,
+        }
+    },
     summary="Readiness",
+    operation_id="check_readiness",
 )
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
     """The database answers at the newest migration (503 if not); Redis down is `degraded`."""

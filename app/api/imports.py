@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.deps import SchemeName, ServicesDep
-from app.api.problems import problem_responses
-from app.api.schemas import ExternalRef, Operator
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.routing import ApiRoute
+from app.api.schemas import NewRef, Operator, Ref
 from app.api.security import AdminActor, auth_errors
+from app.core import grammar
 from app.core.errors import (
     BackendUnavailable,
     ImportRejected,
@@ -24,7 +26,7 @@ from app.core.errors import (
 from app.core.imports import LegacyRow, RowSource, csv_rows, import_numbers
 from app.core.scopes import Scope
 
-router = APIRouter(prefix="/v1", tags=["imports"])
+router = APIRouter(prefix="/v1", tags=["imports"], route_class=ApiRoute)
 
 CSV_EXAMPLE = (
     "number,issued_at,refs\n"
@@ -38,14 +40,12 @@ class LegacyNumber(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    number: str = Field(min_length=1, max_length=64, examples=["20231015001"])
-    issued_at: str = Field(
-        min_length=1,
-        max_length=64,
+    number: Annotated[str, grammar.NUMBER.constraints] = Field(examples=["20231015001"])
+    issued_at: Annotated[str, grammar.ISSUED_AT_TEXT.constraints] = Field(
         description="ISO 8601; a time without a zone is in the scheme's.",
         examples=["2023-10-15T09:30:00+08:00"],
     )
-    refs: list[ExternalRef | Annotated[str, Field(max_length=321)]] = Field(
+    refs: list[NewRef | Ref] = Field(
         default_factory=list, max_length=32, description="{system, id} or `system:id` each."
     )
 
@@ -151,11 +151,13 @@ REQUEST_BODY: dict[str, Any] = {
             InvalidOperator("operator", "nobody", "not a number issued in the staff scheme"),
             OperatorRequired("key_5f2c9a0e1b7d4c38"),
             BackendUnavailable("database"),
+            *BODY_ERRORS,
+            *auth_errors(Scope.ADMIN),
         ),
-        **auth_errors(Scope.ADMIN),
     },
     openapi_extra={"requestBody": REQUEST_BODY},
     summary="Import numbers issued by an older system",
+    operation_id="import_numbers",
 )
 async def import_legacy_numbers(
     scheme: SchemeName, request: Request, actor: AdminActor, services: ServicesDep
@@ -175,7 +177,7 @@ async def import_legacy_numbers(
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type == "text/csv":
         # Lines in a list, not a stream: an import may read them twice.
-        lines = io.StringIO(body.decode("utf-8-sig", errors="replace")).readlines()
+        lines = io.BytesIO(body).readlines()
         rows: RowSource = partial(csv_rows, lines, scheme)
     elif media_type == "application/json" or media_type.endswith("+json"):
         try:

@@ -8,10 +8,12 @@ from starlette.responses import Response
 
 from app.api.deps import SchemeName, ServicesDep
 from app.api.direct import DirectRoute
-from app.api.problems import problem_responses
+from app.api.document import links
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import REPLAYED_HEADER, issue_answer, issued_batch, number_record
 from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
 from app.api.security import IssuerActor, auth_errors
+from app.core import grammar
 from app.core.audit import Actor
 from app.core.errors import (
     BackendUnavailable,
@@ -31,10 +33,9 @@ router = APIRouter(prefix="/v1", tags=["numbers"], route_class=DirectRoute)
 
 IdempotencyKey = Annotated[
     str | None,
+    grammar.IDEMPOTENCY_KEY.constraints,
     Header(
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
         description="Send the same key when retrying: the same body gets the first answer "
         "(the same numbers) back, marked with `Idempotency-Replayed: true`; a different body "
         "is a 422. Keys expire after 24 h by default.",
@@ -51,9 +52,23 @@ ISSUE_ERRORS = {
         IdempotencyInProgress("order-7f3a"),
         BackendUnavailable("database"),
         Overloaded(),
+        *BODY_ERRORS,
+        *auth_errors(Scope.ISSUE),
     ),
-    **auth_errors(Scope.ISSUE),
 }
+# What a client does next with an issued number.
+NUMBER_LINKS = links(
+    "number",
+    "$response.body#/number",
+    {
+        "get_number": "Read the number's record.",
+        "get_trail": "Read its audit trail.",
+        "validate_number": "Validate it.",
+        "add_ref": "Give it another ref.",
+        "retire_number": "Retire it.",
+        "replace_number": "Replace it with a successor.",
+    },
+)
 REPLAYED = {
     REPLAYED_HEADER: {
         "description": "`true` when this is the answer an earlier request with the same "
@@ -69,15 +84,17 @@ NO_BODY = IssueRequest(attributes={})
     status_code=status.HTTP_201_CREATED,
     response_model=NumberRecord,
     responses={
-        201: {"description": "The number, stored.", "headers": REPLAYED},
+        201: {"description": "The number, stored.", "headers": REPLAYED, "links": NUMBER_LINKS},
         200: {
             "model": NumberRecord,
             "description": "The `ref` already had this number.",
             "headers": REPLAYED,
+            "links": NUMBER_LINKS,
         },
         **ISSUE_ERRORS,
     },
     summary="Issue one number",
+    operation_id="issue_number",
 )
 async def issue_number(
     scheme: SchemeName,
@@ -108,8 +125,18 @@ async def issue_number(
     "/schemes/{scheme}/numbers/batch",
     status_code=status.HTTP_201_CREATED,
     response_model=IssuedBatchResponse,
-    responses={201: {"description": "The numbers, stored.", "headers": REPLAYED}, **ISSUE_ERRORS},
+    responses={
+        201: {
+            "description": "The numbers, stored.",
+            "headers": REPLAYED,
+            "links": links(
+                "number", "$response.body#/numbers/0", {"get_number": "Read the first number."}
+            ),
+        },
+        **ISSUE_ERRORS,
+    },
     summary="Issue up to 10,000 numbers",
+    operation_id="issue_batch",
 )
 async def issue_batch(
     scheme: SchemeName,

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import number_record
+from app.api.routing import ApiRoute
 from app.api.schemas import (
     NumberEvent,
     NumberRecord,
     NumberTrail,
+    Operator,
     Replacement,
     ReplaceRequest,
     RetireRequest,
@@ -29,7 +31,7 @@ from app.core.errors import (
 from app.core.lifecycle import replace_number, retire_number
 from app.core.scopes import Scope
 
-router = APIRouter(prefix="/v1", tags=["lifecycle"])
+router = APIRouter(prefix="/v1", tags=["lifecycle"], route_class=ApiRoute)
 
 
 @router.post(
@@ -40,10 +42,12 @@ router = APIRouter(prefix="/v1", tags=["lifecycle"])
             NumberNotFound("20231015999"),
             InvalidTransition("20231015001", "retired", "retired"),
             BackendUnavailable("database"),
+            *BODY_ERRORS,
+            *auth_errors(Scope.ADMIN),
         ),
-        **auth_errors(Scope.ADMIN),
     },
     summary="Retire a number",
+    operation_id="retire_number",
 )
 async def retire(
     number: Number, request: RetireRequest, actor: AdminActor, services: ServicesDep
@@ -67,10 +71,12 @@ async def retire(
             InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
             SequenceExhausted("daily", "20231015", 999, 999, 1),
             BackendUnavailable("database"),
+            *BODY_ERRORS,
+            *auth_errors(Scope.ADMIN),
         ),
-        **auth_errors(Scope.ADMIN),
     },
     summary="Replace a number with a successor",
+    operation_id="replace_number",
 )
 async def replace(
     number: Number, request: ReplaceRequest, actor: AdminActor, services: ServicesDep
@@ -102,18 +108,18 @@ async def replace(
     "/numbers/{number}/events",
     response_model=NumberTrail,
     responses={
-        **problem_responses(NumberNotFound("20231015999"), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
+        **problem_responses(
+            NumberNotFound("20231015999"), BackendUnavailable("database"), *auth_errors(Scope.READ)
+        ),
     },
     summary="A number's audit trail",
+    operation_id="get_trail",
 )
 async def events(
     number: Number,
     actor: ReaderActor,
     services: ServicesDep,
-    operator: Annotated[
-        str | None, Query(max_length=64, description="Only what this operator did.")
-    ] = None,
+    operator: Annotated[Operator | None, Query(description="Only what this operator did.")] = None,
 ) -> NumberTrail:
     """Who issued, retired, replaced or imported the number or changed its refs: the key and
     the operator, when, why and in which request."""

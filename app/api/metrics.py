@@ -17,6 +17,7 @@ router = APIRouter(tags=["health"])
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
     summary="Prometheus metrics",
+    operation_id="get_metrics",
 )
 async def metrics(services: ServicesDep) -> Response:
     """Issuance, latency, errors, conflicts, utilisation and backend health."""

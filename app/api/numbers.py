@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import Candidate, Number, ServicesDep
+from app.api.document import links
 from app.api.problems import problem_responses
+from app.api.routing import ApiRoute
 from app.api.schemas import ListFilters, NumberPage, NumberRecord
 from app.api.scheme_schemas import NumberValidation
 from app.api.security import ReaderActor, auth_errors
@@ -14,17 +16,29 @@ from app.core.records import find_issued, find_numbers
 from app.core.scopes import Scope
 from app.core.validation import validate_number
 
-router = APIRouter(prefix="/v1", tags=["numbers"])
+router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
 
 
 @router.get(
     "/numbers",
     response_model=NumberPage,
     responses={
-        **problem_responses(InvalidCursor("bm90LWEtY3Vyc29y"), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
+        200: {
+            "description": "A page of numbers.",
+            "links": links(
+                "cursor",
+                "$response.body#/next_cursor",
+                {"list_numbers": "The next page (pass `order` again as well)."},
+            ),
+        },
+        **problem_responses(
+            InvalidCursor("bm90LWEtY3Vyc29y"),
+            BackendUnavailable("database"),
+            *auth_errors(Scope.READ),
+        ),
     },
     summary="Find issued numbers",
+    operation_id="list_numbers",
 )
 async def list_numbers(
     filters: Annotated[ListFilters, Query()], actor: ReaderActor, services: ServicesDep
@@ -58,10 +72,12 @@ async def list_numbers(
     "/numbers/{number}",
     response_model=NumberRecord,
     responses={
-        **problem_responses(NumberNotFound("20231015999"), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
+        **problem_responses(
+            NumberNotFound("20231015999"), BackendUnavailable("database"), *auth_errors(Scope.READ)
+        ),
     },
     summary="Look up an issued number",
+    operation_id="get_number",
 )
 async def get_number(number: Number, actor: ReaderActor, services: ServicesDep) -> NumberRecord:
     """The record of an issued number: scheme, sequence, status and, once replaced, successor."""
@@ -72,8 +88,11 @@ async def get_number(number: Number, actor: ReaderActor, services: ServicesDep) 
 @router.get(
     "/numbers/{number}/validation",
     response_model=NumberValidation,
-    responses={**problem_responses(BackendUnavailable("database")), **auth_errors(Scope.READ)},
+    responses={
+        **problem_responses(BackendUnavailable("database"), *auth_errors(Scope.READ)),
+    },
     summary="Validate a number",
+    operation_id="validate_number",
 )
 async def validate(
     number: Candidate, actor: ReaderActor, services: ServicesDep

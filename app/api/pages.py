@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from app.api.document import TAGS, complete_the_document
+
 DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
 DOCS_ASSETS_PATH = "/docs/assets"
@@ -53,12 +55,15 @@ PAGE_HEADERS: Mapping[str, list[tuple[bytes, bytes]]] = {
 
 def application_with_docs(**fastapi_arguments: Any) -> FastAPI:
     """A FastAPI application whose `/docs` and `/redoc` load their assets from `/docs/assets`."""
-    return FastAPIOffline(
+    app = FastAPIOffline(
         docs_url=DOCS_PATH,
         redoc_url=REDOC_PATH,
         static_url=DOCS_ASSETS_PATH,
+        openapi_tags=TAGS,
         **fastapi_arguments,
     )
+    complete_the_document(app)
+    return app
 
 
 def openapi_text(app: FastAPI) -> str:

@@ -1,5 +1,7 @@
-"""RFC 9457 problem details: the one shape every error response takes."""
+"""RFC 9457 problem details: the one shape every error response takes, and how each route
+declares the problems it can answer with (`problem_responses`)."""
 
+import re
 from typing import Any
 
 import structlog
@@ -9,16 +11,31 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from app.core.errors import CustidError
+from app.core import grammar
+from app.core.errors import CustidError, MalformedBody, PayloadTooLarge
 from app.core.metrics import Metrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# The OpenAPI `responses` of a route, by status.
+Responses = dict[int | str, dict[str, Any]]
 
 log = structlog.get_logger(__name__)
 
 
+class ValidationIssue(BaseModel):
+    """One thing wrong with a request, where it is."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then "
+        'the field, e.g. ["body", "count"].'
+    )
+    msg: str
+    type: str = Field(description="What kind of problem, e.g. string_pattern_mismatch.")
+
+
 class Problem(BaseModel):
-    """An error, as RFC 9457 describes it, plus a stable machine-readable `code`."""
+    """An error, as RFC 9457 describes it, plus a stable machine-readable `code`. Each code
+    may add members of its own (e.g. `scheme`, `retry_after`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -28,6 +45,9 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable identifier to branch on, e.g. sequence_exhausted.")
     instance: str | None = Field(default=None, description="The request path.")
+    errors: list[ValidationIssue] | None = Field(
+        default=None, description="With `validation_error`: every problem found, where it is."
+    )
 
 
 class ProblemResponse(JSONResponse):
@@ -103,11 +123,22 @@ def explained(error: Any, content_type: str) -> Any:
     return error
 
 
+def plainly(error: Any) -> str:
+    """A validation error's message; a text pattern's mismatch says what the text must be
+    and which character it may not hold, rather than quote the pattern."""
+    pattern = error.get("ctx", {}).get("pattern") if isinstance(error.get("ctx"), dict) else None
+    kind = grammar.kind_of_pattern(pattern) if isinstance(pattern, str) else None
+    given = error.get("input")
+    if kind is None or not isinstance(given, str):
+        return str(error["msg"])
+    return kind.problem(given) or str(error["msg"])
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     content_type = request.headers.get("content-type", "")
     errors = [
-        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        {"loc": list(error["loc"]), "msg": plainly(error), "type": error["type"]}
         for error in (explained(found, content_type) for found in exc.errors())
     ]
     detail = "; ".join(
@@ -127,6 +158,23 @@ HTTP_ERROR_CODES = {
 }
 
 
+def allowed_methods(request: Request, given: str) -> str:
+    """Every method the document names at this request's path, as `Allow` lists them;
+    `given` (what the route said) for a path the document does not name.
+
+    Starlette answers 405 from the first route whose path matched, naming only its own
+    methods, though other routes serve the same path with others.
+    """
+    paths: dict[str, Any] = request.app.openapi()["paths"]
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path)
+        for method in operations
+    }
+    return ", ".join(sorted(methods)) if methods else given
+
+
 async def http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, HTTPException)
     cause = exc.__cause__
@@ -135,11 +183,14 @@ async def http_error_handler(request: Request, exc: Exception) -> ProblemRespons
     code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
     detail = str(exc.detail)
     if exc.status_code == 400 and cause is not None:
-        # FastAPI says only "error parsing the body"; say why (bad JSON, bad UTF-8, nesting).
+        # FastAPI says only "error parsing the body"; say why.
         reason = str(cause) if isinstance(cause, ValueError) else type(cause).__name__
         detail = f"the body is not valid JSON: {reason}"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
     body = problem_body(code, exc.status_code, str(exc.detail), detail)
-    return problem_response(request, body, dict(exc.headers or {}))
+    return problem_response(request, body, headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemResponse:
@@ -186,26 +237,78 @@ VALIDATION_EXAMPLE = problem_body(
 )
 
 
-def problem_responses(
-    *errors: CustidError, validated: bool = True
-) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the errors a route can answer with, one example each.
+# What a route that reads a body can also answer: a body that is not JSON, or too large.
+BODY_ERRORS = (
+    MalformedBody(
+        "the body is not valid JSON: Expecting ',' delimiter at line 1, column 20 (send one "
+        'JSON object, e.g. {"attributes": {}})',
+        line=1,
+        column=20,
+    ),
+    PayloadTooLarge(1024 * 1024),
+)
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+# The headers an error may carry besides Retry-After, as the document describes them.
+ERROR_HEADERS: dict[str, dict[str, Any]] = {
+    "WWW-Authenticate": {
+        "description": "How to authenticate: `Bearer`.",
+        "schema": {"type": "string", "enum": ["Bearer"]},
+    },
+    "RateLimit-Policy": {
+        "description": "The limit that was passed (IETF draft-ietf-httpapi-ratelimit-headers): "
+        '`"<policy>";q=<requests>;w=<window seconds>`, policy `key` (the key\'s rate, '
+        "`custid keys create --rate`) or `address` (failed authentications from the caller's "
+        "address).",
+        "schema": {"type": "string"},
+        "example": '"key";q=100;w=1',
+    },
+    "RateLimit": {
+        "description": 'What is left of it: `"<policy>";r=<remaining>;t=<seconds to reset>`.',
+        "schema": {"type": "string"},
+        "example": '"key";r=0;t=1',
+    },
+}
+
+
+def problem_responses(*errors: CustidError, validated: bool = True) -> Responses:
+    """OpenAPI `responses` for the errors a route can answer with: per status, the `Problem`
+    schema as `application/problem+json`, an example of each code, and the headers that
+    come with it (`Retry-After`, `WWW-Authenticate`, `RateLimit`, `RateLimit-Policy`).
 
     `validated` adds the 422 `validation_error` every route with parameters can give.
     """
-    examples = [(error.status, error.title, error.code, problem_for(error)) for error in errors]
+    examples = [(error, problem_for(error)) for error in errors]
+    by_status: Responses = {}
+    for error, body in examples:
+        entry = declared(by_status, error.status, error.title, error.code, body)
+        if getattr(error, "retry_after", None) is not None:
+            entry.setdefault("headers", {}).update(RETRY_AFTER)
+        for name, header in ERROR_HEADERS.items():
+            if name in error.headers:
+                entry.setdefault("headers", {})[name] = header
     if validated:
-        examples.append((422, "Invalid request", "validation_error", VALIDATION_EXAMPLE))
-    by_status: dict[int | str, dict[str, Any]] = {}
-    for status, title, code, body in examples:
-        entry = by_status.setdefault(
-            status,
-            {
-                "model": Problem,
-                "description": "",
-                "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}},
-            },
-        )
-        entry["description"] = " / ".join(filter(None, [entry["description"], title]))
-        entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {"summary": title, "value": body}
+        declared(by_status, 422, "Invalid request", "validation_error", VALIDATION_EXAMPLE)
     return by_status
+
+
+def declared(
+    by_status: Responses, status: int, title: str, code: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The response entry of `status`, with this problem's example added to it."""
+    entry = by_status.setdefault(
+        status,
+        {
+            "description": "",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA, "examples": {}}},
+        },
+    )
+    if title not in entry["description"].split(" / "):
+        entry["description"] = " / ".join(filter(None, [entry["description"], title]))
+    entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {"summary": title, "value": body}
+    return entry

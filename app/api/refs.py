@@ -6,9 +6,11 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.routing import ApiRoute
 from app.api.schemas import NumberRecord, RefAddition
 from app.api.security import AdminActor, auth_errors
+from app.core import grammar
 from app.core.errors import (
     BackendUnavailable,
     InvalidOperator,
@@ -16,10 +18,10 @@ from app.core.errors import (
     OperatorRequired,
     RefConflict,
 )
-from app.core.refs import SYSTEM_PATTERN, ExternalRef
+from app.core.refs import ExternalRef
 from app.core.scopes import Scope
 
-router = APIRouter(prefix="/v1", tags=["refs"])
+router = APIRouter(prefix="/v1", tags=["refs"], route_class=ApiRoute)
 
 OPERATOR_ERRORS = (
     InvalidOperator("operator", "nobody", "not a number issued in the staff scheme 'staff'"),
@@ -41,10 +43,12 @@ OPERATOR_ERRORS = (
             ),
             *OPERATOR_ERRORS,
             BackendUnavailable("database"),
+            *BODY_ERRORS,
+            *auth_errors(Scope.ADMIN),
         ),
-        **auth_errors(Scope.ADMIN),
     },
     summary="Add a ref to a number",
+    operation_id="add_ref",
 )
 async def add_ref(
     number: Number, request: RefAddition, actor: AdminActor, services: ServicesDep
@@ -70,15 +74,22 @@ async def add_ref(
     response_model=NumberRecord,
     responses={
         **problem_responses(
-            NumberNotFound("20231015999"), *OPERATOR_ERRORS, BackendUnavailable("database")
+            NumberNotFound("20231015999"),
+            *OPERATOR_ERRORS,
+            BackendUnavailable("database"),
+            *auth_errors(Scope.ADMIN),
         ),
-        **auth_errors(Scope.ADMIN),
     },
     summary="Remove a number's ref in one system",
+    operation_id="remove_ref",
 )
 async def remove_ref(
     number: Number,
-    system: Annotated[str, Path(pattern=f"^{SYSTEM_PATTERN}$", examples=["crm"])],
+    system: Annotated[
+        str,
+        grammar.REF_SYSTEM.constraints,
+        Path(description="The system whose ref to remove.", examples=["crm"]),
+    ],
     actor: AdminActor,
     services: ServicesDep,
 ) -> NumberRecord:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from app.core.grammar import written_period
 from app.core.issuing.batches import IssuedBatch
 from app.encoding import json_bytes
 
@@ -34,7 +35,7 @@ def issued_as(batch: IssuedBatch) -> dict[str, Any]:
     return {
         "scheme": batch.scheme,
         "scheme_version": batch.scheme_version,
-        "period": batch.period,
+        "period": written_period(batch.period),
         "partition": batch.partition,
         "attributes": batch.attributes,
         "issued_at": batch.issued_at,
@@ -54,6 +55,8 @@ def number_record(batch: IssuedBatch) -> dict[str, Any]:
         "refs": batch.refs,
         "status": batch.status,
         "replaced_by": batch.replaced_by,
+        # Issuing answers with a number that is issued, retired or replaced: never voided.
+        "void_reason": None,
         "issued_by": batch.issued_by,
         "operator": batch.operator,
     }

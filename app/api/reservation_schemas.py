@@ -1,20 +1,29 @@
 """Request and response bodies of reservations and of the gaps of a period."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.api.schemas import (
     RECORD_EXAMPLE,
-    AttributeName,
+    AttributeMap,
     Attributes,
-    AttributeValue,
+    Count,
     NumberRecord,
     Operator,
+    Period,
     Ref,
+    integral,
 )
 from app.api.schemas import Reason as RequiredReason
+
+# About 31 years: longer than any scheme's `max_reservation_ttl`, and short enough that an
+# expiry is always a date every backend stores.
+MAX_TTL_SECONDS = 1_000_000_000
+
+
+TtlSeconds = Annotated[int, Field(strict=True, ge=1, le=MAX_TTL_SECONDS), BeforeValidator(integral)]
 
 
 class ReserveRequest(BaseModel):
@@ -25,14 +34,10 @@ class ReserveRequest(BaseModel):
         json_schema_extra={"examples": [{"count": 1, "attributes": {}, "ttl_seconds": 900}]},
     )
 
-    count: int = Field(
-        default=1, strict=True, ge=1, le=10_000, description="How many numbers, 1 to 10,000."
-    )
+    count: Count = Field(default=1, description="How many numbers, 1 to 10,000.")
     attributes: Attributes
-    ttl_seconds: int | None = Field(
+    ttl_seconds: TtlSeconds | None = Field(
         default=None,
-        strict=True,
-        ge=1,
         description="How long to hold them; default the scheme's `reservation_ttl` (15 min "
         "unless configured), at most its `max_reservation_ttl` (a longer one is a 422).",
     )
@@ -46,9 +51,8 @@ class ConfirmRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"ref": "crm:acct-991"}]}
     )
 
-    attributes: dict[AttributeName, AttributeValue] | None = Field(
+    attributes: AttributeMap | None = Field(
         default=None,
-        max_length=32,
         description="For a gapless scheme, attributes not given at reserve time; otherwise "
         "they must be those the numbers were reserved with (they shape the numbers).",
     )
@@ -96,7 +100,6 @@ class ReservedNumber(NumberRecord):
     reservation: str | None = Field(
         default=None, validation_alias="reservation_id", description="The reservation."
     )
-    void_reason: str | None = Field(default=None, description="Why it was voided, once voided.")
 
 
 class Reservation(BaseModel):
@@ -119,7 +122,9 @@ class Reservation(BaseModel):
 
     id: str
     scheme: str
-    status: str = Field(description="held, confirmed, voided or expired.")
+    status: Literal["held", "confirmed", "voided", "expired"] = Field(
+        description="held until confirmed, voided or expired (voided by its TTL)."
+    )
     count: int
     attributes: dict[str, Any]
     created_at: datetime
@@ -136,9 +141,9 @@ class Gap(BaseModel):
     first: int
     last: int
     count: int
-    cause: str = Field(
-        description="collision, answered_elsewhere, counter_raised, failed_transaction or unknown."
-    )
+    cause: Literal[
+        "collision", "answered_elsewhere", "counter_raised", "failed_transaction", "unknown"
+    ] = Field(description="Why the values are missing, as far as custid recorded it.")
     explanation: str
 
 
@@ -195,5 +200,5 @@ class PeriodGaps(BaseModel):
     )
 
     scheme: str
-    period: str
+    period: Period = Field(description="The period, `-` for a scheme that never resets.")
     partitions: list[PartitionGaps]

@@ -3,23 +3,24 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Path, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SchemeName, ServicesDep
+from app.api.document import links
 from app.api.issuing import REPLAYED, IdempotencyKey, claim_of
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import REPLAYED_HEADER
 from app.api.reservation_schemas import (
     ConfirmRequest,
-    PartitionGaps,
-    PeriodGaps,
     Reservation,
     ReservedNumber,
     ReserveRequest,
     VoidRequest,
 )
+from app.api.routing import ApiRoute
 from app.api.security import IssuerActor, ReaderActor, auth_errors
+from app.core import grammar
 from app.core.errors import (
     BackendUnavailable,
     IdempotencyConflict,
@@ -35,16 +36,17 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.gaps import period_gaps, period_key
 from app.core.reservations import ReservationState
 from app.core.scopes import Scope
 
-router = APIRouter(prefix="/v1", tags=["reservations"])
+router = APIRouter(prefix="/v1", tags=["reservations"], route_class=ApiRoute)
 
-ReservationId = Annotated[
-    str, Path(description="A reservation id, e.g. rsv_3f9a1c0b7e5d2a64.", max_length=32)
-]
 EXAMPLE_ID = "rsv_3f9a1c0b7e5d2a64"
+ReservationId = Annotated[
+    str,
+    grammar.RESERVATION_ID.constraints,
+    Path(description="A reservation id, e.g. rsv_3f9a1c0b7e5d2a64.", examples=[EXAMPLE_ID]),
+]
 EXAMPLE_EXPIRY = datetime(2023, 10, 15, 1, 17, 3, tzinfo=UTC)
 SETTLE_ERRORS = (
     ReservationNotFound(EXAMPLE_ID),
@@ -52,6 +54,17 @@ SETTLE_ERRORS = (
     IdempotencyConflict("confirm-7f3a"),
     IdempotencyInProgress("confirm-7f3a"),
     BackendUnavailable("database"),
+    *BODY_ERRORS,
+)
+# What a client does next with a reservation.
+RESERVATION_LINKS = links(
+    "reservation",
+    "$response.body#/id",
+    {
+        "get_reservation": "Read the reservation.",
+        "confirm_reservation": "Issue its numbers.",
+        "void_reservation": "Give its numbers up.",
+    },
 )
 
 
@@ -90,6 +103,7 @@ def answer(state: ReservationState, status_code: int) -> JSONResponse:
         201: {
             "description": "The reservation; its numbers are stored as reserved.",
             "headers": REPLAYED,
+            "links": RESERVATION_LINKS,
         },
         **problem_responses(
             UnknownScheme("nosuch"),
@@ -100,10 +114,12 @@ def answer(state: ReservationState, status_code: int) -> JSONResponse:
             IdempotencyInProgress("reserve-7f3a"),
             BackendUnavailable("database"),
             Overloaded(),
+            *BODY_ERRORS,
+            *auth_errors(Scope.ISSUE),
         ),
-        **auth_errors(Scope.ISSUE),
     },
     summary="Reserve numbers",
+    operation_id="reserve_numbers",
 )
 async def reserve(
     scheme: SchemeName,
@@ -136,10 +152,14 @@ async def reserve(
     "/reservations/{reservation}",
     response_model=Reservation,
     responses={
-        **problem_responses(ReservationNotFound(EXAMPLE_ID), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
+        **problem_responses(
+            ReservationNotFound(EXAMPLE_ID),
+            BackendUnavailable("database"),
+            *auth_errors(Scope.READ),
+        ),
     },
     summary="A reservation",
+    operation_id="get_reservation",
 )
 async def get_reservation(
     reservation: ReservationId, actor: ReaderActor, services: ServicesDep
@@ -165,10 +185,11 @@ async def get_reservation(
             RefForManyNumbers(EXAMPLE_ID, 3),
             RefConflict("crm", "acct-991", "daily", "20231015001", "a ref names one number"),
             SequenceExhausted("invoice", "2023", 99_999, 99_999, 1),
+            *auth_errors(Scope.ISSUE),
         ),
-        **auth_errors(Scope.ISSUE),
     },
     summary="Confirm a reservation",
+    operation_id="confirm_reservation",
 )
 async def confirm(
     reservation: ReservationId,
@@ -195,10 +216,14 @@ async def confirm(
     response_model=Reservation,
     responses={
         200: {"description": "Voided: its numbers are never issued.", "headers": REPLAYED},
-        **problem_responses(*SETTLE_ERRORS, ReservationExpired(EXAMPLE_ID, EXAMPLE_EXPIRY)),
-        **auth_errors(Scope.ISSUE),
+        **problem_responses(
+            *SETTLE_ERRORS,
+            ReservationExpired(EXAMPLE_ID, EXAMPLE_EXPIRY),
+            *auth_errors(Scope.ISSUE),
+        ),
     },
     summary="Void a reservation",
+    operation_id="void_reservation",
 )
 async def void(
     reservation: ReservationId,
@@ -215,45 +240,3 @@ async def void(
         reservation, body.reason, actor.acting_as(body.operator), claim
     )
     return answer(state, status.HTTP_200_OK)
-
-
-@router.get(
-    "/schemes/{scheme}/periods/{period}/gaps",
-    response_model=PeriodGaps,
-    responses={
-        **problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
-        **auth_errors(Scope.READ),
-    },
-    tags=["schemes"],
-    summary="The gaps of a period, with their causes",
-)
-async def gaps(
-    scheme: SchemeName,
-    period: Annotated[
-        str,
-        Path(
-            max_length=32,
-            description="The period key, e.g. 20231015; `-` for a scheme that never resets.",
-        ),
-    ],
-    actor: ReaderActor,
-    services: ServicesDep,
-    partition: Annotated[
-        str | None,
-        Query(
-            max_length=128,
-            description="Only this partition, as records name it (e.g. region=SH); default all.",
-        ),
-    ] = None,
-) -> PeriodGaps:
-    """Every sequence value from 1 to the highest stored that is not a number (issued,
-    reserved, voided, retired or replaced), in runs, with the cause custid recorded for it
-    (`unknown` where it has none)."""
-    found = services.issuer.scheme(scheme)
-    key = period_key(period)
-    by_partition = await period_gaps(services.db, found.name, key, partition)
-    return PeriodGaps(
-        scheme=found.name,
-        period=key,
-        partitions=[PartitionGaps.model_validate(part.as_dict()) for part in by_partition],
-    )

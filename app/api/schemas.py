@@ -1,41 +1,107 @@
 """Request and response bodies of the v1 API: numbers, their lifecycle, health.
 
-Bodies that describe schemes are in `scheme_schemas.py`.
+Requests take text of the kinds in `app/core/grammar.py`; what is read back (records,
+events) is shown as stored, unchecked, so a value stored before a rule existed never
+stops a read. Bodies that describe schemes are in `scheme_schemas.py`.
 """
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
-from app.core.operators import OPERATOR_PATTERN
-from app.core.refs import SYSTEM_PATTERN
+from app.core import grammar
 
-AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-# Control characters never belong in a number's attributes (or in the logs that echo them).
-AttributeValue = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Attributes = Annotated[
+
+def text_schema(kind: grammar.Kind) -> dict[str, Any]:
+    """The JSON Schema of a string of `kind`."""
+    return {
+        "type": "string",
+        "minLength": kind.min_length,
+        "maxLength": kind.max_length,
+        "pattern": kind.pattern,
+    }
+
+
+AttributeName = Annotated[str, grammar.ATTRIBUTE_NAME.constraints]
+AttributeValue = Annotated[str, grammar.ATTRIBUTE_VALUE.constraints]
+# Spelled out: pydantic would write the names' pattern as `patternProperties`, which lets
+# any other name through.
+AttributeMap = Annotated[
     dict[AttributeName, AttributeValue],
+    Field(max_length=32),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": 32,
+            "propertyNames": text_schema(grammar.ATTRIBUTE_NAME),
+            "additionalProperties": text_schema(grammar.ATTRIBUTE_VALUE),
+        }
+    ),
+]
+Attributes = Annotated[
+    AttributeMap,
     Field(
         default_factory=dict,
-        max_length=32,
         description='Values for the scheme\'s attribute segments, e.g. {"region": "SH"}.',
     ),
 ]
 
 
+def integral(value: Any) -> Any:
+    """A JSON number with no fraction (`5.0`) as the integer it is, as JSON Schema counts it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# How many numbers one request may ask for: a JSON integer (no string, boolean or fraction
+# is taken for one), 1 to 10,000.
+Count = Annotated[int, Field(strict=True, ge=1, le=10_000), BeforeValidator(integral)]
+
+
+def rfc3339(value: Any) -> Any:
+    """`value` if it is an RFC 3339 date-time (not a number of seconds, nor a date alone)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be {grammar.INSTANT.explained}")
+    if (problem := grammar.INSTANT.problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A time with its offset, that every backend stores.
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(rfc3339),
+    AfterValidator(grammar.representable),
+    WithJsonSchema({"type": "string", "format": "date-time", **text_schema(grammar.INSTANT)}),
+]
+
+
 Ref = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$"),
+    grammar.REF.constraints,
     Field(
-        description="Your own record id, e.g. crm:acct-991. One ref gets one number per "
-        "scheme: issuing again with it returns the existing number with 200.",
+        description="Your own record id, `system:id` (e.g. crm:acct-991) or an id of the "
+        "system `default`. One ref gets one number per scheme: issuing again with it returns "
+        "the existing number with 200.",
         examples=["crm:acct-991"],
     ),
 ]
 Operator = Annotated[
     str,
-    StringConstraints(max_length=64, pattern=OPERATOR_PATTERN),
+    grammar.OPERATOR.constraints,
     Field(
         description="The person acting (a staff number, 工号), as the `X-Operator` header "
         "names it; kept on every audit event of the change.",
@@ -44,19 +110,27 @@ Operator = Annotated[
 ]
 RefSystem = Annotated[
     str,
-    StringConstraints(pattern=f"^{SYSTEM_PATTERN}$"),
+    grammar.REF_SYSTEM.constraints,
     Field(description="The system that knows the number by `id`.", examples=["crm"]),
 ]
 RefId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f\x7f]+$"),
+    grammar.REF_ID.constraints,
     Field(description="The id the system knows the number by.", examples=["acct-991"]),
 ]
 Reason = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=1000, strip_whitespace=True),
+    grammar.REASON.constraints,
     Field(description="Why; kept in the audit trail.", examples=["duplicate customer record"]),
 ]
+SchemeName = Annotated[str, grammar.SCHEME_NAME.constraints]
+# A period as answers write it: `-` for a scheme that never resets.
+Period = Annotated[str, AfterValidator(grammar.written_period)]
+NumberStatus = Literal["issued", "reserved", "voided", "retired", "replaced"]
+STATUS_DESCRIPTION = (
+    "issued; reserved (held by a reservation, not yet issued); voided (reserved, then given "
+    "up: never issued); retired; replaced (see `replaced_by`)."
+)
 
 
 class IssueRequest(BaseModel):
@@ -79,7 +153,7 @@ class BatchIssueRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 100}]})
 
-    count: int = Field(strict=True, ge=1, le=10_000, description="How many numbers, 1 to 10,000.")
+    count: Count = Field(description="How many numbers, 1 to 10,000.")
     attributes: Attributes
     operator: Operator | None = None
 
@@ -97,6 +171,7 @@ RECORD_EXAMPLE: dict[str, Any] = {
     "refs": [{"system": "crm", "id": "acct-991"}],
     "status": "issued",
     "replaced_by": None,
+    "void_reason": None,
     "issued_by": "key_5f2c9a0e1b7d4c38",
     "operator": "SALES-0042",
 }
@@ -107,16 +182,29 @@ class ExternalRef(BaseModel):
 
     model_config = ConfigDict(
         from_attributes=True,
-        extra="forbid",
         json_schema_extra={"examples": [{"system": "crm", "id": "acct-991"}]},
     )
 
-    system: RefSystem
+    system: str = Field(description="The system that knows the number by `id`.")
     # Stored as `ref_id`; `id` everywhere else.
-    id: RefId = Field(validation_alias=AliasChoices("ref_id", "id"))
+    id: str = Field(
+        validation_alias=AliasChoices("ref_id", "id"),
+        description="The id the system knows the number by.",
+    )
 
 
-class RefAddition(ExternalRef):
+class NewRef(BaseModel):
+    """A ref to give a number: {system, id}."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"system": "crm", "id": "acct-991"}]}
+    )
+
+    system: RefSystem
+    id: RefId
+
+
+class RefAddition(NewRef):
     """Give a number one more ref."""
 
     model_config = ConfigDict(
@@ -139,7 +227,10 @@ class NumberRecord(BaseModel):
     number: str
     scheme: str
     scheme_version: int
-    period: str = Field(description="The reset period the sequence was counted in.")
+    period: Period = Field(
+        description="The reset period the sequence was counted in; `-` for a scheme that "
+        "never resets."
+    )
     partition: str = Field(description="The attribute values the sequence was counted within.")
     seq: int | None
     attributes: dict[str, Any]
@@ -150,8 +241,9 @@ class NumberRecord(BaseModel):
     refs: list[ExternalRef] = Field(
         default_factory=list, description="Every id other systems know it by, oldest first."
     )
-    status: str = Field(default="issued", description="issued, retired or replaced.")
+    status: NumberStatus = Field(default="issued", description=STATUS_DESCRIPTION)
     replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
+    void_reason: str | None = Field(default=None, description="Why it was voided, once voided.")
     issued_by: str | None = Field(
         default=None, description="The API key that issued it; null when auth was off."
     )
@@ -190,12 +282,11 @@ class ReplaceRequest(BaseModel):
 
     reason: Reason
     operator: Operator | None = None
-    scheme: str | None = Field(
-        default=None, max_length=64, description="Scheme of the successor; default: the same."
+    scheme: SchemeName | None = Field(
+        default=None, description="Scheme of the successor; default: the same."
     )
-    attributes: dict[AttributeName, AttributeValue] | None = Field(
+    attributes: AttributeMap | None = Field(
         default=None,
-        max_length=32,
         description="Attributes of the successor; default: the old number's, in the same scheme.",
     )
 
@@ -227,10 +318,20 @@ class NumberEvent(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    action: str = Field(
-        description="issued, retired, replaced, ref_added, ref_removed, imported, key_created "
-        "or key_revoked."
-    )
+    action: Literal[
+        "issued",
+        "reserved",
+        "confirmed",
+        "voided",
+        "reused",
+        "retired",
+        "replaced",
+        "ref_added",
+        "ref_removed",
+        "imported",
+        "key_created",
+        "key_revoked",
+    ] = Field(description="What happened.")
     number: str | None
     actor: str | None = Field(description="The API key that acted; null when auth was off.")
     operator: str | None = Field(default=None, description="The person acting, if named.")
@@ -287,26 +388,26 @@ class NumberTrail(BaseModel):
 class ListFilters(BaseModel):
     """Filters of `GET /v1/numbers`."""
 
-    ref: str | None = Field(
+    ref: Ref | None = Field(
         default=None,
-        max_length=321,
         description="Any of a number's refs, as `system:id` (`crm:acct-991`), or an id of "
         "the system `default`.",
     )
-    operator: str | None = Field(
-        default=None, max_length=64, description="Issued at the request of this operator."
+    operator: Operator | None = Field(
+        default=None, description="Issued at the request of this operator."
     )
-    scheme: str | None = Field(default=None, max_length=64)
-    issued_from: AwareDatetime | None = Field(default=None, description="Issued at or after.")
-    issued_before: AwareDatetime | None = Field(default=None, description="Issued before.")
-    status: Literal["issued", "retired", "replaced"] | None = Field(
-        default=None, description="Only numbers in this status."
-    )
+    scheme: SchemeName | None = None
+    issued_from: Instant | None = Field(default=None, description="Issued at or after.")
+    issued_before: Instant | None = Field(default=None, description="Issued before.")
+    status: NumberStatus | None = Field(default=None, description="Only numbers in this status.")
     order: Literal["oldest", "newest"] = Field(
         default="oldest", description="`newest` lists the latest issued first."
     )
     cursor: str | None = Field(
-        default=None, max_length=64, description="From `next_cursor`, with the same `order`."
+        default=None,
+        max_length=64,
+        description="From `next_cursor`: the page after it, in the same `order`.",
+        json_schema_extra={"pattern": grammar.CURSOR.pattern},
     )
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -335,7 +436,7 @@ class IssuedBatchResponse(BaseModel):
 
     scheme: str
     scheme_version: int
-    period: str
+    period: Period
     partition: str
     attributes: dict[str, str]
     issued_at: datetime

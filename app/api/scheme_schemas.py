@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas import Period
+
 
 class SchemeSummary(BaseModel):
     """A scheme as clients see it."""
@@ -51,7 +53,14 @@ class SchemeList(BaseModel):
                             "version": 1,
                             "time_zone": "UTC",
                             "capacity": 999,
+                            "counted": True,
+                            "max_length": 11,
                             "example": "20231015001",
+                            "example_attributes": {},
+                            "segments": [
+                                {"type": "date", "format": "%Y%m%d"},
+                                {"type": "sequence", "width": 3, "scope": []},
+                            ],
                             "parameters": {"prefix": "", "format": "%Y%m%d", "width": 3},
                         }
                     ]
@@ -73,7 +82,9 @@ class PartitionUtilisation(BaseModel):
 class Utilisation(BaseModel):
     """How much of the current period a scheme has used."""
 
-    period: str = Field(description="The current period key, e.g. 20231015; empty: never resets.")
+    period: Period = Field(
+        description="The current period, e.g. 20231015; `-` for a scheme that never resets."
+    )
     capacity: int
     share: float = Field(description="The fullest partition's share, 0 to 1.")
     partitions: list[PartitionUtilisation]
@@ -179,7 +190,7 @@ class PreviewResponse(BaseModel):
     number: str
     scheme: str
     scheme_version: int
-    period: str
+    period: Period
     partition: str
     seq: int | None = Field(description="The value after the highest stored; null if drawn.")
     attributes: dict[str, str]
@@ -235,13 +246,18 @@ class NumberValidation(BaseModel):
     )
     scheme: str | None
     version: int | None = Field(description="The scheme version it was (or would be) made with.")
-    issued: bool = Field(description="custid issued exactly this number.")
-    status: Literal["issued", "retired", "replaced", "not_issued", "malformed"] = Field(
-        description="issued, retired or replaced: what became of an issued number; "
-        "malformed: wrong shape or check digit; not_issued: valid but never issued."
+    issued: bool = Field(
+        description="custid issued exactly this number (a reserved or voided one is stored, "
+        "not issued)."
+    )
+    status: Literal[
+        "issued", "reserved", "voided", "retired", "replaced", "not_issued", "malformed"
+    ] = Field(
+        description="What became of a stored number (issued, reserved, voided, retired or "
+        "replaced); malformed: wrong shape or check digit; not_issued: valid but never stored."
     )
     replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
-    period: str | None
+    period: Period | None
     partition: str | None
     seq: int | None
     attributes: dict[str, str]

@@ -2,11 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from app.api.deps import Candidate, IssuerDep, SchemeName, ServicesDep
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import first_number
+from app.api.reservation_schemas import PartitionGaps, PeriodGaps
+from app.api.routing import ApiRoute
 from app.api.schemas import IssueRequest
 from app.api.scheme_schemas import (
     Forecast,
@@ -19,13 +21,15 @@ from app.api.scheme_schemas import (
     Utilisation,
 )
 from app.api.security import auth_errors, require
+from app.core import grammar
 from app.core.errors import (
-    BackendUnavailable,
     InvalidAttributes,
+    PeriodNotFound,
     SequenceExhausted,
     UnknownScheme,
 )
 from app.core.forecast import SchemeForecast, forecast_of_usage
+from app.core.gaps import period_gaps, scheme_period
 from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
@@ -37,11 +41,18 @@ router = APIRouter(
     prefix="/v1",
     tags=["schemes"],
     dependencies=[Depends(require(Scope.READ, operator_in_body=False))],
-    responses=auth_errors(Scope.READ),
+    route_class=ApiRoute,
 )
+READ_ERRORS = auth_errors(Scope.READ)
 
 
-@router.get("/schemes", response_model=SchemeList, summary="List schemes")
+@router.get(
+    "/schemes",
+    response_model=SchemeList,
+    responses=problem_responses(*READ_ERRORS),
+    summary="List schemes",
+    operation_id="list_schemes",
+)
 async def list_schemes(issuer: IssuerDep) -> SchemeList:
     """Every scheme this service issues, with an example number of each."""
     return SchemeList(schemes=[summarise(scheme, issuer) for scheme in issuer.schemes.values()])
@@ -50,8 +61,9 @@ async def list_schemes(issuer: IssuerDep) -> SchemeList:
 @router.get(
     "/schemes/{scheme}",
     response_model=SchemeDetail,
-    responses=problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
+    responses=problem_responses(UnknownScheme("nosuch"), *READ_ERRORS),
     summary="Describe a scheme",
+    operation_id="get_scheme",
 )
 async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDetail:
     """Segments, an example, capacity per period and how much of the current period is used."""
@@ -104,9 +116,11 @@ def forecast_answer(forecast: SchemeForecast) -> Forecast:
         UnknownScheme("nosuch"),
         InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
         SequenceExhausted("daily", "20231015", 999, 999, 1),
-        BackendUnavailable("database"),
+        *BODY_ERRORS,
+        *READ_ERRORS,
     ),
     summary="Preview the next number",
+    operation_id="preview_number",
 )
 async def preview_number(
     scheme: SchemeName,
@@ -122,8 +136,9 @@ async def preview_number(
 @router.get(
     "/schemes/{scheme}/numbers/{number}/validation",
     response_model=NumberValidation,
-    responses=problem_responses(UnknownScheme("nosuch"), BackendUnavailable("database")),
+    responses=problem_responses(UnknownScheme("nosuch"), *READ_ERRORS),
     summary="Validate a number against one scheme",
+    operation_id="validate_in_scheme",
 )
 async def validate_in_scheme(
     scheme: SchemeName, number: Candidate, services: ServicesDep
@@ -136,6 +151,46 @@ async def validate_in_scheme(
         services.issuer.schemes, services.db, number, scheme_name=scheme
     )
     return NumberValidation.model_validate(validation)
+
+
+@router.get(
+    "/schemes/{scheme}/periods/{period}/gaps",
+    response_model=PeriodGaps,
+    responses=problem_responses(
+        UnknownScheme("nosuch"), PeriodNotFound("daily", "2023101"), *READ_ERRORS
+    ),
+    summary="The gaps of a period, with their causes",
+    operation_id="get_gaps",
+)
+async def gaps(
+    scheme: SchemeName,
+    period: Annotated[
+        str,
+        grammar.PERIOD.constraints,
+        Path(
+            description="The period as the scheme's numbers write their date, e.g. 20231015; "
+            "`-` for a scheme that never resets. Any other is a 404.",
+            examples=["20231015"],
+        ),
+    ],
+    services: ServicesDep,
+    partition: Annotated[
+        str | None,
+        grammar.PARTITION.constraints,
+        Query(description="Only this partition, as records name it (e.g. region=SH); default all."),
+    ] = None,
+) -> PeriodGaps:
+    """Every sequence value from 1 to the highest stored that is not a number (issued,
+    reserved, voided, retired or replaced), in runs, with the cause custid recorded for it
+    (`unknown` where it has none)."""
+    found = services.issuer.scheme(scheme)
+    key = scheme_period(found, period)
+    by_partition = await period_gaps(services.db, found.name, key, partition)
+    return PeriodGaps(
+        scheme=found.name,
+        period=key,
+        partitions=[PartitionGaps.model_validate(part.as_dict()) for part in by_partition],
+    )
 
 
 def summarise(scheme: SchemeDefinition, issuer: Issuer) -> SchemeSummary:

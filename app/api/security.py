@@ -1,17 +1,16 @@
 """Route dependencies that admit a caller by API key and scope, name the acting operator,
 and the errors they give."""
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import request_id, services_of
-from app.api.problems import problem_responses
+from app.core import grammar
+from app.core.api_keys import Caller
 from app.core.audit import Actor
-from app.core.errors import Forbidden, RateLimited, Unauthorized
-from app.core.operators import OPERATOR_PATTERN
+from app.core.errors import BackendUnavailable, CustidError, Forbidden, RateLimited, Unauthorized
 from app.core.scopes import Scope
 
 bearer = HTTPBearer(
@@ -19,21 +18,23 @@ bearer = HTTPBearer(
     scheme_name="ApiKey",
     description="An API key from `custid keys create`, sent as `Authorization: Bearer <key>`.",
 )
+# Declared by every admission, so the document says which operations need a key.
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 OperatorHeader = Annotated[
     str | None,
+    grammar.OPERATOR.constraints,
     Header(
         alias="X-Operator",
-        pattern=OPERATOR_PATTERN,
         description="The person acting (a staff number, 工号), kept on every audit event of "
         "the change: 1 to 64 letters, digits and `. _ @ + -`. Bodies may name it as `operator`.",
         examples=["SALES-0042"],
     ),
 ]
-Admission = Callable[[Request, HTTPAuthorizationCredentials | None, str | None], Awaitable[Actor]]
+# Where a request keeps its admitted caller, so the key is looked up once per request.
+CALLER_STATE = "caller"
 
 
-def require(scope: Scope, *, operator_in_body: bool) -> Admission:
+class Admission:
     """A dependency that admits callers holding `scope` and names them (the key, the request
     and the operator) for the audit trail.
 
@@ -42,18 +43,42 @@ def require(scope: Scope, *, operator_in_body: bool) -> Admission:
     it is checked here (shape, staff scheme, a key that requires one).
     """
 
-    async def admitted(
-        request: Request, credentials: Credentials, operator: OperatorHeader = None
-    ) -> Actor:
+    def __init__(self, scope: Scope, *, operator_in_body: bool) -> None:
+        self.scope = scope
+        self.operator_in_body = operator_in_body
+
+    async def caller(
+        self, request: Request, credentials: HTTPAuthorizationCredentials | None = None
+    ) -> Caller:
+        """The caller presenting the request's key, if it holds the scope; `Unauthorized` or
+        `Forbidden` if not. Asked before anything else of the request is read."""
+        state = request.scope.setdefault("state", {})
+        admitted = state.get(CALLER_STATE)
+        if isinstance(admitted, Caller):
+            admitted.require(self.scope)
+            return admitted
+        if credentials is None:
+            credentials = await bearer(request)
         token = credentials.credentials if credentials is not None else None
-        services = services_of(request)
-        caller = await services.gatekeeper.admit(token, scope, client_address(request))
+        caller = await services_of(request).gatekeeper.admit(
+            token, self.scope, client_address(request)
+        )
+        state[CALLER_STATE] = caller
+        return caller
+
+    async def __call__(
+        self, request: Request, credentials: Credentials, operator: OperatorHeader = None
+    ) -> Actor:
+        caller = await self.caller(request, credentials)
         actor = Actor(caller.key_id, request_id(request), operator, caller.require_operator)
-        if not operator_in_body:
-            await services.issuer.operators.admit(actor)
+        if not self.operator_in_body:
+            await services_of(request).issuer.operators.admit(actor)
         return actor
 
-    return admitted
+
+def require(scope: Scope, *, operator_in_body: bool) -> Admission:
+    """The dependency that admits callers holding `scope` (see `Admission`)."""
+    return Admission(scope, operator_in_body=operator_in_body)
 
 
 def client_address(request: Request) -> str:
@@ -63,39 +88,17 @@ def client_address(request: Request) -> str:
     return str(client[0]) if client else ""
 
 
-def auth_errors(scope: Scope) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route that needs `scope`: 401, 403, and 429 past a rate."""
-    responses = problem_responses(
+def auth_errors(scope: Scope) -> tuple[CustidError, ...]:
+    """What a route that needs `scope` can answer before it does anything: no key, a key
+    without the scope, a key past its rate (or an address past its failed attempts), or a
+    database that cannot be asked about the key (for `problem_responses`, which adds the
+    422 of the `X-Operator` header these routes take)."""
+    return (
         Unauthorized("send an API key as `Authorization: Bearer <key>`"),
         Forbidden("key_5f2c9a0e1b7d4c38", scope.value),
         RateLimited("key", 100, 1, 1),
-        validated=False,
+        BackendUnavailable("database"),
     )
-    responses[429]["description"] = (
-        "Too many requests: past the key's rate (`custid keys create --rate`), or too many "
-        "failed authentications from the caller's address. Wait `Retry-After` seconds."
-    )
-    responses[429]["headers"] = RATE_LIMIT_HEADERS
-    return responses
-
-
-RATE_LIMIT_HEADERS = {
-    "Retry-After": {
-        "description": "Seconds until a request may succeed again.",
-        "schema": {"type": "integer"},
-    },
-    "RateLimit-Policy": {
-        "description": "The limit that was passed (IETF draft-ietf-httpapi-ratelimit-headers): "
-        '`"<policy>";q=<requests>;w=<window seconds>`, policy `key` or `address`.',
-        "schema": {"type": "string"},
-        "example": '"key";q=100;w=1',
-    },
-    "RateLimit": {
-        "description": 'What is left of it: `"<policy>";r=<remaining>;t=<seconds to reset>`.',
-        "schema": {"type": "string"},
-        "example": '"key";r=0;t=1',
-    },
-}
 
 
 IssuerActor = Annotated[Actor, Depends(require(Scope.ISSUE, operator_in_body=True))]

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from app.api.deps import ServicesDep
+from app.api.document import links
 from app.api.event_schemas import (
     NewWebhook,
     Redelivery,
@@ -18,8 +19,10 @@ from app.api.event_schemas import (
     WebhookList,
     WebhookUpdate,
 )
-from app.api.problems import problem_responses
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.routing import ApiRoute
 from app.api.security import SettingsAdminActor, auth_errors
+from app.core import grammar
 from app.core.errors import (
     BackendUnavailable,
     EventNotFound,
@@ -31,19 +34,32 @@ from app.core.events.subscriptions import ACTIVE, PAUSED, Subscription
 from app.core.scopes import Scope
 from app.services import Services
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
+EXAMPLE_ID = "whk_8c1f2b3a4d5e6f70"
 SubscriptionId = Annotated[
-    str, Path(description="A subscription id, e.g. whk_8c1f2b3a4d5e6f70.", max_length=32)
+    str,
+    grammar.SUBSCRIPTION_ID.constraints,
+    Path(description="A subscription id, e.g. whk_8c1f2b3a4d5e6f70.", examples=[EXAMPLE_ID]),
 ]
+NOT_FOUND = (WebhookNotFound(EXAMPLE_ID), BackendUnavailable("database"))
 ERRORS = {
-    **problem_responses(WebhookNotFound("whk_8c1f2b3a4d5e6f70"), BackendUnavailable("database")),
-    **auth_errors(Scope.ADMIN),
+    **problem_responses(*NOT_FOUND, *auth_errors(Scope.ADMIN)),
 }
-SEALING_ERRORS = problem_responses(SecretKeysMissing(), validated=False)
-TARGET_ERRORS = problem_responses(
-    InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address"),
-    validated=False,
+TARGET = InvalidWebhookTarget("http://10.0.0.5/hook", "resolves to a private or loopback address")
+# What a subscription's answer leads to.
+SUBSCRIPTION_LINKS = links(
+    "subscription",
+    "$response.body#/id",
+    {
+        "get_webhook": "Read the subscription.",
+        "update_webhook": "Change it.",
+        "pause_webhook": "Stop its deliveries.",
+        "resume_webhook": "Deliver again.",
+        "redeliver_webhook": "Send events again.",
+        "rotate_webhook_secret": "Sign with a new secret.",
+        "delete_webhook": "Unsubscribe.",
+    },
 )
 
 
@@ -75,8 +91,18 @@ def known_schemes(services: Services, schemes: list[str] | None) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=NewWebhook,
-    responses={**ERRORS, **TARGET_ERRORS, **SEALING_ERRORS},
+    responses={
+        201: {"description": "The subscription, with its secret.", "links": SUBSCRIPTION_LINKS},
+        **problem_responses(
+            BackendUnavailable("database"),
+            SecretKeysMissing(),
+            TARGET,
+            *BODY_ERRORS,
+            *auth_errors(Scope.ADMIN),
+        ),
+    },
     summary="Subscribe a URL to events",
+    operation_id="create_webhook",
 )
 async def create(
     request: WebhookCreate, actor: SettingsAdminActor, services: ServicesDep
@@ -95,13 +121,27 @@ async def create(
     return NewWebhook(**shown(created.subscription).model_dump(), secret=created.secret)
 
 
-@router.get("", response_model=WebhookList, responses=ERRORS, summary="List webhooks")
+@router.get(
+    "",
+    response_model=WebhookList,
+    responses={
+        **problem_responses(BackendUnavailable("database"), *auth_errors(Scope.ADMIN)),
+    },
+    summary="List webhooks",
+    operation_id="list_webhooks",
+)
 async def list_webhooks(actor: SettingsAdminActor, services: ServicesDep) -> WebhookList:
     """Every subscription, oldest first, and how its deliveries stand."""
     return WebhookList(webhooks=[shown(s) for s in await services.subscriptions.all()])
 
 
-@router.get("/{subscription}", response_model=Webhook, responses=ERRORS, summary="A webhook")
+@router.get(
+    "/{subscription}",
+    response_model=Webhook,
+    responses=ERRORS,
+    summary="A webhook",
+    operation_id="get_webhook",
+)
 async def get(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
 ) -> Webhook:
@@ -112,8 +152,11 @@ async def get(
 @router.patch(
     "/{subscription}",
     response_model=Webhook,
-    responses={**ERRORS, **TARGET_ERRORS},
+    responses={
+        **problem_responses(*NOT_FOUND, TARGET, *BODY_ERRORS, *auth_errors(Scope.ADMIN)),
+    },
     summary="Change a webhook",
+    operation_id="update_webhook",
 )
 async def update(
     subscription: SubscriptionId,
@@ -135,7 +178,11 @@ async def update(
 
 
 @router.post(
-    "/{subscription}/pause", response_model=Webhook, responses=ERRORS, summary="Pause a webhook"
+    "/{subscription}/pause",
+    response_model=Webhook,
+    responses=ERRORS,
+    summary="Pause a webhook",
+    operation_id="pause_webhook",
 )
 async def pause(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
@@ -149,6 +196,7 @@ async def pause(
     response_model=Webhook,
     responses=ERRORS,
     summary="Resume a webhook",
+    operation_id="resume_webhook",
 )
 async def resume(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
@@ -158,30 +206,15 @@ async def resume(
 
 
 @router.post(
-    "/{subscription}/secret",
-    response_model=NewWebhook,
-    responses={**ERRORS, **SEALING_ERRORS},
-    summary="Rotate a webhook's secret",
-)
-async def rotate_secret(
-    subscription: SubscriptionId,
-    actor: SettingsAdminActor,
-    services: ServicesDep,
-    request: SecretRotation | None = None,
-) -> NewWebhook:
-    """A new signing secret, shown this once. For `overlap_seconds` (a day unless asked
-    otherwise) deliveries carry the signatures of both the old and the new secret, so a
-    receiver verifies with either while it switches."""
-    overlap = timedelta(seconds=(request or SecretRotation()).overlap_seconds)
-    rotated = await services.subscriptions.rotate_secret(subscription, overlap)
-    return NewWebhook(**shown(rotated.subscription).model_dump(), secret=rotated.secret)
-
-
-@router.post(
     "/{subscription}/redeliver",
     response_model=Webhook,
-    responses={**ERRORS, **problem_responses(EventNotFound("evt_1042"))},
+    responses={
+        **problem_responses(
+            *NOT_FOUND, EventNotFound("evt_1042"), *BODY_ERRORS, *auth_errors(Scope.ADMIN)
+        ),
+    },
     summary="Deliver events again",
+    operation_id="redeliver_webhook",
 )
 async def redeliver(
     subscription: SubscriptionId,
@@ -199,6 +232,7 @@ async def redeliver(
     response_class=Response,
     responses=ERRORS,
     summary="Delete a webhook",
+    operation_id="delete_webhook",
 )
 async def delete(
     subscription: SubscriptionId, actor: SettingsAdminActor, services: ServicesDep
@@ -206,3 +240,29 @@ async def delete(
     """Stop and remove the subscription; the events stay in the feed."""
     await services.subscriptions.delete(subscription)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{subscription}/secret",
+    response_model=NewWebhook,
+    responses={
+        200: {"description": "The subscription, with its new secret.", "links": SUBSCRIPTION_LINKS},
+        **problem_responses(
+            *NOT_FOUND, SecretKeysMissing(), *BODY_ERRORS, *auth_errors(Scope.ADMIN)
+        ),
+    },
+    summary="Rotate a webhook's secret",
+    operation_id="rotate_webhook_secret",
+)
+async def rotate_secret(
+    subscription: SubscriptionId,
+    actor: SettingsAdminActor,
+    services: ServicesDep,
+    request: SecretRotation | None = None,
+) -> NewWebhook:
+    """A new signing secret, shown this once. For `overlap_seconds` (a day unless asked
+    otherwise) deliveries carry the signatures of both the old and the new secret, so a
+    receiver verifies with either while it switches."""
+    overlap = timedelta(seconds=(request or SecretRotation()).overlap_seconds)
+    rotated = await services.subscriptions.rotate_secret(subscription, overlap)
+    return NewWebhook(**shown(rotated.subscription).model_dump(), secret=rotated.secret)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from app.cli import trail
-from app.core.errors import BackendUnavailable, UnknownScheme
+from app.core.errors import BackendUnavailable, NotFound
+from app.core.grammar import written_period
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
@@ -65,7 +66,7 @@ def check(
     except BackendUnavailable as exc:
         typer.echo(f"custid check: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    except UnknownScheme as exc:
+    except NotFound as exc:  # no such scheme, or no such period of it
         typer.echo(f"custid check: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
@@ -77,7 +78,7 @@ async def run_gaps(
 ) -> "tuple[str, str, list[PartitionGaps]]":
     """The scheme's name, the period's key and the gaps of its partitions."""
     from app.core.clock import system_clock
-    from app.core.gaps import period_gaps, period_key
+    from app.core.gaps import period_gaps, scheme_period
     from app.core.metrics import Metrics
     from app.services import running_services
     from schemes import load_catalog
@@ -87,7 +88,7 @@ async def run_gaps(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
         found = services.issuer.scheme(scheme)
-        key = found.period(system_clock()) if period is None else period_key(period)
+        key = found.period(system_clock()) if period is None else scheme_period(found, period)
         return found.name, key, await period_gaps(services.db, found.name, key, partition)
 
 
@@ -96,7 +97,7 @@ def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_
     if as_json:
         listing = {
             "scheme": scheme,
-            "period": period,
+            "period": written_period(period),
             "partitions": [part.as_dict() for part in partitions],
         }
         return json.dumps(listing, indent=2)
@@ -105,7 +106,7 @@ def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_
     lines = []
     for part in partitions:
         lines.append(
-            f"{scheme} period {period or '-'} partition {part.partition or '-'}: "
+            f"{scheme} period {written_period(period)} partition {part.partition or '-'}: "
             f"{part.missing} of 1..{part.highest_seq} missing"
         )
         for gap in part.gaps:
@@ -114,7 +115,7 @@ def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_
         if part.truncated:
             lines.append("  (more gaps than listed)")
     if not partitions:
-        lines.append(f"{scheme} period {period or '-'}: no numbers stored")
+        lines.append(f"{scheme} period {written_period(period)}: no numbers stored")
     return "\n".join(lines)
 
 

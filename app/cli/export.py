@@ -72,30 +72,27 @@ def export_filters(
     issued_before: str | None,
 ) -> "ExportFilters":
     """The filters the options name, each checked: an unknown scheme, an operator of the
-    wrong shape, a time without a zone or an empty range is refused."""
+    wrong shape, a time without a zone, a period no scheme writes or an empty range is
+    refused."""
+    from app.core import export
     from app.core.errors import UnknownScheme
-    from app.core.gaps import period_key
     from app.core.operators import check_operator_shape
     from app.settings import get_settings
-    from app.store.exports import ExportFilters
     from schemes import load_catalog
 
-    if scheme is not None:
-        settings = get_settings()
-        catalog = load_catalog(settings.schemes_file, settings.time_zone)
-        if scheme not in catalog:
-            raise UnknownScheme(scheme, catalog)
+    settings = get_settings()
+    catalog = load_catalog(settings.schemes_file, settings.time_zone)
+    if scheme is not None and scheme not in catalog:
+        raise UnknownScheme(scheme, catalog)
     if operator is not None:
         check_operator_shape(operator, "--operator")
-    start, end = aware_time(issued_from, "--from"), aware_time(issued_before, "--before")
-    if start is not None and end is not None and start >= end:
-        raise ValueError("--from must be before --before")
-    return ExportFilters(
+    return export.export_filters(
+        catalog.values() if scheme is None else [catalog[scheme]],
         scheme=scheme,
-        period=None if period is None else period_key(period),
+        period=period,
         operator=operator,
-        issued_from=start,
-        issued_before=end,
+        issued_from=aware_time(issued_from, "--from"),
+        issued_before=aware_time(issued_before, "--before"),
     )
 
 

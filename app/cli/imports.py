@@ -106,12 +106,7 @@ async def run_import(
         def rows() -> Iterator["LegacyRow"]:
             """The file's rows from its first line (an import may read it twice)."""
             raw.seek(0)
-            # Undecodable bytes become U+FFFD: the line is then reported as malformed.
-            lines = (
-                line.decode("utf-8-sig" if number == 0 else "utf-8", errors="replace")
-                for number, line in enumerate(raw)
-            )
-            return csv_rows(lines, scheme)
+            return csv_rows(raw, scheme)
 
         def advance(_: int) -> None:
             bar.update(task, completed=raw.tell())

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from app.cli.database import run_on_database
+from app.cli.text_options import of_kind
+from app.core import grammar
 from app.core.scopes import Scope
 
 if TYPE_CHECKING:
@@ -21,7 +23,12 @@ keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=Tru
 
 @keys.command("create")
 def keys_create(
-    name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. crm-prod."),
+    name: str = typer.Option(
+        ...,
+        "--name",
+        help="Who or what uses the key, e.g. crm-prod.",
+        callback=of_kind(grammar.NAME),
+    ),
     scope: list[Scope] = typer.Option(  # noqa: B008 - typer declares options this way
         ...,
         "--scope",
@@ -107,7 +114,9 @@ def keys_list(
 @keys.command("revoke")
 def keys_revoke(
     key_id: str = typer.Argument(..., help="The key's id, from `custid keys list`."),
-    reason: str | None = typer.Option(None, help="Why; kept in the audit trail."),
+    reason: str | None = typer.Option(
+        None, help="Why; kept in the audit trail.", callback=of_kind(grammar.REASON)
+    ),
 ) -> None:
     """Revoke an API key: every request with it is refused from now on."""
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from app.cli.database import run_on_database
+from app.cli.text_options import of_kind
+from app.core import grammar
 from app.settings import get_settings
 
 if TYPE_CHECKING:
@@ -63,7 +65,9 @@ def create(
     url: str = typer.Option(..., "--url", help="An http(s) URL to post events to."),
     event_type: list[str] | None = TypeOption,
     scheme: list[str] | None = SchemeOption,
-    description: str | None = typer.Option(None, help="What the receiver is."),
+    description: str | None = typer.Option(
+        None, help="What the receiver is.", callback=of_kind(grammar.DESCRIPTION)
+    ),
 ) -> None:
     """Subscribe a URL to events from now on; prints the signing secret, shown this once."""
     from app.core.audit import Actor
@@ -107,7 +111,9 @@ def update(
     url: str | None = typer.Option(None, "--url", help="A new URL."),
     event_type: list[str] | None = TypeOption,
     scheme: list[str] | None = SchemeOption,
-    description: str | None = typer.Option(None, help="A new description."),
+    description: str | None = typer.Option(
+        None, help="A new description.", callback=of_kind(grammar.DESCRIPTION)
+    ),
 ) -> None:
     """Change a subscription's URL, filters or description."""
     show(

@@ -297,8 +297,7 @@ async def export_download(
             "issued_before": form_time(before, "Before"),
         }
         query = ExportQuery.model_validate({k: v for k, v in given.items() if v})
-        if query.scheme is not None:
-            services.issuer.scheme(query.scheme)
+        filters = filters_of(query, services.issuer)
     except (CustidError, ValueError) as exc:
         if isinstance(exc, ValidationError):
             message = "; ".join(
@@ -316,7 +315,6 @@ async def export_download(
             scheme_names=sorted(services.issuer.schemes),
         )
     chosen = ExportFormat(query.format)
-    filters = filters_of(query)
     name = export_file_name(query, services.issuer.clock())
     return StreamingResponse(
         export_bytes(services.db, filters, chosen),

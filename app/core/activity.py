@@ -4,10 +4,10 @@ the latest events of the feed, and the trail searched by operator, ref system an
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from app.core import grammar
 from app.core.errors import InvalidOperator
 from app.core.events.feed import Event, event_of
 from app.core.operators import check_operator_shape
-from app.core.refs import SYSTEM
 from app.store import activity as activity_rows
 from app.store.database import Database
 from app.store.models import NumberEvent, Reservation
@@ -81,7 +81,7 @@ async def search_trail(
             check_operator_shape(operator)
         except InvalidOperator as exc:
             raise InvalidTrailSearch(exc.detail) from exc
-    if ref_system is not None and not SYSTEM.fullmatch(ref_system):
+    if ref_system is not None and not grammar.REF_SYSTEM.fits(ref_system):
         raise InvalidTrailSearch(
             f"ref system {ref_system!r} is not a system name: 1 to 64 letters, digits, "
             "'_', '.' or '-', starting with a letter or digit"

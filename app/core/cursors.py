@@ -8,7 +8,12 @@ right number of integers is refused with `InvalidCursor`.
 import base64
 import binascii
 
+from app.core import grammar
 from app.core.errors import InvalidCursor
+
+# Positions are row ids and transaction ids: a cursor naming a larger one was not handed out
+# (and would not fit the database's integers).
+MAX_POSITION = 2**63 - 1
 
 
 def encode_cursor(tag: str, *position: int) -> str:
@@ -19,11 +24,17 @@ def encode_cursor(tag: str, *position: int) -> str:
 
 def decode_cursor(cursor: str, tag: str, length: int) -> tuple[int, ...]:
     """The `length` integers of a cursor of the listing `tag`; `InvalidCursor` otherwise."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        found, *parts = text.split(":")
-        if found == tag and len(parts) == length and all(part.isdigit() for part in parts):
-            return tuple(int(part) for part in parts)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
+    if grammar.CURSOR.fits(cursor):
+        try:
+            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            found, *parts = text.split(":")
+            if found == tag and len(parts) == length and all(is_position(p) for p in parts):
+                return tuple(int(part) for part in parts)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            pass
     raise InvalidCursor(cursor)
+
+
+def is_position(part: str) -> bool:
+    """A part of a cursor's text that is a position this service could have handed out."""
+    return part.isascii() and part.isdigit() and len(part) <= 19 and int(part) <= MAX_POSITION

@@ -9,10 +9,12 @@
     │   ├── ApiKeyNotFound           not_found
     │   ├── WebhookNotFound          not_found
     │   ├── EventNotFound            not_found
-    │   └── ReservationNotFound      not_found
+    │   ├── ReservationNotFound      not_found
+    │   └── PeriodNotFound           not_found
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
     ├── InvalidCursor            422 invalid_cursor
+    ├── InvalidExportFilter      422 invalid_export_filter
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
     ├── InvalidRef               422 invalid_ref
@@ -22,6 +24,7 @@
     ├── ImportRejected           422 import_rejected (every bad line, by line number)
     ├── InvalidReservationTtl    422 invalid_ttl
     ├── PayloadTooLarge          413 payload_too_large
+    ├── MalformedBody            400 malformed_body (not JSON: where and why)
     ├── SequenceExhausted        409 sequence_exhausted
     ├── RandomSpaceExhausted     409 random_space_exhausted
     ├── InvalidTransition        409 invalid_transition
@@ -43,6 +46,8 @@ Request bodies that fail validation are reported by the HTTP layer as 422
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
+
+from app.core.grammar import written_period
 
 
 class CustidError(Exception):
@@ -136,6 +141,19 @@ class ReservationNotFound(NotFound):
         super().__init__(f"there is no reservation {reservation_id!r}", reservation=reservation_id)
 
 
+class PeriodNotFound(NotFound):
+    code = "not_found"
+    title = "Period not found"
+
+    def __init__(self, scheme: str, period: str) -> None:
+        super().__init__(
+            f"scheme {scheme!r} has no period {period!r} (periods are written as its numbers "
+            "write their date, e.g. 20231015; a scheme that never resets has one, `-`)",
+            scheme=scheme,
+            period=period,
+        )
+
+
 class InvalidWebhookTarget(CustidError):
     code = "invalid_webhook_target"
     status = 422
@@ -189,6 +207,15 @@ class InvalidCursor(CustidError):
 
     def __init__(self, cursor: str) -> None:
         super().__init__(f"cursor {cursor!r} is not one this service handed out")
+
+
+class InvalidExportFilter(CustidError):
+    code = "invalid_export_filter"
+    status = 422
+    title = "Invalid export filter"
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}", field=field)
 
 
 class IdempotencyInProgress(CustidError):
@@ -350,7 +377,7 @@ class SequenceExhausted(CustidError):
             f"scheme {scheme!r} has {left} of {capacity} numbers left in {where}; "
             f"asked for {asked}",
             scheme=scheme,
-            period=period,
+            period=written_period(period),
             capacity=capacity,
             remaining=left,
         )
@@ -403,6 +430,15 @@ class Overloaded(CustidError):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("too many numbers are waiting to be issued; try again shortly")
         self.retry_after = retry_after
+
+
+class MalformedBody(CustidError):
+    code = "malformed_body"
+    status = 400
+    title = "Malformed body"
+
+    def __init__(self, detail: str, **where: int) -> None:
+        super().__init__(detail, **where)
 
 
 class PayloadTooLarge(CustidError):

@@ -14,13 +14,15 @@ import asyncio
 import csv
 import io
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from app.core import grammar
+from app.core.errors import InvalidExportFilter
 from app.core.events.feed import EVENT_ID_PREFIX
 from app.core.refs import ExternalRef
 from app.store import exports as export_rows
@@ -32,6 +34,39 @@ from app.store.exports import (
     ExportReader,
     copied_ranges,
 )
+from schemes import SchemeDefinition
+
+
+def export_filters(
+    candidates: Iterable[SchemeDefinition],
+    *,
+    scheme: str | None = None,
+    period: str | None = None,
+    operator: str | None = None,
+    issued_from: datetime | None = None,
+    issued_before: datetime | None = None,
+) -> ExportFilters:
+    """The store's filters for an export; `InvalidExportFilter` for a period none of
+    `candidates` (the schemes it may cover) writes, or an empty time range: an export
+    that could only be empty because something was mistyped."""
+    key = None
+    if period is not None:
+        key = grammar.period_key(period)
+        if not any(candidate.is_period(key) for candidate in candidates):
+            where = f"scheme {scheme!r}" if scheme else "any scheme"
+            raise InvalidExportFilter("period", f"{period!r} is not a period of {where}")
+    if issued_from is not None and issued_before is not None and issued_from >= issued_before:
+        raise InvalidExportFilter(
+            "issued_before", "the time range is empty: issued_from must be before issued_before"
+        )
+    return ExportFilters(
+        scheme=scheme,
+        period=key,
+        operator=operator,
+        issued_from=issued_from,
+        issued_before=issued_before,
+    )
+
 
 PAGE_NUMBERS = 2_000
 # PostgreSQL: numbers written per COPY, by row id (fewer where filters leave some out).

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from app.core.errors import PeriodNotFound
+from app.core.grammar import period_key
 from app.store import gaps as gap_rows
 from app.store import numbers as number_rows
 from app.store import statistics
 from app.store.database import Database
 from app.store.gaps import SkippedRange
+from schemes import SchemeDefinition
 
 # Enough for any operator's screen; a period with more runs says so (`truncated`).
 MAX_RUNS = 1000
-# Schemes that never reset count in the period ""; where a period must be written, "-".
-NO_PERIOD = "-"
 
 
 class Cause(StrEnum):
@@ -60,9 +61,13 @@ class Gap:
         return self.last - self.first + 1
 
 
-def period_key(written: str) -> str:
-    """The period key a path or command line names (`-` for none)."""
-    return "" if written == NO_PERIOD else written
+def scheme_period(scheme: SchemeDefinition, written: str) -> str:
+    """The key of `scheme`'s period written `written` (`-` for none); `PeriodNotFound` when
+    the scheme has no such period."""
+    key = period_key(written)
+    if not scheme.is_period(key):
+        raise PeriodNotFound(scheme.name, written)
+    return key
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ is read, so a file of a million lines takes little memory.
 
 import asyncio
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import grammar
 from app.core.audit import Action, Actor
 from app.core.errors import ImportRejected, InvalidRef
 from app.core.events.feed import EVENT_TYPES
@@ -50,6 +52,9 @@ SLICE_ROWS = 500
 # Enough to fix a file by; the count of bad lines is complete for lines that do not parse.
 MAX_REPORTED_PROBLEMS = 1_000
 COLUMNS = ("number", "issued_at", "refs")
+REF_SEPARATORS = re.compile("[ \t\r\n]+")
+# Room for 32 refs of the longest kind.
+MAX_REFS_TEXT = 32 * (grammar.REF.max_length + 1)
 
 # A line: (line number, number, issued_at, refs). `issued_at` is ISO 8601 (a time without a
 # zone is in the scheme's) or a datetime; `refs` whitespace-separated `system:id`, or a list
@@ -77,13 +82,27 @@ def read_rows(
 ) -> tuple[list[StagedNumber], list[Problem]]:
     """The rows that are numbers of one of `versions`, and what is wrong with the others."""
     current, earlier = versions[0], versions[1:]
-    numbers = [str(number or "").strip() for _, number, _, _ in rows]
+    numbers = [
+        "" if isinstance(number, Unreadable) else str(number or "").strip()
+        for _, number, _, _ in rows
+    ]
+    # Every version reads a number without spaces or control characters, up to 64 long: no
+    # reading is asked about text that is none (and none is echoed back whole).
+    misfits = {i for i, n in enumerate(numbers) if n and not grammar.NUMBER.fits(n)}
+    numbers = ["" if i in misfits else n for i, n in enumerate(numbers)]
     staged: list[StagedNumber] = []
     problems: list[Problem] = []
     # The current version reads the whole chunk at once; earlier ones only what it refuses.
-    for (line, _, issued_text, refs_text), number, reading in zip(
-        rows, numbers, current.read_numbers(numbers), strict=True
+    for index, ((line, given, issued_text, refs_text), number, reading) in enumerate(
+        zip(rows, numbers, current.read_numbers(numbers), strict=True)
     ):
+        if isinstance(given, Unreadable):
+            problems.append(Problem(line, str(given)))
+            continue
+        if index in misfits:
+            problem = grammar.NUMBER.problem(str(given).strip())
+            problems.append(Problem(line, f"number: {problem}"))
+            continue
         if reading is None or not reading.valid:
             found = read_by_earlier_versions(number, reading, earlier, current.name)
             if isinstance(found, str):
@@ -139,18 +158,28 @@ def read_instant(value: Any, scheme: SchemeDefinition) -> datetime | str:
         text = str(value or "").strip()
         if not text:
             return "issued_at: missing"
+        if (problem := grammar.ISSUED_AT_TEXT.problem(text)) is not None:
+            return f"issued_at: {problem}"
         try:
             instant = datetime.fromisoformat(text)
         except ValueError:
             return f"issued_at {text!r}: not an ISO 8601 date or time"
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=scheme.zone)
+    instant = instant if instant.tzinfo is not None else instant.replace(tzinfo=scheme.zone)
+    try:
+        return grammar.representable(instant)
+    except ValueError as exc:
+        return f"issued_at {instant.isoformat()!r}: {exc}"
 
 
 def read_refs(value: Any) -> list[ExternalRef] | str:
     """A line's refs, or what is wrong with them."""
     if value is None or value == "":
         return []
-    given = value.split() if isinstance(value, str) else value
+    if isinstance(value, str) and len(value) > MAX_REFS_TEXT:
+        return f"refs: longer than {MAX_REFS_TEXT} characters"
+    # Spaces, tabs and line breaks separate refs; any other character is read as part of a
+    # ref, so a control character or a Unicode space is refused with it, not taken apart.
+    given = REF_SEPARATORS.split(value.strip(" \t\r\n")) if isinstance(value, str) else value
     if not isinstance(given, list):
         return "refs: a list, or refs separated by spaces"
     refs: list[ExternalRef] = []
@@ -370,12 +399,53 @@ class ImportRun:
         return lines
 
 
-def csv_rows(lines: Iterable[str], scheme: str) -> Iterator[LegacyRow]:
-    """Each data line of CSV text whose first line names its columns; `ImportRejected` when
-    that line names no `number` or `issued_at` column. Blank lines are passed over, fields
-    past the named columns ignored."""
-    reader = csv.reader(lines)
-    header = next(reader, [])
+class Unreadable(str):
+    """In place of a line's number: the line is not UTF-8, and this says where."""
+
+
+def decoded(lines: Iterable[bytes], unreadable: dict[int, Unreadable]) -> Iterator[str]:
+    """The lines of a file as text: UTF-8 (a byte-order mark allowed on the first line).
+
+    A line that is not UTF-8 is read as an empty one, and `unreadable` says why by its
+    number: nothing is replaced, so two refs that differ only in their undecodable
+    bytes can never become one; the line is reported, and nothing is imported.
+    """
+    for number, line in enumerate(lines, 1):
+        try:
+            yield line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+            unreadable[number] = Unreadable(f"not UTF-8: {where}")
+            yield "\n"
+
+
+def csv_rows(lines: Iterable[bytes], scheme: str) -> Iterator[LegacyRow]:
+    """Each data line of a CSV file whose first line names its columns, and each line that
+    is not UTF-8 (its number an `Unreadable`); `ImportRejected` when the first line names no
+    `number` or `issued_at` column, or a line is no CSV (a field longer than the csv module
+    reads, a NUL). Blank lines are passed over, fields past the named columns ignored."""
+    unreadable: dict[int, Unreadable] = {}
+    reader = csv.reader(decoded(lines, unreadable))
+    try:
+        for row in csv_fields(reader, scheme):
+            yield from reported(unreadable, before=row[0])
+            yield row
+        yield from reported(unreadable)
+    except csv.Error as exc:
+        problem = f"not CSV: {exc}"
+        raise ImportRejected(scheme, [{"line": reader.line_num, "problem": problem}], 1) from exc
+
+
+def reported(unreadable: dict[int, Unreadable], before: int | None = None) -> Iterator[LegacyRow]:
+    """The lines that were not UTF-8 (those before line `before`), as rows, once each."""
+    for number in sorted(unreadable):
+        if before is None or number < before:
+            yield (number, unreadable.pop(number), "", "")
+
+
+def csv_fields(reader: Any, scheme: str) -> Iterator[LegacyRow]:
+    """The rows `csv_rows` reads, from a csv reader."""
+    header: list[str] = next(reader, [])
     if not {"number", "issued_at"} <= set(header) or not set(header) <= set(COLUMNS):
         problem = (
             f"the first line must name the columns (number, issued_at[, refs]); "

@@ -5,7 +5,9 @@ with the highest stored sequence, looks for duplicates the unique indexes
 should have made impossible, and counts the gaps. A counter behind the stored
 numbers, any duplicate, or a scheme that will run out before its period ends
 at its recent rate (`forecast.py`) is a failure; gaps are normal (reserved values whose
-insert failed, Redis losing a reservation) and are only reported.
+insert failed, Redis losing a reservation) and are only reported. Stored text
+that breaks the text grammar (a control character in a ref id or a reason,
+written before writes refused it) is a failure too.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -15,6 +17,7 @@ from typing import Any
 from app.core.forecast import SchemeForecast, current_forecasts
 from app.core.issuing.counters import CounterKey
 from app.core.issuing.issuer import Issuer
+from app.core.stored_text import StoredTextProblem, stored_text_problems
 from app.core.utilisation import utilisation_by_scheme
 from app.store import statistics
 
@@ -69,6 +72,9 @@ class IntegrityReport:
     unknown_schemes: list[str] = field(default_factory=list)
     current_utilisation: dict[str, float] = field(default_factory=dict)
     forecasts: list[SchemeForecast] = field(default_factory=list)
+    # Stored values that break the text grammar: some of them, and how many.
+    stored_text: list[StoredTextProblem] = field(default_factory=list)
+    stored_text_count: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -103,6 +109,13 @@ class IntegrityReport:
             and first.exhausts_at is not None
             and first.exhausts_at > forecast.now  # one used up now is reported above
         ]
+        if self.stored_text_count:
+            found.append(
+                f"{self.stored_text_count} stored value(s) hold characters text may not hold "
+                "(reads show them as stored; `custid migrate` escapes those written before "
+                "writes refused them)"
+            )
+            found += [f"stored text: {problem}" for problem in self.stored_text]
         return found
 
     @property
@@ -123,6 +136,8 @@ class IntegrityReport:
             "unknown_schemes": self.unknown_schemes,
             "current_utilisation": self.current_utilisation,
             "forecasts": [forecast_as_dict(forecast) for forecast in self.forecasts],
+            "stored_text": [asdict(problem) for problem in self.stored_text],
+            "stored_text_count": self.stored_text_count,
         }
 
 
@@ -177,6 +192,7 @@ async def check_integrity(
             )
         )
     report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
+    report.stored_text, report.stored_text_count = await stored_text_problems(issuer.db)
     utilisation = await utilisation_by_scheme(issuer)
     report.current_utilisation = {**utilisation.sequence, **utilisation.random_space}
     report.forecasts = await current_forecasts(issuer, forecast_window, from_counters=False)

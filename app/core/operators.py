@@ -7,29 +7,24 @@ issued, active number of that scheme. A key created with `--require-operator`
 refuses requests that name none.
 """
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.core import grammar
 from app.core.audit import Actor
 from app.core.errors import InvalidOperator, OperatorRequired
 from app.store import numbers as number_rows
 from app.store.database import Database
 
-OPERATOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$"
-OPERATOR = re.compile(OPERATOR_PATTERN)
 MAX_CACHED_OPERATORS = 10_000
 
 
 def check_operator_shape(operator: str, field_name: str = "operator") -> str:
     """`operator` if it has an operator's shape; `InvalidOperator` naming `field_name` if not."""
-    if not OPERATOR.fullmatch(operator):
-        raise InvalidOperator(
-            field_name,
-            operator,
-            "1 to 64 letters, digits, '.', '_', '@', '+' or '-', starting with a letter or digit",
-        )
+    problem = grammar.OPERATOR.problem(operator)
+    if problem is not None:
+        raise InvalidOperator(field_name, operator, problem)
     return operator
 
 

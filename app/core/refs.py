@@ -10,20 +10,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from app.core import grammar
 from app.core.errors import InvalidRef
 from app.store.bulk import Columns, Same, column_of
 from app.store.models import DEFAULT_REF_SYSTEM, IssuedNumber
 
-SYSTEM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-SYSTEM = re.compile(SYSTEM_PATTERN)
-# Any printable text without spaces: ids come from other systems, in their own shapes.
-REF_ID_PATTERN = r"[^\s\x00-\x1f\x7f]{1,256}"
-REF_ID = re.compile(REF_ID_PATTERN)
 # `system:id` with a system (the text before the first colon: a system has none)...
-SYSTEM_AND_ID = re.compile(rf"({SYSTEM_PATTERN}):(.+)", re.DOTALL)
+SYSTEM_AND_ID = re.compile(rf"({grammar.SYSTEM}):(.+)", re.DOTALL)
 # ... and the same with the id checked, or else a whole text that is an id: what `read`
-# takes, in one match (an import reads a ref on every line).
-CHECKED_REF = re.compile(rf"(?:({SYSTEM_PATTERN}):)?({REF_ID_PATTERN})")
+# takes, in one match (an import reads a ref on every line). The ref grammar, in groups.
+CHECKED_REF = re.compile(f"(?:({grammar.SYSTEM}):)?({grammar.for_python(grammar.ID)})")
 
 
 # A tuple: an import reads one per line, a million at a time.
@@ -49,19 +45,20 @@ class ExternalRef(NamedTuple):
         # As `parse`: when the id after a system is no id, neither is the whole text.
         match = CHECKED_REF.fullmatch(text)
         if match is None:
-            raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
+            raise InvalidRef(field, grammar.REF.problem(text) or "not a ref")
         system, ref_id = match.groups()
         return cls(system or DEFAULT_REF_SYSTEM, ref_id)
 
     @classmethod
     def checked(cls, system: str, ref_id: str, field: str = "ref") -> "ExternalRef":
         """The ref {system, ref_id}, or `InvalidRef` naming `field`."""
-        if not SYSTEM.fullmatch(system):
-            raise InvalidRef(
-                f"{field}.system", "1 to 64 letters, digits, '_', '.' or '-', starting alnum"
-            )
-        if not REF_ID.fullmatch(ref_id):
-            raise InvalidRef(f"{field}.id", "1 to 256 characters, no spaces or control characters")
+        for part, kind, text in (
+            ("system", grammar.REF_SYSTEM, system),
+            ("id", grammar.REF_ID, ref_id),
+        ):
+            problem = kind.problem(text)
+            if problem is not None:
+                raise InvalidRef(f"{field}.{part}", problem)
         return cls(system, ref_id)
 
     def __str__(self) -> str:

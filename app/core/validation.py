@@ -24,7 +24,9 @@ class Validation:
     scheme: str | None
     version: int | None
     issued: bool
-    status: str  # issued, retired, replaced (what became of it), not_issued or malformed
+    # What became of a stored number (issued, reserved, voided, retired, replaced), or
+    # not_issued or malformed.
+    status: str
     period: str | None = None
     partition: str | None = None
     seq: int | None = None
@@ -32,6 +34,10 @@ class Validation:
     # Every scheme whose shape and check digit it fits: more than one means ambiguous formats.
     matches: list[str] = field(default_factory=list)
     replaced_by: str | None = None
+
+
+# Statuses of numbers that are stored without having been issued.
+NOT_ISSUED = ("reserved", "voided")
 
 
 def read_number(candidates: list[SchemeDefinition], number: str) -> list[ParsedNumber]:
@@ -62,8 +68,10 @@ async def validate_number(
     readings = read_number(candidates, number)
     parsed = readings[0] if readings else None
     matches = list(dict.fromkeys(reading.scheme for reading in readings if reading.valid))
+    # A reserved number is stored but not issued yet; a voided one never will be.
+    issued = record is not None and record.status not in NOT_ISSUED
     if record is not None:
-        status = record.status  # issued, retired or replaced
+        status = record.status
     elif parsed is not None and parsed.valid:
         status = "not_issued"
     else:
@@ -75,7 +83,7 @@ async def validate_number(
             check_digit_ok=None,
             scheme=record.scheme if record is not None else None,
             version=record.scheme_version if record is not None else None,
-            issued=record is not None,
+            issued=issued,
             status=status,
         )
     return Validation(
@@ -85,7 +93,7 @@ async def validate_number(
         check_digit_ok=parsed.check_digit_ok,
         scheme=record.scheme if record is not None else parsed.scheme,
         version=record.scheme_version if record is not None else parsed.version,
-        issued=record is not None,
+        issued=issued,
         status=status,
         replaced_by=record.replaced_by if record is not None else None,
         period=parsed.period,

@@ -60,6 +60,7 @@ EVENT_COLUMNS = (
     IssuedNumber.issued_by,
     IssuedNumber.operator.label("issued_operator"),
     IssuedNumber.status.label("number_status"),
+    IssuedNumber.void_reason,
 )
 
 

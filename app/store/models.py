@@ -316,6 +316,24 @@ class ConsoleSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TextRepair(Base):
+    """A stored value the upgrade to the text grammar escaped (or could not), and what it was.
+
+    `original` and `repaired` are JSON texts of the values; `repaired` is null where the
+    escaped form was taken (a ref id another ref of the scheme already had).
+    """
+
+    __tablename__ = "text_repairs"
+
+    id: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    column_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str] = mapped_column(String(128))
+    original: Mapped[str] = mapped_column(Text)
+    repaired: Mapped[str | None] = mapped_column(Text)
+    repaired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Counter(Base):
     """The database counter: the last sequence value handed out per key."""
 

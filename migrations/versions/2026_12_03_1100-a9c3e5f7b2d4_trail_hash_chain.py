@@ -8,7 +8,7 @@ every event once: on a large trail the upgrade takes a while (about a minute per
 million events).
 
 Revision ID: a9c3e5f7b2d4
-Revises: a0cc83a7a3f7
+Revises: a9d3c5e7f1b2
 Create Date: 2026-12-03 11:00:00
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from app.store.chain import ZERO, content_of, event_hash
 
 revision: str = "a9c3e5f7b2d4"
-down_revision: str | None = "a0cc83a7a3f7"
+down_revision: str | None = "a9d3c5e7f1b2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -249,7 +249,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit takes "²", which float refuses
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -19,6 +19,7 @@ from sqlalchemy import Row
 
 from app.core.audit import Action
 from app.core.cursors import decode_cursor, encode_cursor
+from app.core.grammar import written_period
 from app.core.refs import ExternalRef
 from app.store import event_feed
 from app.store.database import Database
@@ -104,7 +105,7 @@ def event_of(row: Row[Any]) -> Event:
             "number": row.number,
             "scheme": row.scheme,
             "scheme_version": row.scheme_version,
-            "period": row.period,
+            "period": written_period(row.period),
             "partition": row.partition,
             "seq": row.seq,
             "attributes": row.attributes,
@@ -115,6 +116,7 @@ def event_of(row: Row[Any]) -> Event:
             "operator": row.issued_operator,
             "status": status,
             "replaced_by": replaced_by,
+            "void_reason": row.void_reason if status == "voided" else None,
         },
         details=row.details,
         position=Position(row.txid, row.id),

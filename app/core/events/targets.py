@@ -15,6 +15,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from app.core import grammar
 from app.core.errors import InvalidWebhookTarget
 
 SCHEMES = ("http", "https")
@@ -53,8 +54,14 @@ def is_private(address: str) -> bool:
 
 async def check_target(url: str, allow_private: bool) -> None:
     """`InvalidWebhookTarget` unless `url` is an http(s) URL custid may send events to."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES or not parts.hostname:
+    if (problem := grammar.WEBHOOK_URL.problem(url)) is not None:
+        raise InvalidWebhookTarget(url, problem)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is no number, or past 65535, is a ValueError
+    except ValueError as exc:
+        raise InvalidWebhookTarget(url, f"not a URL ({exc})") from exc
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
         raise InvalidWebhookTarget(url, "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise InvalidWebhookTarget(url, "must not carry credentials; the signature proves us")
@@ -63,10 +70,10 @@ async def check_target(url: str, allow_private: bool) -> None:
     try:
         addresses = await asyncio.get_running_loop().getaddrinfo(
             parts.hostname,
-            parts.port or (443 if parts.scheme == "https" else 80),
+            port or (443 if parts.scheme.lower() == "https" else 80),
             type=socket.SOCK_STREAM,
         )
-    except OSError as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # IDNA refuses some names outright
         raise InvalidWebhookTarget(url, f"its host does not resolve ({exc})") from exc
     resolved = {str(info[4][0]) for info in addresses}
     private = sorted(address for address in resolved if is_private(address))

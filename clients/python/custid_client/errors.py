@@ -22,6 +22,7 @@ CustidError
     ├── InvalidAttributes        422 invalid_attributes
     ├── IdempotencyConflict      422 idempotency_conflict
     ├── InvalidCursor            422 invalid_cursor
+    ├── InvalidExportFilter      422 invalid_export_filter
     ├── InvalidWebhookTarget     422 invalid_webhook_target
     ├── UnknownEventType         422 unknown_event_type
     ├── InvalidTtl               422 invalid_ttl
@@ -128,6 +129,10 @@ class IdempotencyConflict(ProblemError):
 
 class InvalidCursor(ProblemError):
     code = "invalid_cursor"
+
+
+class InvalidExportFilter(ProblemError):
+    code = "invalid_export_filter"
 
 
 class InvalidWebhookTarget(ProblemError):
