@@ -45,9 +45,7 @@ TARGET_ERRORS = problem_responses(
 
 def shown(subscription: Subscription) -> Webhook:
     """A subscription as the API shows it, without its secret."""
-    fields = asdict(subscription)
-    fields["position"] = fields.pop("cursor")
-    return Webhook.model_validate(fields)
+    return Webhook.model_validate(asdict(subscription))
 
 
 def known_schemes(services: Services, schemes: list[str] | None) -> None:

@@ -72,6 +72,7 @@ async def run_import(
     show_progress: bool,
 ) -> "ImportResult":
     """Import the CSV file open as `raw`, with a progress bar over its bytes."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from app.core.audit import Actor
@@ -93,12 +94,16 @@ async def run_import(
     )
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
     actor = Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}", operator)
+    # The bar is for a person watching: on stderr, so the summary on stdout is all a pipe
+    # or a file receives (off a terminal rich would still write a line for it).
+    console = Console(stderr=True)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        disable=not show_progress,
+        console=console,
+        disable=not (show_progress and console.is_terminal),
         transient=True,
     ) as bar:
         task = bar.add_task(f"importing {name}", total=os.fstat(raw.fileno()).st_size)

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -43,9 +44,15 @@ def with_subscriptions(work: Callable[["Subscriptions"], Awaitable[T]]) -> T:
     return run_on_database(run)
 
 
+def iso_time(value: datetime) -> str:
+    """A time in `--json` as the API writes it: ISO 8601."""
+    return value.isoformat()
+
+
 def show(subscription: "Subscription", **extra: Any) -> None:
     typer.echo(f"id:          {subscription.id}")
     typer.echo(f"url:         {subscription.url}")
+    typer.echo(f"description: {subscription.description or '-'}")
     typer.echo(f"types:       {' '.join(subscription.event_types) or '(every type)'}")
     typer.echo(f"schemes:     {' '.join(subscription.schemes) or '(every scheme)'}")
     typer.echo(f"status:      {subscription.status}")
@@ -82,7 +89,7 @@ def list_all(
     """List every subscription and how its deliveries stand (never the secrets)."""
     found = with_subscriptions(lambda s: s.all())
     if as_json:
-        typer.echo(json.dumps([asdict(s) for s in found], indent=2, default=str))
+        typer.echo(json.dumps([asdict(s) for s in found], indent=2, default=iso_time))
         return
     typer.echo(f"{'id':<22} {'status':<8} {'attempts':>8}  url")
     for subscription in found:
