@@ -11,9 +11,10 @@ from typing import IO, TYPE_CHECKING
 
 import typer
 
+from app.cli.database import use_database
 from app.core.errors import CustidError, ImportRejected
 from app.logs import configure_logging
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.core.imports import ImportResult, LegacyRow
@@ -40,7 +41,7 @@ def import_numbers(
     imported; numbers stored already as the file has them are passed over, so the
     same file imported twice imports nothing the second time.
     """
-    settings = get_settings()
+    settings = use_database(creates=True)
     configure_logging("error")
     # An import makes millions of short-lived tuples and no garbage cycles worth the
     # collector's time: it would scan the chunk in hand again and again, a third of the
@@ -82,13 +83,10 @@ async def run_import(
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
-    from app.store.migrations import upgrade_to_head
     from schemes import load_catalog
 
     if operator is not None:
         check_operator_shape(operator)
-    if settings.is_embedded:
-        await asyncio.to_thread(upgrade_to_head, settings.sqlalchemy_url)
     patient = settings.model_copy(
         update={"backend_timeout_seconds": IMPORT_STATEMENT_TIMEOUT_SECONDS}
     )

@@ -50,7 +50,7 @@ def keys_create(
             return None
         return await create_key(db, name, scope, system_clock, _operator(), require_operator)
 
-    created = run_on_database(create)
+    created = run_on_database(create, creates=True)
     if created is None:
         typer.echo("an API key exists already: none created", err=True)
         return

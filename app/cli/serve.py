@@ -4,23 +4,22 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import structlog
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from app.cli.database import with_database
-from app.core.addresses import is_loopback
+from app.cli.database import connection_refusal, database_in_use, migrate_embedded
+from app.cli.refusals import command_settings
+from app.cli.startup import check_backends, listening_socket, serving_fields
 from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
-from app.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from app.store.database import Database
+from app.settings import get_settings
 
 log = structlog.get_logger("custid.serve")
 
@@ -30,71 +29,71 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default CUSTID_PORT)."),
     workers: int | None = typer.Option(None, help="Worker processes (default CUSTID_WORKERS)."),
 ) -> None:
-    """Serve the HTTP API. On the embedded SQLite default, migrate the file first."""
-    settings = get_settings()
-    if host is not None:
-        settings = settings.model_copy(update={"host": host})
+    """Serve the HTTP API. On the embedded SQLite default, migrate the file first.
+
+    Nothing is served until the database answers at the newest migration, Redis (if
+    configured) answers, and the address is bound: any failure is one line and a
+    non-zero exit (see `custid --help`'s exit codes).
+    """
+    settings = command_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
-    from schemes import load_catalog
+    from app.main import service_schemes
 
     # Read here, before any worker starts, so a bad file stops the command with its one line.
-    load_catalog(settings.schemes_file, settings.time_zone)
+    service_schemes(settings)
     if settings.is_embedded:
-        from app.store.migrations import upgrade_to_head
+        migrate_embedded(settings)
+    from app.core.access import InsecureBinding
 
-        upgrade_to_head(settings.sqlalchemy_url)
-    if settings.auth != "disabled" and not is_loopback(settings.host):
-        # Refused here, before any worker starts; the app checks again in every worker.
-        from app.core.access import InsecureBinding
-
-        try:
-            asyncio.run(refuse_open_public_port(settings))
-        except InsecureBinding as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from exc
+    try:
+        asyncio.run(check_backends(settings))
+    except InsecureBinding as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    listener = listening_socket(settings.host, settings.port)
     # The app decides whether auth is needed from the address it is bound to, and
     # uvicorn builds it (in every worker) from the environment.
     os.environ["CUSTID_HOST"] = settings.host
     get_settings.cache_clear()
-    worker_count = workers or settings.workers
-    own_metrics_dir = prepare_metrics_dir(worker_count)
+    own_metrics_dir = prepare_metrics_dir(settings.workers)
     # uvicorn drains on SIGTERM (no new connections, requests in flight finish), then
     # re-raises the signal to whatever handler was there before it. A drained stop is a
     # clean stop, so that handler exits 0 instead of dying by the signal (exit 143).
     signal.signal(signal.SIGTERM, exit_cleanly)
-    url = base_url(settings.host, port or settings.port)
-    log.info("serving", url=url, docs=f"{url}/docs", console=f"{url}/console", workers=worker_count)
+    url = base_url(settings.host, settings.port)
+    log.info("serving", **serving_fields(settings, url, settings.workers))
     try:
-        uvicorn.run(
-            "app.main:serving_app",
-            factory=True,
-            host=settings.host,
-            port=port or settings.port,
-            workers=worker_count,
-            timeout_graceful_shutdown=30,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-        )
+        run_workers(listener, settings.workers)
     finally:
+        listener.close()
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
         log.info("stopped", url=url)
 
 
+def run_workers(listener: socket.socket, workers: int) -> None:
+    """Serve on `listener` with `workers` processes (this one, when there is one)."""
+    config = uvicorn.Config(
+        "app.main:serving_app",
+        factory=True,
+        workers=workers,
+        timeout_graceful_shutdown=30,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[listener]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:  # the app's start-up failed; uvicorn logged why
+        raise typer.Exit(3)
+
+
 def base_url(host: str, port: int) -> str:
     """The URL a client reaches a server bound to `host` at (IPv6 in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-async def refuse_open_public_port(settings: Settings) -> None:
-    """`InsecureBinding` if the service, bound beyond loopback, has no key to ask for."""
-    from app.core.access import Gatekeeper
-
-    async def check(db: "Database") -> None:
-        await Gatekeeper(db, settings.auth, settings.host).check_startup()
-
-    await with_database(settings, check)
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -125,9 +124,19 @@ def prepare_metrics_dir(workers: int) -> Path | None:
 
 
 def migrate() -> None:
-    """Bring the database schema to the newest migration."""
-    from app.store.migrations import upgrade_to_head
+    """Bring the database schema to the newest migration (creating the embedded file)."""
+    from app.store.database import is_database_outage, sqlstate_of
+    from app.store.migrations import head_revision, upgrade_to_head
 
-    settings = get_settings()
-    upgrade_to_head(settings.sqlalchemy_url)
-    typer.echo("database schema is at the newest migration")
+    settings = command_settings()
+    where = database_in_use(settings)
+    try:
+        upgrade_to_head(settings.sqlalchemy_url)
+    except Exception as exc:
+        # The database's own refusals are one line; anything else is a bug to show whole.
+        if not (is_database_outage(exc) or sqlstate_of(exc)):
+            raise
+        raise connection_refusal(
+            exc, where, settings.backend_timeout_seconds, then="run this again"
+        ) from None
+    typer.echo(f"{where} is at the newest migration, {head_revision()}")

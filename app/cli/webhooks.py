@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from app.cli.database import run_on_database
-from app.settings import get_settings
+from app.cli.refusals import command_settings
 
 if TYPE_CHECKING:
     from app.core.events.subscriptions import Subscription, Subscriptions
@@ -31,17 +31,19 @@ SchemeOption = typer.Option(  # noqa: B008
 )
 
 
-def with_subscriptions(work: Callable[["Subscriptions"], Awaitable[T]]) -> T:
+def with_subscriptions(
+    work: Callable[["Subscriptions"], Awaitable[T]], *, creates: bool = False
+) -> T:
     """Run `work` on the configured database's subscriptions; a custid error exits 1."""
     from app.core.clock import system_clock
     from app.core.events.subscriptions import Subscriptions
 
-    allow_private = get_settings().webhooks_may_reach_private
+    allow_private = command_settings().webhooks_may_reach_private
 
     async def run(db: "Database") -> T:
         return await work(Subscriptions(db, system_clock, allow_private))
 
-    return run_on_database(run)
+    return run_on_database(run, creates=creates)
 
 
 def iso_time(value: datetime) -> str:
@@ -74,7 +76,8 @@ def create(
 
     operator = Actor(None, "cli:webhooks")
     created = with_subscriptions(
-        lambda s: s.create(url, event_type or [], scheme or [], description, operator)
+        lambda s: s.create(url, event_type or [], scheme or [], description, operator),
+        creates=True,
     )
     show(created.subscription, secret=created.secret)
     typer.echo(
