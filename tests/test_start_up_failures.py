@@ -25,9 +25,7 @@ from tests.servers import free_port, wait_until
 pytestmark = pytest.mark.slow
 
 
-def custid(
-    cwd: Path, *args: str, timeout: float = 60, **env: str
-) -> subprocess.CompletedProcess[str]:
+def custid(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`custid ARGS` with nothing but `env` set, as its own process in `cwd`."""
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
@@ -35,7 +33,7 @@ def custid(
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=60,
     )
 
 
