@@ -121,3 +121,37 @@ def test_a_retry_across_a_restarted_custid_yields_one_number(tmp_path: Path) -> 
     assert proxy.forwarded >= 2
     assert record.replayed is True
     assert [found.number for found in listed] == [record.number]
+
+
+@pytest.mark.slow
+def test_a_lost_reservation_answer_is_retried_and_holds_its_numbers_once(
+    custid: RunningCustid, proxy: FaultyProxy
+) -> None:
+    proxy.drop_answers = 1
+
+    with CustidClient(proxy.url, custid.admin_key, retry=PATIENT) as client:
+        held = client.reserve("daily", 2)
+        again = client.reservation(held.id)
+
+    assert proxy.forwarded == 3
+    assert held.replayed is True
+    assert again.numbers == held.numbers
+
+
+@pytest.mark.slow
+def test_a_subscription_whose_answer_was_lost_is_not_sent_twice(
+    custid: RunningCustid, proxy: FaultyProxy
+) -> None:
+    url = "http://127.0.0.1:9/lost-answer"
+    proxy.drop_answers = 1
+
+    with (
+        CustidClient(proxy.url, custid.admin_key, retry=PATIENT) as client,
+        pytest.raises(CustidConnectionError, match="after 1 attempt"),
+    ):
+        client.create_webhook(url)
+    with CustidClient(custid.url, custid.admin_key) as admin:
+        subscribed = [webhook.url for webhook in admin.webhooks()]
+
+    assert proxy.forwarded == 1
+    assert subscribed.count(url) == 1
