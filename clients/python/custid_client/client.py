@@ -8,17 +8,15 @@ as httpx's own `Client` and `AsyncClient` do.
 import asyncio
 import os
 import time
-from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 
-from custid_client import calls
+from custid_client import calls, feed
 from custid_client.calls import OPERATOR_HEADER, Call
 from custid_client.errors import CustidConnectionError
-from custid_client.feed import AsyncEventFeed, EventFeed, FeedState
 from custid_client.retries import RetryPolicy
 
 T = TypeVar("T")
@@ -99,6 +97,7 @@ class Operations:
     resume_webhook = calls.resume_webhook
     redeliver_webhook = calls.redeliver_webhook
     delete_webhook = calls.delete_webhook
+    events = feed.events
 
 
 class CustidClient(Operations):
@@ -139,23 +138,6 @@ class CustidClient(Operations):
                     return call.result(response)
             time.sleep(wait)
             attempt += 1
-
-    def events(
-        self,
-        *,
-        after: str | None = None,
-        types: Sequence[str] = (),
-        schemes: Sequence[str] = (),
-        follow: bool = False,
-        page_size: int = 100,
-        poll_seconds: float = 1.0,
-    ) -> EventFeed:
-        """The event feed after the cursor `after` (from the start without one), one event
-        at a time, page after page; with `follow`, waiting for new events (asking every
-        `poll_seconds`) instead of stopping at the end. Keep the feed's `position` and pass
-        it as `after` to resume."""
-        state = FeedState(after, types, schemes, page_size)
-        return EventFeed(self, state, follow, poll_seconds)
 
     def close(self) -> None:
         self._http.close()
@@ -208,20 +190,6 @@ class AsyncCustidClient(Operations):
                     return call.result(response)
             await asyncio.sleep(wait)
             attempt += 1
-
-    def events(
-        self,
-        *,
-        after: str | None = None,
-        types: Sequence[str] = (),
-        schemes: Sequence[str] = (),
-        follow: bool = False,
-        page_size: int = 100,
-        poll_seconds: float = 1.0,
-    ) -> AsyncEventFeed:
-        """`CustidClient.events`, to read with `async for`."""
-        state = FeedState(after, types, schemes, page_size)
-        return AsyncEventFeed(self, state, follow, poll_seconds)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -6,17 +6,22 @@ the event `id`, as with webhook deliveries).
 """
 
 import asyncio
+import inspect
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from custid_client import calls
 from custid_client.calls import Call
 from custid_client.models import Event, EventPage
 
+if TYPE_CHECKING:
+    from custid_client.client import AsyncCustidClient, CustidClient
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Sender(Protocol):
@@ -112,3 +117,61 @@ class AsyncEventFeed(_Following[AsyncSender], AsyncIterator[Event]):
                     raise StopAsyncIteration
                 await asyncio.sleep(self._poll_seconds)
         return self._state.pending.popleft()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How to read the feed: from where, which events, and whether to wait for more."""
+
+    state: FeedState
+    follow: bool
+    poll_seconds: float
+
+
+class FeedOperation(Generic[P]):
+    """Reading the feed as a method of both clients: an `EventFeed` for `CustidClient`, an
+    `AsyncEventFeed` for `AsyncCustidClient`."""
+
+    def __init__(self, build: Callable[P, Reading]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, client: "CustidClient", owner: type[Any]) -> Callable[P, EventFeed]: ...
+
+    @overload
+    def __get__(
+        self, client: "AsyncCustidClient", owner: type[Any]
+    ) -> Callable[P, AsyncEventFeed]: ...
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> "FeedOperation[P]": ...
+
+    def __get__(self, client: Any, owner: type[Any]) -> Any:
+        if client is None:
+            return self
+        feed = AsyncEventFeed if inspect.iscoroutinefunction(client.send) else EventFeed
+
+        def read(*args: P.args, **kwargs: P.kwargs) -> Any:
+            reading = self.build(*args, **kwargs)
+            return feed(client, reading.state, reading.follow, reading.poll_seconds)
+
+        read.__doc__ = self.__doc__
+        return read
+
+
+@FeedOperation
+def events(
+    *,
+    after: str | None = None,
+    types: Sequence[str] = (),
+    schemes: Sequence[str] = (),
+    follow: bool = False,
+    page_size: int = 100,
+    poll_seconds: float = 1.0,
+) -> Reading:
+    """The event feed after the cursor `after` (from the start without one), one event at a
+    time, page after page; with `follow`, waiting for new events (asking every
+    `poll_seconds`) instead of stopping at the end. Keep the feed's `position` and pass it
+    as `after` to resume. `async for` reads it on the asyncio client."""
+    return Reading(FeedState(after, types, schemes, page_size), follow, poll_seconds)
