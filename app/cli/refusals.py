@@ -5,7 +5,8 @@ Every command shares the codes:
 - 1 — something to put right first: a setting, the scheme file, the database URL, a
   database that does not exist or is not at the newest migration, an address in use;
 - 2 — a backend did not answer (the database, Redis): the same command works once it
-  does (as `custid check` has always said), or the usage was wrong (click's own code).
+  does (as `custid check` has always said); also the command line's own mistakes
+  (click's code) and `serve` refusing a public address while no API key exists.
 """
 
 from typing import Any, ClassVar

@@ -32,8 +32,8 @@ def serve(
     """Serve the HTTP API. On the embedded SQLite default, migrate the file first.
 
     Nothing is served until the database answers at the newest migration, Redis (if
-    configured) answers, and the address is bound: any failure is one line and a
-    non-zero exit (see `custid --help`'s exit codes).
+    configured) answers, and the address listens: any failure is one line and a
+    non-zero exit (see `custid --help`).
     """
     settings = command_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
