@@ -315,3 +315,15 @@ def test_migrate_failures_are_one_line(
 
     assert refused(result) == [f"custid: {message.format(**fill)}"]
     assert result.returncode == code
+
+
+def test_an_embedded_file_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a directory")
+    data = tmp_path / "taken" / "data"
+
+    result = custid(tmp_path, "serve", CUSTID_DATA_DIR=str(data), CUSTID_PORT=str(free_port()))
+
+    assert refused(result) == [
+        f"custid: cannot use the embedded database {data / 'custid.db'}: Not a directory"
+    ]
+    assert result.returncode == 1

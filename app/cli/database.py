@@ -57,7 +57,7 @@ def use_database(*, creates: bool = False) -> Settings:
     file = embedded_file(settings)
     if file is not None and creates:
         existed = file.exists()
-        migrate_embedded(settings)
+        migrate_database(settings)
         done = "using" if existed else "created"
         typer.echo(f"custid: {done} {database_in_use(settings)}", err=True)
         return settings
@@ -110,11 +110,26 @@ def relative_to_here(settings: Settings) -> str:
     )
 
 
-def migrate_embedded(settings: Settings) -> None:
-    """Create the embedded file, or bring it to the newest migration."""
+def migrate_database(settings: Settings, then: str = "run this again") -> None:
+    """Bring the database to the newest migration, creating the embedded file if need be;
+    what the database or the file system refuses is `Refused` (or `Unreachable`) in one
+    line. `then` is the step after creating a missing PostgreSQL database."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.store.database import is_database_outage, sqlstate_of
     from app.store.migrations import upgrade_to_head
 
-    upgrade_to_head(settings.sqlalchemy_url)
+    where = database_in_use(settings)
+    try:
+        upgrade_to_head(settings.sqlalchemy_url)
+    except (OSError, DBAPIError) as exc:
+        if settings.is_embedded:
+            why = exc.strerror if isinstance(exc, OSError) else first_line(exc)
+            raise Refused(f"cannot use {where}: {why}") from None
+        # The database's own refusals are one line; anything else is a bug to show whole.
+        if not (is_database_outage(exc) or sqlstate_of(exc)):
+            raise
+        raise connection_refusal(exc, where, settings.backend_timeout_seconds, then) from None
 
 
 async def require_newest_schema(settings: Settings) -> None:

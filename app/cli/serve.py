@@ -14,7 +14,7 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from app.cli.database import connection_refusal, database_in_use, migrate_embedded
+from app.cli.database import database_in_use, migrate_database
 from app.cli.refusals import command_settings
 from app.cli.startup import check_backends, listening_socket, serving_fields
 from app.core.metrics import MULTIPROC_ENV
@@ -42,7 +42,7 @@ def serve(
     # Read here, before any worker starts, so a bad file stops the command with its one line.
     service_schemes(settings)
     if settings.is_embedded:
-        migrate_embedded(settings)
+        migrate_database(settings)
     from app.core.access import InsecureBinding
 
     try:
@@ -125,18 +125,8 @@ def prepare_metrics_dir(workers: int) -> Path | None:
 
 def migrate() -> None:
     """Bring the database schema to the newest migration (creating the embedded file)."""
-    from app.store.database import is_database_outage, sqlstate_of
-    from app.store.migrations import head_revision, upgrade_to_head
+    from app.store.migrations import head_revision
 
     settings = command_settings()
-    where = database_in_use(settings)
-    try:
-        upgrade_to_head(settings.sqlalchemy_url)
-    except Exception as exc:
-        # The database's own refusals are one line; anything else is a bug to show whole.
-        if not (is_database_outage(exc) or sqlstate_of(exc)):
-            raise
-        raise connection_refusal(
-            exc, where, settings.backend_timeout_seconds, then="run this again"
-        ) from None
-    typer.echo(f"{where} is at the newest migration, {head_revision()}")
+    migrate_database(settings)
+    typer.echo(f"{database_in_use(settings)} is at the newest migration, {head_revision()}")
