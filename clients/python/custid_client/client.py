@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from custid_client import calls, feed
-from custid_client.calls import OPERATOR_HEADER, Call
+from custid_client.calls.call import OPERATOR_HEADER, Call
 from custid_client.errors import CustidConnectionError
 from custid_client.retries import RetryPolicy
 
