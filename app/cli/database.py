@@ -5,14 +5,15 @@ log line). The embedded file is `CUSTID_DATA_DIR/custid.db`, and a relative
 `CUSTID_DATA_DIR` (the default, `data`) is taken from the current directory by the
 server and every command alike, so the line names the absolute path.
 
-Only `custid serve` and `custid migrate` migrate a database. A command that reads or
-changes what is stored (`keys list`, `keys revoke`, `check`, `webhooks list`,
-`export`, ...) opens it as it is, with `use_database()` or `run_on_database(work)`: a
-missing embedded file, a PostgreSQL database that does not exist or one that is not at
-the newest migration stops it with one line saying where it looked and what to do, and
-nothing is created. A command that adds the first thing of its kind (`keys create`,
-`webhooks create`, `import`) passes `creates=True`: a missing embedded file is made
-and migrated, and the line says so.
+A command that reads or changes what is stored (`keys list`, `keys revoke`, `check`,
+`webhooks list`, `export`, ...) opens the database as it is, with `use_database()` or
+`run_on_database(work)`: a missing embedded file, a PostgreSQL database that does not
+exist or one that is not at the newest migration stops it with one line saying where
+it looked and what to do, and nothing is created or migrated. A command that adds the
+first thing of its kind (`keys create`, `webhooks create`, `import`) passes
+`creates=True`: the embedded file is made if missing and brought to the newest
+migration, as `custid serve` does, and the line says so. PostgreSQL is migrated by
+`custid migrate` alone.
 """
 
 import asyncio
