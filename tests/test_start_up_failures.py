@@ -33,7 +33,8 @@ def custid(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        # A guard, not a measure: on a busy machine a start-up takes tens of seconds.
+        timeout=180,
     )
 
 
@@ -272,7 +273,7 @@ def test_serving_is_logged_once_the_address_listens(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until(lambda: '"serving"' in log.read_text(), 60, "the serving line")
+        wait_until(lambda: '"serving"' in log.read_text(), 180, "the serving line")
         # Listening already: a connection is accepted at once, and answered once the app is up.
         with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
             connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: custid\r\n\r\n")
