@@ -9,6 +9,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+PIP_QUIET := --quiet --disable-pip-version-check
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
@@ -16,9 +17,13 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security bench-trail contract
 
+# The venv is made without pip (seeding it costs a fresh clone seconds), and uv is put in
+# with the system's pip; a Python without pip of its own gets one in the venv instead.
 $(UV):
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(PYTHON) -m venv --without-pip $(TOOLS)
+	$(PYTHON) -m pip --python $(TOOLS)/bin/python install $(PIP_QUIET) uv==$(UV_VERSION) \
+		|| { $(TOOLS)/bin/python -m ensurepip --upgrade >/dev/null \
+		&& $(TOOLS)/bin/python -m pip install $(PIP_QUIET) uv==$(UV_VERSION); }
 
 # The service, the client and the test tools. `--locked` fails when pyproject.toml
 # asks for something uv.lock does not hold, instead of resolving anew.

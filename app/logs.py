@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import MutableMapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import orjson
 import structlog
@@ -57,18 +57,19 @@ def json_line(event_dict: Any, **options: Any) -> str:
     return orjson.dumps(event_dict, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-class StdoutLogger:
-    """Writes each line to the current `sys.stdout`, looked up per line so captures see it."""
+class StreamLogger:
+    """Writes each line to the current `sys.stdout` (or `sys.stderr`), looked up per line so
+    captures see it."""
+
+    def __init__(self, stream: Literal["stdout", "stderr"]) -> None:
+        self.stream = stream
 
     def msg(self, message: str) -> None:
-        sys.stdout.write(message + "\n")
-        sys.stdout.flush()
+        stream: TextIO = getattr(sys, self.stream)
+        stream.write(message + "\n")
+        stream.flush()
 
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
-
-
-def stdout_logger(*args: Any) -> StdoutLogger:
-    return StdoutLogger()
 
 
 # Tracebacks as JSON, without frame locals: a local may hold a token or a password.
@@ -83,8 +84,9 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send structlog and standard-library records to stdout as JSON lines; safe to repeat."""
+def configure_logging(level: str = "info", stream: Literal["stdout", "stderr"] = "stdout") -> None:
+    """Send structlog and standard-library records to stdout (a server's log) or stderr (a
+    command's, whose stdout is its answer) as JSON lines; safe to repeat."""
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
@@ -94,10 +96,10 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(serializer=json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=stdout_logger,
+        logger_factory=lambda *args: StreamLogger(stream),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(getattr(sys, stream))
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -37,7 +37,7 @@ from app.core.metrics import Metrics
 from app.logs import configure_logging
 from app.services import running_services
 from app.settings import Settings, get_settings
-from schemes import SchemeFileError, load_catalog
+from schemes import Catalog, SchemeFileError, load_catalog
 
 DESCRIPTION = """
 custid issues business numbers — customer numbers like `20231015001`, employee
@@ -75,6 +75,18 @@ def settle_heap() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+def service_schemes(settings: Settings) -> Catalog:
+    """The schemes the settings name; a bad file, or an operator scheme not in it, is a
+    `SchemeFileError` naming what is wrong."""
+    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    if settings.operator_scheme is not None and settings.operator_scheme not in schemes:
+        raise SchemeFileError(
+            f"CUSTID_OPERATOR_SCHEME names {settings.operator_scheme!r}, which is no scheme of "
+            f"{settings.schemes_file}"
+        )
+    return schemes
+
+
 def create_app(
     settings: Settings | None = None,
     clock: Clock = system_clock,
@@ -86,12 +98,7 @@ def create_app(
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    if settings.operator_scheme is not None and settings.operator_scheme not in schemes:
-        raise SchemeFileError(
-            f"CUSTID_OPERATOR_SCHEME names {settings.operator_scheme!r}, which is no scheme of "
-            f"{settings.schemes_file}"
-        )
+    schemes = service_schemes(settings)
     observed = Metrics()
     observed.initialise(schemes, known_error_codes(), EVENT_TYPES.values())
 

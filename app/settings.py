@@ -216,6 +216,13 @@ class Settings(BaseSettings):
 
         return None if value is None else canonical_rate(value)
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        return SecretStr(async_database_url(value.get_secret_value()))
+
     @field_validator("redis_sentinels")
     @classmethod
     def _sentinel_addresses(cls, value: str | None) -> str | None:
@@ -274,6 +281,31 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """True when the database is the service's own SQLite file."""
         return self.sqlalchemy_url.startswith("sqlite")
+
+
+# What custid talks to each database through; the URLs other tools write
+# (`postgres://`, `postgresql://`) mean the same database through the same driver.
+ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def async_database_url(url: str) -> str:
+    """`url` with the driver custid uses; any other kind of URL is refused, saying what to write."""
+    scheme, separator, rest = url.partition("://")
+    driver = ASYNC_DRIVERS.get(scheme.lower()) if separator else None
+    if driver is None:
+        # The value may hold a password: at most its scheme is repeated.
+        wrong = f"{scheme}:// is not a database custid uses" if separator else "not a URL"
+        raise ValueError(
+            f"{wrong}: write postgresql://user:password@host:5432/custid "
+            "or sqlite:///path/to/custid.db"
+        )
+    return f"{driver}://{rest}"
 
 
 def parse_addresses(text: str) -> list[tuple[str, int]]:

@@ -85,12 +85,14 @@ async def _admin(url: str, statement: str) -> None:
         await connection.close()
 
 
-def create_database(server_url: str, revision: str = "head") -> str:
-    """A new database on the PostgreSQL at `server_url`, migrated to `revision`; its URL."""
+def create_database(server_url: str, revision: str | None = "head") -> str:
+    """A new database on the PostgreSQL at `server_url`, migrated to `revision` (None: left
+    empty); its URL."""
     name = f"custid_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), revision)
+    if revision is not None:
+        command.upgrade(alembic_config(url), revision)
     return url
 
 

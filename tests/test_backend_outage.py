@@ -110,6 +110,22 @@ async def test_redis_back_empty_is_raised_to_the_stored_maximum(
     assert (ready["status"], ready["counter"]) == ("ready", "redis")
 
 
+async def test_readiness_switches_back_to_redis_as_soon_as_it_answers(
+    outage_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    await issued_seqs(outage_client, 3)
+    own_redis.stop()
+    down = (await outage_client.get("/readyz")).json()
+    own_redis.start()  # same port, no data
+
+    back = (await outage_client.get("/readyz")).json()
+    after = await issued_seqs(outage_client, 2)
+
+    assert (down["status"], down["counter"]) == ("degraded", "database")
+    assert (back["status"], back["counter"]) == ("ready", "redis")
+    assert after == [4, 5], "each key is raised to the stored maximum before Redis counts it"
+
+
 async def test_redis_back_with_stale_counters_is_raised_before_use(
     outage_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.cli.serve import refuse_open_public_port
+from app.cli.startup import refuse_open_public_port
 from app.core.access import InsecureBinding
 from app.settings import get_settings
 from app.store.migrations import upgrade_to_head

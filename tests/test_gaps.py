@@ -127,7 +127,7 @@ def test_custid_check_lists_the_gaps_of_a_period_with_their_causes(
     assert "1-2 " in listing.output
     assert "failed_transaction" in listing.output
     assert as_json.exit_code == 0, as_json.output
-    document = json.loads(as_json.output)
+    document = json.loads(as_json.stdout)
     assert document["period"] == period  # the current period by default
     assert runs(document["partitions"][0]) == [(1, 2, "failed_transaction")]
     assert unknown.exit_code == 1

@@ -53,6 +53,19 @@ def run_import(path: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def test_off_a_terminal_the_summary_is_the_whole_output(
+    environment: Settings, tmp_path: Path
+) -> None:
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text(LEGACY)
+
+    # The progress bar is on by default, and only ever drawn on a terminal.
+    result = runner.invoke(cli, ["import", "--scheme", "daily", str(legacy)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "daily: 2 lines, 2 numbers imported, 0 already present, 3 refs added\n"
+
+
 def test_a_file_is_imported_once_and_issuing_continues_past_it(
     environment: Settings, tmp_path: Path, clock: FrozenClock
 ) -> None:

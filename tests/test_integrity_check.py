@@ -178,7 +178,10 @@ def test_custid_check_exits_2_when_the_database_cannot_be_reached(
         get_settings.cache_clear()
 
     assert result.exit_code == 2
-    assert "database backend is unreachable" in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "custid: cannot reach the database "
+        f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/custid: connection refused"
+    )
 
 
 async def test_check_fails_when_a_schemes_current_period_is_used_up(

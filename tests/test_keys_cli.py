@@ -90,6 +90,8 @@ def test_revoke_marks_the_key_and_both_changes_are_audited(data_dir: Path) -> No
 
 
 def test_revoking_an_unknown_key_says_so(data_dir: Path) -> None:
+    create("--name", "crm", "--scope", "numbers:read")
+
     result = runner.invoke(cli, ["keys", "revoke", "key_nosuch"])
 
     assert result.exit_code == 1
@@ -159,4 +161,7 @@ def test_revoking_twice_says_the_key_is_already_revoked(data_dir: Path) -> None:
     again = runner.invoke(cli, ["keys", "revoke", created["id"]])
 
     assert again.exit_code == 1
-    assert again.output.strip() == f"custid: API key {created['id']!r} is already revoked"
+    assert again.stderr.splitlines() == [
+        f"custid: using the embedded database {data_dir / 'custid.db'}",
+        f"custid: API key {created['id']!r} is already revoked",
+    ]

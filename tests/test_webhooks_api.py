@@ -1,5 +1,7 @@
 """Admins subscribe URLs to events over the API and the CLI; bad subscriptions are refused."""
 
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from app.api.event_schemas import Webhook
 from app.cli import cli
 from app.settings import get_settings
 
@@ -163,10 +166,14 @@ def test_the_cli_manages_subscriptions(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("CUSTID_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     try:
-        created = fields(invoke("create", "--url", PUBLIC_URL, "--type", "number.issued"))
+        created = fields(
+            invoke("create", "--url", PUBLIC_URL, "--type", "number.issued", "--description", "CRM")
+        )
         hook = created["id"]
         paused = invoke("pause", hook)
+        shown = fields(invoke("show", hook))
         listed = invoke("list")
+        listed_json = json.loads(invoke("list", "--json"))
         refused = runner.invoke(cli, ["webhooks", "create", "--url", "ftp://x/"])
         deleted = invoke("delete", hook)
         after = invoke("list", "--json")
@@ -176,7 +183,13 @@ def test_the_cli_manages_subscriptions(tmp_path: Path, monkeypatch: pytest.Monke
     assert created["secret"].startswith("whsec_")
     assert created["types"] == "number.issued"
     assert "paused" in paused
+    assert (shown["description"], shown["status"]) == ("CRM", "paused")
     assert hook in listed
+    # Every field is named as the API names it (the feed position included), times in ISO 8601.
+    [as_json] = listed_json
+    assert set(as_json) == set(Webhook.model_fields)
+    assert as_json["position"]
+    assert datetime.fromisoformat(as_json["created_at"]).tzinfo is not None
     assert created["secret"] not in listed
     assert refused.exit_code == 1
     assert "http" in refused.output

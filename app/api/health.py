@@ -33,6 +33,7 @@ async def healthz() -> Health:
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
     """The database answers at the newest migration (503 if not); Redis down is `degraded`."""
     checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
+    counter = services.issuer.counter
     if checks["database"] != OK or checks["migrations"] != OK:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(services.db.retry_after)
@@ -42,9 +43,10 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
         # so a Redis outage does not take every replica out of rotation.
         checks["redis"] += "; the database counter serves"
         state = "degraded"
-        counter = services.issuer.counter
         if isinstance(counter, FallbackCounter):
             counter.primary_unreachable()
     else:
         state = "ready"
-    return Readiness(status=state, checks=checks, counter=services.issuer.counter.backend)
+    if checks.get("redis") == OK and isinstance(counter, FallbackCounter):
+        counter.primary_answered()
+    return Readiness(status=state, checks=checks, counter=counter.backend)

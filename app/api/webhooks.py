@@ -65,9 +65,7 @@ SUBSCRIPTION_LINKS = links(
 
 def shown(subscription: Subscription) -> Webhook:
     """A subscription as the API shows it, without its secret."""
-    fields = asdict(subscription)
-    fields["position"] = fields.pop("cursor")
-    return Webhook.model_validate(fields)
+    return Webhook.model_validate(asdict(subscription))
 
 
 def known_schemes(services: Services, schemes: list[str] | None) -> None:

@@ -13,7 +13,10 @@ import typer
 from app.cli import check, export, imports, keys, openapi, secrets, serve, trail, webhooks
 
 cli = typer.Typer(
-    help="custid: issues unique, structured business numbers.",
+    help="custid: issues unique, structured business numbers.\n\n"
+    "Exit codes: 0 done; 1 something to put right first (a setting, the scheme file, the "
+    "database, an address in use); 2 a backend did not answer, the command line was wrong, "
+    "or serve would open a public address with no API key.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -32,6 +35,11 @@ def options(
     ),
 ) -> None:
     """custid: issues unique, structured business numbers."""
+    # A command's notices (a key file created, ...) go to stderr: its stdout is its answer.
+    # `custid serve` logs to stdout again, as a server does.
+    from app.logs import configure_logging
+
+    configure_logging(stream="stderr")
 
 
 cli.command()(serve.serve)

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from app.cli import trail
+from app.cli.database import use_database
+from app.cli.refusals import command_settings
 from app.core.errors import BackendUnavailable, NotFound
 from app.core.grammar import written_period
 from app.logs import configure_logging
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.core.forecast import SchemeForecast
@@ -55,8 +57,13 @@ def check(
     """
     if audit:
         trail.audit(as_json, checkpoint)
-    settings = get_settings()
+    from schemes import load_catalog
+
+    settings = command_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
+    # A bad scheme file is named before the database is looked at.
+    load_catalog(settings.schemes_file, settings.time_zone)
+    use_database()
     try:
         if scheme is not None:
             found = asyncio.run(run_gaps(settings, scheme, period, partition))

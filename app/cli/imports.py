@@ -11,9 +11,10 @@ from typing import IO, TYPE_CHECKING
 
 import typer
 
+from app.cli.database import use_database
 from app.core.errors import CustidError, ImportRejected
 from app.logs import configure_logging
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.core.imports import ImportResult, LegacyRow
@@ -40,7 +41,7 @@ def import_numbers(
     imported; numbers stored already as the file has them are passed over, so the
     same file imported twice imports nothing the second time.
     """
-    settings = get_settings()
+    settings = use_database(creates=True)
     configure_logging("error")
     # An import makes millions of short-lived tuples and no garbage cycles worth the
     # collector's time: it would scan the chunk in hand again and again, a third of the
@@ -72,6 +73,7 @@ async def run_import(
     show_progress: bool,
 ) -> "ImportResult":
     """Import the CSV file open as `raw`, with a progress bar over its bytes."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from app.core.audit import Actor
@@ -81,24 +83,25 @@ async def run_import(
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
-    from app.store.migrations import upgrade_configured
     from schemes import load_catalog
 
     if operator is not None:
         check_operator_shape(operator)
-    if settings.is_embedded:
-        await asyncio.to_thread(upgrade_configured, settings)
     patient = settings.model_copy(
         update={"backend_timeout_seconds": IMPORT_STATEMENT_TIMEOUT_SECONDS}
     )
     schemes = load_catalog(settings.schemes_file, settings.time_zone)
     actor = Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}", operator)
+    # The bar is for a person watching: on stderr, so the summary on stdout is all a pipe
+    # or a file receives (off a terminal rich would still write a line for it).
+    console = Console(stderr=True)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        disable=not show_progress,
+        console=console,
+        disable=not (show_progress and console.is_terminal),
         transient=True,
     ) as bar:
         task = bar.add_task(f"importing {name}", total=os.fstat(raw.fileno()).st_size)

@@ -72,7 +72,7 @@ def keys_create(
             db, name, scope, system_clock, _operator(), require_operator, rate_limit
         )
 
-    created = run_on_database(create)
+    created = run_on_database(create, creates=True)
     if created is None:
         typer.echo("an API key exists already: none created", err=True)
         return

@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from app.cli.refusals import command_settings
+
 
 def openapi(
     output: Annotated[
@@ -16,7 +18,7 @@ def openapi(
     from app.api.pages import openapi_text
     from app.main import create_app
 
-    document = openapi_text(create_app())
+    document = openapi_text(create_app(command_settings()))
     if output is None:
         typer.echo(document, nl=False)
     else:

@@ -4,24 +4,25 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from ssl import CERT_REQUIRED
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from app.cli.database import with_database
+from app.cli.database import database_in_use, migrate_database
+from app.cli.refusals import command_settings
+from app.cli.startup import check_backends, listening_socket, serving_fields
 from app.core.addresses import is_loopback
 from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from app.store.database import Database
 
 log = structlog.get_logger("custid.serve")
 
@@ -31,60 +32,70 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default CUSTID_PORT)."),
     workers: int | None = typer.Option(None, help="Worker processes (default CUSTID_WORKERS)."),
 ) -> None:
-    """Serve the HTTP API. On the embedded SQLite default, migrate the file first."""
-    settings = get_settings()
-    if host is not None:
-        settings = settings.model_copy(update={"host": host})
+    """Serve the HTTP API. On the embedded SQLite default, migrate the file first.
+
+    Nothing is served until the database answers at the newest migration, Redis (if
+    configured) answers, and the address listens: any failure is one line and a
+    non-zero exit (see `custid --help`).
+    """
+    settings = command_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
-    from schemes import load_catalog
+    from app.main import service_schemes
 
     # Read here, before any worker starts, so a bad file stops the command with its one line.
-    load_catalog(settings.schemes_file, settings.time_zone)
+    service_schemes(settings)
     if settings.is_embedded:
-        from app.store.migrations import upgrade_configured
+        migrate_database(settings)
+    from app.core.access import InsecureBinding
 
-        upgrade_configured(settings)
-    if settings.auth != "disabled" and not is_loopback(settings.host):
-        # Refused here, before any worker starts; the app checks again in every worker.
-        from app.core.access import InsecureBinding
-
-        try:
-            asyncio.run(refuse_open_public_port(settings))
-        except InsecureBinding as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from exc
+    try:
+        asyncio.run(check_backends(settings))
+    except InsecureBinding as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    listener = listening_socket(settings.host, settings.port)
     # The app decides whether auth is needed from the address it is bound to, and
     # uvicorn builds it (in every worker) from the environment.
     os.environ["CUSTID_HOST"] = settings.host
     get_settings.cache_clear()
-    worker_count = workers or settings.workers
-    own_metrics_dir = prepare_metrics_dir(worker_count)
+    own_metrics_dir = prepare_metrics_dir(settings.workers)
     # uvicorn drains on SIGTERM (no new connections, requests in flight finish), then
     # re-raises the signal to whatever handler was there before it. A drained stop is a
     # clean stop, so that handler exits 0 instead of dying by the signal (exit 143).
     signal.signal(signal.SIGTERM, exit_cleanly)
-    url = base_url(settings.host, port or settings.port, https=settings.tls_cert_file is not None)
+    url = base_url(settings.host, settings.port, https=settings.tls_cert_file is not None)
     warn_if_plaintext_beyond_loopback(settings)
-    log.info("serving", url=url, docs=f"{url}/docs", console=f"{url}/console", workers=worker_count)
+    log.info("serving", **serving_fields(settings, url, settings.workers))
     try:
-        uvicorn.run(
-            "app.main:serving_app",
-            factory=True,
-            host=settings.host,
-            port=port or settings.port,
-            workers=worker_count,
-            timeout_graceful_shutdown=30,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            # The app reads forwarded headers itself (CUSTID_FORWARDED_ALLOW_IPS).
-            proxy_headers=False,
-            **tls_options(settings),
-        )
+        run_workers(listener, settings)
     finally:
+        listener.close()
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
         log.info("stopped", url=url)
+
+
+def run_workers(listener: socket.socket, settings: Settings) -> None:
+    """Serve on `listener` with `settings.workers` processes (this one, when there is one)."""
+    config = uvicorn.Config(
+        "app.main:serving_app",
+        factory=True,
+        workers=settings.workers,
+        timeout_graceful_shutdown=30,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        # The app reads forwarded headers itself (CUSTID_FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
+        **tls_options(settings),
+    )
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[listener]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:  # the app's start-up failed; uvicorn logged why
+        raise typer.Exit(3)
 
 
 def base_url(host: str, port: int, https: bool = False) -> str:
@@ -122,16 +133,6 @@ def warn_if_plaintext_beyond_loopback(settings: Settings) -> None:
         )
 
 
-async def refuse_open_public_port(settings: Settings) -> None:
-    """`InsecureBinding` if the service, bound beyond loopback, has no key to ask for."""
-    from app.core.access import Gatekeeper
-
-    async def check(db: "Database") -> None:
-        await Gatekeeper(db, settings.auth, settings.host).check_startup()
-
-    await with_database(settings, check)
-
-
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """Exit 0: the signal asked for a stop and the server has already drained."""
     raise SystemExit(0)
@@ -160,13 +161,9 @@ def prepare_metrics_dir(workers: int) -> Path | None:
 
 
 def migrate() -> None:
-    """Bring the database schema to the newest migration."""
-    from app.store.migrations import upgrade_configured
+    """Bring the database schema to the newest migration (creating the embedded file)."""
+    from app.store.migrations import head_revision
 
-    settings = get_settings()
-    try:
-        upgrade_configured(settings)
-    except RuntimeError as exc:  # e.g. secrets to seal and no CUSTID_SECRET_KEYS
-        typer.echo(f"custid: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo("database schema is at the newest migration")
+    settings = command_settings()
+    migrate_database(settings)
+    typer.echo(f"{database_in_use(settings)} is at the newest migration, {head_revision()}")

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from app.cli.database import use_database
+from app.cli.refusals import command_settings
 from app.core.errors import BackendUnavailable
 from app.logs import configure_logging
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.core.trail.verification import TrailAudit
@@ -18,8 +20,8 @@ if TYPE_CHECKING:
 def audit(as_json: bool, checkpoint_file: Path | None) -> None:
     """Seal what can be sealed, recompute the whole trail, and name the first event that
     differs; with `checkpoint_file`, sign the head the audit verified into it."""
-    settings = get_settings()
     configure_logging("error")
+    settings = use_database()  # names the database; never creates an empty one to audit
     from app.core.trail.checkpoints import SigningKeyInvalid, signing_key_of
 
     try:
@@ -115,7 +117,7 @@ def verify_checkpoint(
         verify_checkpoint as verified,
     )
 
-    settings = get_settings()
+    settings = command_settings()
     configure_logging("error")
     try:
         if public_key is not None:
@@ -141,6 +143,7 @@ def verify_checkpoint(
     )
     if not against_database:
         raise typer.Exit(0)
+    use_database()
     try:
         report, stored = asyncio.run(_stored_link(settings, checkpoint.position))
     except BackendUnavailable as exc:

@@ -3,14 +3,15 @@
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from app.cli.database import run_on_database
+from app.cli.refusals import command_settings
 from app.cli.text_options import of_kind
 from app.core import grammar
-from app.settings import get_settings
 
 if TYPE_CHECKING:
     from app.core.events.subscriptions import Subscription, Subscriptions
@@ -32,25 +33,35 @@ SchemeOption = typer.Option(  # noqa: B008
 )
 
 
-def with_subscriptions(work: Callable[["Subscriptions"], Awaitable[T]]) -> T:
+def with_subscriptions(
+    work: Callable[["Subscriptions"], Awaitable[T]], *, creates: bool = False
+) -> T:
     """Run `work` on the configured database's subscriptions; a custid error exits 1."""
     from app.core.clock import system_clock
     from app.core.events.subscriptions import Subscriptions
     from app.store.migrations import configured_key_ring
 
-    settings = get_settings()
-    allow_private = settings.webhooks_may_reach_private
-    key_ring = configured_key_ring(settings)
+    settings = command_settings()
 
     async def run(db: "Database") -> T:
+        # Only once the database is found: on the embedded default the ring is a key file
+        # of its data directory, created on first use.
+        key_ring = configured_key_ring(settings)
+        allow_private = settings.webhooks_may_reach_private
         return await work(Subscriptions(db, system_clock, allow_private, key_ring))
 
-    return run_on_database(run)
+    return run_on_database(run, creates=creates)
+
+
+def iso_time(value: datetime) -> str:
+    """A time in `--json` as the API writes it: ISO 8601."""
+    return value.isoformat()
 
 
 def show(subscription: "Subscription", **extra: Any) -> None:
     typer.echo(f"id:          {subscription.id}")
     typer.echo(f"url:         {subscription.url}")
+    typer.echo(f"description: {subscription.description or '-'}")
     typer.echo(f"types:       {' '.join(subscription.event_types) or '(every type)'}")
     typer.echo(f"schemes:     {' '.join(subscription.schemes) or '(every scheme)'}")
     typer.echo(f"status:      {subscription.status}")
@@ -74,7 +85,8 @@ def create(
 
     operator = Actor(None, "cli:webhooks")
     created = with_subscriptions(
-        lambda s: s.create(url, event_type or [], scheme or [], description, operator)
+        lambda s: s.create(url, event_type or [], scheme or [], description, operator),
+        creates=True,
     )
     show(created.subscription, secret=created.secret)
     typer.echo(
@@ -89,7 +101,7 @@ def list_all(
     """List every subscription and how its deliveries stand (never the secrets)."""
     found = with_subscriptions(lambda s: s.all())
     if as_json:
-        typer.echo(json.dumps([asdict(s) for s in found], indent=2, default=str))
+        typer.echo(json.dumps([asdict(s) for s in found], indent=2, default=iso_time))
         return
     typer.echo(f"{'id':<22} {'status':<8} {'attempts':>8}  url")
     for subscription in found:

@@ -38,6 +38,10 @@ class KeyRingError(ValueError):
     """The configured key ring cannot be used (a key that is not base64 of 32 bytes)."""
 
 
+class KeyRingMissing(RuntimeError):
+    """There are secrets to seal or open, and no key ring to do it with."""
+
+
 class SecretUnreadable(Exception):
     """A sealed value that no key of the ring opens (or that was changed)."""
 

@@ -33,6 +33,10 @@ from app.store.tls import postgres_connect_args
 UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 # A server that answers but takes no writes: a primary demoted to a standby.
 READ_ONLY_SQLSTATE = "25006"
+# A server that answers but will not let us in: no such database; no such role, or a
+# wrong password.
+MISSING_DATABASE_SQLSTATE = "3D000"
+REFUSED_LOGIN_SQLSTATES = ("28000", "28P01")
 # Connections of the driver pool (see `driver_connection`) per process.
 DRIVER_POOL_SIZE = 10
 
@@ -200,10 +204,15 @@ def _tls_as_asyncpg_takes_it(
     postgres_connect_args(cparams)
 
 
+def sqlstate_of(exc: BaseException) -> str:
+    """The SQLSTATE PostgreSQL answered with, or "" for any other failure."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    return str(getattr(original, "sqlstate", None) or "")
+
+
 def is_read_only(exc: BaseException) -> bool:
     """True when the server refused a write because it is (now) a standby."""
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    return str(getattr(original, "sqlstate", None) or "") == READ_ONLY_SQLSTATE
+    return sqlstate_of(exc) == READ_ONLY_SQLSTATE
 
 
 def _demoted_primary_is_a_disconnect(context: ExceptionContext) -> None:

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from alembic.util import CommandError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.settings import Settings
@@ -54,7 +56,26 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this custid's migrations (if not, a newer custid's)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 async def applied_revision(connection: AsyncConnection) -> str | None:
     """The revision the database is at; raises if it was never migrated."""
     statement = text("SELECT version_num FROM alembic_version")
     return (await connection.execute(statement)).scalar_one_or_none()
+
+
+async def schema_revision(connection: AsyncConnection) -> str | None:
+    """The revision the database is at; None when custid never migrated it."""
+    if not await connection.run_sync(has_version_table):
+        return None
+    return await applied_revision(connection)
+
+
+def has_version_table(connection: Connection) -> bool:
+    return inspect(connection).has_table("alembic_version")

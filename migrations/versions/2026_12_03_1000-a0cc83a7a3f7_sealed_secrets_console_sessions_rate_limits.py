@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-from app.core.sealing import KeyRing
+from app.core.sealing import KeyRing, KeyRingMissing
 
 revision: str = "a0cc83a7a3f7"
 down_revision: str | None = "f4c7e2a9b8d1"
@@ -41,7 +41,7 @@ def key_ring() -> KeyRing:
     needed."""
     ring = context.config.attributes.get("key_ring")
     if not isinstance(ring, KeyRing):
-        raise RuntimeError(
+        raise KeyRingMissing(
             "webhook secrets are stored here: set CUSTID_SECRET_KEYS (see `custid secrets "
             "new-key`) so that the migration can seal them"
         )

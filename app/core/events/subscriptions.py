@@ -50,7 +50,7 @@ class Subscription:
     schemes: list[str]
     description: str | None
     status: str
-    cursor: str  # the feed cursor of the last event delivered
+    position: str  # the feed cursor of the last event delivered, as the API names it
     attempts: int
     next_attempt_at: datetime | None
     failing_since: datetime | None
@@ -70,7 +70,7 @@ class Subscription:
             schemes=list(row.schemes),
             description=row.description,
             status=row.status,
-            cursor=cursor_of(webhook_rows.position(row)),
+            position=cursor_of(webhook_rows.position(row)),
             attempts=row.attempts,
             next_attempt_at=row.next_attempt_at,
             failing_since=row.failing_since,

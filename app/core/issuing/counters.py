@@ -304,6 +304,12 @@ class FallbackCounter:
         if not self.degraded:
             self._fail_over()
 
+    def primary_answered(self) -> None:
+        """The primary was seen answering elsewhere (a readiness probe): switch back now,
+        so readiness and the counter in use agree without waiting for the next issue."""
+        if self.degraded:
+            self._recover()
+
     def _active(self) -> Counter:
         return self._fallback if self.degraded else self._primary
 
@@ -315,6 +321,10 @@ class FallbackCounter:
             await self._primary.ping()
         except BackendUnavailable:
             return
+        self._recover()
+
+    def _recover(self) -> None:
+        """Count on the primary again; each key is raised to the stored maximum before use."""
         log.warning("counter_recovered", backend=self._primary.backend)
         self._down_since = None
         self._synced.clear()

@@ -1,12 +1,12 @@
-"""custid-client: issue, find and check custid numbers from Python, blocking or with asyncio.
+"""custid-client: custid's whole API from Python, blocking or with asyncio.
 
 from custid_client import CustidClient
 
-with CustidClient("http://127.0.0.1:8000", api_key="custid_...") as custid:
+with CustidClient("http://127.0.0.1:8000") as custid:  # the key from CUSTID_API_KEY
     number = custid.issue("daily").number
 """
 
-from custid_client.client import AsyncCustidClient, CustidClient
+from custid_client.client import AsyncCustidClient, CustidClient, __version__
 from custid_client.errors import (
     ERRORS_BY_CODE,
     BackendUnavailable,
@@ -45,15 +45,31 @@ from custid_client.errors import (
     UnknownScheme,
     ValidationError,
 )
+from custid_client.feed import AsyncEventFeed, EventFeed
 from custid_client.models import (
+    Event,
+    EventPage,
+    Gap,
+    ImportSummary,
     IssuedBatch,
+    LegacyNumber,
+    NewWebhook,
     NumberEvent,
     NumberPage,
     NumberRecord,
+    PartitionGaps,
+    PartitionUtilisation,
+    PeriodGaps,
     Preview,
+    Ref,
     Replacement,
+    Reservation,
+    ReservedNumber,
     Scheme,
+    SchemeDetail,
+    Utilisation,
     Validation,
+    Webhook,
 )
 from custid_client.retries import RetryPolicy
 from custid_client.webhooks import WebhookVerificationError, verify_webhook
@@ -61,51 +77,69 @@ from custid_client.webhooks import WebhookVerificationError, verify_webhook
 __all__ = [
     "ERRORS_BY_CODE",
     "AsyncCustidClient",
+    "AsyncEventFeed",
     "BackendUnavailable",
     "CounterContention",
     "CustidClient",
     "CustidConnectionError",
     "CustidError",
+    "Event",
+    "EventFeed",
+    "EventPage",
     "Forbidden",
+    "Gap",
     "HttpError",
     "IdempotencyConflict",
     "IdempotencyInProgress",
+    "ImportRejected",
+    "ImportSummary",
     "InternalError",
     "InvalidAttributes",
     "InvalidCursor",
     "InvalidExportFilter",
-    "ImportRejected",
     "InvalidOperator",
     "InvalidRef",
-    "OperatorRequired",
     "InvalidTransition",
     "InvalidTtl",
     "InvalidWebhookTarget",
     "IssuedBatch",
+    "LegacyNumber",
     "MalformedBody",
     "MethodNotAllowed",
+    "NewWebhook",
     "NotFound",
     "NumberEvent",
     "NumberPage",
     "NumberRecord",
+    "OperatorRequired",
     "Overloaded",
+    "PartitionGaps",
+    "PartitionUtilisation",
     "PayloadTooLarge",
+    "PeriodGaps",
     "Preview",
     "ProblemError",
     "RandomSpaceExhausted",
     "RateLimited",
+    "Ref",
     "RefConflict",
     "Replacement",
+    "Reservation",
     "ReservationExpired",
     "SecretKeysMissing",
+    "ReservedNumber",
     "RetryPolicy",
     "Scheme",
+    "SchemeDetail",
     "SequenceExhausted",
     "Unauthorized",
     "UnknownEventType",
     "UnknownScheme",
+    "Utilisation",
     "Validation",
     "ValidationError",
     "WebhookVerificationError",
     "verify_webhook",
+    "Webhook",
+    "__version__",
 ]

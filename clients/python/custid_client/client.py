@@ -1,47 +1,44 @@
 """`CustidClient` (blocking) and `AsyncCustidClient`: the same calls, sent on httpx.
 
-What each call sends and how its answer reads is in `calls`; when it is sent
-again is in `retries`. The two classes differ only in how they send and wait,
+What each call takes, sends and answers is in `calls`, once for both clients; when it
+is sent again is in `retries`. The two classes differ only in how they send and wait,
 as httpx's own `Client` and `AsyncClient` do.
 """
 
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 
-from custid_client import calls
-from custid_client.calls import Call
+from custid_client import calls, feed
+from custid_client.calls.call import OPERATOR_HEADER, Call
 from custid_client.errors import CustidConnectionError
-from custid_client.models import (
-    IssuedBatch,
-    NumberEvent,
-    NumberPage,
-    NumberRecord,
-    Preview,
-    Replacement,
-    Scheme,
-    Validation,
-)
 from custid_client.retries import RetryPolicy
 
 T = TypeVar("T")
 API_KEY_ENV = "CUSTID_API_KEY"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-Attributes = Mapping[str, str] | None
+try:
+    # The distribution's own version, the service's: they are released together.
+    __version__ = version("custid-client")
+except PackageNotFoundError:  # imported from a source tree it was never installed from
+    __version__ = "0+unknown"
 
 
-def client_headers(api_key: str | None) -> dict[str, str]:
-    """Headers every request carries: the API key (given, or from CUSTID_API_KEY)."""
+def client_headers(api_key: str | None, operator: str | None) -> dict[str, str]:
+    """Headers every request carries: the API key (given, or from CUSTID_API_KEY), and the
+    acting operator when the client acts for one person throughout."""
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-    headers = {"User-Agent": "custid-client-python/0.1"}
+    headers = {"User-Agent": f"custid-client-python/{__version__}"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    if operator is not None:
+        headers[OPERATOR_HEADER] = operator
     return headers
 
 
@@ -62,15 +59,54 @@ def send_arguments(call: Call[Any]) -> dict[str, Any]:
         "method": call.method,
         "url": call.path,
         "json": call.json,
+        "content": call.content,
         "params": call.params,
         "headers": call.headers,
     }
 
 
-class CustidClient:
+class Operations:
+    """Every call custid answers, as a method of both clients (described in `calls`)."""
+
+    issue = calls.issue
+    issue_batch = calls.issue_batch
+    get = calls.get
+    export = calls.export
+    find = calls.find
+    validate = calls.validate
+    trail = calls.trail
+    retire = calls.retire
+    replace = calls.replace
+    add_ref = calls.add_ref
+    remove_ref = calls.remove_ref
+    schemes = calls.schemes
+    scheme = calls.scheme
+    preview = calls.preview
+    gaps = calls.gaps
+    reserve = calls.reserve
+    reservation = calls.reservation
+    confirm = calls.confirm
+    void = calls.void
+    import_csv = calls.import_csv
+    import_numbers = calls.import_numbers
+    events_page = calls.events_page
+    create_webhook = calls.create_webhook
+    webhooks = calls.webhooks
+    webhook = calls.webhook
+    update_webhook = calls.update_webhook
+    pause_webhook = calls.pause_webhook
+    resume_webhook = calls.resume_webhook
+    redeliver_webhook = calls.redeliver_webhook
+    rotate_webhook_secret = calls.rotate_webhook_secret
+    delete_webhook = calls.delete_webhook
+    events = feed.events
+
+
+class CustidClient(Operations):
     """A blocking client. Use it as a context manager, or `close()` it.
 
-    `api_key` defaults to the CUSTID_API_KEY environment variable; `timeout`
+    `api_key` defaults to the CUSTID_API_KEY environment variable; `operator` names the
+    person every call acts for (a call's own `operator=` says otherwise); `timeout`
     bounds each attempt; `retry` says how often and how patiently a call is tried.
     """
 
@@ -79,15 +115,17 @@ class CustidClient:
         base_url: str = DEFAULT_URL,
         api_key: str | None = None,
         *,
+        operator: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(
-            base_url=base_url, headers=client_headers(api_key), timeout=timeout
+            base_url=base_url, headers=client_headers(api_key, operator), timeout=timeout
         )
 
-    def _run(self, call: Call[T]) -> T:
+    def send(self, call: Call[T]) -> T:
+        """Send `call` (one of `calls`), again as the retry policy allows; its answer."""
         attempt = 0
         while True:
             try:
@@ -117,86 +155,8 @@ class CustidClient:
     ) -> None:
         self.close()
 
-    def issue(
-        self,
-        scheme: str,
-        attributes: Attributes = None,
-        *,
-        ref: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> NumberRecord:
-        """Issue the next number of `scheme`; with `ref`, the ref's number if it has one.
 
-        The call carries an Idempotency-Key (yours, or one made for it) that every
-        retry repeats: however often it is sent, it issues one number.
-        """
-        return self._run(calls.issue(scheme, attributes, ref, idempotency_key))
-
-    def issue_batch(
-        self,
-        scheme: str,
-        count: int,
-        attributes: Attributes = None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> IssuedBatch:
-        """Issue `count` (up to 10,000) consecutive numbers of `scheme`: all or none."""
-        return self._run(calls.issue_batch(scheme, count, attributes, idempotency_key))
-
-    def get(self, number: str) -> NumberRecord:
-        """The record of an issued number (`NotFound` if it never was)."""
-        return self._run(calls.get_number(number))
-
-    def find(
-        self,
-        *,
-        ref: str | None = None,
-        scheme: str | None = None,
-        status: str | None = None,
-        newest_first: bool = False,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> NumberPage:
-        """One page of issued numbers matching every filter given."""
-        return self._run(
-            calls.find_numbers(
-                ref=ref,
-                scheme=scheme,
-                status=status,
-                newest_first=newest_first,
-                cursor=cursor,
-                limit=limit,
-            )
-        )
-
-    def validate(self, number: str) -> Validation:
-        """Shape, check digit, issued or not, and status of any string."""
-        return self._run(calls.validate(number))
-
-    def trail(self, number: str) -> list[NumberEvent]:
-        """What happened to a number, oldest first: who, when, why."""
-        return self._run(calls.trail(number))
-
-    def schemes(self) -> list[Scheme]:
-        """Every scheme custid issues."""
-        return self._run(calls.schemes())
-
-    def preview(self, scheme: str, attributes: Attributes = None) -> Preview:
-        """The number the next issue would give; nothing is consumed."""
-        return self._run(calls.preview(scheme, attributes))
-
-    def retire(self, number: str, reason: str) -> NumberRecord:
-        """Retire a number for good (needs `numbers:admin`)."""
-        return self._run(calls.retire(number, reason))
-
-    def replace(
-        self, number: str, reason: str, *, scheme: str | None = None, attributes: Attributes = None
-    ) -> Replacement:
-        """Issue a successor and link the number to it (needs `numbers:admin`)."""
-        return self._run(calls.replace(number, reason, scheme, attributes))
-
-
-class AsyncCustidClient:
+class AsyncCustidClient(Operations):
     """The asyncio client: the same calls as `CustidClient`, awaited.
 
     Use it as an async context manager, or `await aclose()`.
@@ -207,15 +167,17 @@ class AsyncCustidClient:
         base_url: str = DEFAULT_URL,
         api_key: str | None = None,
         *,
+        operator: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=client_headers(api_key), timeout=timeout
+            base_url=base_url, headers=client_headers(api_key, operator), timeout=timeout
         )
 
-    async def _run(self, call: Call[T]) -> T:
+    async def send(self, call: Call[T]) -> T:
+        """Send `call` (one of `calls`), again as the retry policy allows; its answer."""
         attempt = 0
         while True:
             try:
@@ -244,81 +206,3 @@ class AsyncCustidClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    async def issue(
-        self,
-        scheme: str,
-        attributes: Attributes = None,
-        *,
-        ref: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> NumberRecord:
-        """Issue the next number of `scheme`; with `ref`, the ref's number if it has one.
-
-        The call carries an Idempotency-Key (yours, or one made for it) that every
-        retry repeats: however often it is sent, it issues one number.
-        """
-        return await self._run(calls.issue(scheme, attributes, ref, idempotency_key))
-
-    async def issue_batch(
-        self,
-        scheme: str,
-        count: int,
-        attributes: Attributes = None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> IssuedBatch:
-        """Issue `count` (up to 10,000) consecutive numbers of `scheme`: all or none."""
-        return await self._run(calls.issue_batch(scheme, count, attributes, idempotency_key))
-
-    async def get(self, number: str) -> NumberRecord:
-        """The record of an issued number (`NotFound` if it never was)."""
-        return await self._run(calls.get_number(number))
-
-    async def find(
-        self,
-        *,
-        ref: str | None = None,
-        scheme: str | None = None,
-        status: str | None = None,
-        newest_first: bool = False,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> NumberPage:
-        """One page of issued numbers matching every filter given."""
-        return await self._run(
-            calls.find_numbers(
-                ref=ref,
-                scheme=scheme,
-                status=status,
-                newest_first=newest_first,
-                cursor=cursor,
-                limit=limit,
-            )
-        )
-
-    async def validate(self, number: str) -> Validation:
-        """Shape, check digit, issued or not, and status of any string."""
-        return await self._run(calls.validate(number))
-
-    async def trail(self, number: str) -> list[NumberEvent]:
-        """What happened to a number, oldest first: who, when, why."""
-        return await self._run(calls.trail(number))
-
-    async def schemes(self) -> list[Scheme]:
-        """Every scheme custid issues."""
-        return await self._run(calls.schemes())
-
-    async def preview(self, scheme: str, attributes: Attributes = None) -> Preview:
-        """The number the next issue would give; nothing is consumed."""
-        return await self._run(calls.preview(scheme, attributes))
-
-    async def retire(self, number: str, reason: str) -> NumberRecord:
-        """Retire a number for good (needs `numbers:admin`)."""
-        return await self._run(calls.retire(number, reason))
-
-    async def replace(
-        self, number: str, reason: str, *, scheme: str | None = None, attributes: Attributes = None
-    ) -> Replacement:
-        """Issue a successor and link the number to it (needs `numbers:admin`)."""
-        return await self._run(calls.replace(number, reason, scheme, attributes))

@@ -170,6 +170,11 @@ class OperatorRequired(ProblemError):
 class ImportRejected(ProblemError):
     code = "import_rejected"
 
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        """Each rejected line: `{"line": 3, "problem": "..."}` (up to 1,000 of them)."""
+        return list(self.problem.get("problems", []))
+
 
 class InternalError(ProblemError):
     code = "internal_error"

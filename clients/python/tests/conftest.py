@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_SCHEMES
 from tests.servers import ServiceProcess, create_key
+
+# The service's test schemes (`tiny` holds 9 numbers a day), by path: nothing of the
+# service's own test fixtures is imported.
+TEST_SCHEMES = Path(__file__).resolve().parents[3] / "tests" / "data" / "schemes.toml"
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,37 @@ def test_a_429_is_retried_after_its_retry_after() -> None:
 
     assert RetryPolicy(max_attempts=3).after_response(0, limited) == 3.0
     assert RetryPolicy(max_attempts=1).after_response(0, limited) is None
+
+
+@pytest.mark.slow
+def test_a_lost_reservation_answer_is_retried_and_holds_its_numbers_once(
+    custid: RunningCustid, proxy: FaultyProxy
+) -> None:
+    proxy.drop_answers = 1
+
+    with CustidClient(proxy.url, custid.admin_key, retry=PATIENT) as client:
+        held = client.reserve("daily", 2)
+        again = client.reservation(held.id)
+
+    assert proxy.forwarded == 3
+    assert held.replayed is True
+    assert again.numbers == held.numbers
+
+
+@pytest.mark.slow
+def test_a_subscription_whose_answer_was_lost_is_not_sent_twice(
+    custid: RunningCustid, proxy: FaultyProxy
+) -> None:
+    url = "http://127.0.0.1:9/lost-answer"
+    proxy.drop_answers = 1
+
+    with (
+        CustidClient(proxy.url, custid.admin_key, retry=PATIENT) as client,
+        pytest.raises(CustidConnectionError, match="after 1 attempt"),
+    ):
+        client.create_webhook(url)
+    with CustidClient(custid.url, custid.admin_key) as admin:
+        subscribed = [webhook.url for webhook in admin.webhooks()]
+
+    assert proxy.forwarded == 1
+    assert subscribed.count(url) == 1
