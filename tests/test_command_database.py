@@ -2,6 +2,7 @@
 creates a database, and says where it looked when there is none."""
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,7 +84,12 @@ def test_a_key_created_in_one_directory_is_found_from_another_only_by_its_data_d
     listed_by_data_dir = invoke("keys", "list", "--json")
 
     assert created.exit_code == 0, created.output
-    assert created.stderr.splitlines()[0] == f"custid: created the embedded database {database}"
+    notices = created.stderr.splitlines()
+    assert f"custid: created the embedded database {database}" in notices
+    key_file_notices = [json.loads(line) for line in notices if "secret_key_file_created" in line]
+    assert [notice["path"] for notice in key_file_notices] == [
+        str(served_from / "data" / "secret-keys")
+    ]
     assert listed_there.stderr.splitlines() == [f"custid: using the embedded database {database}"]
     assert '"name": "crm"' in listed_there.stdout
     assert listed_elsewhere.exit_code == 1

@@ -142,5 +142,5 @@ def read_key_file(path: Path) -> str:
         return path.read_text()
     with os.fdopen(descriptor, "w") as created:
         created.write(new_key() + "\n")
-    log.info("secret_key_file_created", path=str(path))
+    log.info("secret_key_file_created", path=str(path.resolve()))
     return path.read_text()
