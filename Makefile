@@ -47,8 +47,9 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two worker processes (pytest-xdist); the fault tests keep to one of them (see tests/conftest.py).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The committed API document; a test fails until it is regenerated after an API change.
 openapi: install

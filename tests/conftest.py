@@ -282,16 +282,40 @@ def cli_on_postgres(
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Report:
-    """Write a line of observed figures to the terminal, even when output is captured."""
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    """Keep a line of observed figures for the run's summary, even when output is captured
+    and when the test runs in a worker process of `pytest -n`."""
 
     def write(line: str) -> None:
-        if terminal is not None and capture is not None:
-            with capture.global_and_fixture_disabled():
-                terminal.write_line(line)
+        request.node.user_properties.append((FIGURES, line))
 
     return write
+
+
+FIGURES = "observed figure"
+collected_figures: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the figures of each test's run, in this process or sent back by a worker."""
+    if report.when == "call":
+        figures = [value for name, value in report.user_properties if name == FIGURES]
+        collected_figures.extend(str(figure) for figure in figures)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if collected_figures:
+        terminalreporter.section("observed figures")
+        for line in collected_figures:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n` (as `make test` runs), the fault tests run one after another in
+    one worker: each puts the machine under load and times its own recovery, so two of
+    them at once would disturb each other's figures and deadlines."""
+    for item in items:
+        if item.get_closest_marker("faults"):
+            item.add_marker(pytest.mark.xdist_group("faults"))
 
 
 @pytest.fixture
