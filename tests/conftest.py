@@ -309,15 +309,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n` (as `make test` runs), the fault tests run one after another in
-    one worker: each puts the machine under load and times its own recovery, so two of
-    them at once would disturb each other's figures and deadlines."""
-    for item in items:
-        if item.get_closest_marker("faults"):
-            item.add_marker(pytest.mark.xdist_group("faults"))
-
-
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2023, 10, 15, 9, 30, tzinfo=UTC))
