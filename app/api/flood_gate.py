@@ -90,7 +90,7 @@ class FloodGate:
         headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(refusal.retry_after).encode()),
+            (b"retry-after", str(refusal.wait_seconds).encode()),
             *((name.lower().encode(), value.encode()) for name, value in refusal.headers.items()),
         ]
         if len(self._answers) > 1000:

@@ -36,7 +36,7 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
     counter = services.issuer.counter
     if checks["database"] != OK or checks["migrations"] != OK:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        response.headers["Retry-After"] = str(services.db.retry_after)
+        response.headers["Retry-After"] = str(services.settings.retry_after_seconds)
         state = "unavailable"
     elif checks.get("redis", OK) != OK:
         # Without Redis the database counter still issues: degraded, but ready,
