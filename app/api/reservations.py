@@ -3,14 +3,13 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, status
+from fastapi import APIRouter, Body, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SchemeName, ServicesDep
 from app.api.document import links
-from app.api.issuing import REPLAYED, IdempotencyKey, claim_of
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyKeyHeader, claim_of
 from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import REPLAYED_HEADER
 from app.api.reservation_schemas import (
     ConfirmRequest,
     Reservation,
@@ -125,7 +124,8 @@ async def reserve(
     scheme: SchemeName,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[ReserveRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Hold `count` numbers of `scheme` (stored, status `reserved`) for the scheme's TTL or
@@ -136,7 +136,7 @@ async def reserve(
     when it is confirmed, in strict order.
     """
     body = request or ReserveRequest(attributes={})
-    claim = claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/reservations", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.reserve(
         scheme,
         body.count,
@@ -195,7 +195,8 @@ async def confirm(
     reservation: ReservationId,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[ConfirmRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Issue the reservation's numbers, with the `ref` (one number only) given now.
@@ -204,7 +205,7 @@ async def confirm(
     reservation is voided, and confirming it is a 409 `reservation_expired`.
     """
     body = request or ConfirmRequest()
-    claim = claim_of(actor, idempotency_key, f"/v1/reservations/{reservation}/confirm", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.confirm(
         reservation, body.attributes, body.ref, actor.acting_as(body.operator), claim
     )
@@ -229,13 +230,14 @@ async def void(
     reservation: ReservationId,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[VoidRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Give the reservation's numbers up: they stay stored as `voided`, with the reason, and
     are never issued."""
     body = request or VoidRequest()
-    claim = claim_of(actor, idempotency_key, f"/v1/reservations/{reservation}/void", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.void(
         reservation, body.reason, actor.acting_as(body.operator), claim
     )
