@@ -13,7 +13,8 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.api.schemas import NumberEvent, NumberRecord
+from app.api.models.lifecycle import NumberEvent
+from app.api.models.numbers import NumberRecord
 from app.core.audit import Action
 from tests.test_openapi import COMMITTED_DOCUMENT
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from app.api.problems import Problem
+from app.api.models.problems import Problem
 
 TAGS = [
     {"name": "numbers", "description": "Issue numbers and read them back."},

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import ServicesDep
 from app.api.document import links
-from app.api.event_schemas import Event, EventPage, EventType
+from app.api.models.events import Event, EventPage, EventType
+from app.api.models.fields import SchemeName
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import SchemeName
 from app.api.security import ReaderActor, auth_errors
 from app.core import grammar
 from app.core.errors import BackendUnavailable, InvalidCursor

@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import ServicesDep
+from app.api.models.health import Health, Readiness
 from app.api.problems import RETRY_AFTER
-from app.api.schemas import Health, Readiness
 from app.core.issuing.counters import FallbackCounter
 from app.core.readiness import OK, backend_checks
 

@@ -9,9 +9,10 @@ from app.api.deps import SchemeName, ServicesDep
 from app.api.direct import DirectRoute
 from app.api.document import links
 from app.api.idempotency import REPLAYED, IdempotencyKeyHeader, claim_of
+from app.api.models.issuing import BatchIssueRequest, IssuedBatchResponse, IssueRequest
+from app.api.models.numbers import NumberRecord
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import issue_answer, issued_batch, number_record
-from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
 from app.api.security import IssuerActor, auth_errors
 from app.core.errors import (
     BackendUnavailable,

@@ -6,18 +6,18 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
-from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import number_record
-from app.api.routing import ApiRoute
-from app.api.schemas import (
+from app.api.models.fields import Operator
+from app.api.models.lifecycle import (
     NumberEvent,
-    NumberRecord,
     NumberTrail,
-    Operator,
     Replacement,
     ReplaceRequest,
     RetireRequest,
 )
+from app.api.models.numbers import NumberRecord
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.rendering import number_record
+from app.api.routing import ApiRoute
 from app.api.security import AdminActor, ReaderActor, auth_errors
 from app.core.audit import number_trail
 from app.core.errors import (

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import Candidate, Number, ServicesDep
 from app.api.document import links
+from app.api.models.numbers import ListFilters, NumberPage, NumberRecord, NumberValidation
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import ListFilters, NumberPage, NumberRecord
-from app.api.scheme_schemas import NumberValidation
 from app.api.security import ReaderActor, auth_errors
 from app.core.errors import BackendUnavailable, InvalidCursor, NumberNotFound
 from app.core.records import find_issued, find_numbers

@@ -9,14 +9,14 @@ from fastapi.responses import JSONResponse
 from app.api.deps import SchemeName, ServicesDep
 from app.api.document import links
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyKeyHeader, claim_of
-from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.reservation_schemas import (
+from app.api.models.reservations import (
     ConfirmRequest,
     Reservation,
     ReservedNumber,
     ReserveRequest,
     VoidRequest,
 )
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.routing import ApiRoute
 from app.api.security import IssuerActor, ReaderActor, auth_errors
 from app.core import grammar

@@ -5,14 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from app.api.deps import Candidate, IssuerDep, SchemeName, ServicesDep
-from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import first_number
-from app.api.reservation_schemas import PartitionGaps, PeriodGaps
-from app.api.routing import ApiRoute
-from app.api.schemas import IssueRequest
-from app.api.scheme_schemas import (
+from app.api.models.gaps import PartitionGaps, PeriodGaps
+from app.api.models.issuing import IssueRequest
+from app.api.models.numbers import NumberValidation
+from app.api.models.schemes import (
     Forecast,
-    NumberValidation,
     PartitionUtilisation,
     PreviewResponse,
     SchemeDetail,
@@ -20,6 +17,9 @@ from app.api.scheme_schemas import (
     SchemeSummary,
     Utilisation,
 )
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.rendering import first_number
+from app.api.routing import ApiRoute
 from app.api.security import auth_errors, require
 from app.core import grammar
 from app.core.errors import (

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 
 from app.api.deps import services_of
-from app.api.export import ExportQuery, export_file_name, filters_of
+from app.api.export import export_file_name, filters_of
+from app.api.models.export import ExportQuery
 from app.api.pages import CONSOLE_PATH
 from app.console.charts import Bar, Guide, bar_chart
 from app.console.forecasts import forecast_text, scheme_forecast

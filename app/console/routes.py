@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import services_of
+from app.api.models.numbers import ListFilters
 from app.api.pages import CONSOLE_PATH
-from app.api.schemas import ListFilters
 from app.api.security import client_address
 from app.console.forecasts import forecast_text, scheme_forecast
 from app.console.session import (
