@@ -9,7 +9,7 @@ from app.api.deps import SchemeName, ServicesDep
 from app.api.direct import DirectRoute
 from app.api.document import links
 from app.api.idempotency import REPLAYED, IdempotencyKeyHeader, claim_of
-from app.api.models.issuing import BatchIssueRequest, IssuedBatchResponse, IssueRequest
+from app.api.models.issuing import BatchIssueRequest, IssuedBatchResponse, IssueNumberRequest
 from app.api.models.numbers import NumberRecord
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import issue_answer, issued_batch, number_record
@@ -56,7 +56,7 @@ NUMBER_LINKS = links(
         "replace_number": "Replace it with a successor.",
     },
 )
-NO_BODY = IssueRequest(attributes={})
+NO_BODY = IssueNumberRequest(attributes={})
 
 
 @router.post(
@@ -82,7 +82,7 @@ async def issue_number(
     services: ServicesDep,
     http: Request,
     idempotency_key: IdempotencyKeyHeader = None,
-    request: Annotated[IssueRequest | None, Body()] = None,
+    request: Annotated[IssueNumberRequest | None, Body()] = None,
 ) -> Response:
     """Issue the next number of `scheme`. It is stored before it is returned.
 

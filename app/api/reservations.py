@@ -11,7 +11,7 @@ from app.api.document import links
 from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyKeyHeader, claim_of
 from app.api.models.reservations import (
     ConfirmRequest,
-    Reservation,
+    ReservationBody,
     ReservedNumber,
     ReserveRequest,
     VoidRequest,
@@ -67,10 +67,10 @@ RESERVATION_LINKS = links(
 )
 
 
-def reservation_body(state: ReservationState) -> Reservation:
+def reservation_body(state: ReservationState) -> ReservationBody:
     """The API's view of a reservation and its numbers."""
     row = state.reservation
-    return Reservation(
+    return ReservationBody(
         id=row.id,
         scheme=row.scheme,
         status=row.status,
@@ -97,7 +97,7 @@ def answer(state: ReservationState, status_code: int) -> JSONResponse:
 @router.post(
     "/schemes/{scheme}/reservations",
     status_code=status.HTTP_201_CREATED,
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         201: {
             "description": "The reservation; its numbers are stored as reserved.",
@@ -150,7 +150,7 @@ async def reserve(
 
 @router.get(
     "/reservations/{reservation}",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         **problem_responses(
             ReservationNotFound(EXAMPLE_ID),
@@ -163,14 +163,14 @@ async def reserve(
 )
 async def get_reservation(
     reservation: ReservationId, actor: ReaderActor, services: ServicesDep
-) -> Reservation:
+) -> ReservationBody:
     """The reservation, its status and its numbers."""
     return reservation_body(await services.reservations.find(reservation))
 
 
 @router.post(
     "/reservations/{reservation}/confirm",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         200: {"description": "Confirmed: its numbers are issued.", "headers": REPLAYED},
         **problem_responses(
@@ -214,7 +214,7 @@ async def confirm(
 
 @router.post(
     "/reservations/{reservation}/void",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         200: {"description": "Voided: its numbers are never issued.", "headers": REPLAYED},
         **problem_responses(

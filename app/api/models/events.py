@@ -37,10 +37,11 @@ EVENT_EXAMPLE: dict[str, Any] = {
 FEED_CURSOR_EXAMPLE = "ZTo3MzkxOjEwNDI"
 
 
-class Event(BaseModel):
+class FeedEvent(BaseModel):
     """Something that happened to a number. Webhook bodies are this, one event each."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+    __qualname__ = "Event"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="Event", json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
     id: str = Field(description="Stable: the same event always has this id. Deduplicate on it.")
     type: EventType
@@ -62,7 +63,7 @@ class EventPage(BaseModel):
         }
     )
 
-    events: list[Event]
+    events: list[FeedEvent]
     next_cursor: str = Field(
         description="Pass as `after` to read on; the same cursor again when nothing was new."
     )

@@ -41,7 +41,7 @@ AttributeMap = Annotated[
 ]
 
 
-Attributes = Annotated[
+AttributesField = Annotated[
     AttributeMap,
     Field(
         default_factory=dict,

@@ -7,8 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.models.fields import Period
 
 
-class Gap(BaseModel):
+class GapBody(BaseModel):
     """Missing sequence values first..last, and why."""
+
+    __qualname__ = "Gap"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="Gap")
 
     first: int
     last: int
@@ -19,13 +22,16 @@ class Gap(BaseModel):
     explanation: str
 
 
-class PartitionGaps(BaseModel):
+class PartitionGapsBody(BaseModel):
     """The gaps of one partition of the period."""
+
+    __qualname__ = "PartitionGaps"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="PartitionGaps")
 
     partition: str
     highest_seq: int
     missing: int = Field(description="How many values from 1 to `highest_seq` are not stored.")
-    gaps: list[Gap]
+    gaps: list[GapBody]
     truncated: bool = Field(description="True when there are more runs than listed (1,000).")
 
 
@@ -73,4 +79,4 @@ class PeriodGaps(BaseModel):
 
     scheme: str
     period: Period = Field(description="The period, `-` for a scheme that never resets.")
-    partitions: list[PartitionGaps]
+    partitions: list[PartitionGapsBody]

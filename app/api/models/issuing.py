@@ -4,20 +4,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.models.fields import Attributes, Count, Operator, Period, Ref
+from app.api.models.fields import AttributesField, Count, Operator, Period, Ref
 
 
-class IssueRequest(BaseModel):
+class IssueNumberRequest(BaseModel):
     """Issue one number. The body is optional for schemes without attributes."""
 
+    __qualname__ = "IssueRequest"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
+        title="IssueRequest",
         extra="forbid",
         json_schema_extra={
             "examples": [{"attributes": {}, "ref": "crm:acct-991", "operator": "SALES-0042"}]
         },
     )
 
-    attributes: Attributes
+    attributes: AttributesField
     ref: Ref | None = None
     operator: Operator | None = None
 
@@ -28,7 +30,7 @@ class BatchIssueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 100}]})
 
     count: Count = Field(description="How many numbers, 1 to 10,000.")
-    attributes: Attributes
+    attributes: AttributesField
     operator: Operator | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.models.fields import AttributeMap, Operator, Reason, SchemeName
-from app.api.models.numbers import RECORD_EXAMPLE, ExternalRef, NumberRecord
+from app.api.models.numbers import RECORD_EXAMPLE, NumberRecord, RefBody
 
 
 class RetireRequest(BaseModel):
@@ -37,10 +37,12 @@ class ReplaceRequest(BaseModel):
     )
 
 
-class Replacement(BaseModel):
+class ReplacementBody(BaseModel):
     """The replaced number (status `replaced`) and its successor."""
 
+    __qualname__ = "Replacement"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
+        title="Replacement",
         json_schema_extra={
             "examples": [
                 {
@@ -52,17 +54,18 @@ class Replacement(BaseModel):
                     "successor": {**RECORD_EXAMPLE, "number": "20231015002", "seq": 2, "ref": None},
                 }
             ]
-        }
+        },
     )
 
     replaced: NumberRecord
     successor: NumberRecord
 
 
-class NumberEvent(BaseModel):
+class TrailEntry(BaseModel):
     """One entry of the audit trail."""
 
-    model_config = ConfigDict(from_attributes=True)
+    __qualname__ = "NumberEvent"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="NumberEvent", from_attributes=True)
 
     action: Literal[
         "issued",
@@ -85,7 +88,7 @@ class NumberEvent(BaseModel):
     request_id: str | None
     at: datetime
     details: dict[str, Any]
-    refs: list[ExternalRef] | None = Field(
+    refs: list[RefBody] | None = Field(
         default=None, description="The number's refs after the change (null: not recorded)."
     )
 
@@ -128,4 +131,4 @@ class NumberTrail(BaseModel):
     )
 
     number: str
-    events: list[NumberEvent]
+    events: list[TrailEntry]

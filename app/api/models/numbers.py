@@ -36,10 +36,12 @@ RECORD_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ExternalRef(BaseModel):
+class RefBody(BaseModel):
     """An id another system knows a number by."""
 
+    __qualname__ = "ExternalRef"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
+        title="ExternalRef",
         from_attributes=True,
         json_schema_extra={"examples": [{"system": "crm", "id": "acct-991"}]},
     )
@@ -73,7 +75,7 @@ class NumberRecord(BaseModel):
     ref: str | None = Field(
         default=None, description="Its first ref as one string (`system:id`), if it has any."
     )
-    refs: list[ExternalRef] = Field(
+    refs: list[RefBody] = Field(
         default_factory=list, description="Every id other systems know it by, oldest first."
     )
     status: NumberStatus = Field(default="issued", description=STATUS_DESCRIPTION)
@@ -85,11 +87,13 @@ class NumberRecord(BaseModel):
     operator: str | None = Field(default=None, description="The operator who asked for it.")
 
 
-class NumberPage(BaseModel):
+class NumberPageBody(BaseModel):
     """One page of issued numbers, oldest first."""
 
+    __qualname__ = "NumberPage"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"numbers": [RECORD_EXAMPLE], "next_cursor": None}]}
+        title="NumberPage",
+        json_schema_extra={"examples": [{"numbers": [RECORD_EXAMPLE], "next_cursor": None}]},
     )
 
     numbers: list[NumberRecord]

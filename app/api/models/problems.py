@@ -14,11 +14,12 @@ class ValidationIssue(BaseModel):
     type: str = Field(description="What kind of problem, e.g. string_pattern_mismatch.")
 
 
-class Problem(BaseModel):
+class ProblemDetails(BaseModel):
     """An error, as RFC 9457 describes it, plus a stable machine-readable `code`. Each code
     may add members of its own (e.g. `scheme`, `retry_after`)."""
 
-    model_config = ConfigDict(extra="allow")
+    __qualname__ = "Problem"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="Problem", extra="allow")
 
     type: str = Field(description="URI naming the kind of problem.")
     title: str

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.api.models.fields import AttributeMap, Attributes, Count, Operator, Ref, integral
+from app.api.models.fields import AttributeMap, AttributesField, Count, Operator, Ref, integral
 from app.api.models.fields import Reason as RequiredReason
 from app.api.models.numbers import RECORD_EXAMPLE, NumberRecord
 
@@ -26,7 +26,7 @@ class ReserveRequest(BaseModel):
     )
 
     count: Count = Field(default=1, description="How many numbers, 1 to 10,000.")
-    attributes: Attributes
+    attributes: AttributesField
     ttl_seconds: TtlSeconds | None = Field(
         default=None,
         description="How long to hold them; default the scheme's `reservation_ttl` (15 min "
@@ -95,10 +95,12 @@ class ReservedNumber(NumberRecord):
     )
 
 
-class Reservation(BaseModel):
+class ReservationBody(BaseModel):
     """A reservation and the numbers it holds (none yet for a gapless scheme until confirmed)."""
 
+    __qualname__ = "Reservation"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
+        title="Reservation",
         from_attributes=True,
         json_schema_extra={
             "examples": [

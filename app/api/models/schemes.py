@@ -79,8 +79,11 @@ class PartitionUtilisation(BaseModel):
     share: float = Field(description="used / capacity")
 
 
-class Utilisation(BaseModel):
+class UtilisationBody(BaseModel):
     """How much of the current period a scheme has used."""
+
+    __qualname__ = "Utilisation"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="Utilisation")
 
     period: Period = Field(
         description="The current period, e.g. 20231015; `-` for a scheme that never resets."
@@ -140,7 +143,7 @@ class SchemeDetail(SchemeSummary):
     )
 
     versions: list[int] = Field(description="Every version whose numbers still validate.")
-    utilisation: Utilisation
+    utilisation: UtilisationBody
     forecast: "Forecast | None" = Field(
         default=None, description="When the current period runs out; null for drawn schemes."
     )
