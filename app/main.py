@@ -124,7 +124,7 @@ def create_app(
     # Outermost: the client address and scheme a trusted proxy forwarded are what every
     # layer sees (rate limits per address, the console's Secure cookies).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
-    install_problem_handlers(app)
+    install_problem_handlers(app, settings.retry_after_seconds)
     # The issuing routes first: routes are matched in order, and these are the busiest.
     app.include_router(issuing.router)
     app.include_router(export.router)  # before numbers: /v1/numbers/export is no number

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from app.core.access import Gatekeeper
 from app.core.clock import Clock
 from app.core.console_sessions import ConsoleSessions
-from app.core.errors import BackendUnavailable
+from app.core.errors import UNAVAILABLE
 from app.core.events.delivery import WebhookDeliverer
 from app.core.events.streams import StreamPublisher
 from app.core.events.subscriptions import Subscriptions
@@ -25,11 +25,12 @@ from app.core.operators import Operators
 from app.core.rate_limits import AbuseLimits
 from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
+from app.core.sealing import configured_key_ring
 from app.core.trail.seals import seal_periodically
 from app.settings import Settings
 from app.store.database import Database
 from app.store.limit_storage import shared_limit_storage
-from app.store.migrations import configured_key_ring, head_revision
+from app.store.migrations import head_revision
 from app.store.redis_connection import RedisClient, open_redis
 from schemes import Catalog
 
@@ -70,9 +71,7 @@ async def running_services(
     Without `background` (a command that ends with its one job: an import, a check) no
     work runs beside the caller's: no webhook deliveries, stream publishing or sweeps.
     """
-    db = Database.connect(
-        settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
-    )
+    db = Database.connect(settings.sqlalchemy_url, settings.backend_timeout_seconds)
     gatekeeper = Gatekeeper(
         db, settings.auth, settings.host, cache_seconds=settings.auth_cache_seconds
     )
@@ -102,7 +101,7 @@ async def running_services(
         )
     if redis is not None:
         counter = FallbackCounter(
-            RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
+            RedisCounter(redis, settings.redis_key_prefix),
             counter,
             settings.redis_probe_interval_seconds,
             on_fallback=metrics.count_fallback,
@@ -159,7 +158,7 @@ async def running_services(
                 settings.events_redis_stream_maxlen,
                 settings.events_poll_interval_seconds,
             )
-            with suppress(BackendUnavailable):  # its first round starts it, once the db is up
+            with suppress(*UNAVAILABLE):  # its first round starts it, once the db is up
                 await publisher.start()
             work.append(publisher.run())
     tasks = [asyncio.create_task(job) for job in work]

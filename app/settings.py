@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     redis_probe_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often to try Redis again while it is down."
     )
+    # The Retry-After the HTTP layer answers a retryable error with (a backend down, a
+    # full queue); the core says only that an error is retryable.
     retry_after_seconds: int = Field(default=2, ge=1)
     max_queued_numbers: int = Field(
         default=100_000,

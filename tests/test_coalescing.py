@@ -68,7 +68,7 @@ async def test_queue_is_bounded_and_says_when_it_is_backlogged() -> None:
             job.finish(len(jobs))
 
     coalescer: Coalescer[str, Job[int]] = Coalescer(
-        slow_group, max_group_weight=10, max_queued_weight=5, retry_after=1
+        slow_group, max_group_weight=10, max_queued_weight=5
     )
     jobs = [Job[int](weight=1) for _ in range(6)]
     assert not coalescer.backlogged

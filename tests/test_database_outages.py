@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.core.errors import BackendUnavailable
 from app.store.database import Database
+from app.store.errors import StoreUnavailable
 
 
 @pytest.fixture
@@ -42,11 +42,12 @@ async def test_a_connection_dropped_mid_statement_answers_503_and_no_old_one_is_
 ) -> None:
     before = await backend_pids(postgres, 3)
 
-    with pytest.raises(BackendUnavailable) as raised:
+    with pytest.raises(StoreUnavailable) as raised:
         async with postgres.driver_connection() as connection:
             await connection.fetchval("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    assert raised.value.retry_after == postgres.retry_after
+    assert raised.value.backend == "database"
+    assert raised.value.retryable  # the HTTP layer answers 503 with Retry-After
     after = await backend_pids(postgres, 3)
     assert after.isdisjoint(before), "a connection from before the failure was handed out again"
     async with postgres.driver_connection() as connection:

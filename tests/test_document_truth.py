@@ -13,7 +13,8 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.api.schemas import NumberEvent, NumberRecord
+from app.api.models.lifecycle import TrailEntry
+from app.api.models.numbers import NumberRecord
 from app.core.audit import Action
 from tests.test_openapi import COMMITTED_DOCUMENT
 
@@ -130,7 +131,7 @@ def test_enums_name_every_status_and_action() -> None:
     assert actions == {action.value for action in Action}
     assert set(listing["schema"]["anyOf"][0]["enum"]) == statuses
     assert set(NumberRecord.model_fields) >= {"void_reason"}
-    assert NumberEvent.model_fields["action"].annotation is not str
+    assert TrailEntry.model_fields["action"].annotation is not str
 
 
 def test_ref_addition_takes_what_its_example_and_the_readme_show() -> None:

@@ -239,7 +239,7 @@ async def test_keyed_requests_respect_the_queue_bound(
 
     assert refused.status_code == 503
     assert refused.json()["code"] == "overloaded"
-    assert "retry-after" in refused.headers
+    assert refused.headers["retry-after"] == str(bounded.retry_after_seconds)
     assert fits.status_code == 201
     assert retried.status_code == 503  # nothing was kept for the key: the retry runs again
 
@@ -307,3 +307,33 @@ async def test_numbers_their_events_and_their_answer_commit_together_or_not_at_a
     assert "idempotency-replayed" not in retry.headers
     issued = len(retry.json().get("numbers") or [retry.json()["number"]])
     assert await stored_counts(sessions) == (issued, 1, issued)
+
+
+# What a key's request was fingerprinted as before its path was read from the route: a key
+# kept then must still find its answer (same method, path and body, same digest).
+KEPT_FINGERPRINTS = {
+    ("/v1/schemes/daily/numbers", None): (
+        "8d7a599b0c987806dc5e255942483a848464ceb2f720d945d3ed672da14341f8"
+    ),
+    (BATCH, '{"count": 2}'): "304feaf40c88bd18ecc1cf9ffdf49ff580568578115c73044f1e524e9a17a4ec",
+    ("/v1/schemes/daily/reservations", None): (
+        "71b4ac18de71f314fbac9cb32bab4e73bfe64a648aa62e93b410b8d0f4a24a5b"
+    ),
+}
+
+
+@pytest.mark.parametrize(("path", "body"), list(KEPT_FINGERPRINTS))
+async def test_a_key_is_fingerprinted_by_method_path_and_body_as_it_always_was(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    path: str,
+    body: str | None,
+) -> None:
+    headers = {**keyed("kept"), "Content-Type": "application/json"}
+    answered = await client.post(path, content=body, headers=headers)
+
+    async with sessions() as session:
+        kept = (await session.execute(select(IdempotencyKey))).scalar_one()
+
+    assert answered.status_code == 201, answered.text
+    assert kept.fingerprint == KEPT_FINGERPRINTS[(path, body)]

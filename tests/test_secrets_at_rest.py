@@ -137,7 +137,7 @@ async def test_without_a_key_ring_a_server_database_makes_no_subscription(
 
     assert (refused.status_code, refused.json()["code"]) == (503, "secret_keys_missing")
     assert "CUSTID_SECRET_KEYS" in refused.json()["detail"]
-    assert "retry-after" in refused.headers
+    assert refused.headers["retry-after"] == "60"  # its operator must act: a minute
     assert listed == []
 
 

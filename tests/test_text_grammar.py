@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
-from app.api.schemas import Instant
+from app.api.models.fields import Instant
 from app.cli import cli
 from app.core import grammar
 from tests.conftest import KeyMaker, bearer

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from app.api.event_schemas import Webhook
+from app.api.models.webhooks import Webhook
 from app.cli import cli
 from app.settings import get_settings
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from app.api.problems import Problem
+from app.api.models.problems import ProblemDetails
 
 TAGS = [
     {"name": "numbers", "description": "Issue numbers and read them back."},
@@ -46,7 +46,7 @@ def links(parameter: str, value: str, operations: dict[str, str]) -> dict[str, A
 def problem_schemas() -> dict[str, Any]:
     """The `Problem` schema and those it refers to, as components."""
     _, schemas = models_json_schema(
-        [(Problem, "serialization")], ref_template="#/components/schemas/{model}"
+        [(ProblemDetails, "serialization")], ref_template="#/components/schemas/{model}"
     )
     return dict(schemas["$defs"])
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import ServicesDep
 from app.api.document import links
-from app.api.event_schemas import Event, EventPage, EventType
+from app.api.models.events import EventPage, EventType, FeedEvent
+from app.api.models.fields import SchemeName
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import SchemeName
 from app.api.security import ReaderActor, auth_errors
 from app.core import grammar
 from app.core.errors import BackendUnavailable, InvalidCursor
@@ -69,6 +69,6 @@ async def events(
     """
     page = await read_feed(services.db, after, event_type or (), scheme or (), limit)
     return EventPage(
-        events=[Event.model_validate(event.payload()) for event in page.events],
+        events=[FeedEvent.model_validate(event.payload()) for event in page.events],
         next_cursor=page.next_cursor,
     )

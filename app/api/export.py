@@ -1,18 +1,16 @@
 """`GET /v1/numbers/export`: numbers with their refs and trail, streamed as CSV or JSON Lines."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ServicesDep
+from app.api.models.export import ExportQuery
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import Instant, Operator, SchemeName
 from app.api.security import ReaderActor, auth_errors
-from app.core import grammar
 from app.core.errors import BackendUnavailable, InvalidExportFilter, UnknownScheme
 from app.core.export import ExportFormat, export_bytes, export_filters
 from app.core.issuing.issuer import Issuer
@@ -20,29 +18,6 @@ from app.core.scopes import Scope
 from app.store.exports import ExportFilters
 
 router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
-
-
-class ExportQuery(BaseModel):
-    """What `GET /v1/numbers/export` takes; an unknown parameter is refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["csv", "jsonl"] = Field(
-        default="csv", description="`csv` (one number per row) or `jsonl` (JSON Lines)."
-    )
-    scheme: SchemeName | None = Field(default=None, description="Only this scheme.")
-    period: Annotated[str, grammar.PERIOD.constraints] | None = Field(
-        default=None,
-        description=f"Only this period key, e.g. 20231015 (`{grammar.NO_PERIOD}`: a scheme "
-        "that never resets).",
-    )
-    operator: Operator | None = Field(
-        default=None,
-        description="Only numbers this operator acted on (issued, retired, ...): any event of "
-        "their trail names them.",
-    )
-    issued_from: Instant | None = Field(default=None, description="Issued at or after.")
-    issued_before: Instant | None = Field(default=None, description="Issued before.")
 
 
 def filters_of(query: ExportQuery, issuer: Issuer) -> ExportFilters:

@@ -25,7 +25,7 @@ from app.encoding import json_bytes
 
 log = structlog.get_logger("custid.access")
 
-Answer = tuple[bytes, list[tuple[bytes, bytes]]]
+RefusalAnswer = tuple[bytes, list[tuple[bytes, bytes]]]
 
 
 class FloodGate:
@@ -44,7 +44,7 @@ class FloodGate:
             trusted_hosts=trusted_proxies,
         )
         # The 429 answers by their Retry-After, rendered once each.
-        self._answers: dict[int, Answer] = {}
+        self._answers: dict[int, RefusalAnswer] = {}
         self.tally = RefusalTally()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,13 +84,13 @@ class FloodGate:
         )
         self.tally.count(address)
 
-    def _answer(self, scope: Scope, seconds: int) -> Answer:
+    def _answer(self, scope: Scope, seconds: int) -> RefusalAnswer:
         refusal: RateLimited = scope["state"]["services"].gatekeeper.address_refusal(seconds)
         body = json_bytes(problem_for(refusal))
         headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(refusal.retry_after).encode()),
+            (b"retry-after", str(refusal.wait_seconds).encode()),
             *((name.lower().encode(), value.encode()) for name, value in refusal.headers.items()),
         ]
         if len(self._answers) > 1000:

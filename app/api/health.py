@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import ServicesDep
+from app.api.models.health import Health, Readiness
 from app.api.problems import RETRY_AFTER
-from app.api.schemas import Health, Readiness
 from app.core.issuing.counters import FallbackCounter
 from app.core.readiness import OK, backend_checks
 
@@ -36,7 +36,7 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
     counter = services.issuer.counter
     if checks["database"] != OK or checks["migrations"] != OK:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        response.headers["Retry-After"] = str(services.db.retry_after)
+        response.headers["Retry-After"] = str(services.settings.retry_after_seconds)
         state = "unavailable"
     elif checks.get("redis", OK) != OK:
         # Without Redis the database counter still issues: degraded, but ready,

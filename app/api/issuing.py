@@ -2,19 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Request, status
 from starlette.responses import Response
 
 from app.api.deps import SchemeName, ServicesDep
 from app.api.direct import DirectRoute
 from app.api.document import links
+from app.api.idempotency import REPLAYED, IdempotencyKeyHeader, claim_of
+from app.api.models.issuing import BatchIssueRequest, IssuedBatchResponse, IssueNumberRequest
+from app.api.models.numbers import NumberRecord
 from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import REPLAYED_HEADER, issue_answer, issued_batch, number_record
-from app.api.schemas import BatchIssueRequest, IssuedBatchResponse, IssueRequest, NumberRecord
+from app.api.rendering import issue_answer, issued_batch, number_record
 from app.api.security import IssuerActor, auth_errors
-from app.core import grammar
-from app.core.audit import Actor
 from app.core.errors import (
     BackendUnavailable,
     IdempotencyConflict,
@@ -25,22 +24,10 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.issuing.idempotency import IdempotencyClaim, fingerprint
 from app.core.scopes import Scope
 
 # The busiest routes: their requests become arguments by a plan made once (see `direct.py`).
 router = APIRouter(prefix="/v1", tags=["numbers"], route_class=DirectRoute)
-
-IdempotencyKey = Annotated[
-    str | None,
-    grammar.IDEMPOTENCY_KEY.constraints,
-    Header(
-        alias="Idempotency-Key",
-        description="Send the same key when retrying: the same body gets the first answer "
-        "(the same numbers) back, marked with `Idempotency-Replayed: true`; a different body "
-        "is a 422. Keys expire after 24 h by default.",
-    ),
-]
 
 ISSUE_ERRORS = {
     **problem_responses(
@@ -69,14 +56,7 @@ NUMBER_LINKS = links(
         "replace_number": "Replace it with a successor.",
     },
 )
-REPLAYED = {
-    REPLAYED_HEADER: {
-        "description": "`true` when this is the answer an earlier request with the same "
-        "Idempotency-Key got.",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-}
-NO_BODY = IssueRequest(attributes={})
+NO_BODY = IssueNumberRequest(attributes={})
 
 
 @router.post(
@@ -100,8 +80,9 @@ async def issue_number(
     scheme: SchemeName,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
-    request: Annotated[IssueRequest | None, Body()] = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+    request: Annotated[IssueNumberRequest | None, Body()] = None,
 ) -> Response:
     """Issue the next number of `scheme`. It is stored before it is returned.
 
@@ -115,7 +96,7 @@ async def issue_number(
         body.attributes,
         actor=actor.acting_as(body.operator),
         ref=body.ref,
-        claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers", body),
+        claim=claim_of(http, actor, idempotency_key, body),
     )
     location = {"Location": f"/v1/numbers/{batch.numbers[0]}"}
     return issue_answer(number_record(batch), batch, location)
@@ -143,7 +124,8 @@ async def issue_batch(
     request: BatchIssueRequest,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Issue `count` consecutive numbers of `scheme` in one transaction: all or none.
 
@@ -154,16 +136,6 @@ async def issue_batch(
         request.count,
         request.attributes,
         actor=actor.acting_as(request.operator),
-        claim=claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/numbers/batch", request),
+        claim=claim_of(http, actor, idempotency_key, request),
     )
     return issue_answer(issued_batch(batch), batch)
-
-
-def claim_of(actor: Actor, key: str | None, path: str, body: BaseModel) -> IdempotencyClaim | None:
-    """The claim an Idempotency-Key makes for this request, if it came with one."""
-    if key is None:
-        return None
-    fields = body.model_dump()
-    if "operator" in fields and fields["operator"] is None:
-        del fields["operator"]  # as bodies were fingerprinted before operators were named
-    return IdempotencyClaim(actor.key_id or "", key, fingerprint("POST", path, fields))

@@ -6,18 +6,18 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
+from app.api.models.fields import Operator
+from app.api.models.lifecycle import (
+    NumberTrail,
+    ReplacementBody,
+    ReplaceRequest,
+    RetireRequest,
+    TrailEntry,
+)
+from app.api.models.numbers import NumberRecord
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.rendering import number_record
 from app.api.routing import ApiRoute
-from app.api.schemas import (
-    NumberEvent,
-    NumberRecord,
-    NumberTrail,
-    Operator,
-    Replacement,
-    ReplaceRequest,
-    RetireRequest,
-)
 from app.api.security import AdminActor, ReaderActor, auth_errors
 from app.core.audit import number_trail
 from app.core.errors import (
@@ -62,7 +62,7 @@ async def retire(
 @router.post(
     "/numbers/{number}/replace",
     status_code=status.HTTP_201_CREATED,
-    response_model=Replacement,
+    response_model=ReplacementBody,
     responses={
         **problem_responses(
             NumberNotFound("20231015999"),
@@ -93,7 +93,7 @@ async def replace(
         request.scheme,
         request.attributes,
     )
-    body = Replacement(
+    body = ReplacementBody(
         replaced=NumberRecord.model_validate(replacement.replaced),
         successor=NumberRecord.model_validate(number_record(replacement.successor)),
     )
@@ -124,4 +124,4 @@ async def events(
     """Who issued, retired, replaced or imported the number or changed its refs: the key and
     the operator, when, why and in which request."""
     trail = await number_trail(services.db, number, operator)
-    return NumberTrail(number=number, events=[NumberEvent.model_validate(e) for e in trail])
+    return NumberTrail(number=number, events=[TrailEntry.model_validate(e) for e in trail])

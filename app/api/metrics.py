@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from app.api.deps import ServicesDep
-from app.core.errors import BackendUnavailable
+from app.core.errors import UNAVAILABLE
 from app.core.forecast import current_forecasts
 from app.core.metrics import CONTENT_TYPE, Snapshot
 from app.core.readiness import OK, backend_checks
@@ -26,7 +26,7 @@ async def metrics(services: ServicesDep) -> Response:
     forecasts = await current_forecasts(services.issuer, services.settings.forecast_window)
     try:
         undelivered = await services.subscriptions.undelivered_ages()
-    except BackendUnavailable:  # the database is down: backend_up says so
+    except UNAVAILABLE:  # the database is down: backend_up says so
         undelivered = {}
     snapshot = Snapshot(
         counter_backend=services.issuer.counter.backend,

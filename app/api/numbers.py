@@ -6,10 +6,9 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import Candidate, Number, ServicesDep
 from app.api.document import links
+from app.api.models.numbers import ListFilters, NumberPageBody, NumberRecord, NumberValidation
 from app.api.problems import problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import ListFilters, NumberPage, NumberRecord
-from app.api.scheme_schemas import NumberValidation
 from app.api.security import ReaderActor, auth_errors
 from app.core.errors import BackendUnavailable, InvalidCursor, NumberNotFound
 from app.core.records import find_issued, find_numbers
@@ -21,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
 
 @router.get(
     "/numbers",
-    response_model=NumberPage,
+    response_model=NumberPageBody,
     responses={
         200: {
             "description": "A page of numbers.",
@@ -42,7 +41,7 @@ router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
 )
 async def list_numbers(
     filters: Annotated[ListFilters, Query()], actor: ReaderActor, services: ServicesDep
-) -> NumberPage:
+) -> NumberPageBody:
     """Issued numbers by `ref`, `scheme`, `operator`, `status` and issue time, a page at a time.
 
     Oldest first, or with `order=newest` the latest first.
@@ -62,7 +61,7 @@ async def list_numbers(
         cursor=filters.cursor,
         limit=filters.limit,
     )
-    return NumberPage(
+    return NumberPageBody(
         numbers=[NumberRecord.model_validate(record) for record in page.numbers],
         next_cursor=page.next_cursor,
     )

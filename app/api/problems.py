@@ -8,46 +8,28 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from app.core import grammar
-from app.core.errors import CustidError, MalformedBody, PayloadTooLarge
+from app.core.errors import (
+    CustidError,
+    MalformedBody,
+    PayloadTooLarge,
+    RateLimited,
+    SecretKeysMissing,
+    as_custid_error,
+)
 from app.core.metrics import Metrics
+from app.store.errors import StoreError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# A missing key ring waits for its operator, not for a backend to come back: a caller is
+# told to wait longer than for an outage.
+OPERATOR_WAIT_SECONDS = 60
 # The OpenAPI `responses` of a route, by status.
 Responses = dict[int | str, dict[str, Any]]
 
 log = structlog.get_logger(__name__)
-
-
-class ValidationIssue(BaseModel):
-    """One thing wrong with a request, where it is."""
-
-    loc: list[str | int] = Field(
-        description="Where: `body`, `query`, `path` or `header`, then "
-        'the field, e.g. ["body", "count"].'
-    )
-    msg: str
-    type: str = Field(description="What kind of problem, e.g. string_pattern_mismatch.")
-
-
-class Problem(BaseModel):
-    """An error, as RFC 9457 describes it, plus a stable machine-readable `code`. Each code
-    may add members of its own (e.g. `scheme`, `retry_after`)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(description="URI naming the kind of problem.")
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="Stable identifier to branch on, e.g. sequence_exhausted.")
-    instance: str | None = Field(default=None, description="The request path.")
-    errors: list[ValidationIssue] | None = Field(
-        default=None, description="With `validation_error`: every problem found, where it is."
-    )
 
 
 class ProblemResponse(JSONResponse):
@@ -83,15 +65,26 @@ def problem_response(
     return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
+def retry_after(error: CustidError, configured_seconds: int) -> int | None:
+    """The Retry-After of `error`: a rate limit's own wait; for any other error the core
+    calls retryable, `configured_seconds` (`CUSTID_RETRY_AFTER_SECONDS`)."""
+    if isinstance(error, RateLimited):
+        return error.wait_seconds
+    if isinstance(error, SecretKeysMissing):
+        return OPERATOR_WAIT_SECONDS
+    return configured_seconds if error.retryable else None
+
+
 async def custid_error_handler(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, CustidError)
-    retry_after = getattr(exc, "retry_after", None)
-    headers = dict(exc.headers)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if exc.status >= 500:
-        log.warning("backend_error", code=exc.code, detail=exc.detail, path=request.url.path)
-    return problem_response(request, problem_for(exc), headers)
+    error = as_custid_error(exc) if isinstance(exc, StoreError) else exc
+    assert isinstance(error, CustidError)
+    headers = dict(error.headers)
+    wait = retry_after(error, request.app.state.retry_after_seconds)
+    if wait is not None:
+        headers["Retry-After"] = str(wait)
+    if error.status >= 500:
+        log.warning("backend_error", code=error.code, detail=error.detail, path=request.url.path)
+    return problem_response(request, problem_for(error), headers)
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -214,9 +207,13 @@ def known_error_codes() -> set[str]:
     return codes
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error, expected or not, with problem details."""
+def install_problem_handlers(app: FastAPI, retry_after_seconds: int) -> None:
+    """Answer every error, expected or not, with problem details; a retryable one says
+    when to try again (`Retry-After`)."""
+    app.state.retry_after_seconds = retry_after_seconds
     app.add_exception_handler(CustidError, custid_error_handler)
+    # The store's own errors, answered as what the core says they mean.
+    app.add_exception_handler(StoreError, custid_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
@@ -287,7 +284,7 @@ def problem_responses(*errors: CustidError, validated: bool = True) -> Responses
     by_status: Responses = {}
     for error, body in examples:
         entry = declared(by_status, error.status, error.title, error.code, body)
-        if getattr(error, "retry_after", None) is not None:
+        if error.retryable:
             entry.setdefault("headers", {}).update(RETRY_AFTER)
         for name, header in ERROR_HEADERS.items():
             if name in error.headers:

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from app.api.deps import Number, ServicesDep
+from app.api.models.numbers import NumberRecord
+from app.api.models.refs import RefAddition
 from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.routing import ApiRoute
-from app.api.schemas import NumberRecord, RefAddition
 from app.api.security import AdminActor, auth_errors
 from app.core import grammar
 from app.core.errors import (

@@ -13,12 +13,10 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from app.api.idempotency import REPLAYED_HEADER
 from app.core.grammar import written_period
 from app.core.issuing.batches import IssuedBatch
 from app.encoding import json_bytes
-
-# Set on an answer given again for an Idempotency-Key the same caller sent before.
-REPLAYED_HEADER = "Idempotency-Replayed"
 
 
 class JSONBytesResponse(Response):

@@ -3,21 +3,20 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, status
+from fastapi import APIRouter, Body, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SchemeName, ServicesDep
 from app.api.document import links
-from app.api.issuing import REPLAYED, IdempotencyKey, claim_of
-from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import REPLAYED_HEADER
-from app.api.reservation_schemas import (
+from app.api.idempotency import REPLAYED, REPLAYED_HEADER, IdempotencyKeyHeader, claim_of
+from app.api.models.reservations import (
     ConfirmRequest,
-    Reservation,
+    ReservationBody,
     ReservedNumber,
     ReserveRequest,
     VoidRequest,
 )
+from app.api.problems import BODY_ERRORS, problem_responses
 from app.api.routing import ApiRoute
 from app.api.security import IssuerActor, ReaderActor, auth_errors
 from app.core import grammar
@@ -68,10 +67,10 @@ RESERVATION_LINKS = links(
 )
 
 
-def reservation_body(state: ReservationState) -> Reservation:
+def reservation_body(state: ReservationState) -> ReservationBody:
     """The API's view of a reservation and its numbers."""
     row = state.reservation
-    return Reservation(
+    return ReservationBody(
         id=row.id,
         scheme=row.scheme,
         status=row.status,
@@ -98,7 +97,7 @@ def answer(state: ReservationState, status_code: int) -> JSONResponse:
 @router.post(
     "/schemes/{scheme}/reservations",
     status_code=status.HTTP_201_CREATED,
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         201: {
             "description": "The reservation; its numbers are stored as reserved.",
@@ -125,7 +124,8 @@ async def reserve(
     scheme: SchemeName,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[ReserveRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Hold `count` numbers of `scheme` (stored, status `reserved`) for the scheme's TTL or
@@ -136,7 +136,7 @@ async def reserve(
     when it is confirmed, in strict order.
     """
     body = request or ReserveRequest(attributes={})
-    claim = claim_of(actor, idempotency_key, f"/v1/schemes/{scheme}/reservations", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.reserve(
         scheme,
         body.count,
@@ -150,7 +150,7 @@ async def reserve(
 
 @router.get(
     "/reservations/{reservation}",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         **problem_responses(
             ReservationNotFound(EXAMPLE_ID),
@@ -163,14 +163,14 @@ async def reserve(
 )
 async def get_reservation(
     reservation: ReservationId, actor: ReaderActor, services: ServicesDep
-) -> Reservation:
+) -> ReservationBody:
     """The reservation, its status and its numbers."""
     return reservation_body(await services.reservations.find(reservation))
 
 
 @router.post(
     "/reservations/{reservation}/confirm",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         200: {"description": "Confirmed: its numbers are issued.", "headers": REPLAYED},
         **problem_responses(
@@ -195,7 +195,8 @@ async def confirm(
     reservation: ReservationId,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[ConfirmRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Issue the reservation's numbers, with the `ref` (one number only) given now.
@@ -204,7 +205,7 @@ async def confirm(
     reservation is voided, and confirming it is a 409 `reservation_expired`.
     """
     body = request or ConfirmRequest()
-    claim = claim_of(actor, idempotency_key, f"/v1/reservations/{reservation}/confirm", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.confirm(
         reservation, body.attributes, body.ref, actor.acting_as(body.operator), claim
     )
@@ -213,7 +214,7 @@ async def confirm(
 
 @router.post(
     "/reservations/{reservation}/void",
-    response_model=Reservation,
+    response_model=ReservationBody,
     responses={
         200: {"description": "Voided: its numbers are never issued.", "headers": REPLAYED},
         **problem_responses(
@@ -229,13 +230,14 @@ async def void(
     reservation: ReservationId,
     actor: IssuerActor,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    http: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
     request: Annotated[VoidRequest | None, Body()] = None,
 ) -> JSONResponse:
     """Give the reservation's numbers up: they stay stored as `voided`, with the reason, and
     are never issued."""
     body = request or VoidRequest()
-    claim = claim_of(actor, idempotency_key, f"/v1/reservations/{reservation}/void", body)
+    claim = claim_of(http, actor, idempotency_key, body)
     state = await services.reservations.void(
         reservation, body.reason, actor.acting_as(body.operator), claim
     )

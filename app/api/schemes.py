@@ -5,21 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from app.api.deps import Candidate, IssuerDep, SchemeName, ServicesDep
-from app.api.problems import BODY_ERRORS, problem_responses
-from app.api.rendering import first_number
-from app.api.reservation_schemas import PartitionGaps, PeriodGaps
-from app.api.routing import ApiRoute
-from app.api.schemas import IssueRequest
-from app.api.scheme_schemas import (
+from app.api.models.gaps import PartitionGapsBody, PeriodGaps
+from app.api.models.issuing import IssueNumberRequest
+from app.api.models.numbers import NumberValidation
+from app.api.models.schemes import (
     Forecast,
-    NumberValidation,
     PartitionUtilisation,
     PreviewResponse,
     SchemeDetail,
     SchemeList,
     SchemeSummary,
-    Utilisation,
+    UtilisationBody,
 )
+from app.api.problems import BODY_ERRORS, problem_responses
+from app.api.rendering import first_number
+from app.api.routing import ApiRoute
 from app.api.security import auth_errors, require
 from app.core import grammar
 from app.core.errors import (
@@ -78,7 +78,7 @@ async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDe
     return SchemeDetail(
         **summarise(found, issuer).model_dump(),
         versions=[version.version for version in issuer.schemes.versions(found.name)],
-        utilisation=Utilisation(
+        utilisation=UtilisationBody(
             period=usage.period,
             capacity=usage.capacity,
             share=usage.share,
@@ -125,7 +125,7 @@ def forecast_answer(forecast: SchemeForecast) -> Forecast:
 async def preview_number(
     scheme: SchemeName,
     issuer: IssuerDep,
-    request: Annotated[IssueRequest | None, Body()] = None,
+    request: Annotated[IssueNumberRequest | None, Body()] = None,
 ) -> PreviewResponse:
     """Render the number the next issue would give; no sequence value is consumed."""
     attributes = request.attributes if request is not None else {}
@@ -189,7 +189,7 @@ async def gaps(
     return PeriodGaps(
         scheme=found.name,
         period=key,
-        partitions=[PartitionGaps.model_validate(part.as_dict()) for part in by_partition],
+        partitions=[PartitionGapsBody.model_validate(part.as_dict()) for part in by_partition],
     )
 
 

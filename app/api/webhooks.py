@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.document import links
-from app.api.event_schemas import (
+from app.api.models.webhooks import (
     NewWebhook,
     Redelivery,
     SecretRotation,

@@ -10,7 +10,7 @@ import typer
 from app.cli import trail
 from app.cli.database import use_database
 from app.cli.refusals import command_settings
-from app.core.errors import BackendUnavailable, NotFound
+from app.core.errors import UNAVAILABLE, NotFound, as_custid_error
 from app.core.grammar import written_period
 from app.logs import configure_logging
 from app.settings import Settings
@@ -70,8 +70,8 @@ def check(
             typer.echo(format_gaps(*found, as_json=as_json))
             raise typer.Exit(0)
         report = asyncio.run(run_check(settings))
-    except BackendUnavailable as exc:
-        typer.echo(f"custid check: {exc.detail}", err=True)
+    except UNAVAILABLE as exc:
+        typer.echo(f"custid check: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(2) from exc
     except NotFound as exc:  # no such scheme, or no such period of it
         typer.echo(f"custid check: {exc.detail}", err=True)

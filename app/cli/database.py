@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from app.cli.refusals import Refused, Unreachable, command_settings
-from app.core.errors import CustidError
+from app.core.errors import CustidError, as_custid_error
 from app.settings import Settings
+from app.store.errors import StoreError
 
 if TYPE_CHECKING:
     from app.store.database import Database
@@ -41,8 +42,8 @@ def run_on_database(work: Work[T], *, creates: bool = False) -> T:
     settings = use_database(creates=creates)
     try:
         return asyncio.run(with_database(settings, work))
-    except CustidError as exc:
-        typer.echo(f"custid: {exc.detail}", err=True)
+    except (CustidError, StoreError) as exc:
+        typer.echo(f"custid: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(1) from exc
 
 
@@ -73,9 +74,7 @@ async def with_database(settings: Settings, work: Work[T]) -> T:
     """`work` on a short-lived connection pool."""
     from app.store.database import Database
 
-    db = Database.connect(
-        settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
-    )
+    db = Database.connect(settings.sqlalchemy_url, settings.backend_timeout_seconds)
     try:
         return await work(db)
     finally:
@@ -117,13 +116,13 @@ def migrate_database(settings: Settings, then: str = "run this again") -> None:
     line. `then` is the step after creating a missing PostgreSQL database."""
     from sqlalchemy.exc import DBAPIError
 
-    from app.core.sealing import KeyRingMissing
+    from app.core.sealing import KeyRingMissing, configured_key_ring
     from app.store.database import is_database_outage, sqlstate_of
-    from app.store.migrations import upgrade_configured
+    from app.store.migrations import upgrade_to_head
 
     where = database_in_use(settings)
     try:
-        upgrade_configured(settings)
+        upgrade_to_head(settings.sqlalchemy_url, configured_key_ring(settings))
     except KeyRingMissing as exc:  # secrets to seal and no CUSTID_SECRET_KEYS
         raise Refused(str(exc)) from None
     except (OSError, DBAPIError) as exc:

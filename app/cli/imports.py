@@ -12,9 +12,10 @@ from typing import IO, TYPE_CHECKING
 import typer
 
 from app.cli.database import use_database
-from app.core.errors import CustidError, ImportRejected
+from app.core.errors import CustidError, ImportRejected, as_custid_error
 from app.logs import configure_logging
 from app.settings import Settings
+from app.store.errors import StoreError
 
 if TYPE_CHECKING:
     from app.core.imports import ImportResult, LegacyRow
@@ -55,8 +56,8 @@ def import_numbers(
             typer.echo(f"{file}:{problem['line']}: {problem['problem']}", err=True)
         typer.echo(f"custid import: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
-    except CustidError as exc:
-        typer.echo(f"custid import: {exc.detail}", err=True)
+    except (CustidError, StoreError) as exc:
+        typer.echo(f"custid import: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
         f"{result.scheme}: {result.lines} lines, {result.imported} numbers imported, "

@@ -9,7 +9,7 @@ import typer
 
 from app.cli.database import use_database
 from app.cli.refusals import command_settings
-from app.core.errors import BackendUnavailable
+from app.core.errors import UNAVAILABLE, as_custid_error
 from app.logs import configure_logging
 from app.settings import Settings
 
@@ -31,8 +31,8 @@ def audit(as_json: bool, checkpoint_file: Path | None) -> None:
         raise typer.Exit(2) from exc
     try:
         report, checkpoint = asyncio.run(_audit(settings, key))
-    except BackendUnavailable as exc:
-        typer.echo(f"custid check: {exc.detail}", err=True)
+    except UNAVAILABLE as exc:
+        typer.echo(f"custid check: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_audit(report))
     if checkpoint is not None and checkpoint_file is not None:
@@ -146,8 +146,8 @@ def verify_checkpoint(
     use_database()
     try:
         report, stored = asyncio.run(_stored_link(settings, checkpoint.position))
-    except BackendUnavailable as exc:
-        typer.echo(f"custid verify-checkpoint: {exc.detail}", err=True)
+    except UNAVAILABLE as exc:
+        typer.echo(f"custid verify-checkpoint: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(2) from exc
     if stored != checkpoint.head:
         typer.echo(

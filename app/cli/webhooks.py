@@ -39,7 +39,7 @@ def with_subscriptions(
     """Run `work` on the configured database's subscriptions; a custid error exits 1."""
     from app.core.clock import system_clock
     from app.core.events.subscriptions import Subscriptions
-    from app.store.migrations import configured_key_ring
+    from app.core.sealing import configured_key_ring
 
     settings = command_settings()
 

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 
 from app.api.deps import services_of
-from app.api.export import ExportQuery, export_file_name, filters_of
+from app.api.export import export_file_name, filters_of
+from app.api.models.export import ExportQuery
 from app.api.pages import CONSOLE_PATH
 from app.console.charts import Bar, Guide, bar_chart
 from app.console.forecasts import forecast_text, scheme_forecast
@@ -23,8 +24,9 @@ from app.core.activity import (
     latest_events,
     search_trail,
 )
-from app.core.errors import CustidError, UnknownScheme
+from app.core.errors import CustidError, UnknownScheme, as_custid_error
 from app.core.export import ExportFormat, export_bytes
+from app.store.errors import StoreError
 from schemes import Scheme
 
 router = APIRouter(prefix=CONSOLE_PATH, include_in_schema=False)
@@ -191,8 +193,9 @@ async def redeliver(
         return await render_webhooks(request, operator, 403, "Your key lacks numbers:admin.")
     try:
         await services_of(request).subscriptions.redeliver(subscription, from_event.strip())
-    except CustidError as exc:
-        return await render_webhooks(request, operator, exc.status, exc.detail)
+    except (CustidError, StoreError) as exc:
+        error = as_custid_error(exc)
+        return await render_webhooks(request, operator, error.status, error.detail)
     return RedirectResponse(
         f"{CONSOLE_PATH}/webhooks?{urlencode({'done': subscription})}", status_code=303
     )

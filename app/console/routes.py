@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import services_of
+from app.api.models.numbers import ListFilters
 from app.api.pages import CONSOLE_PATH
-from app.api.schemas import ListFilters
 from app.api.security import client_address
 from app.console.forecasts import forecast_text, scheme_forecast
 from app.console.session import (
@@ -28,12 +28,19 @@ from app.console.session import (
     signed_in,
 )
 from app.core.audit import number_trail
-from app.core.errors import CustidError, NumberNotFound, RateLimited, Unauthorized
+from app.core.errors import (
+    CustidError,
+    NumberNotFound,
+    RateLimited,
+    Unauthorized,
+    as_custid_error,
+)
 from app.core.lifecycle import replace_number, retire_number
 from app.core.records import find_issued, find_numbers
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
+from app.store.errors import StoreError
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(prefix=CONSOLE_PATH, include_in_schema=False)
@@ -83,7 +90,7 @@ async def login(request: Request, api_key: FormText, csrf_token: CsrfField) -> R
     except Unauthorized:
         return page(request, "login.html", None, 401, error="That API key is not valid.")
     except RateLimited as exc:
-        message = f"Too many failed sign-ins; try again in {exc.retry_after} s."
+        message = f"Too many failed sign-ins; try again in {exc.wait_seconds} s."
         return page(request, "login.html", None, 429, error=message)
     if Scope.READ.value not in caller.scopes:
         return page(request, "login.html", None, 403, error="That key lacks numbers:read.")
@@ -177,8 +184,8 @@ async def numbers_page(
         records = found.numbers
         if found.next_cursor is not None:
             next_link = "?" + urlencode({**chosen, "cursor": found.next_cursor})
-    except CustidError as exc:
-        error = exc.detail
+    except (CustidError, StoreError) as exc:
+        error = as_custid_error(exc).detail
     except ValueError:
         error = "Choose a status and an order from the lists."
     return page(
@@ -273,8 +280,9 @@ async def change_number(
         else:
             replacement = await replace_number(services.issuer, number, reason.strip(), actor)
             target = replacement.successor.numbers[0]
-    except CustidError as exc:
-        return await render_number(request, operator, number, exc.status, error=exc.detail)
+    except (CustidError, StoreError) as exc:
+        failed = as_custid_error(exc)
+        return await render_number(request, operator, number, failed.status, error=failed.detail)
     query = urlencode({"done": ACTIONS[action], "from": number})
     return RedirectResponse(
         f"{CONSOLE_PATH}/numbers/{quote(target, safe='')}?{query}", status_code=303

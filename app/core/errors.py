@@ -32,15 +32,21 @@
     ├── ReservationSettled       409 invalid_transition
     ├── ReservationExpired       409 reservation_expired
     ├── RefConflict              409 ref_conflict
-    ├── IdempotencyInProgress    409 idempotency_in_progress (with Retry-After)
-    ├── RateLimited              429 rate_limited (with Retry-After, RateLimit, RateLimit-Policy)
-    ├── BackendUnavailable       503 backend_unavailable (with Retry-After)
+    ├── IdempotencyInProgress    409 idempotency_in_progress (retryable)
+    ├── RateLimited              429 rate_limited (retryable after its own wait; RateLimit,
+    │                                RateLimit-Policy)
+    ├── BackendUnavailable       503 backend_unavailable (retryable)
     │   └── CounterContention        counter_contention
-    ├── SecretKeysMissing        503 secret_keys_missing (with Retry-After)
-    └── Overloaded               503 overloaded (with Retry-After)
+    ├── SecretKeysMissing        503 secret_keys_missing (retryable)
+    └── Overloaded               503 overloaded (retryable)
 
 Request bodies that fail validation are reported by the HTTP layer as 422
-`validation_error`; everything the core can say is above.
+`validation_error`; everything the core can say is above. The core says only
+whether an error is `retryable`: how long to wait (`Retry-After`) is the HTTP
+layer's to say, from its settings; a rate limit's computed wait is data it carries.
+
+The store raises its own errors (`app.store.errors`); `as_custid_error` says what
+they mean here.
 """
 
 from collections.abc import Iterable
@@ -48,6 +54,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from app.core.grammar import written_period
+from app.store.errors import StoreError, StoreUnavailable
 
 
 class CustidError(Exception):
@@ -56,6 +63,8 @@ class CustidError(Exception):
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+    # Whether the same request may succeed if sent again later, unchanged.
+    retryable: ClassVar[bool] = False
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -222,13 +231,13 @@ class IdempotencyInProgress(CustidError):
     code = "idempotency_in_progress"
     status = 409
     title = "Idempotent request in progress"
+    retryable = True
 
-    def __init__(self, key: str, retry_after: int = 1) -> None:
+    def __init__(self, key: str) -> None:
         super().__init__(
             f"a request with Idempotency-Key {key!r} is still being answered; retry later",
             key=key,
         )
-        self.retry_after = retry_after
 
 
 class InvalidTransition(CustidError):
@@ -404,20 +413,19 @@ class BackendUnavailable(CustidError):
     code = "backend_unavailable"
     status = 503
     title = "Backend unavailable"
+    retryable = True
 
-    def __init__(self, backend: str, retry_after: int = 2, detail: str | None = None) -> None:
+    def __init__(self, backend: str, detail: str | None = None) -> None:
         super().__init__(detail or f"the {backend} backend is unreachable", backend=backend)
-        self.retry_after = retry_after
 
 
 class CounterContention(BackendUnavailable):
     code = "counter_contention"
     title = "Counter contention"
 
-    def __init__(self, scheme: str, attempts: int, retry_after: int = 1) -> None:
+    def __init__(self, scheme: str, attempts: int) -> None:
         super().__init__(
             "counter",
-            retry_after,
             f"scheme {scheme!r}: every stored number collided after {attempts} attempts",
         )
 
@@ -426,10 +434,10 @@ class Overloaded(CustidError):
     code = "overloaded"
     status = 503
     title = "Overloaded"
+    retryable = True
 
-    def __init__(self, retry_after: int = 1) -> None:
+    def __init__(self) -> None:
         super().__init__("too many numbers are waiting to be issued; try again shortly")
-        self.retry_after = retry_after
 
 
 class MalformedBody(CustidError):
@@ -454,28 +462,50 @@ class RateLimited(CustidError):
     code = "rate_limited"
     status = 429
     title = "Too many requests"
+    retryable = True
 
-    def __init__(self, policy: str, quota: int, window_seconds: int, retry_after: int) -> None:
+    def __init__(self, policy: str, quota: int, window_seconds: int, wait_seconds: int) -> None:
         super().__init__(
             f"more than {quota} requests in {window_seconds} s ({policy} limit); "
-            f"retry in {retry_after} s",
+            f"retry in {wait_seconds} s",
             policy=policy,
         )
-        self.retry_after = retry_after
+        # Not a setting: how long until the limit's window lets this caller in again.
+        self.wait_seconds = wait_seconds
         # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers): the policy, and
         # nothing left of it until the window resets.
         self.headers["RateLimit-Policy"] = f'"{policy}";q={quota};w={window_seconds}'
-        self.headers["RateLimit"] = f'"{policy}";r=0;t={retry_after}'
+        self.headers["RateLimit"] = f'"{policy}";r=0;t={wait_seconds}'
 
 
 class SecretKeysMissing(CustidError):
     code = "secret_keys_missing"
     status = 503
     title = "Secret keys missing"
+    # Retryable once its operator has set the key ring: no request of the caller's can fix it.
+    retryable = True
 
-    def __init__(self, retry_after: int = 60) -> None:
+    def __init__(self) -> None:
         super().__init__(
             "webhook secrets are sealed at rest and this service has no key ring: its operator "
             "must set CUSTID_SECRET_KEYS (`custid secrets new-key` makes a key)"
         )
-        self.retry_after = retry_after
+
+
+# What tells of a backend that cannot answer now, whichever layer noticed: the store's
+# own outage or the core's (Redis, a counter that kept colliding). Work that carries on
+# without the backend (metrics, forecasts, a background start) catches these.
+UNAVAILABLE = (BackendUnavailable, StoreUnavailable)
+
+
+def as_custid_error(error: CustidError | StoreError) -> CustidError:
+    """What a store error means to a caller: an unreachable store is `BackendUnavailable`.
+
+    The store raises its own errors and knows nothing of codes and statuses; the layers
+    that answer callers ask here rather than each deciding what a store error means.
+    """
+    if isinstance(error, CustidError):
+        return error
+    if isinstance(error, StoreUnavailable):
+        return BackendUnavailable(error.backend)
+    return CustidError(str(error))

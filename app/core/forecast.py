@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.core.errors import BackendUnavailable
+from app.core.errors import UNAVAILABLE
 from app.core.issuing.issuer import Issuer
 from app.core.utilisation import Utilisation
 from app.store import numbers as number_rows
@@ -194,6 +194,6 @@ async def current_forecasts(
                     rows = await number_rows.usage_by_partition(session, scheme.name, period)
                 used = {partition: highest for partition, _, highest in rows}
             forecasts.append(await forecast_scheme(scheme, issuer.db, used, now, window))
-        except BackendUnavailable:
+        except UNAVAILABLE:
             continue
     return forecasts

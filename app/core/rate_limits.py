@@ -103,7 +103,7 @@ class AbuseLimits:
         try:
             await self._hit("address", self.client_item, address)
         except RateLimited as refused:
-            self._block(address, refused.retry_after)
+            self._block(address, refused.wait_seconds)
             raise
         try:
             stats = await self._limiter().get_window_stats(self.client_item, "address", address)

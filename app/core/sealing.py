@@ -26,6 +26,8 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 FORMAT = "v1"
@@ -120,6 +122,14 @@ def key_ring_for(configured: str | None, data_dir: Path | None) -> KeyRing | Non
     if data_dir is None:
         return None
     return KeyRing.parse(",".join(read_key_file(data_dir / KEY_FILE_NAME).splitlines()))
+
+
+def configured_key_ring(settings: Settings) -> KeyRing | None:
+    """The key ring `settings` name (`CUSTID_SECRET_KEYS`), or on the embedded default the
+    key file of its data directory (created on first use); None on a server database
+    given no ring."""
+    configured = settings.secret_keys.get_secret_value() if settings.secret_keys else None
+    return key_ring_for(configured, settings.data_dir if settings.is_embedded else None)
 
 
 def read_key_file(path: Path) -> str:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.core.errors import BackendUnavailable
+from app.core.errors import UNAVAILABLE
 from app.core.issuing.issuer import Issuer
 from app.store import numbers as number_rows
 from app.store import statistics
@@ -80,6 +80,6 @@ async def utilisation_by_scheme(issuer: Issuer) -> SchemeUtilisation:
                 async with issuer.db.session() as session:
                     issued = await statistics.count_in_period(session, scheme.name, period)
                 used.random_space[scheme.name] = issued / scheme.space_size
-        except BackendUnavailable:
+        except UNAVAILABLE:
             continue
     return used

@@ -1,4 +1,4 @@
-"""The database: its engine, its sessions, and an outage answered as 503 with Retry-After.
+"""The database: its engine, its sessions, and an outage raised as `StoreUnavailable`.
 
 PostgreSQL through asyncpg, or the embedded SQLite file through aiosqlite.
 Everything above the store reaches the database through one `Database`, so
@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-# The errors every layer raises live in the core; this is the one the store raises.
-from app.core.errors import BackendUnavailable
+from app.store.errors import StoreUnavailable
 from app.store.tls import postgres_connect_args
 
 # SQLSTATEs of a server that is there but will not serve: any connection
@@ -58,12 +57,10 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 class Database:
-    """The service's database: sessions from one pool; an outage becomes `BackendUnavailable`."""
+    """The service's database: sessions from one pool; an outage becomes `StoreUnavailable`."""
 
-    def __init__(self, engine: AsyncEngine, retry_after: int = 2, timeout: float = 5.0) -> None:
+    def __init__(self, engine: AsyncEngine, timeout: float = 5.0) -> None:
         self.engine = engine
-        # How long a caller should wait before trying again while the database is down.
-        self.retry_after = retry_after
         self._timeout = timeout
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._driver_pool: asyncpg.Pool | None = None
@@ -71,9 +68,9 @@ class Database:
         self._local_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
-    def connect(cls, url: str, timeout_seconds: float, retry_after: int = 2) -> "Database":
+    def connect(cls, url: str, timeout_seconds: float) -> "Database":
         """A database for `url`; connections open on first use."""
-        return cls(create_engine(url, timeout_seconds), retry_after, timeout_seconds)
+        return cls(create_engine(url, timeout_seconds), timeout_seconds)
 
     @property
     def dialect(self) -> str:
@@ -82,12 +79,12 @@ class Database:
 
     @asynccontextmanager
     async def outage_guard(self) -> AsyncIterator[None]:
-        """Report an unreachable database as a 503 instead of a crash."""
+        """Report an unreachable database as `StoreUnavailable` (retryable), not a crash."""
         try:
             yield
         except Exception as exc:
             if is_database_outage(exc):
-                raise BackendUnavailable("database", self.retry_after) from exc
+                raise StoreUnavailable("database") from exc
             raise
 
     @asynccontextmanager
@@ -126,7 +123,7 @@ class Database:
                             connection.terminate()
                         await pool.expire_connections()
                         if is_read_only(exc):
-                            raise BackendUnavailable("database", self.retry_after) from exc
+                            raise StoreUnavailable("database") from exc
                     raise
 
     async def _open_driver_pool(self) -> asyncpg.Pool:
@@ -253,7 +250,7 @@ def create_engine(url: str, timeout_seconds: float) -> AsyncEngine:
         pool_timeout=timeout_seconds,
         # No pre-ping: it costs a round trip per checkout, and a demoted primary would
         # pass it. A connection found dead or read-only invalidates the pool, and
-        # that one request answers 503 with Retry-After.
+        # that one request fails as `StoreUnavailable`, which a caller may retry.
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
     event.listen(engine.sync_engine, "handle_error", _demoted_primary_is_a_disconnect)

@@ -1,7 +1,6 @@
 """Running the Alembic migrations in `migrations/` from code (CLI, start-up, tests)."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -11,18 +10,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.core.sealing import KeyRing
-
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def alembic_config(database_url: str, key_ring: "KeyRing | None" = None) -> Config:
+def alembic_config(database_url: str, key_ring: object | None = None) -> Config:
     """An Alembic configuration aimed at `database_url`, independent of the working directory.
 
-    `key_ring` seals (or, downgrading, opens) the secrets a migration moves.
+    `key_ring` (the core's `KeyRing`, handed down by whoever runs the migrations) seals
+    (or, downgrading, opens) the secrets a migration moves; the store only passes it on.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -31,24 +26,9 @@ def alembic_config(database_url: str, key_ring: "KeyRing | None" = None) -> Conf
     return config
 
 
-def upgrade_to_head(database_url: str, key_ring: "KeyRing | None" = None) -> None:
+def upgrade_to_head(database_url: str, key_ring: object | None = None) -> None:
     """Apply every migration not yet applied. Must not run inside an event loop."""
     command.upgrade(alembic_config(database_url, key_ring), "head")
-
-
-def configured_key_ring(settings: Settings) -> "KeyRing | None":
-    """The key ring `settings` name (`CUSTID_SECRET_KEYS`), or on the embedded default the
-    key file of its data directory (created on first use); None on a server database
-    given no ring."""
-    from app.core.sealing import key_ring_for
-
-    configured = settings.secret_keys.get_secret_value() if settings.secret_keys else None
-    return key_ring_for(configured, settings.data_dir if settings.is_embedded else None)
-
-
-def upgrade_configured(settings: Settings) -> None:
-    """Bring the configured database to the newest migration, with its key ring."""
-    upgrade_to_head(settings.sqlalchemy_url, configured_key_ring(settings))
 
 
 def head_revision() -> str | None:

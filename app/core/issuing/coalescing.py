@@ -58,13 +58,11 @@ class Coalescer(Generic[K, J]):
         run_group: Callable[[K, list[J]], Awaitable[None]],
         max_group_weight: int,
         max_queued_weight: int,
-        retry_after: int,
         max_in_flight: int = 2,
     ) -> None:
         self._run_group = run_group
         self._max_group_weight = max_group_weight
         self._max_queued_weight = max_queued_weight
-        self._retry_after = retry_after
         self._max_in_flight = max_in_flight
         self._queues: dict[K, KeyQueue[J]] = {}
         self._queued_weight = 0
@@ -79,7 +77,7 @@ class Coalescer(Generic[K, J]):
     def enqueue(self, key: K, job: J) -> None:
         """Queue `job` under `key`; its outcome arrives on `job.outcome`."""
         if self._queued_weight + job.weight > self._max_queued_weight:
-            raise Overloaded(self._retry_after)
+            raise Overloaded()
         self._queued_weight += job.weight
         queue = self._queues.setdefault(key, KeyQueue())
         queue.jobs.append(job)

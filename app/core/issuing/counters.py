@@ -116,12 +116,12 @@ REDIS_OUTAGES = (
 
 
 @asynccontextmanager
-async def redis_guard(retry_after: int) -> AsyncIterator[None]:
-    """Report an unreachable Redis as a 503 instead of a crash."""
+async def redis_guard() -> AsyncIterator[None]:
+    """Report an unreachable Redis as `BackendUnavailable` (retryable), not a crash."""
     try:
         yield
     except REDIS_OUTAGES as exc:
-        raise BackendUnavailable("redis", retry_after) from exc
+        raise BackendUnavailable("redis") from exc
 
 
 class RedisCounter:
@@ -133,10 +133,9 @@ class RedisCounter:
 
     backend = "redis"
 
-    def __init__(self, redis: RedisClient, key_prefix: str, retry_after: int) -> None:
+    def __init__(self, redis: RedisClient, key_prefix: str) -> None:
         self._redis = redis
         self._prefix = key_prefix
-        self._retry_after = retry_after
         self._reserve = redis.register_script(RESERVE_SCRIPT)
         self._raise = redis.register_script(RAISE_SCRIPT)
 
@@ -144,22 +143,22 @@ class RedisCounter:
         return f"{self._prefix}:{key.scheme}:{key.period}:{key.partition}"
 
     async def ping(self) -> None:
-        async with redis_guard(self._retry_after):
+        async with redis_guard():
             await self._redis.ping()
 
     async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
-        async with redis_guard(self._retry_after):
+        async with redis_guard():
             code, value = await self._reserve(keys=[self.redis_key(key)], args=[n, limit])
         return Reservation(OUTCOME_CODES[int(code)], int(value))
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         # A relative TTL, so a skewed or injected clock cannot expire a key at once.
         expiry = "" if ttl is None else str(max(int(ttl.total_seconds()), 1))
-        async with redis_guard(self._retry_after):
+        async with redis_guard():
             await self._raise(keys=[self.redis_key(key)], args=[value, expiry])
 
     async def current(self, key: CounterKey) -> int | None:
-        async with redis_guard(self._retry_after):
+        async with redis_guard():
             value = await self._redis.get(self.redis_key(key))
         return None if value is None else int(value)
 
@@ -167,7 +166,7 @@ class RedisCounter:
         # Partitions are not known in advance, so their keys are found by SCAN; the
         # keyspace is small (keys expire soon after their period) and this runs per scrape.
         head = self.redis_key(CounterKey(scheme, period, ""))
-        async with redis_guard(self._retry_after):
+        async with redis_guard():
             pattern = glob_escape(head) + "*"
             # On a Cluster, scan_iter walks every primary, and the pipeline sends
             # each GET to the node holding its key (one MGET could span slots).

@@ -79,7 +79,7 @@ async def issue_gapless(
             # A stored number the counter did not know of: move past it, then try again.
             async with db.transaction() as resync:
                 await _seed(resync, key, clock)
-    raise CounterContention(scheme.name, max_attempts, db.retry_after)
+    raise CounterContention(scheme.name, max_attempts)
 
 
 async def _seed(session: AsyncSession, key: CounterKey, clock: Clock) -> None:

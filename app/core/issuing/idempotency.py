@@ -104,9 +104,7 @@ class IdempotencyKeys:
     _lookups: Coalescer[str, Lookup] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._lookups = Coalescer(
-            self._look_up, MAX_LOOKUPS_TOGETHER, self.max_queued_lookups, self.db.retry_after
-        )
+        self._lookups = Coalescer(self._look_up, MAX_LOOKUPS_TOGETHER, self.max_queued_lookups)
 
     async def once(
         self, claim: IdempotencyClaim, issue: Callable[[], Awaitable[IssuedBatch]]
@@ -120,7 +118,7 @@ class IdempotencyKeys:
             try:
                 first = await asyncio.wait_for(asyncio.shield(outcome), self.wait_seconds)
             except TimeoutError:
-                raise IdempotencyInProgress(claim.key, self.db.retry_after) from None
+                raise IdempotencyInProgress(claim.key) from None
             return replace(first, replayed=True)
         outcome = asyncio.get_running_loop().create_future()
         self._running[claim.slot] = (claim.fingerprint, outcome)
@@ -233,7 +231,7 @@ class IdempotencyKeys:
         """The answer a concurrent request elsewhere kept for `claim`."""
         kept = (await self.find([claim])).get(claim.slot)
         if kept is None:  # the answer expired in between: the caller may simply retry
-            raise IdempotencyInProgress(claim.key, self.db.retry_after)
+            raise IdempotencyInProgress(claim.key)
         return self.answer(claim, kept)
 
     async def purge_expired(self) -> int:

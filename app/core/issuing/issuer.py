@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import Action, Actor, record
 from app.core.clock import Clock
 from app.core.errors import (
-    BackendUnavailable,
+    UNAVAILABLE,
     CounterContention,
     CustidError,
     InvalidAttributes,
@@ -65,6 +65,7 @@ from app.store import groups as group_rows
 from app.store import numbers as number_rows
 from app.store import refs as ref_rows
 from app.store.database import Database
+from app.store.errors import StoreError
 from app.store.gaps import SkippedRange
 from app.store.models import IssuedNumber
 from schemes import Catalog, InvalidAttribute, SchemeDefinition
@@ -109,7 +110,6 @@ class Issuer:
             self._issue_group,
             MAX_GROUP_NUMBERS,
             self.max_queued_numbers,
-            self.db.retry_after,
             GROUPS_IN_FLIGHT_PER_KEY,
         )
 
@@ -299,7 +299,7 @@ class Issuer:
                 attempt=attempt,
             )
             await self._resync(key, instant, scheme, missing=False)
-        raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
+        raise CounterContention(scheme.name, self.max_attempts)
 
     async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
         """The requests still to issue: those whose key was answered before get that answer
@@ -310,7 +310,7 @@ class Issuer:
             try:
                 if kept := await request.lookup.outcome:
                     request.finish(self.idempotency.answer(request.claim, kept))
-            except CustidError as exc:  # a conflict, or the database down for this lookup
+            except (CustidError, StoreError) as exc:  # a conflict, or the database down
                 request.fail(exc)
         return [request for request in requests if not request.outcome.done()]
 
@@ -324,7 +324,7 @@ class Issuer:
         assert request.claim is not None
         try:
             request.finish(await self.idempotency.answered_elsewhere(request.claim))
-        except CustidError as exc:
+        except (CustidError, StoreError) as exc:
             request.fail(exc)
 
     async def _reserve(
@@ -340,7 +340,7 @@ class Issuer:
                     scheme.name, key.period, scheme.capacity, reservation.value, n
                 )
             await self._resync(key, instant, scheme, missing=True)
-        raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
+        raise CounterContention(scheme.name, self.max_attempts)
 
     async def resync_counter(self, key: CounterKey, scheme: SchemeDefinition) -> None:
         """Raise the counter of `key` to the highest sequence stored for it (after an import)."""
@@ -359,7 +359,7 @@ class Issuer:
         """
         before = None
         if not missing:
-            with suppress(BackendUnavailable):  # raise_to below fails over, and seeds the key
+            with suppress(*UNAVAILABLE):  # raise_to below fails over, and seeds the key
                 before = await self.counter.current(key)
         async with self.db.session() as session:
             stored = await number_rows.highest_seq(session, key.scheme, key.period, key.partition)

@@ -1,69 +1,13 @@
-"""Request and response bodies of the event feed and the webhook subscriptions."""
+"""Bodies of the webhook subscriptions."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.schemas import RECORD_EXAMPLE, NumberRecord, SchemeName
+from app.api.models.events import FEED_CURSOR_EXAMPLE, EventType
+from app.api.models.fields import SchemeName
 from app.core import grammar
-
-EventType = Literal[
-    "number.issued",
-    "number.retired",
-    "number.replaced",
-    "number.ref_added",
-    "number.ref_removed",
-    "number.imported",
-    "number.reserved",
-    "number.confirmed",
-    "number.voided",
-    "number.reused",
-]
-EVENT_EXAMPLE: dict[str, Any] = {
-    "id": "evt_1042",
-    "type": "number.issued",
-    "occurred_at": "2023-10-15T01:02:03.456789Z",
-    "actor": "key_5f2c9a0e1b7d4c38",
-    "operator": "SALES-0042",
-    "request_id": "walk-1",
-    "reason": None,
-    "number": RECORD_EXAMPLE,
-    "details": {"scheme": "daily", "ref": "crm:acct-991"},
-}
-FEED_CURSOR_EXAMPLE = "ZTo3MzkxOjEwNDI"
-
-
-class Event(BaseModel):
-    """Something that happened to a number. Webhook bodies are this, one event each."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
-
-    id: str = Field(description="Stable: the same event always has this id. Deduplicate on it.")
-    type: EventType
-    occurred_at: datetime
-    actor: str | None = Field(description="The API key that acted; null when auth was off.")
-    operator: str | None = Field(default=None, description="The person acting, if named.")
-    request_id: str | None
-    reason: str | None
-    number: NumberRecord = Field(description="The number's record as it stood after the change.")
-    details: dict[str, Any]
-
-
-class EventPage(BaseModel):
-    """Events in feed order, and the cursor to read on from."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"events": [EVENT_EXAMPLE], "next_cursor": FEED_CURSOR_EXAMPLE}]
-        }
-    )
-
-    events: list[Event]
-    next_cursor: str = Field(
-        description="Pass as `after` to read on; the same cursor again when nothing was new."
-    )
-
 
 WEBHOOK_EXAMPLE: dict[str, Any] = {
     "id": "whk_8c1f2b3a4d5e6f70",
@@ -146,6 +90,8 @@ Url = Annotated[
         json_schema_extra={"pattern": grammar.WEBHOOK_URL.pattern},
     ),
 ]
+
+
 Description = Annotated[
     str,
     grammar.DESCRIPTION.constraints,

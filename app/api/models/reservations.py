@@ -1,22 +1,13 @@
-"""Request and response bodies of reservations and of the gaps of a period."""
+"""Bodies of the reservation routes: hold numbers, then confirm or void them."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.api.schemas import (
-    RECORD_EXAMPLE,
-    AttributeMap,
-    Attributes,
-    Count,
-    NumberRecord,
-    Operator,
-    Period,
-    Ref,
-    integral,
-)
-from app.api.schemas import Reason as RequiredReason
+from app.api.models.fields import AttributeMap, AttributesField, Count, Operator, Ref, integral
+from app.api.models.fields import Reason as RequiredReason
+from app.api.models.numbers import RECORD_EXAMPLE, NumberRecord
 
 # About 31 years: longer than any scheme's `max_reservation_ttl`, and short enough that an
 # expiry is always a date every backend stores.
@@ -35,7 +26,7 @@ class ReserveRequest(BaseModel):
     )
 
     count: Count = Field(default=1, description="How many numbers, 1 to 10,000.")
-    attributes: Attributes
+    attributes: AttributesField
     ttl_seconds: TtlSeconds | None = Field(
         default=None,
         description="How long to hold them; default the scheme's `reservation_ttl` (15 min "
@@ -79,6 +70,8 @@ RESERVED_RECORD: dict[str, Any] = {
     "status": "reserved",
     "reservation": "rsv_3f9a1c0b7e5d2a64",
 }
+
+
 RESERVATION_EXAMPLE: dict[str, Any] = {
     "id": "rsv_3f9a1c0b7e5d2a64",
     "scheme": "daily",
@@ -102,10 +95,12 @@ class ReservedNumber(NumberRecord):
     )
 
 
-class Reservation(BaseModel):
+class ReservationBody(BaseModel):
     """A reservation and the numbers it holds (none yet for a gapless scheme until confirmed)."""
 
+    __qualname__ = "Reservation"  # the document's name for it (see `app.api.models`)
     model_config = ConfigDict(
+        title="Reservation",
         from_attributes=True,
         json_schema_extra={
             "examples": [
@@ -133,72 +128,3 @@ class Reservation(BaseModel):
     reason: str | None = Field(description="Why it was voided (`expired` for an expiry).")
     created_by: str | None
     numbers: list[ReservedNumber]
-
-
-class Gap(BaseModel):
-    """Missing sequence values first..last, and why."""
-
-    first: int
-    last: int
-    count: int
-    cause: Literal[
-        "collision", "answered_elsewhere", "counter_raised", "failed_transaction", "unknown"
-    ] = Field(description="Why the values are missing, as far as custid recorded it.")
-    explanation: str
-
-
-class PartitionGaps(BaseModel):
-    """The gaps of one partition of the period."""
-
-    partition: str
-    highest_seq: int
-    missing: int = Field(description="How many values from 1 to `highest_seq` are not stored.")
-    gaps: list[Gap]
-    truncated: bool = Field(description="True when there are more runs than listed (1,000).")
-
-
-class PeriodGaps(BaseModel):
-    """Every sequence value of a period not stored as a number, by partition, with its cause."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "scheme": "daily",
-                    "period": "20231015",
-                    "partitions": [
-                        {
-                            "partition": "",
-                            "highest_seq": 12,
-                            "missing": 3,
-                            "gaps": [
-                                {
-                                    "first": 4,
-                                    "last": 5,
-                                    "count": 2,
-                                    "cause": "collision",
-                                    "explanation": "reserved for a request whose numbers or "
-                                    "ref collided with stored ones; it was retried with new "
-                                    "values",
-                                },
-                                {
-                                    "first": 9,
-                                    "last": 9,
-                                    "count": 1,
-                                    "cause": "unknown",
-                                    "explanation": "no record: a process stopped, or the "
-                                    "database was unreachable, between reserving the values "
-                                    "and storing them",
-                                },
-                            ],
-                            "truncated": False,
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-
-    scheme: str
-    period: Period = Field(description="The period, `-` for a scheme that never resets.")
-    partitions: list[PartitionGaps]

@@ -1,11 +1,11 @@
-"""Response bodies that describe schemes and what a string is among their numbers."""
+"""Bodies that describe schemes: their settings, use, forecasts and previews."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import Period
+from app.api.models.fields import Period
 
 
 class SchemeSummary(BaseModel):
@@ -79,8 +79,11 @@ class PartitionUtilisation(BaseModel):
     share: float = Field(description="used / capacity")
 
 
-class Utilisation(BaseModel):
+class UtilisationBody(BaseModel):
     """How much of the current period a scheme has used."""
+
+    __qualname__ = "Utilisation"  # the document's name for it (see `app.api.models`)
+    model_config = ConfigDict(title="Utilisation")
 
     period: Period = Field(
         description="The current period, e.g. 20231015; `-` for a scheme that never resets."
@@ -140,7 +143,7 @@ class SchemeDetail(SchemeSummary):
     )
 
     versions: list[int] = Field(description="Every version whose numbers still validate.")
-    utilisation: Utilisation
+    utilisation: UtilisationBody
     forecast: "Forecast | None" = Field(
         default=None, description="When the current period runs out; null for drawn schemes."
     )
@@ -194,74 +197,3 @@ class PreviewResponse(BaseModel):
     partition: str
     seq: int | None = Field(description="The value after the highest stored; null if drawn.")
     attributes: dict[str, str]
-
-
-class NumberValidation(BaseModel):
-    """What custid can say about a string: shape, check digit, and whether it was issued."""
-
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "number": "VIP20230000018",
-                    "well_formed": True,
-                    "check_digit_ok": True,
-                    "scheme": "vip",
-                    "version": 1,
-                    "issued": True,
-                    "status": "issued",
-                    "period": "2023",
-                    "partition": "",
-                    "seq": 1,
-                    "attributes": {},
-                    "matches": ["vip"],
-                },
-                {
-                    "number": "hello",
-                    "well_formed": False,
-                    "check_digit_ok": None,
-                    "scheme": None,
-                    "version": None,
-                    "issued": False,
-                    "status": "malformed",
-                    "period": None,
-                    "partition": None,
-                    "seq": None,
-                    "attributes": {},
-                    "matches": [],
-                },
-            ]
-        },
-    )
-
-    number: str
-    well_formed: bool = Field(
-        description="It is one of a scheme's numbers: the right shape and, where the scheme "
-        "has one, the right check digit."
-    )
-    check_digit_ok: bool | None = Field(
-        description="The check digit is right; false when the shape fits but the check digit "
-        "does not (a mistyped number); null if no shape fits or the scheme has none."
-    )
-    scheme: str | None
-    version: int | None = Field(description="The scheme version it was (or would be) made with.")
-    issued: bool = Field(
-        description="custid issued exactly this number (a reserved or voided one is stored, "
-        "not issued)."
-    )
-    status: Literal[
-        "issued", "reserved", "voided", "retired", "replaced", "not_issued", "malformed"
-    ] = Field(
-        description="What became of a stored number (issued, reserved, voided, retired or "
-        "replaced); malformed: wrong shape or check digit; not_issued: valid but never stored."
-    )
-    replaced_by: str | None = Field(default=None, description="The successor, once replaced.")
-    period: Period | None
-    partition: str | None
-    seq: int | None
-    attributes: dict[str, str]
-    matches: list[str] = Field(
-        description="Every scheme whose shape and check digit it fits; more than one means "
-        "two schemes can render the same string (the unique index keeps numbers unique)."
-    )
