@@ -2,7 +2,7 @@
 every check and every phase (stateful included), against a real `custid serve` holding an
 admin key, with the settings in `schemathesis.toml` and the checks in `contract_checks.py`.
 
-`tests/test_contract.py` runs a short, seeded campaign on both backends inside the suite;
+`tests/api/test_contract.py` runs a short, seeded campaign on both backends inside the suite;
 `bench/contract.py` (`make contract`) the long one, on backends of its own.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.scopes import Scope
-from tests.servers import PostgresServer, RedisServer, ServiceProcess, create_key
+from custid_testing.servers import PostgresServer, RedisServer, ServiceProcess, create_key
 
 SCHEMES_FILE = Path(__file__).parent / "data" / "schemes.toml"
 # What integrators run with: the operations' allowances, and the checks custid adds.

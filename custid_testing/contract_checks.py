@@ -1,5 +1,5 @@
 """Checks custid adds to schemathesis's own, loaded into `st run` with
-`SCHEMATHESIS_HOOKS=tests/contract_checks.py` (as `tests/contract.py` does).
+`SCHEMATHESIS_HOOKS=custid_testing/contract_checks.py` (as `custid_testing/contract.py` does).
 
 - Every problem's `code` is one the operation's document lists for that status: a
   generated client that branches on the documented codes meets no other.

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.servers import free_port, wait_until
+from custid_testing.servers import free_port, wait_until
 
 
 def haproxy_binary() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.servers import free_port
+from custid_testing.servers import free_port
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import redis
 
-from tests.certificates import TlsFiles
-from tests.servers import RedisServer, free_port, wait_until
+from custid_testing.certificates import TlsFiles
+from custid_testing.servers import RedisServer, free_port, wait_until
 
 SENTINEL_SERVICE = "custid-counters"
 

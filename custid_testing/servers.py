@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from tests.certificates import TlsFiles
+    from custid_testing.certificates import TlsFiles
 
 POSTGRES_BIN = Path(os.environ.get("CUSTID_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 # The key ring of the test runs' services on PostgreSQL, as an operator sets one

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Report, create_database, drop_database
-from tests.contract import run_schemathesis, served
+from custid_testing.backends import create_database, drop_database
+from custid_testing.contract import run_schemathesis, served
+from custid_testing.in_process import Report
 
 # Each operation's examples, a few fuzzed cases of each, and stateful sequences: about a
 # minute per backend on this machine.

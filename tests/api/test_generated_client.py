@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from app.core.scopes import Scope
-from tests.conftest import KeyMaker
-from tests.test_openapi import COMMITTED_DOCUMENT
+from custid_testing.in_process import KeyMaker
+from tests.docs.test_openapi import COMMITTED_DOCUMENT
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "generated_custid"

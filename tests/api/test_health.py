@@ -3,8 +3,8 @@
 import httpx
 
 from app.settings import Settings
-from tests.scrape import parse_samples, sample
-from tests.servers import RedisServer
+from custid_testing.scrape import parse_samples, sample
+from custid_testing.servers import RedisServer
 
 
 async def test_healthz_says_the_process_is_alive(client: httpx.AsyncClient) -> None:

@@ -21,8 +21,8 @@ from schemathesis.core.result import Ok
 from schemathesis.openapi import from_url
 
 from app.core.scopes import Scope
-from tests.conftest import TEST_SCHEMES
-from tests.servers import ServiceProcess
+from custid_testing.backends import TEST_SCHEMES
+from custid_testing.servers import ServiceProcess
 
 PROBLEM = "application/problem+json"
 

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from app.settings import Settings
-from tests.conftest import FrozenClock, started_client
+from custid_testing.in_process import FrozenClock, started_client
 
 PROBLEM = "application/problem+json"
 # Every code point, lone surrogates too, with the troublesome ones drawn often.

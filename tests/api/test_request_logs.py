@@ -10,8 +10,9 @@ import structlog
 from app.logs import configure_logging, redact
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import FrozenClock, _with_state, store_behind_the_counters_back
-from tests.scrape import parse_samples, sample
+from custid_testing.backends import store_behind_the_counters_back
+from custid_testing.in_process import FrozenClock, with_state
+from custid_testing.scrape import parse_samples, sample
 
 TOKEN = "cst_live_9f8e7d6c5b4a"
 
@@ -108,7 +109,7 @@ async def test_an_unexpected_error_is_a_logged_counted_500_with_the_request_id(
 
     app.add_api_route("/explode", explode)
     async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state), raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=with_state(app, state), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://custid") as http:
             capsys.readouterr()
             response = await http.get("/explode", headers={"X-Request-ID": "boom-1"})

@@ -22,13 +22,8 @@ from app.core.integrity import check_integrity
 from app.settings import Settings
 from app.store.migrations import alembic_config, upgrade_to_head
 from app.store.models import Base, IssuedNumber, NumberEvent, NumberRef, TextRepair
-from tests.conftest import (
-    TEST_SCHEMES,
-    FrozenClock,
-    database_at_revision,
-    services_for,
-    started_client,
-)
+from custid_testing.backends import TEST_SCHEMES, database_at_revision
+from custid_testing.in_process import FrozenClock, services_for, started_client
 
 # The revision before the text grammar's repairs.
 BEFORE_REPAIRS = "a0cc83a7a3f7"

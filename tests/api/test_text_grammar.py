@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from app.api.schemas import Instant
 from app.cli import cli
 from app.core import grammar
-from tests.conftest import KeyMaker, bearer
+from custid_testing.in_process import KeyMaker, bearer
 
 PROBLEM = "application/problem+json"
 HOSTILE = ["a\x00b", "a\x01b", "a\x7fb", "a\x85b", "a\x9fb", "a\u2028b", "a\ud800b"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from app.cli import cli
 from app.settings import get_settings
 from app.store.migrations import alembic_config, head_revision
-from tests.conftest import TEST_SCHEMES, create_database, drop_database
+from custid_testing.backends import TEST_SCHEMES, create_database, drop_database
 
 runner = CliRunner()
 

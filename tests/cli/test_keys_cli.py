@@ -13,7 +13,8 @@ from app.settings import Settings, get_settings
 from app.store.database import Database
 from app.store.events import events_of_key
 from app.store.models import NumberEvent
-from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, started_client
+from custid_testing.backends import TEST_SCHEMES
+from custid_testing.in_process import FrozenClock, bearer, started_client
 
 runner = CliRunner()
 

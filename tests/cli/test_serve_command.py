@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ServiceProcess
+from custid_testing.servers import ServiceProcess
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.store.models import IssuedNumber
-from tests.conftest import TEST_SCHEMES, create_database, drop_database
-from tests.deploy_queries import metrics_queried
-from tests.scrape import parse_samples, sample, sample_names
-from tests.servers import ServiceProcess, wait_until
+from custid_testing.backends import TEST_SCHEMES, create_database, drop_database
+from custid_testing.deploy_queries import metrics_queried
+from custid_testing.scrape import parse_samples, sample, sample_names
+from custid_testing.servers import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.store.migrations import head_revision
-from tests.conftest import create_database, drop_database
-from tests.servers import free_port, wait_until
+from custid_testing.backends import create_database, drop_database
+from custid_testing.servers import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
-from tests.browser import OfflineContext, browser, offline, page, screenshot
-from tests.servers import ServiceProcess, create_key
+from custid_testing.browser import OfflineContext, browser, offline, page, screenshot
+from custid_testing.servers import ServiceProcess, create_key
 
 __all__ = ["browser", "offline", "page"]  # fixtures
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser import OfflineContext, browser, offline, page, screenshot
-from tests.servers import ServiceProcess, create_key
-from tests.test_console import accessibility_violations, sign_in
+from custid_testing.browser import OfflineContext, browser, offline, page, screenshot
+from custid_testing.servers import ServiceProcess, create_key
+from tests.console.test_console import accessibility_violations, sign_in
 
 __all__ = ["browser", "offline", "page"]  # fixtures
 

@@ -18,7 +18,7 @@ from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.database import Database
 from app.store.models import ConsoleSession
-from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
 
 CONSOLE = "/console"
 SESSION_COOKIE = "custid_console"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser import OfflineContext, browser, offline, page, screenshot
-from tests.servers import ServiceProcess
+from custid_testing.browser import OfflineContext, browser, offline, page, screenshot
+from custid_testing.servers import ServiceProcess
 
 __all__ = ["browser", "offline", "page"]  # fixtures
 

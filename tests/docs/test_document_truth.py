@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 from app.api.schemas import NumberEvent, NumberRecord
 from app.core.audit import Action
-from tests.test_openapi import COMMITTED_DOCUMENT
+from tests.docs.test_openapi import COMMITTED_DOCUMENT
 
 DOCUMENT = json.loads(COMMITTED_DOCUMENT.read_text())
 PROBLEM = "application/problem+json"

@@ -11,7 +11,7 @@ from app.api.problems import known_error_codes
 from app.main import create_app
 from app.settings import Settings
 
-COMMITTED_DOCUMENT = Path(__file__).parent.parent / "openapi.json"
+COMMITTED_DOCUMENT = Path(__file__).parents[2] / "openapi.json"
 
 ROUTES = {
     ("post", "/v1/schemes/{scheme}/numbers"),

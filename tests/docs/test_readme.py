@@ -9,9 +9,9 @@ from starlette.routing import Mount
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES
+from custid_testing.backends import TEST_SCHEMES
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 ROW = re.compile(r"^\| (?P<routes>`[^|]+`) \| (?P<scope>[^|]+) \|")
 ROUTE = re.compile(r"`(?P<method>[A-Z]+) (?P<path>[^`]+)`")
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ServiceProcess
+from custid_testing.servers import ServiceProcess
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.DOTALL | re.MULTILINE)
 HERE_DOCUMENT = re.compile(r"<<\s*'?(?P<end>\w+)'?")
 ASSIGNED = re.compile(r"^(?:export )?(?P<name>[A-Za-z_]\w*)=", re.MULTILINE)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import asyncpg_dsn, stored_numbers
+from custid_testing.backends import asyncpg_dsn, stored_numbers
 
 FEED = "/v1/events"
 

@@ -1,6 +1,6 @@
 """Webhook deliveries reach a real receiver: signed, in order, retried, and never lost.
 
-The receiver is an HTTP server in the test (tests/receiver.py) that checks each
+The receiver is an HTTP server in the test (custid_testing/receiver.py) that checks each
 delivery the way the README tells receivers to: with the Standard Webhooks
 reference library.
 """
@@ -23,10 +23,11 @@ from app.core.events.delivery import BUSY_EVENTS_PER_TURN, BUSY_PAUSE_SECONDS, E
 from app.core.events.signing import new_secret, signed_headers
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES, Report, empty_tables, started_client
-from tests.receiver import Receiver, running, signature_is_valid
-from tests.scrape import parse_samples, sample
-from tests.servers import RedisServer, ServiceProcess
+from custid_testing.backends import TEST_SCHEMES, empty_tables
+from custid_testing.in_process import Report, started_client
+from custid_testing.receiver import Receiver, running, signature_is_valid
+from custid_testing.scrape import parse_samples, sample
+from custid_testing.servers import RedisServer, ServiceProcess
 
 HOOKS = "/v1/webhooks"
 

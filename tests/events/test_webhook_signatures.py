@@ -16,9 +16,9 @@ from app.cli import cli
 from app.core.clock import system_clock
 from app.core.sealing import new_key
 from app.settings import Settings, get_settings
-from tests.conftest import FrozenClock, started_client
-from tests.receiver import Receiver, signature_is_valid
-from tests.test_webhook_delivery import HOOKS, delivering, issue, live, receiver, subscribe
+from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.receiver import Receiver, signature_is_valid
+from tests.events.test_webhook_delivery import HOOKS, delivering, issue, live, receiver, subscribe
 
 PUBLIC_URL = "https://93.184.216.34/hooks/custid"
 

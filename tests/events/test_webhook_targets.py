@@ -11,7 +11,7 @@ import pytest
 from app.core.events.http import PublicResolver
 from app.core.events.targets import is_private
 from app.settings import Settings
-from tests.conftest import FrozenClock, started_client
+from custid_testing.in_process import FrozenClock, started_client
 
 HOOKS = "/v1/webhooks"
 PUBLIC_URL = "https://93.184.216.34/hooks/custid"

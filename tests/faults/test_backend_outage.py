@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES, FrozenClock, create_database, started_client
-from tests.servers import PostgresServer, RedisServer
+from custid_testing.backends import TEST_SCHEMES, create_database
+from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.slow
 

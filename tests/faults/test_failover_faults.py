@@ -19,18 +19,12 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import (
-    TEST_SCHEMES,
-    FrozenClock,
-    Report,
-    create_database,
-    started_client,
-    stored_numbers,
-)
-from tests.load import figures, issue_load, issue_with_retries
-from tests.proxy import Haproxy
-from tests.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup
-from tests.servers import (
+from custid_testing.backends import TEST_SCHEMES, create_database, stored_numbers
+from custid_testing.in_process import FrozenClock, Report, started_client
+from custid_testing.load import figures, issue_load, issue_with_retries
+from custid_testing.proxy import Haproxy
+from custid_testing.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup
+from custid_testing.servers import (
     PostgresServer,
     RedisServer,
     ServiceProcess,
@@ -38,7 +32,7 @@ from tests.servers import (
     stop_services,
     wait_until,
 )
-from tests.test_faults import SCHEME, replica_env
+from tests.faults.test_faults import SCHEME, replica_env
 
 pytestmark = pytest.mark.slow
 

@@ -14,14 +14,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.conftest import (
-    TEST_SCHEMES,
-    FrozenClock,
-    Report,
-    stored_numbers,
-)
-from tests.load import LoadResult, figures, issue_load
-from tests.servers import (
+from custid_testing.backends import TEST_SCHEMES, stored_numbers
+from custid_testing.in_process import FrozenClock, Report
+from custid_testing.load import LoadResult, figures, issue_load
+from custid_testing.servers import (
     PostgresServer,
     RedisServer,
     ServiceProcess,

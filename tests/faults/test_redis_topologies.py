@@ -3,7 +3,7 @@
 A failover may promote a replica that never received the last increments; the
 counter is then behind what is stored, and must be raised to the stored maximum
 before any value is used again. These tests start their own redis-server and
-redis-sentinel processes (see `tests/redis_topologies.py`).
+redis-sentinel processes (see `custid_testing/redis_topologies.py`).
 """
 
 import asyncio
@@ -17,8 +17,14 @@ import redis
 from pydantic import ValidationError
 
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
-from tests.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup, client
+from custid_testing.backends import TEST_SCHEMES, empty_tables
+from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.redis_topologies import (
+    SENTINEL_SERVICE,
+    RedisClusterGroup,
+    SentinelGroup,
+    client,
+)
 
 pytestmark = pytest.mark.slow
 

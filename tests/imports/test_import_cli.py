@@ -17,8 +17,9 @@ from app.services import running_services
 from app.settings import Settings, get_settings
 from app.store.migrations import upgrade_to_head
 from app.store.models import NumberEvent
+from custid_testing.backends import TEST_SCHEMES, empty_tables
+from custid_testing.in_process import FrozenClock, started_client
 from schemes import load_catalog
-from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 import app.core.imports
 from app.core.scopes import Scope
 from app.settings import Settings
-from tests.conftest import FrozenClock, KeyMaker, bearer, feed_events, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, feed_events, started_client
 
 PROBLEM = "application/problem+json"
 CSV = {"content-type": "text/csv"}

@@ -16,7 +16,7 @@ from app.core.refs import ExternalRef
 from app.store.imports import Problem
 from schemes import load_catalog
 
-CATALOG = load_catalog(Path(__file__).parents[1] / "schemes" / "default.toml", "Asia/Shanghai")
+CATALOG = load_catalog(Path(__file__).parents[2] / "schemes" / "default.toml", "Asia/Shanghai")
 
 
 def test_csv_columns_are_found_by_name_in_any_order() -> None:

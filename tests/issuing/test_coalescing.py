@@ -9,7 +9,7 @@ import pytest
 
 from app.core.errors import Overloaded
 from app.core.issuing.coalescing import Coalescer, Job
-from tests.servers import RedisServer
+from custid_testing.servers import RedisServer
 
 
 async def issue_many(client: httpx.AsyncClient, requests: int, count: int = 1) -> list[str]:

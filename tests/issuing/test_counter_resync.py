@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
-from tests.servers import RedisServer
+from custid_testing.backends import TEST_SCHEMES, empty_tables
+from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.servers import RedisServer
 
 
 async def issue(client: httpx.AsyncClient, count: int = 1) -> list[str]:

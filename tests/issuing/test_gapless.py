@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.settings import Settings
 from app.store.models import Counter
+from custid_testing.in_process import FrozenClock, services_for
 from schemes import SchemeFileError, load_catalog
-from tests.conftest import FrozenClock, services_for
-from tests.test_gaps import gaps_of, refuse
+from tests.issuing.test_gaps import gaps_of, refuse
 
 INVOICE_YEAR = "2023"
 

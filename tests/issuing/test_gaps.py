@@ -14,11 +14,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.core.issuing.batches import IssuedBatch
 from app.settings import Settings
-from tests.conftest import (
-    FrozenClock,
-    services_for,
-    store_behind_the_counters_back,
-)
+from custid_testing.backends import store_behind_the_counters_back
+from custid_testing.in_process import FrozenClock, services_for
 
 
 async def refuse(session: AsyncSession, batch: IssuedBatch) -> None:

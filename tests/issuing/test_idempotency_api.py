@@ -19,7 +19,7 @@ from app.services import purge_periodically
 from app.settings import Settings
 from app.store.database import Database
 from app.store.models import IdempotencyKey, IssuedNumber, NumberEvent
-from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
 
 BATCH = "/v1/schemes/daily/numbers/batch"
 

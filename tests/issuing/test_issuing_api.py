@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 
 from app.settings import Settings
-from tests.conftest import TEST_SCHEMES, FrozenClock, started_client
+from custid_testing.backends import TEST_SCHEMES
+from custid_testing.in_process import FrozenClock, started_client
 
 PROBLEM = "application/problem+json"
 

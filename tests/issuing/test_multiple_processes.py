@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import TEST_SCHEMES, Report, stored_numbers
-from tests.servers import RedisServer, ServiceProcess
+from custid_testing.backends import TEST_SCHEMES, stored_numbers
+from custid_testing.in_process import Report
+from custid_testing.servers import RedisServer, ServiceProcess
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 32  # 64 x 32 = 2,048 numbers

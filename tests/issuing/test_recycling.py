@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from custid_testing.in_process import FrozenClock
 from schemes import SchemeFileError, load_catalog
-from tests.conftest import FrozenClock
 
 SALES = {"department": "SALES"}
 

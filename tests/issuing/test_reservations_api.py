@@ -12,7 +12,7 @@ import pytest
 from app.core.issuing.batches import RESERVED, SHARED_BY_A_BATCH, IssuedBatch, number_columns
 from app.core.scopes import Scope
 from app.settings import Settings
-from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
 
 
 async def reserve(client: httpx.AsyncClient, scheme: str = "daily", **body: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.models import Counter
-from tests.conftest import KeyMaker, bearer
+from custid_testing.in_process import KeyMaker, bearer
 
 
 async def issue(client: httpx.AsyncClient, **body: object) -> str:

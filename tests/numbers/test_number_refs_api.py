@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from app.core.scopes import Scope
-from tests.conftest import KeyMaker, bearer, feed_events
+from custid_testing.in_process import KeyMaker, bearer, feed_events
 
 PROBLEM = "application/problem+json"
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.core.scopes import Scope
 from app.settings import Settings
-from tests.conftest import FrozenClock, KeyMaker, bearer, feed_events, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, feed_events, started_client
 
 PROBLEM = "application/problem+json"
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import httpx
 
-from tests.conftest import FrozenClock
+from custid_testing.in_process import FrozenClock
 
 PROBLEM = "application/problem+json"
 

@@ -17,7 +17,7 @@ from app.cli.startup import refuse_open_public_port
 from app.core.access import InsecureBinding
 from app.settings import get_settings
 from app.store.migrations import upgrade_to_head
-from tests.deploy_queries import DASHBOARD, DEPLOY, RULES, dashboard_queries
+from custid_testing.deploy_queries import DASHBOARD, DEPLOY, RULES, dashboard_queries
 
 ROOT = DEPLOY.parent
 PROMETHEUS = DEPLOY / "prometheus"

@@ -19,7 +19,7 @@ from app.core.export import export_pages
 from app.settings import Settings, get_settings
 from app.store.database import Database
 from app.store.exports import ExportFilters
-from tests.conftest import FrozenClock, started_client
+from custid_testing.in_process import FrozenClock, started_client
 
 SALES = {"X-Operator": "SALES-0042"}
 

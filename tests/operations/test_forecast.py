@@ -16,7 +16,7 @@ from app.cli.check import format_report
 from app.core.integrity import check_integrity
 from app.settings import Settings
 from app.store.models import IssuedNumber
-from tests.conftest import FrozenClock, services_for, started_client
+from custid_testing.in_process import FrozenClock, services_for, started_client
 
 MORNING = datetime(2023, 10, 15, 6, 0, tzinfo=UTC)
 

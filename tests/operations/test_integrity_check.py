@@ -18,15 +18,10 @@ from app.core.integrity import IntegrityReport, KeyReport, check_integrity
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings, get_settings
 from app.store.models import Counter, IssuedNumber
+from custid_testing.backends import TEST_SCHEMES, create_database, drop_database
+from custid_testing.in_process import FrozenClock, services_for
+from custid_testing.servers import free_port
 from schemes import load_catalog
-from tests.conftest import (
-    TEST_SCHEMES,
-    FrozenClock,
-    create_database,
-    drop_database,
-    services_for,
-)
-from tests.servers import free_port
 
 
 @asynccontextmanager

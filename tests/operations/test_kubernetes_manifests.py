@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from app.settings import Settings
-from tests.deploy_queries import DEPLOY
+from custid_testing.deploy_queries import DEPLOY
 
 MANIFESTS = DEPLOY / "kubernetes"
 # The oldest Kubernetes the manifests are written for (a preStop `sleep` needs 1.30).

@@ -9,9 +9,10 @@ import pytest
 from app.cli.serve import prepare_metrics_dir
 from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
-from tests.conftest import FrozenClock, store_behind_the_counters_back
-from tests.scrape import Samples, parse_samples, sample
-from tests.servers import RedisServer
+from custid_testing.backends import store_behind_the_counters_back
+from custid_testing.in_process import FrozenClock
+from custid_testing.scrape import Samples, parse_samples, sample
+from custid_testing.servers import RedisServer
 
 ROUTE = "/v1/schemes/{scheme}/numbers"
 

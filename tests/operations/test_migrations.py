@@ -16,14 +16,13 @@ from app.core.issuing.batches import IssuedBatch
 from app.settings import Settings
 from app.store.migrations import head_revision, upgrade_to_head
 from app.store.models import Base, IssuedNumber
-from tests.conftest import (
+from custid_testing.backends import (
     TEST_SCHEMES,
-    FrozenClock,
     create_database,
     database_at_revision,
     drop_database,
-    started_client,
 )
+from custid_testing.in_process import FrozenClock, started_client
 
 # The last revision whose idempotency keys kept HTTP status and body.
 ANSWERS_AS_HTTP_BODIES = "b4e1d2c3a9f0"

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import Settings
 from app.store.migrations import upgrade_to_head
-from tests.conftest import TEST_SCHEMES, FrozenClock, database_at_revision, started_client
+from custid_testing.backends import TEST_SCHEMES, database_at_revision
+from custid_testing.in_process import FrozenClock, started_client
 
 # The last revision where a number had one `ref` column.
 ONE_REF_PER_NUMBER = "d7a1c9e4b352"

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import FrozenClock, started_client
+from custid_testing.in_process import FrozenClock, started_client
 
 PROBLEM = "application/problem+json"
-DEFAULT_FILE = Path(__file__).parents[1] / "schemes" / "default.toml"
+DEFAULT_FILE = Path(__file__).parents[2] / "schemes" / "default.toml"
 NAMED = {
     "daily": ({}, r"20231015001"),
     "minute": ({}, r"202310150930001"),

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custid_testing.backends import TEST_SCHEMES
 from schemes import NumberReading, ParsedNumber, SchemeDefinition, load_catalog
-from tests.test_scheme_kinds import (
+from tests.schemes.test_scheme_kinds import (
     INSTANTS,
     attributes_for,
     composite_schemes,
@@ -20,10 +21,10 @@ from tests.test_scheme_kinds import (
     timestamp_schemes,
 )
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 CATALOGS = [
     load_catalog(ROOT / "schemes" / "default.toml", "UTC"),
-    load_catalog(ROOT / "tests" / "data" / "schemes.toml", "UTC"),
+    load_catalog(TEST_SCHEMES, "UTC"),
 ]
 EVERY_SCHEME = [
     version for catalog in CATALOGS for name in catalog for version in catalog.versions(name)

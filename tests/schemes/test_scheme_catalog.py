@@ -6,7 +6,7 @@ import pytest
 
 from schemes import SchemeFileError, load_catalog
 
-DEFAULT_FILE = Path(__file__).parents[1] / "schemes" / "default.toml"
+DEFAULT_FILE = Path(__file__).parents[2] / "schemes" / "default.toml"
 NAMED_SCHEMES = ["daily", "minute", "rnd", "regional", "typed", "vip", "cust", "staff"]
 
 

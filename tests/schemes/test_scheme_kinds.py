@@ -16,7 +16,7 @@ from schemes.random import RandomScheme
 from schemes.segmented import SegmentedScheme
 from schemes.timestamp import TimestampScheme
 
-DEFAULTS = load_catalog(Path(__file__).parents[1] / "schemes" / "default.toml", "UTC")
+DEFAULTS = load_catalog(Path(__file__).parents[2] / "schemes" / "default.toml", "UTC")
 ZONES = ["UTC", "Asia/Shanghai", "America/New_York", "Pacific/Chatham"]
 CHECKS = st.sampled_from([None, *sorted(ALGORITHMS)])
 INSTANTS = st.datetimes(

@@ -11,11 +11,11 @@ from typing import Literal
 import pytest
 
 from app.settings import Settings
+from custid_testing.in_process import FrozenClock, started_client
 from schemes import SchemeDefinition, SchemeFileError, available_kinds, load_catalog
 from schemes.base import KIND_MEMBERS
-from tests.conftest import FrozenClock, started_client
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 PLUGIN_DIR = Path(__file__).parent / "plugin_kind"
 BROKEN_PLUGIN_DIR = Path(__file__).parent / "plugin_broken"
 HEX_SCHEMES = """

@@ -20,7 +20,7 @@ from schemes.segments import (
     Segment,
     SequenceSegment,
 )
-from tests.test_scheme_kinds import (
+from tests.schemes.test_scheme_kinds import (
     INSTANTS,
     attributes_for,
     composite_schemes,

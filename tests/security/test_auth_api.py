@@ -23,7 +23,7 @@ from app.store.models import (
     NumberEvent,
     WebhookSubscription,
 )
-from tests.conftest import FrozenClock, KeyMaker, bearer, started_client
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 PROBLEM = "application/problem+json"

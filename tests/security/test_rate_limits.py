@@ -20,9 +20,10 @@ from app.core.audit import Actor
 from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.database import Database
-from tests.conftest import TEST_SCHEMES, FrozenClock, bearer, started_client, stored_numbers
-from tests.servers import RedisServer, ServiceProcess
-from tests.servers import create_key as create_cli_key
+from custid_testing.backends import TEST_SCHEMES, stored_numbers
+from custid_testing.in_process import FrozenClock, bearer, started_client
+from custid_testing.servers import RedisServer, ServiceProcess
+from custid_testing.servers import create_key as create_cli_key
 
 ISSUE = "/v1/schemes/daily/numbers"
 RateKeyMaker = Callable[..., Awaitable[NewKey]]

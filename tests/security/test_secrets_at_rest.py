@@ -24,17 +24,9 @@ from app.core.scopes import Scope
 from app.core.sealing import KEY_FILE_NAME, KeyRing, SecretUnreadable, new_key
 from app.settings import Settings, get_settings
 from app.store.migrations import alembic_config
-from tests.conftest import (
-    TABLES,
-    TEST_SCHEMES,
-    FrozenClock,
-    KeyMaker,
-    bearer,
-    database_at_revision,
-    empty_tables,
-    started_client,
-)
-from tests.servers import TEST_SECRET_KEYS
+from custid_testing.backends import TABLES, TEST_SCHEMES, database_at_revision, empty_tables
+from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
+from custid_testing.servers import TEST_SECRET_KEYS
 
 HOOKS = "/v1/webhooks"
 PUBLIC_URL = "https://93.184.216.34/hooks/custid"

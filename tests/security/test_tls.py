@@ -2,7 +2,7 @@
 (`sslmode=verify-full`) and custid to Redis (`rediss://`: one server, Sentinel, Cluster).
 
 Every server here is real and started by the test with certificates its own CA
-made (tests/certificates.py); a server's certificate from another CA is refused,
+made (custid_testing/certificates.py); a server's certificate from another CA is refused,
 and custid never falls back to plaintext.
 """
 
@@ -23,18 +23,11 @@ from app.cli.serve import warn_if_plaintext_beyond_loopback
 from app.logs import configure_logging
 from app.settings import Settings
 from app.store.tls import TlsSettingError, postgres_connect_args
-from tests.certificates import TlsFiles, make_tls_files, other_ca_file
-from tests.conftest import (
-    TEST_SCHEMES,
-    FrozenClock,
-    asyncpg_dsn,
-    bearer,
-    create_database,
-    empty_tables,
-    started_client,
-)
-from tests.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup
-from tests.servers import TEST_SECRET_KEYS, PostgresServer, RedisServer, ServiceProcess
+from custid_testing.backends import TEST_SCHEMES, asyncpg_dsn, create_database, empty_tables
+from custid_testing.certificates import TlsFiles, make_tls_files, other_ca_file
+from custid_testing.in_process import FrozenClock, bearer, started_client
+from custid_testing.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup
+from custid_testing.servers import TEST_SECRET_KEYS, PostgresServer, RedisServer, ServiceProcess
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,8 @@ from app.store.chain import ZERO, chain_of_links, chained, content_from, content
 from app.store.database import Database
 from app.store.migrations import upgrade_to_head
 from app.store.trail import block_of
-from tests.conftest import TEST_SCHEMES, FrozenClock, empty_tables, started_client
+from custid_testing.backends import TEST_SCHEMES, empty_tables
+from custid_testing.in_process import FrozenClock, started_client
 
 runner = CliRunner()
 LEGACY = (
@@ -441,7 +442,7 @@ def test_events_stored_before_the_upgrade_are_chained_by_it_and_a_downgrade_undo
     from alembic import command
 
     from app.store.migrations import alembic_config
-    from tests.conftest import database_at_revision
+    from custid_testing.backends import database_at_revision
 
     url = database_at_revision(backend, BEFORE_THE_CHAIN, request, tmp_path)
     asyncio.run(store_events_before_the_chain(url))

@@ -1,6 +1,6 @@
 """A third-party scheme kind, as a plugin author would write one: `hex`, e.g. `HX-00FF`.
 
-It is installed only for the plugin tests, which put `tests/plugin_kind` on
+It is installed only for the plugin tests, which put `tests/schemes/plugin_kind` on
 `sys.path`; the `*.dist-info/entry_points.txt` next to it registers it under
 the `custid.schemes` entry-point group.
 """
