@@ -9,6 +9,7 @@ import pytest
 
 from app.settings import Settings
 from custid_testing.backends import asyncpg_dsn, stored_numbers
+from custid_testing.issuing import issue
 
 FEED = "/v1/events"
 
@@ -26,24 +27,16 @@ async def read_all(client: httpx.AsyncClient, **params: Any) -> tuple[list[dict[
         cursor = page["next_cursor"]
 
 
-async def issue(client: httpx.AsyncClient, scheme: str = "daily", count: int = 1) -> list[str]:
-    if count == 1:
-        return [(await client.post(f"/v1/schemes/{scheme}/numbers")).json()["number"]]
-    response = await client.post(f"/v1/schemes/{scheme}/numbers/batch", json={"count": count})
-    numbers: list[str] = response.json()["numbers"]
-    return numbers
-
-
 async def test_the_feed_read_from_the_start_holds_every_number_issued(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     singles = await asyncio.gather(*(issue(client) for _ in range(20)))
-    batch = await issue(client, "wide", 30)
+    batch = (await issue(client, "wide", count=30)).numbers
 
     events, _ = await read_all(client)
 
     issued = [e["number"]["number"] for e in events if e["type"] == "number.issued"]
-    assert sorted(issued) == sorted([n for one in singles for n in one] + batch)
+    assert sorted(issued) == sorted([one.number for one in singles] + batch)
     assert set(issued) == await stored_numbers(settings.sqlalchemy_url)
     assert len({e["id"] for e in events}) == len(events) == 50
 
@@ -51,9 +44,9 @@ async def test_the_feed_read_from_the_start_holds_every_number_issued(
 async def test_a_consumer_reads_on_from_its_cursor_without_gaps_or_repeats(
     client: httpx.AsyncClient,
 ) -> None:
-    first = await issue(client, count=5)
+    first = (await issue(client, count=5)).numbers
     seen, cursor = await read_all(client)
-    later = await issue(client, count=4)
+    later = (await issue(client, count=4)).numbers
 
     more, _ = await read_all(client, after=cursor)
     again = (await client.get(FEED, params={"after": cursor, "limit": 100})).json()
@@ -66,7 +59,7 @@ async def test_a_consumer_reads_on_from_its_cursor_without_gaps_or_repeats(
 async def test_each_change_is_an_event_with_the_record_as_it_stood(
     client: httpx.AsyncClient,
 ) -> None:
-    [kept, gone, old] = await issue(client, count=3)
+    [kept, gone, old] = (await issue(client, count=3)).numbers
     await client.post(f"/v1/numbers/{gone}/retire", json={"reason": "duplicate"})
     successor = (await client.post(f"/v1/numbers/{old}/replace", json={"reason": "merged"})).json()[
         "successor"
@@ -92,8 +85,8 @@ async def test_each_change_is_an_event_with_the_record_as_it_stood(
 
 
 async def test_the_feed_filters_by_type_and_scheme(client: httpx.AsyncClient) -> None:
-    daily = await issue(client, count=2)
-    await issue(client, "wide", 3)
+    daily = (await issue(client, count=2)).numbers
+    await issue(client, "wide", count=3)
     await client.post(f"/v1/numbers/{daily[0]}/retire", json={"reason": "test"})
 
     retired, _ = await read_all(client, type="number.retired")
@@ -123,13 +116,13 @@ async def test_an_event_committing_late_is_not_passed_over(
     slow = await asyncpg.connect(asyncpg_dsn(settings.sqlalchemy_url))
     transaction = slow.transaction()
     await transaction.start()
-    number = (await issue(client))[0]
+    number = (await issue(client)).number
     await slow.execute(
         "INSERT INTO number_events (number, action, at, details) "
         "VALUES ($1, 'retired', now(), '{}')",
         number,
     )
-    later = await issue(client, count=2)
+    later = (await issue(client, count=2)).numbers
 
     while_open, cursor = await read_all(client)
     await transaction.commit()

@@ -25,6 +25,7 @@ from app.core.issuing.issuer import Issuer
 from app.settings import Settings
 from custid_testing.backends import TEST_SCHEMES, empty_tables
 from custid_testing.in_process import Report, started_client
+from custid_testing.issuing import issue
 from custid_testing.receiver import Receiver, running, signature_is_valid
 from custid_testing.scrape import parse_samples, sample
 from custid_testing.servers import RedisServer, ServiceProcess
@@ -65,13 +66,6 @@ async def subscribe(client: httpx.AsyncClient, receiver: Receiver, **fields: Any
     return subscription
 
 
-async def issue(client: httpx.AsyncClient, count: int, scheme: str = "wide") -> list[str]:
-    response = await client.post(f"/v1/schemes/{scheme}/numbers/batch", json={"count": count})
-    assert response.status_code == 201, response.text
-    numbers: list[str] = response.json()["numbers"]
-    return numbers
-
-
 async def feed_ids(client: httpx.AsyncClient) -> list[str]:
     """Every event id in the feed, in feed order."""
     ids: list[str] = []
@@ -95,8 +89,8 @@ async def test_a_thousand_numbers_are_a_thousand_signed_deliveries(
 ) -> None:
     await subscribe(live, receiver)
     singles = await asyncio.gather(*(live.post("/v1/schemes/daily/numbers") for _ in range(100)))
-    batches = await asyncio.gather(*(issue(live, 100) for _ in range(9)))
-    issued = {r.json()["number"] for r in singles} | {n for batch in batches for n in batch}
+    batches = await asyncio.gather(*(issue(live, "wide", count=100) for _ in range(9)))
+    issued = {r.json()["number"] for r in singles} | {n for batch in batches for n in batch.numbers}
 
     await receiver.wait_for(1000, seconds=120)
 
@@ -112,10 +106,10 @@ async def test_a_subscription_receives_only_the_types_and_schemes_it_asked_for(
     live: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     await subscribe(live, receiver, event_types=["number.retired"], schemes=["daily"])
-    daily = await issue(live, 3, "daily")
-    await issue(live, 3)
+    daily = (await issue(live, "daily", count=3)).numbers
+    await issue(live, "wide", count=3)
     await live.post(f"/v1/numbers/{daily[1]}/retire", json={"reason": "duplicate"})
-    wide = await issue(live, 1)
+    wide = (await issue(live, "wide", count=1)).numbers
     await live.post(f"/v1/numbers/{wide[0]}/retire", json={"reason": "duplicate"})
     await live.post(f"/v1/numbers/{daily[2]}/retire", json={"reason": "duplicate"})
 
@@ -133,7 +127,7 @@ async def test_a_receiver_failing_for_ten_seconds_gets_every_event_in_order(
 ) -> None:
     hook = await subscribe(live, receiver)
     receiver.status = 500
-    issued = await issue(live, 20)
+    issued = (await issue(live, "wide", count=20)).numbers
     issued += [(await live.post("/v1/schemes/daily/numbers")).json()["number"] for _ in range(5)]
     await asyncio.sleep(10)
     while_failing = await live.get(f"{HOOKS}/{hook}")
@@ -160,7 +154,7 @@ async def test_a_receiver_failing_for_ten_seconds_gets_every_event_in_order(
 async def test_retry_after_is_honoured(live: httpx.AsyncClient, receiver: Receiver) -> None:
     await subscribe(live, receiver)
     receiver.status, receiver.retry_after = 503, "2"
-    await issue(live, 1)
+    await issue(live, "wide", count=1)
     while not receiver.deliveries:  # noqa: ASYNC110 - the receiver is polled
         await asyncio.sleep(0.02)
     receiver.status = 200
@@ -179,7 +173,7 @@ async def test_past_the_horizon_a_subscription_is_failing_and_keeps_its_events(
     async with started_client(quick, system_clock) as live:
         hook = await subscribe(live, receiver)
         receiver.status = 500
-        issued = await issue(live, 3)
+        issued = (await issue(live, "wide", count=3)).numbers
         for _ in range(100):
             shown = (await live.get(f"{HOOKS}/{hook}")).json()
             if shown["status"] == "failing":
@@ -204,7 +198,7 @@ async def test_a_redelivery_sends_the_events_again(
     live: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     hook = await subscribe(live, receiver)
-    await issue(live, 5)
+    await issue(live, "wide", count=5)
     await receiver.wait_for(5, seconds=30)
     third = receiver.accepted()[2].event_id
 
@@ -223,17 +217,17 @@ async def test_a_dead_receiver_does_not_slow_issuing(
     hanging = delivering(settings, webhook_timeout_seconds=60)
     async with started_client(hanging, system_clock) as live:
         await subscribe(live, receiver)
-        await issue(live, 1)
+        await issue(live, "wide", count=1)
         while not receiver.in_flight:  # noqa: ASYNC110 - the receiver is polled
             await asyncio.sleep(0.02)
 
         singles, batch = await asyncio.gather(
             asyncio.gather(*(live.post("/v1/schemes/daily/numbers") for _ in range(50))),
-            issue(live, 500),
+            issue(live, "wide", count=500),
         )
 
         assert all(single.status_code == 201 for single in singles)
-        assert len(batch) == 500
+        assert len(batch.numbers) == 500
         assert (receiver.in_flight, receiver.deliveries) == (1, [])  # still waiting for it
 
 
@@ -244,7 +238,7 @@ async def test_while_issuing_is_backlogged_deliveries_yield_then_catch_up(
     monkeypatch.setattr(Issuer, "busy", lambda _issuer: backlogged)
     async with started_client(delivering(settings), system_clock) as live:
         await subscribe(live, receiver)
-        issued = await issue(live, 100)
+        issued = (await issue(live, "wide", count=100)).numbers
 
         await receiver.wait_for(BUSY_EVENTS_PER_TURN, seconds=30)
         await asyncio.sleep(BUSY_PAUSE_SECONDS / 2)
@@ -286,7 +280,7 @@ async def test_a_process_killed_mid_delivery_leaves_nothing_undelivered(
     try:
         async with httpx.AsyncClient(base_url=first.url) as client:
             await subscribe(client, receiver)
-            issued = await issue(client, 300)
+            issued = (await issue(client, "wide", count=300)).numbers
             while len(receiver.accepted()) < 50:  # noqa: ASYNC110 - the receiver is polled
                 await asyncio.sleep(0.01)
             await asyncio.to_thread(kill, first)
@@ -329,7 +323,7 @@ async def test_two_processes_deliver_each_event_once(
                 await subscribe(one, receiver)
                 await subscribe(two, other)
                 batches = await asyncio.gather(
-                    *(issue(client, 50) for client in (one, two) for _ in range(4))
+                    *(issue(client, "wide", count=50) for client in (one, two) for _ in range(4))
                 )
                 await receiver.wait_for(400, seconds=60)
                 await other.wait_for(400, seconds=60)
@@ -346,7 +340,7 @@ async def test_two_processes_deliver_each_event_once(
         finally:
             await asyncio.gather(*(asyncio.to_thread(s.stop) for s in services))
 
-    issued = {n for batch in batches for n in batch}
+    issued = {n for batch in batches for n in batch.numbers}
     report(f"deliveries by each process: {delivered_by}")
     assert sum(delivered_by) == 800
     for each in (receiver, other):
@@ -367,11 +361,11 @@ async def test_every_event_is_added_to_the_redis_stream_in_feed_order(
     )
     redis = Redis.from_url(own_redis.url)
     async with started_client(streaming, system_clock) as live:
-        issued = await issue(live, 20)
+        issued = (await issue(live, "wide", count=20)).numbers
         await live.post(f"/v1/numbers/{issued[0]}/retire", json={"reason": "duplicate"})
         first = await stream_until(redis, stream, (await feed_ids(live))[-1])
         for _ in range(3):
-            await issue(live, 100)
+            await issue(live, "wide", count=100)
         await stream_until(redis, stream, (await feed_ids(live))[-1])
         length = await redis.xlen(stream)
         in_feed = await feed_ids(live)
@@ -409,7 +403,7 @@ async def test_a_target_that_is_no_longer_allowed_gets_nothing(
     # Restarted with private targets forbidden: the loopback receiver is refused at delivery.
     forbidden = delivering(settings, webhook_allow_private=False)
     async with started_client(forbidden, system_clock) as live:
-        await issue(live, 2)
+        await issue(live, "wide", count=2)
         for _ in range(100):
             shown = (await live.get(f"{HOOKS}/{hook}")).json()
             if shown["last_error"]:

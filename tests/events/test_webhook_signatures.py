@@ -17,8 +17,9 @@ from app.core.clock import system_clock
 from app.core.sealing import new_key
 from app.settings import Settings, get_settings
 from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.issuing import issue
 from custid_testing.receiver import Receiver, signature_is_valid
-from tests.events.test_webhook_delivery import HOOKS, delivering, issue, live, receiver, subscribe
+from tests.events.test_webhook_delivery import HOOKS, delivering, live, receiver, subscribe
 
 PUBLIC_URL = "https://93.184.216.34/hooks/custid"
 
@@ -30,7 +31,7 @@ async def test_every_delivery_carries_the_standard_webhooks_headers(
     live: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     await subscribe(live, receiver)
-    issued = await issue(live, 5)
+    issued = (await issue(live, "wide", count=5)).numbers
 
     await receiver.wait_for(5, seconds=30)
 
@@ -62,12 +63,12 @@ async def test_during_the_overlap_both_secrets_verify_then_only_the_new_one(
     old = receiver.secret
     rotated = await live.post(f"{HOOKS}/{hook}/secret", json={"overlap_seconds": 3600})
     new = rotated.json()["secret"]
-    await issue(live, 3)
+    await issue(live, "wide", count=3)
     await receiver.wait_for(3, seconds=30)
     overlapping = list(receiver.deliveries)
     ended = await live.post(f"{HOOKS}/{hook}/secret", json={"overlap_seconds": 0})
     newest = ended.json()["secret"]
-    await issue(live, 2)
+    await issue(live, "wide", count=2)
     await receiver.wait_for(5, seconds=30)
     after = receiver.deliveries[len(overlapping) :]
 
@@ -133,7 +134,7 @@ async def test_a_secret_no_key_of_the_ring_opens_is_never_sent_unsigned(
     # The key that sealed it left the ring (on the embedded default: its key file).
     lost = delivering(settings, secret_keys=SecretStr(new_key()))
     async with started_client(lost, system_clock) as live:
-        await issue(live, 1)
+        await issue(live, "wide", count=1)
         for _ in range(100):
             shown = (await live.get(f"{HOOKS}/{hook}")).json()
             if shown["last_error"]:

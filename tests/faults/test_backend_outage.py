@@ -14,6 +14,7 @@ import pytest
 from app.settings import Settings
 from custid_testing.backends import TEST_SCHEMES, create_database
 from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.issuing import issue
 from custid_testing.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.slow
@@ -73,9 +74,8 @@ async def test_database_outage_is_a_503_and_service_resumes_after(
 
 
 async def issued_seqs(client: httpx.AsyncClient, count: int) -> list[int]:
-    response = await client.post("/v1/schemes/daily/numbers/batch", json={"count": count})
-    assert response.status_code == 201, response.text
-    return list(range(response.json()["first_seq"], response.json()["last_seq"] + 1))
+    batch = (await issue(client, count=count)).body
+    return list(range(batch["first_seq"], batch["last_seq"] + 1))
 
 
 async def test_redis_outage_falls_back_to_the_database_counter(

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from app.settings import Settings
 from custid_testing.backends import TEST_SCHEMES, empty_tables
 from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.issuing import issue
 from custid_testing.redis_topologies import (
     SENTINEL_SERVICE,
     RedisClusterGroup,
@@ -39,16 +40,6 @@ def topology_settings(database_url: str, data_dir: Path, **redis: Any) -> Settin
         data_dir=data_dir,
         **redis,
     )
-
-
-async def issue(http: httpx.AsyncClient, count: int, **body: object) -> list[str]:
-    response = await http.post(
-        "/v1/schemes/daily/numbers/batch" if count > 1 else "/v1/schemes/staff/numbers",
-        json={"count": count} if count > 1 else body,
-    )
-    assert response.status_code == 201, response.text
-    payload = response.json()
-    return list(payload["numbers"]) if "numbers" in payload else [payload["number"]]
 
 
 async def counting_on_redis(http: httpx.AsyncClient) -> None:
@@ -92,8 +83,8 @@ async def test_sentinel_failover_that_lost_increments_resumes_from_the_stored_ma
     )
     key = f"{settings.redis_key_prefix}:daily:20231015:"
     async with started_client(settings, clock) as http:
-        first = await issue(http, 10)
-        second = await issue(http, 10)
+        first = (await issue(http, count=10)).numbers
+        second = (await issue(http, count=10)).numbers
         killed = sentinel_group.kill_primary().port
         promoted = await asyncio.to_thread(sentinel_group.wait_for_new_primary, killed)
         # The replica was promoted before the last ten increments reached it.
@@ -101,7 +92,7 @@ async def test_sentinel_failover_that_lost_increments_resumes_from_the_stored_ma
             new_primary.set(key, 10)
         await counting_on_redis(http)
 
-        third = await issue(http, 10)
+        third = (await issue(http, count=10)).numbers
 
         with client(promoted) as new_primary:
             counter = int(new_primary.get(key) or 0)
@@ -128,9 +119,8 @@ async def test_cluster_spreads_partitions_over_its_primaries(
     departments = [f"D{letter}{other}" for letter in "ABCDEF" for other in "ABCDE"]
     async with started_client(settings, clock) as http:
         issued = [
-            number
+            (await issue(http, "staff", attributes={"department": department})).number
             for department in departments
-            for number in await issue(http, 1, attributes={"department": department})
         ]
 
     per_master = redis_cluster.keys_per_master(f"{settings.redis_key_prefix}:*")
@@ -146,7 +136,7 @@ async def test_cluster_primary_killed_counting_resumes_on_its_replica_without_du
     settings = cluster_settings
     key = f"{settings.redis_key_prefix}:daily:20231015:"
     async with started_client(settings, clock) as http:
-        before = await issue(http, 10) + await issue(http, 10)
+        before = (await issue(http, count=10)).numbers + (await issue(http, count=10)).numbers
         seed = redis.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port)
         holder = seed.get_node_from_key(key)  # type: ignore[no-untyped-call]
         seed.close()
@@ -156,7 +146,7 @@ async def test_cluster_primary_killed_counting_resumes_on_its_replica_without_du
         await asyncio.to_thread(redis_cluster.wait_for_failover, holder.port)
         await counting_on_redis(http)
 
-        after = await issue(http, 10)
+        after = (await issue(http, count=10)).numbers
 
     assert len(set(before + after)) == 30
     assert after == [f"20231015{seq:03d}" for seq in range(21, 31)]

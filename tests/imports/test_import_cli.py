@@ -19,6 +19,7 @@ from app.store.migrations import upgrade_to_head
 from app.store.models import NumberEvent
 from custid_testing.backends import TEST_SCHEMES, empty_tables
 from custid_testing.in_process import FrozenClock, started_client
+from custid_testing.issuing import issue
 from schemes import load_catalog
 
 runner = CliRunner()
@@ -152,9 +153,9 @@ def test_imported_events_carry_the_id_of_the_importing_transaction(
     legacy = tmp_path / "legacy.csv"
     legacy.write_text(LEGACY)
 
-    async def issue() -> None:
+    async def issue_a_number() -> None:
         async with started_client(environment, clock) as client:
-            await client.post("/v1/schemes/daily/numbers")
+            await issue(client)
 
     async def txids() -> dict[str, set[int]]:
         engine = create_async_engine(environment.sqlalchemy_url)
@@ -164,7 +165,7 @@ def test_imported_events_carry_the_id_of_the_importing_transaction(
         return {action: {txid for a, txid in rows if a == action} for action, _ in rows}
 
     upgrade_to_head(environment.sqlalchemy_url)
-    asyncio.run(issue())
+    asyncio.run(issue_a_number())
     code, _, _ = run_import(legacy)
     by_action = asyncio.run(txids())
 

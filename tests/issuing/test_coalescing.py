@@ -9,22 +9,15 @@ import pytest
 
 from app.core.errors import Overloaded
 from app.core.issuing.coalescing import Coalescer, Job
+from custid_testing.issuing import issue
 from custid_testing.servers import RedisServer
 
 
 async def issue_many(client: httpx.AsyncClient, requests: int, count: int = 1) -> list[str]:
-    async def one() -> list[str]:
-        if count == 1:
-            response = await client.post("/v1/schemes/shanghai/numbers")
-            assert response.status_code == 201, response.text
-            return [response.json()["number"]]
-        response = await client.post("/v1/schemes/shanghai/numbers/batch", json={"count": count})
-        assert response.status_code == 201, response.text
-        numbers: list[str] = response.json()["numbers"]
-        return numbers
-
-    results = await asyncio.gather(*(one() for _ in range(requests)))
-    return [number for numbers in results for number in numbers]
+    """`requests` concurrent requests for `count` numbers each (a single issue when 1)."""
+    batch = None if count == 1 else count
+    results = await asyncio.gather(*(issue(client, "shanghai", batch) for _ in range(requests)))
+    return [number for result in results for number in result.numbers]
 
 
 async def test_concurrent_requests_get_distinct_consecutive_numbers(

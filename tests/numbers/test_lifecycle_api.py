@@ -9,16 +9,11 @@ from app.core.scopes import Scope
 from app.settings import Settings
 from app.store.models import Counter
 from custid_testing.in_process import KeyMaker, bearer
-
-
-async def issue(client: httpx.AsyncClient, **body: object) -> str:
-    response = await client.post("/v1/schemes/daily/numbers", json=body)
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["number"])
+from custid_testing.issuing import issue
 
 
 async def test_retiring_keeps_the_number_on_record(client: httpx.AsyncClient) -> None:
-    number = await issue(client)
+    number = (await issue(client)).number
 
     retired = await client.post(f"/v1/numbers/{number}/retire", json={"reason": "duplicate"})
     record = await client.get(f"/v1/numbers/{number}")
@@ -28,7 +23,7 @@ async def test_retiring_keeps_the_number_on_record(client: httpx.AsyncClient) ->
 
 
 async def test_retire_needs_a_reason(client: httpx.AsyncClient) -> None:
-    number = await issue(client)
+    number = (await issue(client)).number
 
     for body in ({}, {"reason": ""}, {"reason": "   "}):
         response = await client.post(f"/v1/numbers/{number}/retire", json=body)
@@ -36,7 +31,7 @@ async def test_retire_needs_a_reason(client: httpx.AsyncClient) -> None:
 
 
 async def test_retiring_twice_is_a_409(client: httpx.AsyncClient) -> None:
-    number = await issue(client)
+    number = (await issue(client)).number
     await client.post(f"/v1/numbers/{number}/retire", json={"reason": "first"})
 
     again = await client.post(f"/v1/numbers/{number}/retire", json={"reason": "second"})
@@ -53,7 +48,7 @@ async def test_retiring_or_replacing_an_unknown_number_is_a_404(client: httpx.As
 
 
 async def test_replacing_links_the_old_number_to_its_successor(client: httpx.AsyncClient) -> None:
-    old = await issue(client, ref="crm:acct-991")
+    old = (await issue(client, ref="crm:acct-991")).number
 
     replaced = await client.post(f"/v1/numbers/{old}/replace", json={"reason": "merged"})
     body = replaced.json()
@@ -69,7 +64,7 @@ async def test_replacing_links_the_old_number_to_its_successor(client: httpx.Asy
 
 
 async def test_replacing_into_a_named_scheme(client: httpx.AsyncClient) -> None:
-    old = await issue(client)
+    old = (await issue(client)).number
 
     replaced = await client.post(
         f"/v1/numbers/{old}/replace", json={"reason": "became a member", "scheme": "member"}
@@ -81,7 +76,7 @@ async def test_replacing_into_a_named_scheme(client: httpx.AsyncClient) -> None:
 
 
 async def test_impossible_replacements_are_409s(client: httpx.AsyncClient) -> None:
-    retired, replaced = await issue(client), await issue(client)
+    retired, replaced = (await issue(client)).number, (await issue(client)).number
     await client.post(f"/v1/numbers/{retired}/retire", json={"reason": "gone"})
     await client.post(f"/v1/numbers/{replaced}/replace", json={"reason": "merged"})
 
@@ -95,7 +90,7 @@ async def test_impossible_replacements_are_409s(client: httpx.AsyncClient) -> No
 
 
 async def test_a_refused_replacement_issues_nothing(client: httpx.AsyncClient) -> None:
-    number = await issue(client)
+    number = (await issue(client)).number
     await client.post(f"/v1/numbers/{number}/retire", json={"reason": "gone"})
 
     await client.post(f"/v1/numbers/{number}/replace", json={"reason": "x"})
@@ -107,8 +102,8 @@ async def test_a_refused_replacement_issues_nothing(client: httpx.AsyncClient) -
 async def test_a_retired_number_is_never_issued_again(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
-    retired = await issue(client)
-    replaced = await issue(client)
+    retired = (await issue(client)).number
+    replaced = (await issue(client)).number
     await client.post(f"/v1/numbers/{retired}/retire", json={"reason": "gone"})
     await client.post(f"/v1/numbers/{replaced}/replace", json={"reason": "merged"})
     # A counter that fell behind, as after Redis data loss.

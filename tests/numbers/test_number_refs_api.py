@@ -1,20 +1,13 @@
 """A number carries any number of {system, id} refs: given at issue, added and removed after,
 each found again, each change audited and evented."""
 
-from typing import Any
-
 import httpx
 
 from app.core.scopes import Scope
 from custid_testing.in_process import KeyMaker, bearer, feed_events
+from custid_testing.issuing import issue
 
 PROBLEM = "application/problem+json"
-
-
-async def issue(client: httpx.AsyncClient, scheme: str = "daily", **body: object) -> dict[str, Any]:
-    response = await client.post(f"/v1/schemes/{scheme}/numbers", json=body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 async def found_by(client: httpx.AsyncClient, ref: str) -> list[str]:
@@ -24,7 +17,7 @@ async def found_by(client: httpx.AsyncClient, ref: str) -> list[str]:
 
 
 async def test_a_ref_given_at_issue_is_a_system_and_an_id(client: httpx.AsyncClient) -> None:
-    issued = await issue(client, ref="crm:acct-991")
+    issued = (await issue(client, ref="crm:acct-991")).body
 
     assert issued["refs"] == [{"system": "crm", "id": "acct-991"}]
     assert issued["ref"] == "crm:acct-991"
@@ -34,7 +27,7 @@ async def test_a_ref_given_at_issue_is_a_system_and_an_id(client: httpx.AsyncCli
 async def test_a_ref_without_a_system_belongs_to_the_default_system(
     client: httpx.AsyncClient,
 ) -> None:
-    issued = await issue(client, ref="acct-5")
+    issued = (await issue(client, ref="acct-5")).body
 
     assert issued["refs"] == [{"system": "default", "id": "acct-5"}]
     assert issued["ref"] == "acct-5"
@@ -45,7 +38,7 @@ async def test_a_ref_without_a_system_belongs_to_the_default_system(
 async def test_refs_added_after_issue_find_the_number_and_show_on_its_record(
     client: httpx.AsyncClient,
 ) -> None:
-    number = (await issue(client, ref="crm:acct-991"))["number"]
+    number = (await issue(client, ref="crm:acct-991")).number
 
     added = await client.post(f"/v1/numbers/{number}/refs", json={"system": "erp", "id": "C-1"})
     again = await client.post(f"/v1/numbers/{number}/refs", json={"system": "erp", "id": "C-1"})
@@ -64,7 +57,7 @@ async def test_refs_added_after_issue_find_the_number_and_show_on_its_record(
 async def test_issuing_with_a_ref_added_later_returns_that_number(
     client: httpx.AsyncClient,
 ) -> None:
-    number = (await issue(client))["number"]
+    number = (await issue(client)).number
     await client.post(f"/v1/numbers/{number}/refs", json={"system": "erp", "id": "C-2"})
 
     again = await client.post("/v1/schemes/daily/numbers", json={"ref": "erp:C-2"})
@@ -76,8 +69,8 @@ async def test_issuing_with_a_ref_added_later_returns_that_number(
 async def test_a_ref_naming_another_number_of_the_scheme_is_a_conflict_naming_it(
     client: httpx.AsyncClient,
 ) -> None:
-    first = (await issue(client, ref="crm:acct-1"))["number"]
-    second = (await issue(client))["number"]
+    first = (await issue(client, ref="crm:acct-1")).number
+    second = (await issue(client)).number
 
     taken = await client.post(f"/v1/numbers/{second}/refs", json={"system": "crm", "id": "acct-1"})
     other_id = await client.post(f"/v1/numbers/{first}/refs", json={"system": "crm", "id": "x"})
@@ -92,8 +85,8 @@ async def test_a_ref_naming_another_number_of_the_scheme_is_a_conflict_naming_it
 
 
 async def test_the_same_ref_may_name_one_number_in_each_scheme(client: httpx.AsyncClient) -> None:
-    daily = (await issue(client, ref="crm:acct-3"))["number"]
-    member = (await issue(client, "member"))["number"]
+    daily = (await issue(client, ref="crm:acct-3")).number
+    member = (await issue(client, "member")).number
 
     added = await client.post(f"/v1/numbers/{member}/refs", json={"system": "crm", "id": "acct-3"})
 
@@ -102,7 +95,7 @@ async def test_the_same_ref_may_name_one_number_in_each_scheme(client: httpx.Asy
 
 
 async def test_removing_a_ref_forgets_it_and_frees_it(client: httpx.AsyncClient) -> None:
-    number = (await issue(client, ref="crm:acct-4"))["number"]
+    number = (await issue(client, ref="crm:acct-4")).number
     await client.post(f"/v1/numbers/{number}/refs", json={"system": "erp", "id": "C-4"})
 
     removed = await client.delete(f"/v1/numbers/{number}/refs/crm")
@@ -142,7 +135,7 @@ async def test_issuing_with_a_known_ref_and_other_attributes_is_a_conflict(
 
 
 async def test_a_drawn_number_keeps_its_ref_too(client: httpx.AsyncClient) -> None:
-    drawn = await issue(client, "rnd", ref="crm:acct-9")
+    drawn = (await issue(client, "rnd", ref="crm:acct-9")).body
     again = await client.post("/v1/schemes/rnd/numbers", json={"ref": "crm:acct-9"})
 
     assert again.status_code == 200
@@ -153,7 +146,7 @@ async def test_a_drawn_number_keeps_its_ref_too(client: httpx.AsyncClient) -> No
 async def test_each_ref_change_is_audited_and_evented_with_the_refs_after_it(
     client: httpx.AsyncClient,
 ) -> None:
-    number = (await issue(client, ref="crm:acct-6"))["number"]
+    number = (await issue(client, ref="crm:acct-6")).number
     await client.post(f"/v1/numbers/{number}/refs", json={"system": "erp", "id": "C-6"})
     await client.delete(f"/v1/numbers/{number}/refs/crm")
 
@@ -178,7 +171,7 @@ async def test_each_ref_change_is_audited_and_evented_with_the_refs_after_it(
 
 
 async def test_a_retirement_event_carries_the_numbers_refs(client: httpx.AsyncClient) -> None:
-    number = (await issue(client, ref="crm:acct-8"))["number"]
+    number = (await issue(client, ref="crm:acct-8")).number
     await client.post(f"/v1/numbers/{number}/retire", json={"reason": "left"})
 
     feed = await feed_events(client, 1, {"type": "number.retired"})
@@ -188,7 +181,7 @@ async def test_a_retirement_event_carries_the_numbers_refs(client: httpx.AsyncCl
 
 
 async def test_bad_refs_and_unknown_numbers_are_refused(client: httpx.AsyncClient) -> None:
-    number = (await issue(client))["number"]
+    number = (await issue(client)).number
 
     spaced = await client.post(f"/v1/numbers/{number}/refs", json={"system": "crm", "id": "a b"})
     no_system = await client.post(f"/v1/numbers/{number}/refs", json={"id": "a"})

@@ -26,6 +26,7 @@ from app.store.tls import TlsSettingError, postgres_connect_args
 from custid_testing.backends import TEST_SCHEMES, asyncpg_dsn, create_database, empty_tables
 from custid_testing.certificates import TlsFiles, make_tls_files, other_ca_file
 from custid_testing.in_process import FrozenClock, bearer, started_client
+from custid_testing.issuing import issue
 from custid_testing.redis_topologies import SENTINEL_SERVICE, RedisClusterGroup, SentinelGroup
 from custid_testing.servers import TEST_SECRET_KEYS, PostgresServer, RedisServer, ServiceProcess
 
@@ -240,13 +241,10 @@ async def issue_on_redis(
 ) -> tuple[list[str], dict[str, Any]]:
     """Numbers issued one per department, and what /readyz said after."""
     async with started_client(settings, clock) as http:
-        issued = []
-        for department in departments:
-            response = await http.post(
-                "/v1/schemes/staff/numbers", json={"attributes": {"department": department}}
-            )
-            assert response.status_code == 201, response.text
-            issued.append(response.json()["number"])
+        issued = [
+            (await issue(http, "staff", attributes={"department": department})).number
+            for department in departments
+        ]
         ready = (await http.get("/readyz")).json()
     return issued, ready
 
