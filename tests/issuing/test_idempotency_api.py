@@ -22,6 +22,7 @@ from app.store.models import IdempotencyKey, IssuedNumber, NumberEvent
 from custid_testing.in_process import FrozenClock, KeyMaker, bearer, started_client
 
 BATCH = "/v1/schemes/daily/numbers/batch"
+TINY_BATCH = "/v1/schemes/tiny/numbers/batch"
 
 
 def keyed(key: str) -> dict[str, str]:
@@ -88,15 +89,19 @@ async def test_keys_belong_to_one_api_key(client: httpx.AsyncClient, make_key: K
     assert mine.json()["numbers"] != theirs.json()["numbers"]
 
 
-async def test_a_failed_request_does_not_hold_its_key(client: httpx.AsyncClient) -> None:
-    failed = await client.post(
-        "/v1/schemes/nosuch/numbers/batch", json={"count": 1}, headers=keyed("k")
-    )
-    again = await client.post(
-        "/v1/schemes/nosuch/numbers/batch", json={"count": 1}, headers=keyed("k")
-    )
+async def test_a_failed_request_does_not_hold_its_key(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # `tiny` holds nine numbers a day: ten fail at the counter, after the key is looked up.
+    failed = await client.post(TINY_BATCH, json={"count": 10}, headers=keyed("k"))
+    again = await client.post(TINY_BATCH, json={"count": 9}, headers=keyed("k"))
 
-    assert (failed.status_code, again.status_code) == (404, 404)
+    assert failed.status_code == 409
+    assert failed.json()["code"] == "sequence_exhausted"
+    # A key the failure held would answer this other body 422 `idempotency_conflict`.
+    assert again.status_code == 201, again.text
+    assert len(again.json()["numbers"]) == 9
+    assert await stored_keys(sessions) == 1
 
 
 async def test_keys_expire_after_their_ttl_and_are_purged(
