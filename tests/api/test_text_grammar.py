@@ -152,6 +152,9 @@ async def test_the_key_is_checked_before_the_body(
     listing = await client.get("/v1/numbers", params={"ref": "a\x00b"})
 
     assert [batch.status_code, retire.status_code, listing.status_code] == [401, 401, 401]
+    for refused in (batch, retire, listing):
+        assert refused.json()["code"] == "unauthorized"  # not the body's nor the ref's fault
+        assert refused.headers["www-authenticate"] == "Bearer"
 
 
 async def test_integers_too_long_to_read_are_a_422_naming_the_field(

@@ -232,6 +232,7 @@ async def test_a_session_works_on_every_replica(
         elsewhere = await two.get(CONSOLE)
 
     assert elsewhere.status_code == 200
+    assert key.key.id in elsewhere.text  # the console's home, signed in as the key
 
 
 async def test_failed_sign_ins_count_against_the_address(

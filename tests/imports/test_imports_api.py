@@ -368,3 +368,8 @@ async def test_importing_needs_the_admin_scope(
     )
 
     assert (refused.status_code, accepted.status_code) == (403, 201)
+    assert (refused.json()["code"], refused.json()["required_scope"]) == (
+        "forbidden",
+        "numbers:admin",
+    )
+    assert (accepted.json()["lines"], accepted.json()["imported"]) == (3, 3)

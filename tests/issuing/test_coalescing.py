@@ -32,7 +32,9 @@ async def test_every_coalesced_number_is_stored(client: httpx.AsyncClient) -> No
     issued = await issue_many(client, 50) + await issue_many(client, 10, count=25)
 
     for number in issued:
-        assert (await client.get(f"/v1/numbers/{number}")).status_code == 200
+        stored = await client.get(f"/v1/numbers/{number}")
+        assert stored.status_code == 200, number
+        assert (stored.json()["number"], stored.json()["status"]) == (number, "issued")
 
 
 async def test_collisions_inside_a_group_are_retried_and_batches_stay_whole(

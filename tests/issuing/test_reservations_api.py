@@ -156,6 +156,10 @@ async def test_a_reservation_confirmed_just_before_its_expiry_is_issued(
     confirmed = await client.post(f"/v1/reservations/{reservation['id']}/confirm")
 
     assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "confirmed"
+    assert [(r["number"], r["status"]) for r in confirmed.json()["numbers"]] == [
+        ("20231015001", "issued")
+    ]
 
 
 async def test_the_sweeper_voids_reservations_past_their_time(

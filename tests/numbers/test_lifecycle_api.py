@@ -28,6 +28,9 @@ async def test_retire_needs_a_reason(client: httpx.AsyncClient) -> None:
     for body in ({}, {"reason": ""}, {"reason": "   "}):
         response = await client.post(f"/v1/numbers/{number}/retire", json=body)
         assert response.status_code == 422, body
+        assert response.json()["code"] == "validation_error"
+        assert [error["loc"] for error in response.json()["errors"]] == [["body", "reason"]]
+    assert (await client.get(f"/v1/numbers/{number}")).json()["status"] == "issued"
 
 
 async def test_retiring_twice_is_a_409(client: httpx.AsyncClient) -> None:
@@ -168,6 +171,8 @@ async def test_events_of_an_unknown_number_are_a_404(client: httpx.AsyncClient) 
     response = await client.get("/v1/numbers/20231015999/events")
 
     assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (response.json()["code"], response.json()["number"]) == ("not_found", "20231015999")
 
 
 async def test_validation_tells_what_became_of_a_number(

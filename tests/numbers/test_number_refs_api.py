@@ -214,3 +214,7 @@ async def test_changing_refs_needs_the_admin_scope(
     removed = await client.delete(f"/v1/numbers/{number}/refs/erp", headers=bearer(issuer))
 
     assert (refused.status_code, added.status_code, removed.status_code) == (403, 201, 403)
+    for forbidden in (refused, removed):
+        assert forbidden.json()["code"] == "forbidden"
+        assert forbidden.json()["required_scope"] == "numbers:admin"
+    assert added.json()["refs"] == [{"system": "erp", "id": "C-7"}]

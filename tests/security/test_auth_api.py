@@ -37,6 +37,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/webhooks/{subscription}"): {"status": "paused"},
     ("post", "/v1/webhooks/{subscription}/redeliver"): {"from_event": "evt_1"},
 }
+# The first number of `daily` on the test clock's day: what an admitted issue answers.
+FIRST_NUMBER = "20231015001"
+
+
+def assert_refused_for_want_of_a_key(response: httpx.Response) -> None:
+    """401, as a problem that says how to present a key, with the scheme to present it by."""
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "unauthorized"
 
 
 def protected_operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -122,8 +132,15 @@ async def test_open_probes_and_docs_need_no_key(
 ) -> None:
     await make_key(Scope.READ)
 
-    for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
-        assert (await client.get(path)).status_code == 200, path
+    health, ready, document, docs = [
+        await client.get(path) for path in ("/healthz", "/readyz", "/openapi.json", "/docs")
+    ]
+
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+    assert (document.status_code, document.json()["info"]["title"]) == (200, "custid")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text
 
 
 async def test_openapi_offers_bearer_auth(client: httpx.AsyncClient) -> None:
@@ -180,7 +197,7 @@ async def test_required_auth_refuses_callers_even_before_any_key_exists(
     async with started_client(settings.model_copy(update={"auth": "required"}), clock) as client:
         response = await client.post("/v1/schemes/daily/numbers")
 
-    assert response.status_code == 401
+    assert_refused_for_want_of_a_key(response)
 
 
 async def test_disabled_auth_lets_everyone_in(
@@ -192,6 +209,7 @@ async def test_disabled_auth_lets_everyone_in(
         response = await client.post("/v1/schemes/daily/numbers")
 
     assert response.status_code == 201
+    assert response.json()["number"] == FIRST_NUMBER
 
 
 async def test_refuses_to_start_beyond_loopback_without_keys(
@@ -213,7 +231,8 @@ async def test_starts_beyond_loopback_with_a_key_and_requires_it(
         refused = await client.post("/v1/schemes/daily/numbers")
         admitted = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
 
-    assert (refused.status_code, admitted.status_code) == (401, 201)
+    assert_refused_for_want_of_a_key(refused)
+    assert (admitted.status_code, admitted.json()["number"]) == (201, FIRST_NUMBER)
 
 
 async def test_starts_beyond_loopback_without_keys_when_auth_is_disabled(
@@ -222,7 +241,9 @@ async def test_starts_beyond_loopback_without_keys_when_auth_is_disabled(
     disabled = settings.model_copy(update={"host": "0.0.0.0", "auth": "disabled"})
 
     async with started_client(disabled, clock) as client:
-        assert (await client.post("/v1/schemes/daily/numbers")).status_code == 201
+        admitted = await client.post("/v1/schemes/daily/numbers")
+
+    assert (admitted.status_code, admitted.json()["number"]) == (201, FIRST_NUMBER)
 
 
 async def test_a_revoked_key_stops_working_within_the_cache_interval(
@@ -239,8 +260,8 @@ async def test_a_revoked_key_stops_working_within_the_cache_interval(
         await asyncio.sleep(0.3)
         after = await client.post("/v1/schemes/daily/numbers", headers=bearer(key))
 
-    assert before.status_code == 201
-    assert after.status_code == 401
+    assert (before.status_code, before.json()["number"]) == (201, FIRST_NUMBER)
+    assert_refused_for_want_of_a_key(after)
 
 
 async def test_the_first_key_closes_the_loopback_door_at_once(
@@ -251,5 +272,5 @@ async def test_the_first_key_closes_the_loopback_door_at_once(
         await make_key(Scope.ISSUE)
         closed = await client.post("/v1/schemes/daily/numbers")
 
-    assert open_door.status_code == 201
-    assert closed.status_code == 401
+    assert (open_door.status_code, open_door.json()["number"]) == (201, FIRST_NUMBER)
+    assert_refused_for_want_of_a_key(closed)

@@ -88,7 +88,7 @@ def test_with_a_client_ca_callers_must_present_a_certificate_it_signed(
     finally:
         service.stop()
 
-    assert answered.status_code == 200
+    assert (answered.status_code, answered.json()) == (200, {"status": "ok"})
 
 
 def test_plaintext_beyond_loopback_is_logged_naming_the_setting(
