@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.run import progress
-from tests.contract import own_backend, run_schemathesis, served
+from custid_testing.contract import own_backend, run_schemathesis, served
 
 
 def main() -> int:

@@ -34,7 +34,7 @@ import httpx
 from bench import procfs, stack
 from bench.run import new_run_dir, progress, publish
 from bench.wrk import Request, run_wrk
-from tests.servers import ServiceProcess, wait_until
+from custid_testing.servers import ServiceProcess, wait_until
 
 TARGET_RATIO = 0.9
 

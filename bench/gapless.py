@@ -28,7 +28,7 @@ import httpx
 from bench import stack
 from bench.run import new_run_dir, progress, publish
 from bench.wrk import Request, run_wrk
-from tests.servers import ServiceProcess
+from custid_testing.servers import ServiceProcess
 
 GAPLESS_SCHEME = "invoice"
 SCHEME_FILE = (

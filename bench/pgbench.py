@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import POSTGRES_BIN
+from custid_testing.servers import POSTGRES_BIN
 
 INSERT_SCRIPT = """\
 WITH batch AS (SELECT (nextval('{table}_batches') - 1) * {rows} + 1 AS first)

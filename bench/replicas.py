@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench import procfs, stack
 from bench.wrk import Request, run_wrk
-from tests.proxy import Haproxy
-from tests.servers import ServiceProcess
+from custid_testing.proxy import Haproxy
+from custid_testing.servers import ServiceProcess
 
 # A group of processes whose CPU is measured together: its pids, read when needed.
 PidGroup = Callable[[], list[int]]

@@ -38,7 +38,7 @@ from bench.pgbench import run_pgbench
 from bench.report import MB, Machine, PhaseResult, Report, median_phase
 from bench.soak import run_soak
 from bench.wrk import Request, run_wrk
-from tests.servers import ServiceProcess
+from custid_testing.servers import ServiceProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

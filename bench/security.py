@@ -30,8 +30,8 @@ from typing import Any
 from bench import procfs, stack
 from bench.run import new_run_dir, progress, publish
 from bench.wrk import LoadResult, Request, run_wrk
-from tests.certificates import make_tls_files
-from tests.servers import ServiceProcess
+from custid_testing.certificates import make_tls_files
+from custid_testing.servers import ServiceProcess
 
 FLOOD_TARGET = 0.9
 HTTPS_TARGET = 0.8

@@ -1,6 +1,6 @@
 """The system under test: PostgreSQL, Redis, custid and the naive peer, all of the run's own.
 
-Servers come from `tests/servers.py` (free loopback ports, a throwaway cluster);
+Servers come from `custid_testing/servers.py` (free loopback ports, a throwaway cluster);
 each is registered on an ExitStack as soon as it exists, so a failure or Ctrl-C
 anywhere stops everything started so far.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
-from tests.servers import PostgresServer, RedisServer, ServiceProcess, wait_until
+from custid_testing.backends import asyncpg_dsn
+from custid_testing.servers import PostgresServer, RedisServer, ServiceProcess, wait_until
 
 SCHEME_NAME = "bench"
 # Twelve sequence digits: a day's period holds 10**12 - 1 numbers, so no run exhausts it.
@@ -31,10 +31,6 @@ width = 12
 """
 NAIVE_TABLE = "naive_numbers"
 PGBENCH_TABLE = "bench_rows"
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
 def start_postgres(cleanup: ExitStack) -> PostgresServer:

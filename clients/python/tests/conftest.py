@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServiceProcess, create_key
-
-# The service's test schemes (`tiny` holds 9 numbers a day), by path: nothing of the
-# service's own test fixtures is imported.
-TEST_SCHEMES = Path(__file__).resolve().parents[3] / "tests" / "data" / "schemes.toml"
+from custid_testing.backends import TEST_SCHEMES
+from custid_testing.servers import ServiceProcess, create_key
 
 
 @dataclass(frozen=True)

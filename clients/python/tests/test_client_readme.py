@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServiceProcess, create_key
+from custid_testing.servers import ServiceProcess, create_key
 
 README = Path(__file__).parent.parent / "README.md"
 EXAMPLE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)

@@ -11,7 +11,7 @@ import pytest
 from conftest import RunningCustid, custid_env
 from custid_client import CustidClient, CustidConnectionError, RetryPolicy
 
-from tests.servers import FaultyProxy, ServiceProcess, create_key
+from custid_testing.servers import FaultyProxy, ServiceProcess, create_key
 
 PATIENT = RetryPolicy(max_attempts=40, backoff_base_seconds=0.05, backoff_max_seconds=0.5)
 # Long enough for custid to stop and start again on a busy machine (about a minute).

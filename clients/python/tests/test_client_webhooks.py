@@ -14,7 +14,7 @@ from conftest import RunningCustid
 from custid_client import CustidClient, WebhookVerificationError, verify_webhook
 from standardwebhooks import Webhook
 
-from tests.receiver import Receiver, running
+from custid_testing.receiver import Receiver, running
 
 
 async def test_every_real_delivery_verifies_and_a_rotated_secret_overlaps(

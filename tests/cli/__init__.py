@@ -1,0 +1,1 @@
+"""The `custid` command: serve, keys, the database it names, start-up failures."""

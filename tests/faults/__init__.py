@@ -1,0 +1,1 @@
+"""Backends failing under load: outages, failovers, Redis topologies."""

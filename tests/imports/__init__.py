@@ -1,0 +1,1 @@
+"""Importing legacy numbers: the file reader, the admin API and `custid import`."""

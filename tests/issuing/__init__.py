@@ -1,0 +1,1 @@
+"""Issuing numbers: batches, coalescing, counters, gaps, reservations, recycling, idempotency."""

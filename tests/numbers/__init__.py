@@ -1,0 +1,1 @@
+"""A number's life after issue: retire, replace, refs, the acting operator."""

@@ -1,0 +1,1 @@
+"""Operating custid: metrics, deployment files, forecasts, exports, checks, migrations, the lock."""

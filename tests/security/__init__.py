@@ -1,0 +1,1 @@
+"""Security: authorisation, rate limits, TLS, secrets at rest, the provable trail."""
