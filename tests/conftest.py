@@ -183,7 +183,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         collected_figures.extend(str(figure) for figure in figures)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if collected_figures:
         terminalreporter.section("observed figures")
         for line in collected_figures:
