@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.core import grammar
+from app.core import errors, grammar
 from app.core.errors import (
     CustidError,
     MalformedBody,
@@ -30,6 +30,48 @@ OPERATOR_WAIT_SECONDS = 60
 Responses = dict[int | str, dict[str, Any]]
 
 log = structlog.get_logger(__name__)
+
+
+# The status each error of the core answers with; a subclass answers as its nearest listed
+# ancestor (a `CounterContention` as `BackendUnavailable`), and an error listed nowhere is a
+# bug: 500.
+STATUSES: dict[type[CustidError], int] = {
+    errors.MalformedBody: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.IdempotencyInProgress: 409,
+    errors.InvalidTransition: 409,
+    errors.ReservationSettled: 409,
+    errors.ReservationExpired: 409,
+    errors.RefConflict: 409,
+    errors.SequenceExhausted: 409,
+    errors.RandomSpaceExhausted: 409,
+    errors.PayloadTooLarge: 413,
+    errors.InvalidWebhookTarget: 422,
+    errors.UnknownEventType: 422,
+    errors.InvalidReservationTtl: 422,
+    errors.IdempotencyConflict: 422,
+    errors.InvalidCursor: 422,
+    errors.InvalidExportFilter: 422,
+    errors.InvalidRef: 422,
+    errors.InvalidOperator: 422,
+    errors.OperatorRequired: 422,
+    errors.ImportRejected: 422,
+    errors.InvalidAttributes: 422,
+    errors.RateLimited: 429,
+    errors.BackendUnavailable: 503,
+    errors.Overloaded: 503,
+    errors.SecretKeysMissing: 503,
+}
+
+
+def status_of(error: CustidError) -> int:
+    """The HTTP status `error` is answered with."""
+    for kind in type(error).__mro__:
+        if kind in STATUSES:
+            return STATUSES[kind]
+    return 500
 
 
 class ProblemResponse(JSONResponse):
@@ -52,7 +94,7 @@ def problem_body(
 
 def problem_for(error: CustidError) -> dict[str, Any]:
     """The body `error` is answered with."""
-    return problem_body(error.code, error.status, error.title, error.detail, **error.extensions)
+    return problem_body(error.code, status_of(error), error.title, error.detail, **error.extensions)
 
 
 def problem_response(
@@ -82,7 +124,7 @@ async def custid_error_handler(request: Request, exc: Exception) -> ProblemRespo
     wait = retry_after(error, request.app.state.retry_after_seconds)
     if wait is not None:
         headers["Retry-After"] = str(wait)
-    if error.status >= 500:
+    if status_of(error) >= 500:
         log.warning("backend_error", code=error.code, detail=error.detail, path=request.url.path)
     return problem_response(request, problem_for(error), headers)
 
@@ -283,7 +325,7 @@ def problem_responses(*errors: CustidError, validated: bool = True) -> Responses
     examples = [(error, problem_for(error)) for error in errors]
     by_status: Responses = {}
     for error, body in examples:
-        entry = declared(by_status, error.status, error.title, error.code, body)
+        entry = declared(by_status, status_of(error), error.title, error.code, body)
         if error.retryable:
             entry.setdefault("headers", {}).update(RETRY_AFTER)
         for name, header in ERROR_HEADERS.items():

@@ -13,6 +13,7 @@ from app.api.deps import services_of
 from app.api.export import export_file_name, filters_of
 from app.api.models.export import ExportQuery
 from app.api.pages import CONSOLE_PATH
+from app.api.problems import status_of
 from app.console.charts import Bar, Guide, bar_chart
 from app.console.forecasts import forecast_text, scheme_forecast
 from app.console.routes import CsrfField, FormText, OperatorDep, page
@@ -195,7 +196,7 @@ async def redeliver(
         await services_of(request).subscriptions.redeliver(subscription, from_event.strip())
     except (CustidError, StoreError) as exc:
         error = as_custid_error(exc)
-        return await render_webhooks(request, operator, error.status, error.detail)
+        return await render_webhooks(request, operator, status_of(error), error.detail)
     return RedirectResponse(
         f"{CONSOLE_PATH}/webhooks?{urlencode({'done': subscription})}", status_code=303
     )

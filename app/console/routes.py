@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import services_of
 from app.api.models.numbers import ListFilters
 from app.api.pages import CONSOLE_PATH
+from app.api.problems import status_of
 from app.api.security import client_address
 from app.console.forecasts import forecast_text, scheme_forecast
 from app.console.session import (
@@ -282,7 +283,9 @@ async def change_number(
             target = replacement.successor.numbers[0]
     except (CustidError, StoreError) as exc:
         failed = as_custid_error(exc)
-        return await render_number(request, operator, number, failed.status, error=failed.detail)
+        return await render_number(
+            request, operator, number, status_of(failed), error=failed.detail
+        )
     query = urlencode({"done": ACTIONS[action], "from": number})
     return RedirectResponse(
         f"{CONSOLE_PATH}/numbers/{quote(target, safe='')}?{query}", status_code=303

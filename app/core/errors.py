@@ -1,9 +1,9 @@
-"""Every error custid reports, each with a stable `code` and an HTTP status.
+"""Every error custid reports, each with a stable `code`.
 
     CustidError
-    ├── Unauthorized             401 unauthorized (with WWW-Authenticate: Bearer)
-    ├── Forbidden                403 forbidden
-    ├── NotFound                 404
+    ├── Unauthorized             unauthorized (with WWW-Authenticate: Bearer)
+    ├── Forbidden                forbidden
+    ├── NotFound
     │   ├── UnknownScheme            unknown_scheme
     │   ├── NumberNotFound           not_found
     │   ├── ApiKeyNotFound           not_found
@@ -11,39 +11,40 @@
     │   ├── EventNotFound            not_found
     │   ├── ReservationNotFound      not_found
     │   └── PeriodNotFound           not_found
-    ├── InvalidAttributes        422 invalid_attributes
-    ├── IdempotencyConflict      422 idempotency_conflict
-    ├── InvalidCursor            422 invalid_cursor
-    ├── InvalidExportFilter      422 invalid_export_filter
-    ├── InvalidWebhookTarget     422 invalid_webhook_target
-    ├── UnknownEventType         422 unknown_event_type
-    ├── InvalidRef               422 invalid_ref
+    ├── InvalidAttributes        invalid_attributes
+    ├── IdempotencyConflict      idempotency_conflict
+    ├── InvalidCursor            invalid_cursor
+    ├── InvalidExportFilter      invalid_export_filter
+    ├── InvalidWebhookTarget     invalid_webhook_target
+    ├── UnknownEventType         unknown_event_type
+    ├── InvalidRef               invalid_ref
     │   └── RefForManyNumbers
-    ├── InvalidOperator          422 invalid_operator
-    ├── OperatorRequired         422 operator_required
-    ├── ImportRejected           422 import_rejected (every bad line, by line number)
-    ├── InvalidReservationTtl    422 invalid_ttl
-    ├── PayloadTooLarge          413 payload_too_large
-    ├── MalformedBody            400 malformed_body (not JSON: where and why)
-    ├── SequenceExhausted        409 sequence_exhausted
-    ├── RandomSpaceExhausted     409 random_space_exhausted
-    ├── InvalidTransition        409 invalid_transition
+    ├── InvalidOperator          invalid_operator
+    ├── OperatorRequired         operator_required
+    ├── ImportRejected           import_rejected (every bad line, by line number)
+    ├── InvalidReservationTtl    invalid_ttl
+    ├── PayloadTooLarge          payload_too_large
+    ├── MalformedBody            malformed_body (not JSON: where and why)
+    ├── SequenceExhausted        sequence_exhausted
+    ├── RandomSpaceExhausted     random_space_exhausted
+    ├── InvalidTransition        invalid_transition
     │   └── ApiKeyAlreadyRevoked
-    ├── ReservationSettled       409 invalid_transition
-    ├── ReservationExpired       409 reservation_expired
-    ├── RefConflict              409 ref_conflict
-    ├── IdempotencyInProgress    409 idempotency_in_progress (retryable)
-    ├── RateLimited              429 rate_limited (retryable after its own wait; RateLimit,
+    ├── ReservationSettled       invalid_transition
+    ├── ReservationExpired       reservation_expired
+    ├── RefConflict              ref_conflict
+    ├── IdempotencyInProgress    idempotency_in_progress (retryable)
+    ├── RateLimited              rate_limited (retryable after its own wait; RateLimit,
     │                                RateLimit-Policy)
-    ├── BackendUnavailable       503 backend_unavailable (retryable)
+    ├── BackendUnavailable       backend_unavailable (retryable)
     │   └── CounterContention        counter_contention
-    ├── SecretKeysMissing        503 secret_keys_missing (retryable)
-    └── Overloaded               503 overloaded (retryable)
+    ├── SecretKeysMissing        secret_keys_missing (retryable)
+    └── Overloaded               overloaded (retryable)
 
 Request bodies that fail validation are reported by the HTTP layer as 422
 `validation_error`; everything the core can say is above. The core says only
-whether an error is `retryable`: how long to wait (`Retry-After`) is the HTTP
-layer's to say, from its settings; a rate limit's computed wait is data it carries.
+whether an error is `retryable`: which status answers it and how long to wait
+(`Retry-After`) are the HTTP layer's to say (`app/api/problems.py`), from its
+settings; a rate limit's computed wait is data it carries.
 
 The store raises its own errors (`app.store.errors`); `as_custid_error` says what
 they mean here.
@@ -61,7 +62,6 @@ class CustidError(Exception):
     """Base of every error the service answers with; rendered as RFC 9457 problem details."""
 
     code: ClassVar[str] = "internal_error"
-    status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     # Whether the same request may succeed if sent again later, unchanged.
     retryable: ClassVar[bool] = False
@@ -75,7 +75,6 @@ class CustidError(Exception):
 
 class Unauthorized(CustidError):
     code = "unauthorized"
-    status = 401
     title = "Unauthorized"
 
     def __init__(self, detail: str) -> None:
@@ -85,7 +84,6 @@ class Unauthorized(CustidError):
 
 class Forbidden(CustidError):
     code = "forbidden"
-    status = 403
     title = "Forbidden"
 
     def __init__(self, key_id: str | None, scope: str) -> None:
@@ -93,7 +91,7 @@ class Forbidden(CustidError):
 
 
 class NotFound(CustidError):
-    status = 404
+    """Something a request names does not exist; each kind has its own code."""
 
 
 class UnknownScheme(NotFound):
@@ -165,7 +163,6 @@ class PeriodNotFound(NotFound):
 
 class InvalidWebhookTarget(CustidError):
     code = "invalid_webhook_target"
-    status = 422
     title = "Invalid webhook target"
 
     def __init__(self, url: str, problem: str) -> None:
@@ -174,7 +171,6 @@ class InvalidWebhookTarget(CustidError):
 
 class UnknownEventType(CustidError):
     code = "unknown_event_type"
-    status = 422
     title = "Unknown event type"
 
     def __init__(self, event_type: str, known: list[str]) -> None:
@@ -186,7 +182,6 @@ class UnknownEventType(CustidError):
 
 class InvalidReservationTtl(CustidError):
     code = "invalid_ttl"
-    status = 422
     title = "Invalid reservation TTL"
 
     def __init__(self, scheme: str, asked_seconds: int, max_seconds: int) -> None:
@@ -200,7 +195,6 @@ class InvalidReservationTtl(CustidError):
 
 class IdempotencyConflict(CustidError):
     code = "idempotency_conflict"
-    status = 422
     title = "Idempotency key reused"
 
     def __init__(self, key: str) -> None:
@@ -211,7 +205,6 @@ class IdempotencyConflict(CustidError):
 
 class InvalidCursor(CustidError):
     code = "invalid_cursor"
-    status = 422
     title = "Invalid cursor"
 
     def __init__(self, cursor: str) -> None:
@@ -220,7 +213,6 @@ class InvalidCursor(CustidError):
 
 class InvalidExportFilter(CustidError):
     code = "invalid_export_filter"
-    status = 422
     title = "Invalid export filter"
 
     def __init__(self, field: str, detail: str) -> None:
@@ -229,7 +221,6 @@ class InvalidExportFilter(CustidError):
 
 class IdempotencyInProgress(CustidError):
     code = "idempotency_in_progress"
-    status = 409
     title = "Idempotent request in progress"
     retryable = True
 
@@ -242,7 +233,6 @@ class IdempotencyInProgress(CustidError):
 
 class InvalidTransition(CustidError):
     code = "invalid_transition"
-    status = 409
     title = "Invalid transition"
 
     def __init__(self, number: str, status: str, action: str) -> None:
@@ -256,7 +246,6 @@ class InvalidTransition(CustidError):
 
 class ReservationSettled(CustidError):
     code = "invalid_transition"
-    status = 409
     title = "Invalid transition"
 
     def __init__(self, reservation_id: str, status: str, action: str) -> None:
@@ -270,7 +259,6 @@ class ReservationSettled(CustidError):
 
 class ReservationExpired(CustidError):
     code = "reservation_expired"
-    status = 409
     title = "Reservation expired"
 
     def __init__(self, reservation_id: str, expired_at: datetime) -> None:
@@ -294,7 +282,6 @@ class ApiKeyAlreadyRevoked(InvalidTransition):
 
 class RefConflict(CustidError):
     code = "ref_conflict"
-    status = 409
     title = "Ref conflict"
 
     def __init__(self, system: str, ref_id: str, scheme: str, number: str, why: str) -> None:
@@ -309,7 +296,6 @@ class RefConflict(CustidError):
 
 class InvalidRef(CustidError):
     code = "invalid_ref"
-    status = 422
     title = "Invalid ref"
 
     def __init__(self, field: str, problem: str) -> None:
@@ -325,7 +311,6 @@ class RefForManyNumbers(InvalidRef):
 
 class InvalidOperator(CustidError):
     code = "invalid_operator"
-    status = 422
     title = "Invalid operator"
 
     def __init__(self, field: str, operator: str, problem: str) -> None:
@@ -334,7 +319,6 @@ class InvalidOperator(CustidError):
 
 class OperatorRequired(CustidError):
     code = "operator_required"
-    status = 422
     title = "Operator required"
 
     def __init__(self, key_id: str | None) -> None:
@@ -347,7 +331,6 @@ class OperatorRequired(CustidError):
 
 class ImportRejected(CustidError):
     code = "import_rejected"
-    status = 422
     title = "Import rejected"
 
     def __init__(self, scheme: str, problems: list[dict[str, Any]], total: int) -> None:
@@ -363,7 +346,6 @@ class ImportRejected(CustidError):
 
 class InvalidAttributes(CustidError):
     code = "invalid_attributes"
-    status = 422
     title = "Invalid attributes"
 
     def __init__(self, scheme: str, attribute: str, problem: str) -> None:
@@ -376,7 +358,6 @@ class InvalidAttributes(CustidError):
 
 class SequenceExhausted(CustidError):
     code = "sequence_exhausted"
-    status = 409
     title = "Sequence exhausted"
 
     def __init__(self, scheme: str, period: str, capacity: int, used: int, asked: int) -> None:
@@ -394,7 +375,6 @@ class SequenceExhausted(CustidError):
 
 class RandomSpaceExhausted(CustidError):
     code = "random_space_exhausted"
-    status = 409
     title = "Random space exhausted"
 
     def __init__(self, scheme: str, used: int, space: int, asked: int, draws: int) -> None:
@@ -411,7 +391,6 @@ class RandomSpaceExhausted(CustidError):
 
 class BackendUnavailable(CustidError):
     code = "backend_unavailable"
-    status = 503
     title = "Backend unavailable"
     retryable = True
 
@@ -432,7 +411,6 @@ class CounterContention(BackendUnavailable):
 
 class Overloaded(CustidError):
     code = "overloaded"
-    status = 503
     title = "Overloaded"
     retryable = True
 
@@ -442,7 +420,6 @@ class Overloaded(CustidError):
 
 class MalformedBody(CustidError):
     code = "malformed_body"
-    status = 400
     title = "Malformed body"
 
     def __init__(self, detail: str, **where: int) -> None:
@@ -451,7 +428,6 @@ class MalformedBody(CustidError):
 
 class PayloadTooLarge(CustidError):
     code = "payload_too_large"
-    status = 413
     title = "Payload too large"
 
     def __init__(self, limit: int) -> None:
@@ -460,7 +436,6 @@ class PayloadTooLarge(CustidError):
 
 class RateLimited(CustidError):
     code = "rate_limited"
-    status = 429
     title = "Too many requests"
     retryable = True
 
@@ -480,7 +455,6 @@ class RateLimited(CustidError):
 
 class SecretKeysMissing(CustidError):
     code = "secret_keys_missing"
-    status = 503
     title = "Secret keys missing"
     # Retryable once its operator has set the key ring: no request of the caller's can fix it.
     retryable = True
