@@ -38,7 +38,7 @@ from app.core.issuing.issuer import Issuer
 from app.core.refs import ExternalRef
 from app.store import imports as import_rows
 from app.store.database import Database
-from app.store.imports import Problem, StagedNumber
+from app.store.imports import LineProblem, StagedNumber
 from schemes import NumberReading, SchemeDefinition
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ class ImportResult:
 
 def read_rows(
     rows: Sequence[LegacyRow], versions: list[SchemeDefinition]
-) -> tuple[list[StagedNumber], list[Problem]]:
+) -> tuple[list[StagedNumber], list[LineProblem]]:
     """The rows that are numbers of one of `versions`, and what is wrong with the others."""
     current, earlier = versions[0], versions[1:]
     numbers = [
@@ -91,31 +91,31 @@ def read_rows(
     misfits = {i for i, n in enumerate(numbers) if n and not grammar.NUMBER.fits(n)}
     numbers = ["" if i in misfits else n for i, n in enumerate(numbers)]
     staged: list[StagedNumber] = []
-    problems: list[Problem] = []
+    problems: list[LineProblem] = []
     # The current version reads the whole chunk at once; earlier ones only what it refuses.
     for index, ((line, given, issued_text, refs_text), number, reading) in enumerate(
         zip(rows, numbers, current.read_numbers(numbers), strict=True)
     ):
         if isinstance(given, Unreadable):
-            problems.append(Problem(line, str(given)))
+            problems.append(LineProblem(line, str(given)))
             continue
         if index in misfits:
             problem = grammar.NUMBER.problem(str(given).strip())
-            problems.append(Problem(line, f"number: {problem}"))
+            problems.append(LineProblem(line, f"number: {problem}"))
             continue
         if reading is None or not reading.valid:
             found = read_by_earlier_versions(number, reading, earlier, current.name)
             if isinstance(found, str):
-                problems.append(Problem(line, found))
+                problems.append(LineProblem(line, found))
                 continue
             reading = found
         issued_at = read_instant(issued_text, current)
         if isinstance(issued_at, str):
-            problems.append(Problem(line, issued_at))
+            problems.append(LineProblem(line, issued_at))
             continue
         refs = read_refs(refs_text)
         if isinstance(refs, str):
-            problems.append(Problem(line, refs))
+            problems.append(LineProblem(line, refs))
             continue
         staged.append(
             StagedNumber(
@@ -246,7 +246,7 @@ class NotAllNew(Exception):
 # The (period, partition) of every counter an import wrote numbers for.
 CounterKeys = set[tuple[str, str]]
 # Told of each slice of lines as it is read: the numbers read, the lines that are bad.
-SliceRead = Callable[[list[StagedNumber], list[Problem]], None]
+SliceRead = Callable[[list[StagedNumber], list[LineProblem]], None]
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ class ImportRun:
         refs_added = imported = 0
         touched: CounterKeys = set()
 
-        def count(staged: list[StagedNumber], bad: list[Problem]) -> None:
+        def count(staged: list[StagedNumber], bad: list[LineProblem]) -> None:
             nonlocal refs_added, imported
             if bad:
                 raise NotAllNew(f"line {bad[0].line}: {bad[0].problem}")
@@ -300,10 +300,10 @@ class ImportRun:
     async def stage_and_check(self, rows: Iterable[LegacyRow]) -> tuple[ImportResult, CounterKeys]:
         """Stage every line of `rows`, check them all, and store the numbers not stored
         yet; `ImportRejected` (nothing stored) listing the bad lines."""
-        problems: list[Problem] = []
+        problems: list[LineProblem] = []
         bad_lines = staged_numbers = 0
 
-        def count(staged: list[StagedNumber], bad: list[Problem]) -> None:
+        def count(staged: list[StagedNumber], bad: list[LineProblem]) -> None:
             nonlocal bad_lines, staged_numbers
             staged_numbers += len(staged)
             bad_lines += len(bad)

@@ -40,7 +40,7 @@ from app.core.issuing.issuer import ANONYMOUS, Issuer
 from app.core.refs import ExternalRef, ref_columns
 from app.store import refs as ref_rows
 from app.store import reservations as reservation_rows
-from app.store.models import IssuedNumber, Reservation
+from app.store.models import IssuedNumber, ReservationRow
 from app.store.reservations import HELD
 from schemes import SchemeDefinition
 
@@ -59,7 +59,7 @@ EXPIRED_PER_SWEEP = 100
 class ReservationState:
     """A reservation as it stands, with the numbers it holds or held."""
 
-    reservation: Reservation
+    reservation: ReservationRow
     numbers: list[IssuedNumber]
     # True when this answers an Idempotency-Key that an earlier request used.
     replayed: bool = False
@@ -256,7 +256,7 @@ class Reservations:
         return result_of(row, list(voided))
 
     async def _confirm_held(
-        self, session: AsyncSession, held: Reservation, ref: str | None, actor: Actor
+        self, session: AsyncSession, held: ReservationRow, ref: str | None, actor: Actor
     ) -> IssuedBatch:
         now = self.issuer.clock()
         row = await reservation_rows.settle(session, held.id, CONFIRMED, now, live_at=now)
@@ -286,7 +286,7 @@ class Reservations:
 
     async def _confirm_gapless(
         self,
-        held: Reservation,
+        held: ReservationRow,
         scheme: SchemeDefinition,
         attributes: Mapping[str, str],
         ref: str | None,
@@ -347,7 +347,7 @@ class Reservations:
         return ReservationSettled(reservation_id, row.status, action)
 
 
-def result_of(row: Reservation, numbers: list[str]) -> IssuedBatch:
+def result_of(row: ReservationRow, numbers: list[str]) -> IssuedBatch:
     """What an Idempotency-Key keeps of a confirm or void: which reservation, which numbers."""
     return IssuedBatch(
         row.scheme,

@@ -56,7 +56,7 @@ from app.core.issuing.drawing import issue_drawn
 from app.core.issuing.gapless import issue_gapless
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
 from app.core.issuing.recycling import reissue_retired
-from app.core.issuing.requests import IssueRequest, Stored, issued_events, issued_ref_columns
+from app.core.issuing.requests import QueuedIssue, Stored, issued_events, issued_ref_columns
 from app.core.metrics import Metrics
 from app.core.operators import Operators
 from app.core.refs import ExternalRef, refs_as_stored
@@ -97,7 +97,7 @@ class Issuer:
     counter_ttl_after_period: timedelta = timedelta(days=2)
     max_queued_numbers: int = 100_000
     metrics: Metrics = field(default_factory=Metrics)
-    coalescer: Coalescer[CounterKey, IssueRequest] = field(init=False)
+    coalescer: Coalescer[CounterKey, QueuedIssue] = field(init=False)
     # A gapless key's requests take turns here before they take a connection: waiting for
     # the counter row's lock inside the database, each would hold one, and the pool run dry.
     gapless_turns: defaultdict[CounterKey, asyncio.Lock] = field(
@@ -191,7 +191,7 @@ class Issuer:
         kept = self.checked_attributes(scheme, attributes)
         await self.operators.admit(actor)
         external_ref = None if ref is None else ExternalRef.parse(ref)
-        request = IssueRequest(
+        request = QueuedIssue(
             weight=count,
             scheme=scheme,
             attributes=kept,
@@ -217,7 +217,7 @@ class Issuer:
             self.metrics.count_events(EVENT_TYPES[request.action], count)
         return batch
 
-    async def _issue(self, request: IssueRequest) -> IssuedBatch:
+    async def _issue(self, request: QueuedIssue) -> IssuedBatch:
         scheme, claim = request.scheme, request.claim
         if claim is not None:
             # Looked up before anything is reserved, so a retry consumes no sequence value.
@@ -254,7 +254,7 @@ class Issuer:
             batch = await self.idempotency.remember(claim, batch)
         return batch
 
-    async def _issue_group(self, key: CounterKey, requests: list[IssueRequest]) -> None:
+    async def _issue_group(self, key: CounterKey, requests: list[QueuedIssue]) -> None:
         """Reserve, render and store numbers for every request of one group."""
         waiting = await self._unanswered(requests)
         if not waiting:
@@ -301,7 +301,7 @@ class Issuer:
             await self._resync(key, instant, scheme, missing=False)
         raise CounterContention(scheme.name, self.max_attempts, self.db.retry_after)
 
-    async def _unanswered(self, requests: list[IssueRequest]) -> list[IssueRequest]:
+    async def _unanswered(self, requests: list[QueuedIssue]) -> list[QueuedIssue]:
         """The requests still to issue: those whose key was answered before get that answer
         (their lookups, started as they were queued, have mostly finished by now)."""
         for request in requests:
@@ -314,13 +314,13 @@ class Issuer:
                 request.fail(exc)
         return [request for request in requests if not request.outcome.done()]
 
-    async def _answer_alone(self, key: CounterKey, request: IssueRequest) -> None:
+    async def _answer_alone(self, key: CounterKey, request: QueuedIssue) -> None:
         try:
             await self._issue_group(key, [request])
         except Exception as exc:  # this request's own failure, not the group's
             request.fail(exc)
 
-    async def _answer_from_elsewhere(self, request: IssueRequest) -> None:
+    async def _answer_from_elsewhere(self, request: QueuedIssue) -> None:
         assert request.claim is not None
         try:
             request.finish(await self.idempotency.answered_elsewhere(request.claim))
@@ -391,7 +391,7 @@ class Issuer:
         )
         self.metrics.count_resync(key.scheme)
 
-    async def _store(self, requests: list[IssueRequest], batches: list[IssuedBatch]) -> Stored:
+    async def _store(self, requests: list[QueuedIssue], batches: list[IssuedBatch]) -> Stored:
         """Store every batch whole in one transaction; those that collided are left out.
 
         The common case is one statement that writes the group's answers,
@@ -412,7 +412,7 @@ class Issuer:
                 return Stored(pending)
         return await self._store_step_by_step(pending)
 
-    async def _store_step_by_step(self, pending: list[tuple[IssueRequest, IssuedBatch]]) -> Stored:
+    async def _store_step_by_step(self, pending: list[tuple[QueuedIssue, IssuedBatch]]) -> Stored:
         async with self.db.session() as session:
             # Answers first: a key answered elsewhere meanwhile must not get numbers here too.
             elsewhere = await self._keep_answers(session, pending)
@@ -448,8 +448,8 @@ class Issuer:
         return Stored(pending, [r for r, _ in collided], list(elsewhere))
 
     async def _keep_refs(
-        self, session: AsyncSession, pending: list[tuple[IssueRequest, IssuedBatch]]
-    ) -> list[tuple[IssueRequest, IssuedBatch]]:
+        self, session: AsyncSession, pending: list[tuple[QueuedIssue, IssuedBatch]]
+    ) -> list[tuple[QueuedIssue, IssuedBatch]]:
         """Store the refs of `pending`; those whose ref was taken meanwhile have their
         numbers and answers taken back, and are returned."""
         columns = issued_ref_columns(pending)
@@ -465,8 +465,8 @@ class Issuer:
         return lost
 
     async def _keep_answers(
-        self, session: AsyncSession, pending: Sequence[tuple[IssueRequest, IssuedBatch]]
-    ) -> set[IssueRequest]:
+        self, session: AsyncSession, pending: Sequence[tuple[QueuedIssue, IssuedBatch]]
+    ) -> set[QueuedIssue]:
         """Keep the keyed requests' answers; the requests whose key was answered elsewhere."""
         keyed = [(r.claim, b) for r, b in pending if r.claim is not None]
         if not keyed:
@@ -475,7 +475,7 @@ class Issuer:
         return {r for r, _ in pending if r.claim is not None and r.claim.slot not in taken}
 
     async def _record(
-        self, session: AsyncSession, issued: Sequence[tuple[IssueRequest, IssuedBatch]]
+        self, session: AsyncSession, issued: Sequence[tuple[QueuedIssue, IssuedBatch]]
     ) -> None:
         """The writes that commit with issued numbers: one insert of all their events, and
         each request's own hook."""
@@ -484,7 +484,7 @@ class Issuer:
             if request.alongside is not None:
                 await request.alongside(session, batch)
 
-    async def _issue_drawn(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
+    async def _issue_drawn(self, key: CounterKey, request: QueuedIssue) -> IssuedBatch:
         """Draw the request's numbers at random; its answer commits with them."""
         batch = await issue_drawn(
             self.db,
@@ -497,7 +497,7 @@ class Issuer:
         )
         return batch if batch.numbers else await self._given_up(request)
 
-    async def _issue_gapless(self, key: CounterKey, request: IssueRequest) -> IssuedBatch:
+    async def _issue_gapless(self, key: CounterKey, request: QueuedIssue) -> IssuedBatch:
         """Assign the request's values in the transaction that stores its numbers."""
         async with self.gapless_turns[key]:
             batch = await issue_gapless(
@@ -512,7 +512,7 @@ class Issuer:
             )
         return batch if batch is not None else await self._given_up(request)
 
-    def _may_recycle(self, request: IssueRequest) -> bool:
+    def _may_recycle(self, request: QueuedIssue) -> bool:
         """Whether the request may get a retired number back: a plain single number of a
         scheme that recycles."""
         return (
@@ -522,7 +522,7 @@ class Issuer:
             and request.alongside is None
         )
 
-    async def _reissue_retired(self, key: CounterKey, request: IssueRequest) -> IssuedBatch | None:
+    async def _reissue_retired(self, key: CounterKey, request: QueuedIssue) -> IssuedBatch | None:
         """A retired number out of quarantine, issued again; None if there is none."""
         committing = self._committing(request)
 
@@ -540,7 +540,7 @@ class Issuer:
         return await self._given_up(request)
 
     def _committing(
-        self, request: IssueRequest
+        self, request: QueuedIssue
     ) -> Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]:
         """What commits with a request stored on its own: its refs, its events, its hook and
         its key's answer; False when another request took its ref or answered its key meanwhile."""
@@ -554,7 +554,7 @@ class Issuer:
 
         return before_commit
 
-    async def _given_up(self, request: IssueRequest) -> IssuedBatch:
+    async def _given_up(self, request: QueuedIssue) -> IssuedBatch:
         """The answer of a request stored on its own that kept nothing: the ref's number, when
         another request won the ref's race, else its key's answer from elsewhere."""
         if request.ref is not None and (known := await self._issued_for_ref(request)):
@@ -570,7 +570,7 @@ class Issuer:
                 ranges = skipped_ranges(batches, Cause.FAILED_TRANSACTION)
                 await gap_rows.record_skipped(session, ranges, self.clock())
 
-    async def _answered_by_ref(self, request: IssueRequest) -> bool:
+    async def _answered_by_ref(self, request: QueuedIssue) -> bool:
         """Whether a concurrent request with the same ref won; if so, answer with its number
         (or its conflict)."""
         if request.ref is None:
@@ -584,7 +584,7 @@ class Issuer:
             request.finish(known)
         return known is not None
 
-    async def _issued_for_ref(self, request: IssueRequest) -> IssuedBatch | None:
+    async def _issued_for_ref(self, request: QueuedIssue) -> IssuedBatch | None:
         """The number already issued for the request's ref in its scheme, as a batch of one;
         `RefConflict` when it was issued with other attributes than the request's."""
         ref = request.ref
