@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import secrets
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -17,9 +18,14 @@ from app.core.errors import BackendUnavailable
 from app.core.events.delivery import WebhookDeliverer
 from app.core.events.streams import StreamPublisher
 from app.core.events.subscriptions import Subscriptions
+from app.core.imports import Importer
 from app.core.issuing.counters import Counter, DatabaseCounter, FallbackCounter, RedisCounter
+from app.core.issuing.group_store import GroupStore
 from app.core.issuing.idempotency import IdempotencyKeys
 from app.core.issuing.issuer import Issuer
+from app.core.issuing.queue import IssueQueue
+from app.core.issuing.sequences import Sequences
+from app.core.lifecycle import Lifecycle
 from app.core.metrics import Metrics, forget_this_process
 from app.core.operators import Operators
 from app.core.rate_limits import AbuseLimits
@@ -52,6 +58,8 @@ class Services:
     deliverer: WebhookDeliverer
     refs: RefKeeper
     reservations: Reservations
+    lifecycle: Lifecycle
+    importer: Importer
     console_sessions: ConsoleSessions
 
 
@@ -114,21 +122,41 @@ async def running_services(
         wait_seconds=settings.idempotency_wait_seconds,
     )
     operators = Operators(db, settings.operator_scheme, settings.auth_cache_seconds)
+    # secrets' own generator (the OS's) unless a test fixes one, so drawn numbers cannot be
+    # predicted.
+    rng = rng or secrets.SystemRandom()
+    sequences = Sequences(
+        counter,
+        db,
+        clock,
+        metrics,
+        max_attempts=settings.max_issue_attempts,
+        counter_ttl_after_period=settings.counter_ttl_after_period,
+    )
+    group_store = GroupStore(db, clock, idempotency)
     issuer = Issuer(
         schemes=schemes,
-        counter=counter,
-        db=db,
         clock=clock,
-        idempotency=idempotency,
+        db=db,
         operators=operators,
+        metrics=metrics,
+        idempotency=idempotency,
+        sequences=sequences,
+        store=group_store,
+        queue=IssueQueue(
+            sequences,
+            group_store,
+            idempotency,
+            metrics,
+            rng,
+            db.retry_after,
+            max_attempts=settings.max_issue_attempts,
+            max_queued_numbers=settings.max_queued_numbers,
+        ),
+        rng=rng,
         max_attempts=settings.max_issue_attempts,
         max_random_draws=settings.max_random_draws,
-        counter_ttl_after_period=settings.counter_ttl_after_period,
-        max_queued_numbers=settings.max_queued_numbers,
-        metrics=metrics,
     )
-    if rng is not None:
-        issuer.rng = rng
     subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private, key_ring)
     deliverer = WebhookDeliverer(
         db,
@@ -142,7 +170,7 @@ async def running_services(
         issuing_busy=issuer.busy,
         key_ring=key_ring,
     )
-    reservations = Reservations(issuer)
+    reservations = Reservations(issuer, db, clock, operators, metrics, idempotency)
     work: list[Coroutine[Any, Any, None]] = []
     if background:
         work += [
@@ -183,6 +211,8 @@ async def running_services(
             deliverer,
             RefKeeper(db, operators, metrics),
             reservations,
+            Lifecycle(issuer, db, clock, operators, metrics),
+            Importer(issuer, db, clock, operators, metrics, sequences),
             ConsoleSessions(
                 db, clock, settings.console_idle_timeout, settings.console_session_lifetime
             ),

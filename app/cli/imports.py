@@ -79,7 +79,6 @@ async def run_import(
     from app.core.audit import Actor
     from app.core.clock import system_clock
     from app.core.imports import csv_rows
-    from app.core.imports import import_numbers as import_rows
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
@@ -117,4 +116,4 @@ async def run_import(
         async with running_services(
             patient, schemes, system_clock, Metrics(), background=False
         ) as services:
-            return await import_rows(services.issuer, scheme, rows, actor, progress=advance)
+            return await services.importer.import_numbers(scheme, rows, actor, progress=advance)

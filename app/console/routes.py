@@ -29,7 +29,6 @@ from app.console.session import (
 )
 from app.core.audit import number_trail
 from app.core.errors import CustidError, NumberNotFound, RateLimited, Unauthorized
-from app.core.lifecycle import replace_number, retire_number
 from app.core.records import find_issued, find_numbers
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
@@ -268,10 +267,10 @@ async def change_number(
     actor = operator.actor(request)
     try:
         if action == "retire":
-            await retire_number(services.issuer, number, reason.strip(), actor)
+            await services.lifecycle.retire(number, reason.strip(), actor)
             target = number
         else:
-            replacement = await replace_number(services.issuer, number, reason.strip(), actor)
+            replacement = await services.lifecycle.replace(number, reason.strip(), actor)
             target = replacement.successor.numbers[0]
     except CustidError as exc:
         return await render_number(request, operator, number, exc.status, error=exc.detail)

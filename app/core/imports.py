@@ -31,10 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import grammar
 from app.core.audit import Action, Actor
+from app.core.clock import Clock
 from app.core.errors import ImportRejected, InvalidRef
 from app.core.events.feed import EVENT_TYPES
 from app.core.issuing.counters import CounterKey
 from app.core.issuing.issuer import Issuer
+from app.core.issuing.sequences import Sequences
+from app.core.metrics import Metrics
+from app.core.operators import Operators
 from app.core.refs import ExternalRef
 from app.store import imports as import_rows
 from app.store.database import Database
@@ -199,44 +203,55 @@ def read_refs(value: Any) -> list[ExternalRef] | str:
     return refs
 
 
-async def import_numbers(
-    issuer: Issuer,
-    scheme_name: str,
-    rows: RowSource,
-    actor: Actor,
-    *,
-    db: Database | None = None,
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Import the rows `rows()` gives (one per line of the file) into `scheme_name`, whole
-    or not at all.
+@dataclass
+class Importer:
+    """Imports files of numbers issued elsewhere into a scheme."""
 
-    A file whose numbers are all new is loaded as it is read. One with a bad line, or a
-    number, sequence value or ref stored already (a file imported before), is read a
-    second time (`rows()` again, and `progress` from the start), staged and checked
-    line by line: `ImportRejected` lists the bad lines; numbers stored just as the
-    file has them are passed over. `db` (default: the issuer's) may be one whose
-    statements may run long, for big files.
-    """
-    scheme = issuer.scheme(scheme_name)
-    await issuer.operators.admit(actor)
-    run = ImportRun(
-        scheme,
-        issuer.schemes.versions(scheme.name),
-        db or issuer.db,
-        issuer.clock(),
-        {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
-        progress,
-    )
-    try:
-        result, touched = await run.load(rows())
-    except NotAllNew as exc:
-        log.info("import_checked_line_by_line", scheme=scheme.name, because=str(exc))
-        result, touched = await run.stage_and_check(rows())
-    for period, partition in touched:
-        await issuer.resync_counter(CounterKey(scheme.name, period, partition), scheme)
-    issuer.metrics.count_events(EVENT_TYPES[Action.IMPORTED], result.imported)
-    return result
+    issuer: Issuer
+    db: Database
+    clock: Clock
+    operators: Operators
+    metrics: Metrics
+    sequences: Sequences
+
+    async def import_numbers(
+        self,
+        scheme_name: str,
+        rows: RowSource,
+        actor: Actor,
+        *,
+        db: Database | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import the rows `rows()` gives (one per line of the file) into `scheme_name`, whole
+        or not at all.
+
+        A file whose numbers are all new is loaded as it is read. One with a bad line, or a
+        number, sequence value or ref stored already (a file imported before), is read a
+        second time (`rows()` again, and `progress` from the start), staged and checked
+        line by line: `ImportRejected` lists the bad lines; numbers stored just as the
+        file has them are passed over. `db` (default: the service's) may be one whose
+        statements may run long, for big files.
+        """
+        scheme = self.issuer.scheme(scheme_name)
+        await self.operators.admit(actor)
+        run = ImportRun(
+            scheme,
+            self.issuer.versions(scheme),
+            db or self.db,
+            self.clock(),
+            {"actor": actor.key_id, "operator": actor.operator, "request_id": actor.request_id},
+            progress,
+        )
+        try:
+            result, touched = await run.load(rows())
+        except NotAllNew as exc:
+            log.info("import_checked_line_by_line", scheme=scheme.name, because=str(exc))
+            result, touched = await run.stage_and_check(rows())
+        for period, partition in touched:
+            await self.sequences.catch_up(CounterKey(scheme.name, period, partition), scheme)
+        self.metrics.count_events(EVENT_TYPES[Action.IMPORTED], result.imported)
+        return result
 
 
 class NotAllNew(Exception):

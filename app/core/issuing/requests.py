@@ -1,7 +1,7 @@
 """A request to issue, as it waits in its counter key's queue, and what storing its group
 made of it.
 
-The issuer (`issuer.py`) coalesces these requests into groups; each request
+The issuer (`issuer.py`) queues these requests (`queue.py`) in groups; each request
 renders its own numbers from the values the group reserved, and describes its
 audit events and refs for the group's one write.
 """
@@ -82,6 +82,17 @@ class QueuedIssue(Job[IssuedBatch]):
             details=self.event_details,
             refs=batch.refs,
         )
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """What numbers are stored for: the action their events record (issued, reserved,
+    confirmed), the reservation that holds them, and what else their events say."""
+
+    action: Action = Action.ISSUED
+    reservation: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
