@@ -31,6 +31,7 @@ from app.core.operators import Operators
 from app.core.rate_limits import AbuseLimits
 from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
+from app.core.sealing import KeyRing
 from app.core.trail.seals import seal_periodically
 from app.settings import Settings
 from app.store.database import Database
@@ -63,6 +64,18 @@ class Services:
     console_sessions: ConsoleSessions
 
 
+@dataclass(frozen=True)
+class Issuing:
+    """The issuer and the services that issue or change numbers beside it, sharing its parts."""
+
+    issuer: Issuer
+    idempotency: IdempotencyKeys
+    operators: Operators
+    reservations: Reservations
+    lifecycle: Lifecycle
+    importer: Importer
+
+
 @asynccontextmanager
 async def running_services(
     settings: Settings,
@@ -89,8 +102,6 @@ async def running_services(
     except BaseException:
         await db.dispose()
         raise
-    counter: Counter
-    counter = DatabaseCounter(db)
     connections = AsyncExitStack()
     redis = await connections.enter_async_context(open_redis(settings))
     limits = AbuseLimits(
@@ -101,6 +112,61 @@ async def running_services(
     )
     connections.push_async_callback(limits.close)
     gatekeeper.limits = limits
+    key_ring = key_ring_or_warning(settings)
+    counter = shared_counter(settings, db, redis, metrics)
+    issuing = issuing_services(settings, schemes, db, clock, metrics, counter, rng)
+    issuer = issuing.issuer
+    subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private, key_ring)
+    deliverer = webhook_deliverer(settings, db, clock, metrics, issuer, key_ring)
+    work = await background_work(settings, db, redis, issuing, deliverer) if background else []
+    tasks = [asyncio.create_task(job) for job in work]
+    log.info(
+        "service_started",
+        database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
+        counter=counter.backend,
+        schemes=sorted(schemes),
+    )
+    try:
+        yield Services(
+            settings,
+            db,
+            redis,
+            issuer,
+            head_revision(),
+            metrics,
+            gatekeeper,
+            issuing.idempotency,
+            subscriptions,
+            deliverer,
+            RefKeeper(db, issuing.operators, metrics),
+            issuing.reservations,
+            issuing.lifecycle,
+            issuing.importer,
+            ConsoleSessions(
+                db, clock, settings.console_idle_timeout, settings.console_session_lifetime
+            ),
+        )
+    finally:
+        log.info("service_stopping")
+        forget_this_process()
+        await cancelled(tasks)
+        await deliverer.close()
+        await connections.aclose()
+        await db.dispose()
+        log.info("service_stopped")
+
+
+async def cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the background tasks and wait until each has stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+def key_ring_or_warning(settings: Settings) -> KeyRing | None:
+    """The configured key ring; without one, a warning that webhooks cannot work yet."""
     key_ring = configured_key_ring(settings)
     if key_ring is None:
         log.warning(
@@ -108,6 +174,38 @@ async def running_services(
             detail="no webhook subscription can be made or delivered to until "
             "CUSTID_SECRET_KEYS is set (`custid secrets new-key`)",
         )
+    return key_ring
+
+
+def webhook_deliverer(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    metrics: Metrics,
+    issuer: Issuer,
+    key_ring: KeyRing | None,
+) -> WebhookDeliverer:
+    """The deliverer of webhooks, which yields to issuing while requests queue up."""
+    return WebhookDeliverer(
+        db,
+        clock,
+        metrics,
+        allow_private=settings.webhooks_may_reach_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_horizon=settings.webhook_retry_horizon,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        poll_interval_seconds=settings.events_poll_interval_seconds,
+        issuing_busy=issuer.busy,
+        key_ring=key_ring,
+    )
+
+
+def shared_counter(
+    settings: Settings, db: Database, redis: RedisClient | None, metrics: Metrics
+) -> Counter:
+    """The counter every process shares: Redis with the database's to fall back on, or the
+    database's alone."""
+    counter: Counter = DatabaseCounter(db)
     if redis is not None:
         counter = FallbackCounter(
             RedisCounter(redis, settings.redis_key_prefix, settings.retry_after_seconds),
@@ -115,6 +213,19 @@ async def running_services(
             settings.redis_probe_interval_seconds,
             on_fallback=metrics.count_fallback,
         )
+    return counter
+
+
+def issuing_services(
+    settings: Settings,
+    schemes: Catalog,
+    db: Database,
+    clock: Clock,
+    metrics: Metrics,
+    counter: Counter,
+    rng: random.Random | None,
+) -> Issuing:
+    """The issuer, its parts, and the services that share them."""
     idempotency = IdempotencyKeys(
         db,
         clock,
@@ -134,6 +245,16 @@ async def running_services(
         counter_ttl_after_period=settings.counter_ttl_after_period,
     )
     group_store = GroupStore(db, clock, idempotency)
+    queue = IssueQueue(
+        sequences,
+        group_store,
+        idempotency,
+        metrics,
+        rng,
+        db.retry_after,
+        max_attempts=settings.max_issue_attempts,
+        max_queued_numbers=settings.max_queued_numbers,
+    )
     issuer = Issuer(
         schemes=schemes,
         clock=clock,
@@ -143,92 +264,52 @@ async def running_services(
         idempotency=idempotency,
         sequences=sequences,
         store=group_store,
-        queue=IssueQueue(
-            sequences,
-            group_store,
-            idempotency,
-            metrics,
-            rng,
-            db.retry_after,
-            max_attempts=settings.max_issue_attempts,
-            max_queued_numbers=settings.max_queued_numbers,
-        ),
+        queue=queue,
         rng=rng,
         max_attempts=settings.max_issue_attempts,
         max_random_draws=settings.max_random_draws,
     )
-    subscriptions = Subscriptions(db, clock, settings.webhooks_may_reach_private, key_ring)
-    deliverer = WebhookDeliverer(
-        db,
-        clock,
-        metrics,
-        allow_private=settings.webhooks_may_reach_private,
-        timeout_seconds=settings.webhook_timeout_seconds,
-        retry_horizon=settings.webhook_retry_horizon,
-        backoff_max_seconds=settings.webhook_backoff_max_seconds,
-        poll_interval_seconds=settings.events_poll_interval_seconds,
-        issuing_busy=issuer.busy,
-        key_ring=key_ring,
+    return Issuing(
+        issuer,
+        idempotency,
+        operators,
+        Reservations(issuer, db, clock, operators, metrics, idempotency),
+        Lifecycle(issuer, db, clock, operators, metrics),
+        Importer(issuer, db, clock, operators, metrics, sequences),
     )
-    reservations = Reservations(issuer, db, clock, operators, metrics, idempotency)
-    work: list[Coroutine[Any, Any, None]] = []
-    if background:
-        work += [
-            purge_periodically(idempotency, settings.idempotency_purge_interval.total_seconds()),
-            expire_periodically(reservations, settings.reservation_sweep_interval.total_seconds()),
-            deliverer.run(),
-            seal_periodically(db, settings.trail_seal_interval_seconds),
-        ]
-        if settings.events_redis_stream is not None and redis is not None:
-            publisher = StreamPublisher(
-                db,
-                redis,
-                settings.events_redis_stream,
-                settings.events_redis_stream_maxlen,
-                settings.events_poll_interval_seconds,
-            )
-            with suppress(BackendUnavailable):  # its first round starts it, once the db is up
-                await publisher.start()
-            work.append(publisher.run())
-    tasks = [asyncio.create_task(job) for job in work]
-    log.info(
-        "service_started",
-        database=make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
-        counter=counter.backend,
-        schemes=sorted(schemes),
-    )
-    try:
-        yield Services(
-            settings,
+
+
+async def background_work(
+    settings: Settings,
+    db: Database,
+    redis: RedisClient | None,
+    issuing: Issuing,
+    deliverer: WebhookDeliverer,
+) -> list[Coroutine[Any, Any, None]]:
+    """What runs beside the requests: sweeps, webhook deliveries, the trail's seals and the
+    event stream."""
+    work = [
+        purge_periodically(
+            issuing.idempotency, settings.idempotency_purge_interval.total_seconds()
+        ),
+        expire_periodically(
+            issuing.reservations, settings.reservation_sweep_interval.total_seconds()
+        ),
+        deliverer.run(),
+        seal_periodically(db, settings.trail_seal_interval_seconds),
+    ]
+    if settings.events_redis_stream is not None and redis is not None:
+        publisher = StreamPublisher(
             db,
             redis,
-            issuer,
-            head_revision(),
-            metrics,
-            gatekeeper,
-            idempotency,
-            subscriptions,
-            deliverer,
-            RefKeeper(db, operators, metrics),
-            reservations,
-            Lifecycle(issuer, db, clock, operators, metrics),
-            Importer(issuer, db, clock, operators, metrics, sequences),
-            ConsoleSessions(
-                db, clock, settings.console_idle_timeout, settings.console_session_lifetime
-            ),
+            settings.events_redis_stream,
+            settings.events_redis_stream_maxlen,
+            settings.events_poll_interval_seconds,
         )
-    finally:
-        log.info("service_stopping")
-        forget_this_process()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
-        await deliverer.close()
-        await connections.aclose()
-        await db.dispose()
-        log.info("service_stopped")
+        with suppress(BackendUnavailable):  # its first round starts it, once the db is up
+            await publisher.start()
+        work.append(publisher.run())
+    return work
 
 
 async def purge_periodically(idempotency: IdempotencyKeys, interval_seconds: float) -> None:

@@ -35,7 +35,7 @@ from app.core.errors import (
     ReservationSettled,
 )
 from app.core.events.feed import EVENT_TYPES
-from app.core.issuing.batches import ISSUED, IssuedBatch
+from app.core.issuing.batches import ISSUED, IssuedBatch, StoreHook
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
 from app.core.issuing.issuer import ANONYMOUS, Issuer
 from app.core.metrics import Metrics
@@ -113,8 +113,7 @@ class Reservations:
         claim: IdempotencyClaim | None = None,
     ) -> ReservationState:
         """Hold `count` numbers of a scheme for its TTL (or `ttl_seconds`, within its bound)."""
-        issuer = self.issuer
-        scheme = issuer.scheme(scheme_name)
+        scheme = self.issuer.scheme(scheme_name)
         hold = hold_for(scheme, ttl_seconds)
         reservation_id = new_reservation_id()
 
@@ -132,29 +131,11 @@ class Reservations:
             )
 
         if scheme.gapless:
-            # Nothing is assigned yet: attributes given now are checked now, the rest at confirm.
-            kept = issuer.checked_attributes(scheme, attributes) if attributes else {}
-
-            async def hold_a_place(session: AsyncSession) -> IssuedBatch:
-                now = self.clock()
-                batch = IssuedBatch(
-                    scheme.name, scheme.version, "", "", kept, now, None, reservation=reservation_id
-                )
-                await add_reservation(session, batch)
-                await record(
-                    session,
-                    Events().add(
-                        Action.RESERVED,
-                        actor,
-                        now,
-                        details={"scheme": scheme.name, "reservation": reservation_id},
-                    ),
-                )
-                return batch
-
-            batch = await self.idempotency.write_once(claim, hold_a_place)
+            batch = await self._hold_a_place(
+                scheme, attributes, reservation_id, add_reservation, actor, claim
+            )
         else:
-            batch = await issuer.reserve(
+            batch = await self.issuer.reserve(
                 scheme.name,
                 count,
                 attributes,
@@ -165,6 +146,38 @@ class Reservations:
             )
         assert batch.reservation is not None
         return replace(await self.find(batch.reservation), replayed=batch.replayed)
+
+    async def _hold_a_place(
+        self,
+        scheme: SchemeDefinition,
+        attributes: Mapping[str, str],
+        reservation_id: str,
+        add_reservation: StoreHook,
+        actor: Actor,
+        claim: IdempotencyClaim | None,
+    ) -> IssuedBatch:
+        """A gapless scheme's reservation: it holds a place in line, no number yet."""
+        # Nothing is assigned yet: attributes given now are checked now, the rest at confirm.
+        kept = self.issuer.checked_attributes(scheme, attributes) if attributes else {}
+
+        async def hold(session: AsyncSession) -> IssuedBatch:
+            now = self.clock()
+            batch = IssuedBatch(
+                scheme.name, scheme.version, "", "", kept, now, None, reservation=reservation_id
+            )
+            await add_reservation(session, batch)
+            await record(
+                session,
+                Events().add(
+                    Action.RESERVED,
+                    actor,
+                    now,
+                    details={"scheme": scheme.name, "reservation": reservation_id},
+                ),
+            )
+            return batch
+
+        return await self.idempotency.write_once(claim, hold)
 
     async def confirm(
         self,
