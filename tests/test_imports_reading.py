@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.core import grammar
 from app.core.errors import ImportRejected, InvalidRef
-from app.core.imports import csv_rows, read_rows
+from app.core.legacy_rows import csv_rows, read_rows
 from app.core.refs import ExternalRef
 from app.store.imports import LineProblem
 from schemes import load_catalog

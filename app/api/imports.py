@@ -23,7 +23,7 @@ from app.core.errors import (
     OperatorRequired,
     UnknownScheme,
 )
-from app.core.imports import LegacyRow, RowSource, csv_rows
+from app.core.legacy_rows import LegacyRow, RowSource, csv_rows
 from app.core.scopes import Scope
 
 router = APIRouter(prefix="/v1", tags=["imports"], route_class=ApiRoute)

@@ -17,7 +17,8 @@ from app.logs import configure_logging
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.core.imports import ImportResult, LegacyRow
+    from app.core.imports import ImportResult
+    from app.core.legacy_rows import LegacyRow
 
 # A million lines move in one transaction: its statements may run for minutes.
 IMPORT_STATEMENT_TIMEOUT_SECONDS = 3600.0
@@ -78,7 +79,7 @@ async def run_import(
 
     from app.core.audit import Actor
     from app.core.clock import system_clock
-    from app.core.imports import csv_rows
+    from app.core.legacy_rows import csv_rows
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
