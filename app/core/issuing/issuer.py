@@ -63,7 +63,7 @@ class Issuer:
     sequences: Sequences
     store: GroupStore
     queue: IssueQueue
-    # secrets' own generator (the OS's), so drawn numbers cannot be predicted.
+    # Draws random segments and numbers: the OS's generator in service (see `app/services.py`).
     rng: random.Random
     max_attempts: int = 8
     max_random_draws: int = 10
