@@ -94,22 +94,10 @@ async def running_services(
     db = Database.connect(
         settings.sqlalchemy_url, settings.backend_timeout_seconds, settings.retry_after_seconds
     )
-    gatekeeper = Gatekeeper(
-        db, settings.auth, settings.host, cache_seconds=settings.auth_cache_seconds
-    )
-    try:
-        await gatekeeper.check_startup()
-    except BaseException:
-        await db.dispose()
-        raise
+    gatekeeper = await started_gatekeeper(settings, db)
     connections = AsyncExitStack()
     redis = await connections.enter_async_context(open_redis(settings))
-    limits = AbuseLimits(
-        settings.client_rate_limit,
-        settings.key_rate_limit,
-        shared_limit_storage(settings, redis),
-        settings.redis_probe_interval_seconds,
-    )
+    limits = abuse_limits(settings, redis)
     connections.push_async_callback(limits.close)
     gatekeeper.limits = limits
     key_ring = key_ring_or_warning(settings)
@@ -163,6 +151,30 @@ async def cancelled(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         with suppress(asyncio.CancelledError):
             await task
+
+
+async def started_gatekeeper(settings: Settings, db: Database) -> Gatekeeper:
+    """The gatekeeper, once it has checked how the service is exposed; the database is
+    disposed of if it refuses to start."""
+    gatekeeper = Gatekeeper(
+        db, settings.auth, settings.host, cache_seconds=settings.auth_cache_seconds
+    )
+    try:
+        await gatekeeper.check_startup()
+    except BaseException:
+        await db.dispose()
+        raise
+    return gatekeeper
+
+
+def abuse_limits(settings: Settings, redis: RedisClient | None) -> AbuseLimits:
+    """The limits per client and per key, shared through Redis when there is one."""
+    return AbuseLimits(
+        settings.client_rate_limit,
+        settings.key_rate_limit,
+        shared_limit_storage(settings, redis),
+        settings.redis_probe_interval_seconds,
+    )
 
 
 def key_ring_or_warning(settings: Settings) -> KeyRing | None:
