@@ -22,7 +22,7 @@ from app.core.errors import (
     OperatorRequired,
     UnknownScheme,
 )
-from app.core.imports import LegacyRow, RowSource, csv_rows, import_numbers
+from app.core.legacy_rows import LegacyRow, RowSource, csv_rows
 from app.core.scopes import Scope
 
 router = APIRouter(prefix="/v1", tags=["imports"], route_class=ApiRoute)
@@ -139,7 +139,7 @@ async def import_legacy_numbers(
                 }
             ]
         )
-    result = await import_numbers(services.issuer, scheme, rows, actor)
+    result = await services.importer.import_numbers(scheme, rows, actor)
     summary = ImportSummary(
         scheme=result.scheme,
         lines=result.lines,

@@ -28,7 +28,6 @@ from app.core.errors import (
     SequenceExhausted,
     UnknownScheme,
 )
-from app.core.lifecycle import replace_number, retire_number
 from app.core.scopes import Scope
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"], route_class=ApiRoute)
@@ -53,8 +52,8 @@ async def retire(
     number: Number, request: RetireRequest, actor: AdminActor, services: ServicesDep
 ) -> NumberRecord:
     """Retire an issued number. It stays on record, is never issued again, and cannot return."""
-    record = await retire_number(
-        services.issuer, number, request.reason, actor.acting_as(request.operator)
+    record = await services.lifecycle.retire(
+        number, request.reason, actor.acting_as(request.operator)
     )
     return NumberRecord.model_validate(record)
 
@@ -85,8 +84,7 @@ async def replace(
 
     The old number gets status `replaced` and `replaced_by`; both steps commit together.
     """
-    replacement = await replace_number(
-        services.issuer,
+    replacement = await services.lifecycle.replace(
         number,
         request.reason,
         actor.acting_as(request.operator),

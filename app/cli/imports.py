@@ -18,7 +18,8 @@ from app.settings import Settings
 from app.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from app.core.imports import ImportResult, LegacyRow
+    from app.core.imports import ImportResult
+    from app.core.legacy_rows import LegacyRow
 
 # A million lines move in one transaction: its statements may run for minutes.
 IMPORT_STATEMENT_TIMEOUT_SECONDS = 3600.0
@@ -79,8 +80,7 @@ async def run_import(
 
     from app.core.audit import Actor
     from app.core.clock import system_clock
-    from app.core.imports import csv_rows
-    from app.core.imports import import_numbers as import_rows
+    from app.core.legacy_rows import csv_rows
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
@@ -118,4 +118,4 @@ async def run_import(
         async with running_services(
             patient, schemes, system_clock, Metrics(), background=False
         ) as services:
-            return await import_rows(services.issuer, scheme, rows, actor, progress=advance)
+            return await services.importer.import_numbers(scheme, rows, actor, progress=advance)

@@ -36,7 +36,6 @@ from app.core.errors import (
     Unauthorized,
     as_custid_error,
 )
-from app.core.lifecycle import replace_number, retire_number
 from app.core.records import find_issued, find_numbers
 from app.core.scopes import Scope
 from app.core.utilisation import current_utilisation
@@ -276,10 +275,10 @@ async def change_number(
     actor = operator.actor(request)
     try:
         if action == "retire":
-            await retire_number(services.issuer, number, reason.strip(), actor)
+            await services.lifecycle.retire(number, reason.strip(), actor)
             target = number
         else:
-            replacement = await replace_number(services.issuer, number, reason.strip(), actor)
+            replacement = await services.lifecycle.replace(number, reason.strip(), actor)
             target = replacement.successor.numbers[0]
     except (CustidError, StoreError) as exc:
         failed = as_custid_error(exc)

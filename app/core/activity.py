@@ -10,7 +10,7 @@ from app.core.events.feed import Event, event_of
 from app.core.operators import check_operator_shape
 from app.store import activity as activity_rows
 from app.store.database import Database
-from app.store.models import NumberEvent, Reservation
+from app.store.models import NumberEvent, ReservationRow
 from schemes import SchemeDefinition
 
 TRAIL_SEARCH_LIMIT = 200
@@ -49,7 +49,7 @@ async def issuance(
     return Issuance(per_hour, list(per_day.items()))
 
 
-async def held_reservations(db: Database, limit: int = 200) -> list[Reservation]:
+async def held_reservations(db: Database, limit: int = 200) -> list[ReservationRow]:
     """Reservations still held, the soonest to expire first."""
     async with db.session() as session:
         return await activity_rows.held_reservations(session, limit)

@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import Action, Actor, Events, record
+from app.core.clock import Clock
 from app.core.errors import (
     InvalidAttributes,
     InvalidReservationTtl,
@@ -34,13 +35,16 @@ from app.core.errors import (
     ReservationSettled,
 )
 from app.core.events.feed import EVENT_TYPES
-from app.core.issuing.batches import ISSUED, IssuedBatch
-from app.core.issuing.idempotency import IdempotencyClaim
+from app.core.issuing.batches import ISSUED, IssuedBatch, StoreHook
+from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys
 from app.core.issuing.issuer import ANONYMOUS, Issuer
+from app.core.metrics import Metrics
+from app.core.operators import Operators
 from app.core.refs import ExternalRef, ref_columns
 from app.store import refs as ref_rows
 from app.store import reservations as reservation_rows
-from app.store.models import IssuedNumber, Reservation
+from app.store.database import Database
+from app.store.models import IssuedNumber, ReservationRow
 from app.store.reservations import HELD
 from schemes import SchemeDefinition
 
@@ -59,7 +63,7 @@ EXPIRED_PER_SWEEP = 100
 class ReservationState:
     """A reservation as it stands, with the numbers it holds or held."""
 
-    reservation: Reservation
+    reservation: ReservationRow
     numbers: list[IssuedNumber]
     # True when this answers an Idempotency-Key that an earlier request used.
     replayed: bool = False
@@ -84,10 +88,15 @@ class Reservations:
     """Reserves, confirms and voids numbers; expires what is due."""
 
     issuer: Issuer
+    db: Database
+    clock: Clock
+    operators: Operators
+    metrics: Metrics
+    idempotency: IdempotencyKeys
 
     async def find(self, reservation_id: str) -> ReservationState:
         """The reservation and its numbers, or `ReservationNotFound`."""
-        async with self.issuer.db.session() as session:
+        async with self.db.session() as session:
             row = await reservation_rows.find_reservation(session, reservation_id)
             if row is None:
                 raise ReservationNotFound(reservation_id)
@@ -104,8 +113,7 @@ class Reservations:
         claim: IdempotencyClaim | None = None,
     ) -> ReservationState:
         """Hold `count` numbers of a scheme for its TTL (or `ttl_seconds`, within its bound)."""
-        issuer = self.issuer
-        scheme = issuer.scheme(scheme_name)
+        scheme = self.issuer.scheme(scheme_name)
         hold = hold_for(scheme, ttl_seconds)
         reservation_id = new_reservation_id()
 
@@ -123,41 +131,53 @@ class Reservations:
             )
 
         if scheme.gapless:
-            # Nothing is assigned yet: attributes given now are checked now, the rest at confirm.
-            kept = issuer.checked_attributes(scheme, attributes) if attributes else {}
-
-            async def hold_a_place(session: AsyncSession) -> IssuedBatch:
-                now = issuer.clock()
-                batch = IssuedBatch(
-                    scheme.name, scheme.version, "", "", kept, now, None, reservation=reservation_id
-                )
-                await add_reservation(session, batch)
-                await record(
-                    session,
-                    Events().add(
-                        Action.RESERVED,
-                        actor,
-                        now,
-                        details={"scheme": scheme.name, "reservation": reservation_id},
-                    ),
-                )
-                return batch
-
-            batch = await issuer.idempotency.write_once(claim, hold_a_place)
+            batch = await self._hold_a_place(
+                scheme, attributes, reservation_id, add_reservation, actor, claim
+            )
         else:
-            batch = await issuer.issue(
+            batch = await self.issuer.reserve(
                 scheme.name,
                 count,
                 attributes,
+                reservation=reservation_id,
                 actor=actor,
                 claim=claim,
-                alongside=add_reservation,
-                details={"reservation": reservation_id},
-                action=Action.RESERVED,
-                reservation=reservation_id,
+                hold=add_reservation,
             )
         assert batch.reservation is not None
         return replace(await self.find(batch.reservation), replayed=batch.replayed)
+
+    async def _hold_a_place(
+        self,
+        scheme: SchemeDefinition,
+        attributes: Mapping[str, str],
+        reservation_id: str,
+        add_reservation: StoreHook,
+        actor: Actor,
+        claim: IdempotencyClaim | None,
+    ) -> IssuedBatch:
+        """A gapless scheme's reservation: it holds a place in line, no number yet."""
+        # Nothing is assigned yet: attributes given now are checked now, the rest at confirm.
+        kept = self.issuer.checked_attributes(scheme, attributes) if attributes else {}
+
+        async def hold(session: AsyncSession) -> IssuedBatch:
+            now = self.clock()
+            batch = IssuedBatch(
+                scheme.name, scheme.version, "", "", kept, now, None, reservation=reservation_id
+            )
+            await add_reservation(session, batch)
+            await record(
+                session,
+                Events().add(
+                    Action.RESERVED,
+                    actor,
+                    now,
+                    details={"scheme": scheme.name, "reservation": reservation_id},
+                ),
+            )
+            return batch
+
+        return await self.idempotency.write_once(claim, hold)
 
     async def confirm(
         self,
@@ -169,7 +189,7 @@ class Reservations:
     ) -> ReservationState:
         """Turn a held reservation's numbers into issued ones (a gapless scheme's are assigned
         now); `ReservationExpired` once its time is up."""
-        await self.issuer.operators.admit(actor)
+        await self.operators.admit(actor)
         await self._expire_if_due(reservation_id)
         held = (await self.find(reservation_id)).reservation
         scheme = self.issuer.scheme(held.scheme)
@@ -181,7 +201,7 @@ class Reservations:
         else:
             if attributes:
                 self._check_unchanged(scheme, held.attributes, merged)
-            batch = await self.issuer.idempotency.write_once(
+            batch = await self.idempotency.write_once(
                 claim, lambda session: self._confirm_held(session, held, ref, actor)
             )
         return replace(await self.find(reservation_id), replayed=batch.replayed)
@@ -194,10 +214,10 @@ class Reservations:
         claim: IdempotencyClaim | None = None,
     ) -> ReservationState:
         """Void a held reservation: its numbers are stored as voided and never issued."""
-        await self.issuer.operators.admit(actor)
+        await self.operators.admit(actor)
         await self._expire_if_due(reservation_id)
         why = reason or UNSTATED_REASON
-        batch = await self.issuer.idempotency.write_once(
+        batch = await self.idempotency.write_once(
             claim,
             lambda session: self._release(session, reservation_id, VOIDED, why, actor),
         )
@@ -205,10 +225,8 @@ class Reservations:
 
     async def expire_due(self) -> int:
         """Expire held reservations whose time is up; how many."""
-        async with self.issuer.db.session() as session:
-            due = await reservation_rows.due_for_expiry(
-                session, self.issuer.clock(), EXPIRED_PER_SWEEP
-            )
+        async with self.db.session() as session:
+            due = await reservation_rows.due_for_expiry(session, self.clock(), EXPIRED_PER_SWEEP)
         expired = 0
         for reservation_id in due:
             expired += await self._expire_if_due(reservation_id)
@@ -218,7 +236,7 @@ class Reservations:
 
     async def _expire_if_due(self, reservation_id: str) -> bool:
         """Expire the reservation if it is held past its time; whether it was."""
-        async with self.issuer.db.transaction() as session:
+        async with self.db.transaction() as session:
             try:
                 await self._release(session, reservation_id, EXPIRED, EXPIRED_REASON, ANONYMOUS)
             except (ReservationNotFound, ReservationSettled, ReservationExpired):
@@ -234,7 +252,7 @@ class Reservations:
         actor: Actor,
     ) -> IssuedBatch:
         """Void a held reservation's numbers (`to_status` voided, or expired if it is due)."""
-        now = self.issuer.clock()
+        now = self.clock()
         due_by = now if to_status == EXPIRED else None
         row = await reservation_rows.settle(
             session, reservation_id, to_status, now, reason=reason, due_by=due_by
@@ -252,13 +270,13 @@ class Reservations:
                 Action.VOIDED, actor, now, numbers=numbers, reason=reason, details=details
             ),
         )
-        self.issuer.metrics.count_events(EVENT_TYPES[Action.VOIDED], len(voided))
+        self.metrics.count_events(EVENT_TYPES[Action.VOIDED], len(voided))
         return result_of(row, list(voided))
 
     async def _confirm_held(
-        self, session: AsyncSession, held: Reservation, ref: str | None, actor: Actor
+        self, session: AsyncSession, held: ReservationRow, ref: str | None, actor: Actor
     ) -> IssuedBatch:
-        now = self.issuer.clock()
+        now = self.clock()
         row = await reservation_rows.settle(session, held.id, CONFIRMED, now, live_at=now)
         if row is None:
             raise await self._refusal(session, held.id, CONFIRMED, now)
@@ -280,13 +298,13 @@ class Reservations:
                 Action.CONFIRMED, actor, now, numbers=confirmed, details=details, refs=refs
             ),
         )
-        self.issuer.metrics.count_issued(row.scheme, len(confirmed))
-        self.issuer.metrics.count_events(EVENT_TYPES[Action.CONFIRMED], len(confirmed))
+        self.metrics.count_issued(row.scheme, len(confirmed))
+        self.metrics.count_events(EVENT_TYPES[Action.CONFIRMED], len(confirmed))
         return result_of(row, list(confirmed))
 
     async def _confirm_gapless(
         self,
-        held: Reservation,
+        held: ReservationRow,
         scheme: SchemeDefinition,
         attributes: Mapping[str, str],
         ref: str | None,
@@ -300,21 +318,19 @@ class Reservations:
 
         wanted = None if ref is None else ExternalRef.parse(ref)
         if wanted is not None:
-            async with self.issuer.db.session() as session:
+            async with self.db.session() as session:
                 known = await ref_rows.number_of_ref(session, scheme.name, wanted.system, wanted.id)
             if known is not None:
                 raise ref_taken(scheme.name, wanted, known.number)
-        batch = await self.issuer.issue(
+        batch = await self.issuer.confirm(
             scheme.name,
             held.count,
             attributes,
+            reservation=held.id,
             actor=actor,
             ref=ref,
             claim=claim,
-            alongside=settle,
-            details={"reservation": held.id},
-            action=Action.CONFIRMED,
-            reservation=held.id,
+            settle=settle,
         )
         if not batch.created and not batch.replayed and wanted is not None:
             raise ref_taken(scheme.name, wanted, batch.numbers[0])  # won by a concurrent request
@@ -347,7 +363,7 @@ class Reservations:
         return ReservationSettled(reservation_id, row.status, action)
 
 
-def result_of(row: Reservation, numbers: list[str]) -> IssuedBatch:
+def result_of(row: ReservationRow, numbers: list[str]) -> IssuedBatch:
     """What an Idempotency-Key keeps of a confirm or void: which reservation, which numbers."""
     return IssuedBatch(
         row.scheme,

@@ -9,7 +9,7 @@ from sqlalchemy import Row, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.event_feed import EVENT_COLUMNS
-from app.store.models import IssuedNumber, NumberEvent, NumberRef, Reservation
+from app.store.models import IssuedNumber, NumberEvent, NumberRef, ReservationRow
 
 
 async def issued_per_hour(
@@ -33,12 +33,12 @@ async def issued_per_hour(
     return sorted(counts)
 
 
-async def held_reservations(session: AsyncSession, limit: int) -> list[Reservation]:
+async def held_reservations(session: AsyncSession, limit: int) -> list[ReservationRow]:
     """Reservations still held, the soonest to expire first."""
     statement = (
-        select(Reservation)
-        .where(Reservation.status == "held")
-        .order_by(Reservation.expires_at, Reservation.id)
+        select(ReservationRow)
+        .where(ReservationRow.status == "held")
+        .order_by(ReservationRow.expires_at, ReservationRow.id)
         .limit(limit)
     )
     return list((await session.execute(statement)).scalars())

@@ -4,11 +4,15 @@ from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.dialect import upsert_insert
-from app.store.models import Counter
+from app.store.models import CounterRow
 
 
 def _key_filter(scheme: str, period: str, partition: str) -> tuple[ColumnElement[bool], ...]:
-    return (Counter.scheme == scheme, Counter.period == period, Counter.partition == partition)
+    return (
+        CounterRow.scheme == scheme,
+        CounterRow.period == period,
+        CounterRow.partition == partition,
+    )
 
 
 async def advance_counter(
@@ -16,10 +20,10 @@ async def advance_counter(
 ) -> int | None:
     """Add `n` to the counter unless that passes `limit`; the new value, or None if unchanged."""
     statement = (
-        update(Counter)
-        .where(*_key_filter(scheme, period, partition), Counter.value + n <= limit)
-        .values(value=Counter.value + n)
-        .returning(Counter.value)
+        update(CounterRow)
+        .where(*_key_filter(scheme, period, partition), CounterRow.value + n <= limit)
+        .values(value=CounterRow.value + n)
+        .returning(CounterRow.value)
     )
     return (await session.execute(statement)).scalar_one_or_none()
 
@@ -28,7 +32,7 @@ async def counter_value(
     session: AsyncSession, scheme: str, period: str, partition: str
 ) -> int | None:
     """The counter's value, or None if the key has no row yet."""
-    statement = select(Counter.value).where(*_key_filter(scheme, period, partition))
+    statement = select(CounterRow.value).where(*_key_filter(scheme, period, partition))
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -37,22 +41,22 @@ async def raise_counter(
 ) -> int:
     """Set the counter to at least `value`, creating its row if needed; its value after."""
     insert = upsert_insert(session)
-    row = insert(Counter).values(scheme=scheme, period=period, partition=partition, value=value)
+    row = insert(CounterRow).values(scheme=scheme, period=period, partition=partition, value=value)
     statement = row.on_conflict_do_update(
-        index_elements=[Counter.scheme, Counter.period, Counter.partition],
+        index_elements=[CounterRow.scheme, CounterRow.period, CounterRow.partition],
         set_={
             "value": case(
-                (Counter.value < row.excluded.value, row.excluded.value),
-                else_=Counter.value,
+                (CounterRow.value < row.excluded.value, row.excluded.value),
+                else_=CounterRow.value,
             )
         },
-    ).returning(Counter.value)
+    ).returning(CounterRow.value)
     return int((await session.execute(statement)).scalar_one())
 
 
 async def period_values(session: AsyncSession, scheme: str, period: str) -> dict[str, int]:
     """Every partition's counter value for one scheme and period."""
-    statement = select(Counter.partition, Counter.value).where(
-        Counter.scheme == scheme, Counter.period == period
+    statement = select(CounterRow.partition, CounterRow.value).where(
+        CounterRow.scheme == scheme, CounterRow.period == period
     )
     return {partition: int(value) for partition, value in (await session.execute(statement)).all()}

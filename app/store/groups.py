@@ -1,6 +1,6 @@
-"""The queries the issuer runs for every coalesced group: find its keys' answers, write it whole.
+"""The query the issuer runs for every coalesced group: write it whole.
 
-Under load these run thousands of times a second, so on PostgreSQL they go to
+Under load it runs thousands of times a second, so on PostgreSQL it goes to
 asyncpg directly (`Database.driver_connection`) and a group is written in a
 single statement: its keys' answers, its numbers and their audit events, as
 data-modifying CTEs of one INSERT, which PostgreSQL commits or rejects as one.
@@ -8,77 +8,21 @@ Its events are hashed in a chain and recorded as one block of the trail (see
 `chain.py`). The statement ends in `custid_expect_rows` (a function of the migrations) that
 aborts it when any row was left out, a number or answer that already exists;
 then nothing is written, and the issuer writes the group again step by step,
-telling rows apart. SQLite writes step by step always.
+telling rows apart. SQLite writes step by step always. The keys' answers are read
+from the same table in `idempotency.py`.
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 import asyncpg
-import orjson
-from sqlalchemy import select
 
 from app.store.bulk import Columns, Shape, json_document, json_insert, row_count, shape_of
 from app.store.chain import chained
 from app.store.database import Database
-from app.store.idempotency import Slot, slots_condition
-from app.store.models import Base, IdempotencyKey
+from app.store.models import Base
 
 # Raised by custid_expect_rows when a group's statement left rows out.
 ROWS_LEFT_OUT = "CU001"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A key's answer as stored: what its request asked for, what it got, until when."""
-
-    api_key_id: str
-    key: str
-    fingerprint: str
-    result: Mapping[str, Any]
-    expires_at: datetime
-
-
-async def find_answers(db: Database, slots: Sequence[Slot]) -> list[Answer]:
-    """The answers stored for `slots`, expired or not, in one query."""
-    if not slots:
-        return []
-    owners = sorted({owner for owner, _ in slots})
-    keys = sorted({key for _, key in slots})
-    if db.dialect == "postgresql":
-        async with db.driver_connection() as connection:
-            rows = await connection.fetch(FIND_ANSWERS, owners, keys)
-        found = [
-            Answer(
-                row["api_key_id"],
-                row["key"],
-                row["fingerprint"],
-                orjson.loads(row["result"]),
-                row["expires_at"],
-            )
-            for row in rows
-        ]
-    else:
-        async with db.session() as session:
-            stored = (
-                await session.execute(select(IdempotencyKey).where(slots_condition(slots)))
-            ).scalars()
-            found = [
-                Answer(row.api_key_id, row.key, row.fingerprint, row.result, row.expires_at)
-                for row in stored
-            ]
-    wanted = set(slots)
-    return [answer for answer in found if (answer.api_key_id, answer.key) in wanted]
-
-
-# Two lists rather than pairs, so the unique index serves both columns (see slots_condition).
-FIND_ANSWERS = """
-SELECT api_key_id, key, fingerprint, result::text AS result, expires_at
-FROM idempotency_keys WHERE api_key_id = ANY($1::varchar[]) AND key = ANY($2::varchar[])
-"""
 
 
 async def write_whole(

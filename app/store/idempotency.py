@@ -1,12 +1,22 @@
-"""Queries on answered idempotency keys: find, insert with their results, delete, purge."""
+"""The `idempotency_keys` table: find answers, insert them with their results, delete, purge.
 
-from collections.abc import Sequence
+Under load the answers of many keys are looked up thousands of times a second, so on
+PostgreSQL they are read through asyncpg directly (`Database.driver_connection`). A
+coalesced group's answers are also written by the group's one statement (see
+`groups.py`).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_
+import orjson
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
+from app.store.database import Database
 from app.store.models import Base, IdempotencyKey
 
 # (API key id, key): what an Idempotency-Key is unique within.
@@ -24,6 +34,56 @@ def slots_condition(slots: Sequence[Slot]) -> ColumnElement[bool]:
     owners = sorted({owner for owner, _ in slots})
     keys = sorted({key for _, key in slots})
     return and_(IdempotencyKey.api_key_id.in_(owners), IdempotencyKey.key.in_(keys))
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A key's answer as stored: what its request asked for, what it got, until when."""
+
+    api_key_id: str
+    key: str
+    fingerprint: str
+    result: Mapping[str, Any]
+    expires_at: datetime
+
+
+async def find_answers(db: Database, slots: Sequence[Slot]) -> list[StoredAnswer]:
+    """The answers stored for `slots`, expired or not, in one query."""
+    if not slots:
+        return []
+    owners = sorted({owner for owner, _ in slots})
+    keys = sorted({key for _, key in slots})
+    if db.dialect == "postgresql":
+        async with db.driver_connection() as connection:
+            rows = await connection.fetch(FIND_ANSWERS, owners, keys)
+        found = [
+            StoredAnswer(
+                row["api_key_id"],
+                row["key"],
+                row["fingerprint"],
+                orjson.loads(row["result"]),
+                row["expires_at"],
+            )
+            for row in rows
+        ]
+    else:
+        async with db.session() as session:
+            stored = (
+                await session.execute(select(IdempotencyKey).where(slots_condition(slots)))
+            ).scalars()
+            found = [
+                StoredAnswer(row.api_key_id, row.key, row.fingerprint, row.result, row.expires_at)
+                for row in stored
+            ]
+    wanted = set(slots)
+    return [answer for answer in found if (answer.api_key_id, answer.key) in wanted]
+
+
+# Two lists rather than pairs, so the unique index serves both columns (see slots_condition).
+FIND_ANSWERS = """
+SELECT api_key_id, key, fingerprint, result::text AS result, expires_at
+FROM idempotency_keys WHERE api_key_id = ANY($1::varchar[]) AND key = ANY($2::varchar[])
+"""
 
 
 async def insert_answers(session: AsyncSession, columns: Columns) -> set[Slot]:

@@ -335,14 +335,14 @@ async def analyze_staging(session: AsyncSession) -> None:
 
 
 @dataclass(frozen=True)
-class Problem:
+class LineProblem:
     line: int
     problem: str
 
 
-async def problems_within_the_file(session: AsyncSession, limit: int) -> list[Problem]:
+async def problems_within_the_file(session: AsyncSession, limit: int) -> list[LineProblem]:
     """Lines that repeat an earlier line's number, sequence value or ref."""
-    found: list[Problem] = []
+    found: list[LineProblem] = []
     s, r = STAGED_NUMBERS.c, STAGED_REFS.c
     keys: list[tuple[Table, list[Any], str]] = [
         (STAGED_NUMBERS, [s.number], "number {} is also on line {}"),
@@ -367,11 +367,13 @@ async def problems_within_the_file(session: AsyncSession, limit: int) -> list[Pr
         )
         for row in (await session.execute(statement)).all():
             shown = ":".join(str(value) for value in row[2:] if value != "")
-            found.append(Problem(row.line, message.format(shown, row.first)))
+            found.append(LineProblem(row.line, message.format(shown, row.first)))
     return found
 
 
-async def stored_twins(session: AsyncSession, scheme: str, limit: int) -> tuple[int, list[Problem]]:
+async def stored_twins(
+    session: AsyncSession, scheme: str, limit: int
+) -> tuple[int, list[LineProblem]]:
     """How many staged numbers are stored already just as the file has them (an import run
     again finds its own), and the lines whose number is stored otherwise."""
     s, n = STAGED_NUMBERS.c, NUMBERS.c
@@ -392,7 +394,7 @@ async def stored_twins(session: AsyncSession, scheme: str, limit: int) -> tuple[
         .limit(limit)
     )
     found = [
-        Problem(
+        LineProblem(
             row.line,
             f"number {row.number} is stored already, issued {row.issued_at.isoformat()} "
             f"in scheme {row.scheme!r}",
@@ -404,10 +406,10 @@ async def stored_twins(session: AsyncSession, scheme: str, limit: int) -> tuple[
 
 async def problems_with_stored_numbers(
     session: AsyncSession, scheme: str, limit: int
-) -> list[Problem]:
+) -> list[LineProblem]:
     """Lines whose sequence value or refs belong to other stored numbers."""
     s, r, n, stored_ref = STAGED_NUMBERS.c, STAGED_REFS.c, NUMBERS.c, REFS.c
-    found: list[Problem] = []
+    found: list[LineProblem] = []
     taken_seq = (
         select(s.line, s.seq, n.number)
         .join(
@@ -424,7 +426,7 @@ async def problems_with_stored_numbers(
         .limit(limit)
     )
     for row in (await session.execute(taken_seq)).all():
-        found.append(Problem(row.line, f"sequence value {row.seq} is stored as {row.number}"))
+        found.append(LineProblem(row.line, f"sequence value {row.seq} is stored as {row.number}"))
     taken_ref = (
         select(r.line, r.system, r.ref_id, stored_ref.number)
         .join(
@@ -441,7 +443,9 @@ async def problems_with_stored_numbers(
     )
     for taken in (await session.execute(taken_ref)).all():
         found.append(
-            Problem(taken.line, f"ref {taken.system}:{taken.ref_id} already names {taken.number}")
+            LineProblem(
+                taken.line, f"ref {taken.system}:{taken.ref_id} already names {taken.number}"
+            )
         )
     other_id = (
         select(r.line, r.system, stored_ref.ref_id)
@@ -458,7 +462,7 @@ async def problems_with_stored_numbers(
     )
     for held in (await session.execute(other_id)).all():
         found.append(
-            Problem(held.line, f"the number already has the {held.system} ref {held.ref_id}")
+            LineProblem(held.line, f"the number already has the {held.system} ref {held.ref_id}")
         )
     return found
 

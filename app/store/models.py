@@ -140,7 +140,7 @@ class NumberRef(Base):
         return self.ref_id if self.system == DEFAULT_REF_SYSTEM else f"{self.system}:{self.ref_id}"
 
 
-class Reservation(Base):
+class ReservationRow(Base):
     """Numbers held for a while: confirmed into issued numbers, or voided (by request or expiry).
 
     A gapless scheme's reservation holds no number: its values are assigned at confirm time.
@@ -334,7 +334,7 @@ class TextRepair(Base):
     repaired_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Counter(Base):
+class CounterRow(Base):
     """The database counter: the last sequence value handed out per key."""
 
     __tablename__ = "counters"

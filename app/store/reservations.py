@@ -7,19 +7,19 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.store.models import IssuedNumber, Reservation
+from app.store.models import IssuedNumber, ReservationRow
 
 HELD = "held"
 
 
 async def add_reservation(session: AsyncSession, **fields: Any) -> None:
     """Store a new reservation in the session's transaction."""
-    await session.execute(insert(Reservation).values(**fields))
+    await session.execute(insert(ReservationRow).values(**fields))
 
 
-async def find_reservation(session: AsyncSession, reservation_id: str) -> Reservation | None:
+async def find_reservation(session: AsyncSession, reservation_id: str) -> ReservationRow | None:
     """The reservation called `reservation_id`, if there is one."""
-    return await session.get(Reservation, reservation_id, populate_existing=True)
+    return await session.get(ReservationRow, reservation_id, populate_existing=True)
 
 
 async def settle(
@@ -31,19 +31,19 @@ async def settle(
     reason: str | None = None,
     live_at: datetime | None = None,
     due_by: datetime | None = None,
-) -> Reservation | None:
+) -> ReservationRow | None:
     """Move a held reservation to `to_status`; None if it is not (or no longer) held, or is
     not live at `live_at`, or not due by `due_by`."""
     # The status condition makes the move atomic: of a confirm racing a void, one wins.
-    statement = update(Reservation).where(
-        Reservation.id == reservation_id, Reservation.status == HELD
+    statement = update(ReservationRow).where(
+        ReservationRow.id == reservation_id, ReservationRow.status == HELD
     )
     if live_at is not None:
-        statement = statement.where(Reservation.expires_at > live_at)
+        statement = statement.where(ReservationRow.expires_at > live_at)
     if due_by is not None:
-        statement = statement.where(Reservation.expires_at <= due_by)
+        statement = statement.where(ReservationRow.expires_at <= due_by)
     statement = statement.values(status=to_status, settled_at=at, reason=reason).returning(
-        Reservation
+        ReservationRow
     )
     return (await session.execute(statement)).scalar_one_or_none()
 
@@ -51,9 +51,9 @@ async def settle(
 async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> list[str]:
     """Held reservations whose time is up, oldest expiry first."""
     statement = (
-        select(Reservation.id)
-        .where(Reservation.status == HELD, Reservation.expires_at <= now)
-        .order_by(Reservation.expires_at)
+        select(ReservationRow.id)
+        .where(ReservationRow.status == HELD, ReservationRow.expires_at <= now)
+        .order_by(ReservationRow.expires_at)
         .limit(limit)
     )
     return list((await session.execute(statement)).scalars())

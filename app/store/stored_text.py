@@ -22,7 +22,7 @@ from app.store.models import (
     IssuedNumber,
     NumberEvent,
     NumberRef,
-    Reservation,
+    ReservationRow,
     WebhookSubscription,
 )
 
@@ -49,12 +49,12 @@ TEXT_COLUMNS = (
     StoredColumn(NumberRef.id, NumberRef.ref_id, words=True),
     StoredColumn(IssuedNumber.number, IssuedNumber.void_reason),
     StoredColumn(NumberEvent.id, NumberEvent.reason),
-    StoredColumn(Reservation.id, Reservation.reason),
+    StoredColumn(ReservationRow.id, ReservationRow.reason),
     StoredColumn(WebhookSubscription.id, WebhookSubscription.description),
     StoredColumn(WebhookSubscription.id, WebhookSubscription.url, words=True),
     StoredColumn(ApiKey.id, ApiKey.name),
     StoredColumn(IssuedNumber.number, IssuedNumber.attributes, json=True),
-    StoredColumn(Reservation.id, Reservation.attributes, json=True),
+    StoredColumn(ReservationRow.id, ReservationRow.attributes, json=True),
     StoredColumn(NumberEvent.id, NumberEvent.refs, json=True),
     StoredColumn(NumberEvent.id, NumberEvent.details, json=True),
 )

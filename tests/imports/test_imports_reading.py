@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from app.core import grammar
 from app.core.errors import ImportRejected, InvalidRef
-from app.core.imports import csv_rows, read_rows
+from app.core.legacy_rows import csv_rows, read_rows
 from app.core.refs import ExternalRef
-from app.store.imports import Problem
+from app.store.imports import LineProblem
 from schemes import load_catalog
 
 CATALOG = load_catalog(Path(__file__).parents[2] / "schemes" / "default.toml", "Asia/Shanghai")
@@ -111,7 +111,7 @@ def test_an_impossible_date_in_a_number_makes_it_no_number_of_the_scheme() -> No
 
     assert [number.number for number in staged] == ["20230228001"]
     assert problems == [
-        Problem(
+        LineProblem(
             3,
             "number '20230230001': not a number of scheme 'daily' (nor of its earlier versions)",
         )

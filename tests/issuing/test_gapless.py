@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.settings import Settings
-from app.store.models import Counter
+from app.store.models import CounterRow
 from custid_testing.in_process import FrozenClock, services_for
 from schemes import SchemeFileError, load_catalog
 from tests.issuing.test_gaps import gaps_of, refuse
@@ -119,7 +119,7 @@ async def test_concurrent_confirms_take_strict_turns_in_the_database(
     assert sorted(numbers) == [f"INV2023{seq:05d}" for seq in range(1, 31)]
     # The counter is the database row, whatever counter serves other schemes.
     async with sessions() as session:
-        value = await session.scalar(select(Counter.value).where(Counter.scheme == "invoice"))
+        value = await session.scalar(select(CounterRow.value).where(CounterRow.scheme == "invoice"))
     assert value == 30
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import IdempotencyInProgress
 from app.core.issuing.batches import IssuedBatch
+from app.core.issuing.group_store import GroupStore
 from app.core.issuing.idempotency import IdempotencyClaim, IdempotencyKeys, fingerprint
-from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
 from app.services import purge_periodically
 from app.settings import Settings
@@ -215,13 +215,13 @@ async def test_concurrent_keyed_requests_are_issued_in_groups(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     groups: list[int] = []
-    store = Issuer._store
+    store = GroupStore.store
 
-    async def counted(issuer: Issuer, requests: list[Any], batches: list[Any]) -> Any:
+    async def counted(group_store: GroupStore, requests: list[Any], batches: list[Any]) -> Any:
         groups.append(len(requests))
-        return await store(issuer, requests, batches)
+        return await store(group_store, requests, batches)
 
-    monkeypatch.setattr(Issuer, "_store", counted)
+    monkeypatch.setattr(GroupStore, "store", counted)
 
     responses = await asyncio.gather(
         *(client.post("/v1/schemes/wide/numbers", headers=keyed(f"k{i}")) for i in range(60))

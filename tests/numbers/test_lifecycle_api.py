@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.scopes import Scope
 from app.settings import Settings
-from app.store.models import Counter
+from app.store.models import CounterRow
 from custid_testing.in_process import KeyMaker, bearer
 from custid_testing.issuing import issue
 
@@ -111,7 +111,7 @@ async def test_a_retired_number_is_never_issued_again(
     await client.post(f"/v1/numbers/{replaced}/replace", json={"reason": "merged"})
     # A counter that fell behind, as after Redis data loss.
     async with sessions.begin() as session:
-        await session.execute(update(Counter).values(value=0))
+        await session.execute(update(CounterRow).values(value=0))
     if settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url.get_secret_value())
         await redis.set(f"{settings.redis_key_prefix}:daily:20231015:", 0)

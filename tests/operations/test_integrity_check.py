@@ -17,7 +17,7 @@ from app.core.clock import Clock
 from app.core.integrity import IntegrityReport, KeyReport, check_integrity
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings, get_settings
-from app.store.models import Counter, IssuedNumber
+from app.store.models import CounterRow, IssuedNumber
 from custid_testing.backends import TEST_SCHEMES, create_database, drop_database
 from custid_testing.in_process import FrozenClock, services_for
 from custid_testing.servers import free_port
@@ -40,8 +40,8 @@ async def lower_counter(settings: Settings, scheme: str, period: str, value: int
     engine = create_async_engine(settings.sqlalchemy_url)
     async with engine.begin() as connection:
         await connection.execute(
-            update(Counter)
-            .where(Counter.scheme == scheme, Counter.period == period)
+            update(CounterRow)
+            .where(CounterRow.scheme == scheme, CounterRow.period == period)
             .values(value=value)
         )
     await engine.dispose()

@@ -121,3 +121,6 @@ SHARED_BY_A_BATCH = (
 
 # Writes that must commit in the same transaction as a batch's numbers (a replacement's link).
 StoreHook = Callable[[AsyncSession, IssuedBatch], Awaitable[None]]
+# Writes that commit with a request's numbers stored on their own (drawn, gapless, reused);
+# True to commit, False to give the numbers up (their ref or key was taken meanwhile).
+BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]

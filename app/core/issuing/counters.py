@@ -43,7 +43,7 @@ class Outcome(Enum):
 
 
 @dataclass(frozen=True)
-class Reservation:
+class CounterReply:
     """The result of asking for values: `value` is the last one reserved, or the current one."""
 
     outcome: Outcome
@@ -58,7 +58,7 @@ class Counter(Protocol):
         """Which backend serves: "redis" or "database"."""
         ...
 
-    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> CounterReply:
         """Take the next `n` values unless that passes `limit` or the key is missing."""
         ...
 
@@ -146,10 +146,10 @@ class RedisCounter:
         async with redis_guard():
             await self._redis.ping()
 
-    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> CounterReply:
         async with redis_guard():
             code, value = await self._reserve(keys=[self.redis_key(key)], args=[n, limit])
-        return Reservation(OUTCOME_CODES[int(code)], int(value))
+        return CounterReply(OUTCOME_CODES[int(code)], int(value))
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         # A relative TTL, so a skewed or injected clock cannot expire a key at once.
@@ -194,19 +194,19 @@ class DatabaseCounter:
         async with self._db.session() as session:
             await session.execute(text("SELECT 1"))
 
-    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> CounterReply:
         async with self._db.transaction() as session:
             last = await counter_rows.advance_counter(
                 session, key.scheme, key.period, key.partition, n, limit
             )
             if last is not None:
-                return Reservation(Outcome.RESERVED, last)
+                return CounterReply(Outcome.RESERVED, last)
             current = await counter_rows.counter_value(
                 session, key.scheme, key.period, key.partition
             )
         if current is None:
-            return Reservation(Outcome.MISSING)
-        return Reservation(Outcome.EXHAUSTED, current)
+            return CounterReply(Outcome.MISSING)
+        return CounterReply(Outcome.EXHAUSTED, current)
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         # Rows do not expire; old periods cost one small row each.
@@ -273,18 +273,18 @@ class FallbackCounter:
     async def period_values(self, scheme: str, period: str) -> dict[str, int]:
         return await self._active().period_values(scheme, period)
 
-    async def reserve(self, key: CounterKey, n: int, limit: int) -> Reservation:
+    async def reserve(self, key: CounterKey, n: int, limit: int) -> CounterReply:
         await self._probe_if_due()
         counter = self._active()
         if key not in self._synced:
-            return Reservation(Outcome.MISSING)
+            return CounterReply(Outcome.MISSING)
         try:
             return await counter.reserve(key, n, limit)
         except BackendUnavailable:
             if counter is self._fallback:
                 raise
             self._fail_over()
-            return Reservation(Outcome.MISSING)
+            return CounterReply(Outcome.MISSING)
 
     async def raise_to(self, key: CounterKey, value: int, ttl: timedelta | None) -> None:
         counter = self._active()

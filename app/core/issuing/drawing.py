@@ -1,23 +1,19 @@
 """Issuing numbers drawn at random: no counter; draw, insert, redraw what collided."""
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import RandomSpaceExhausted
-from app.core.issuing.batches import IssuedBatch, number_columns
+from app.core.issuing.batches import BeforeCommit, IssuedBatch, number_columns
 from app.store import numbers as number_rows
 from app.store.database import Database
 from schemes import SchemeDefinition
 
 log = structlog.get_logger(__name__)
-
-# Writes that commit with the drawn numbers; True to commit, False to give the numbers up.
-BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 
 
 async def issue_drawn(

@@ -9,7 +9,7 @@ with everything else. No value is consumed by a request that did not commit.
 Slower by design: one commit at a time per key (see bench/README.md).
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import Clock
 from app.core.errors import CounterContention, SequenceExhausted
 from app.core.gaps import Cause
-from app.core.issuing.batches import IssuedBatch, number_columns
+from app.core.issuing.batches import BeforeCommit, IssuedBatch, number_columns
 from app.core.issuing.counters import CounterKey
 from app.store import counters as counter_rows
 from app.store import gaps as gap_rows
@@ -30,8 +30,6 @@ log = structlog.get_logger(__name__)
 
 # Renders the request's numbers from its first sequence value.
 Render = Callable[[int], IssuedBatch]
-# Writes that commit with the numbers; True to commit, False to give them up.
-BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 
 
 async def issue_gapless(

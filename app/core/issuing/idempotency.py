@@ -33,7 +33,6 @@ from app.core.clock import Clock
 from app.core.errors import IdempotencyConflict, IdempotencyInProgress
 from app.core.issuing.batches import IssuedBatch
 from app.core.issuing.coalescing import Coalescer, Job
-from app.store import groups as group_rows
 from app.store import idempotency as key_rows
 from app.store.bulk import Columns, Same, column_of
 from app.store.database import Database
@@ -180,7 +179,7 @@ class IdempotencyKeys:
     async def find(self, claims: Sequence[IdempotencyClaim]) -> dict[Slot, Kept]:
         """The live answers kept for `claims`, in one query; expired ones are deleted."""
         now = self.clock()
-        answers = await group_rows.find_answers(self.db, [claim.slot for claim in claims])
+        answers = await key_rows.find_answers(self.db, [claim.slot for claim in claims])
         expired = [
             (answer.api_key_id, answer.key) for answer in answers if answer.expires_at <= now
         ]

@@ -8,21 +8,15 @@ of two requests racing for one number only one gets it. Its `reused` event
 joins the number's trail after its `retired` one.
 """
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.issuing.batches import IssuedBatch
+from app.core.issuing.batches import BeforeCommit, IssuedBatch
 from app.store import numbers as number_rows
 from app.store.database import Database
 from schemes import SchemeDefinition
 
 # Retired numbers looked at per request: those with other attributes are passed over.
 CANDIDATES = 20
-
-# Writes that commit with the reuse; True to commit, False to give the number up.
-BeforeCommit = Callable[[AsyncSession, IssuedBatch], Awaitable[bool]]
 
 
 async def reissue_retired(

@@ -1,7 +1,7 @@
 """A request to issue, as it waits in its counter key's queue, and what storing its group
 made of it.
 
-The issuer (`issuer.py`) coalesces these requests into groups; each request
+The issuer (`issuer.py`) queues these requests (`queue.py`) in groups; each request
 renders its own numbers from the values the group reserved, and describes its
 audit events and refs for the group's one write.
 """
@@ -23,7 +23,7 @@ from schemes import SchemeDefinition
 
 
 @dataclass(eq=False, kw_only=True)
-class IssueRequest(Job[IssuedBatch]):
+class QueuedIssue(Job[IssuedBatch]):
     """One caller's request, waiting in its counter key's queue."""
 
     scheme: SchemeDefinition
@@ -85,17 +85,28 @@ class IssueRequest(Job[IssuedBatch]):
 
 
 @dataclass(frozen=True)
+class Purpose:
+    """What numbers are stored for: the action their events record (issued, reserved,
+    confirmed), the reservation that holds them, and what else their events say."""
+
+    action: Action = Action.ISSUED
+    reservation: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Stored:
     """What became of a group's requests in one transaction."""
 
-    issued: list[tuple[IssueRequest, IssuedBatch]]
+    issued: list[tuple[QueuedIssue, IssuedBatch]]
     # Rows collided with stored numbers or refs: nothing of theirs was kept.
-    collided: list[IssueRequest] = field(default_factory=list)
+    collided: list[QueuedIssue] = field(default_factory=list)
     # Their Idempotency-Key was answered meanwhile by a request elsewhere.
-    answered_elsewhere: list[IssueRequest] = field(default_factory=list)
+    answered_elsewhere: list[QueuedIssue] = field(default_factory=list)
 
 
-def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
+def issued_events(issued: Sequence[tuple[QueuedIssue, IssuedBatch]]) -> Events:
     """The `issued` audit events of every number of `issued`."""
     events = Events()
     for request, batch in issued:
@@ -103,7 +114,7 @@ def issued_events(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Events:
     return events
 
 
-def issued_ref_columns(issued: Sequence[tuple[IssueRequest, IssuedBatch]]) -> Columns | None:
+def issued_ref_columns(issued: Sequence[tuple[QueuedIssue, IssuedBatch]]) -> Columns | None:
     """The `number_refs` columns of the refs given with `issued`; None when none was."""
     with_ref = [(r.ref, b) for r, b in issued if r.ref is not None]
     if not with_ref:
