@@ -33,6 +33,7 @@ from app.core.ref_changes import RefKeeper
 from app.core.reservations import Reservations
 from app.core.sealing import KeyRing, configured_key_ring
 from app.core.trail.seals import seal_periodically
+from app.core.usage import UsageSources
 from app.settings import Settings
 from app.store.database import Database
 from app.store.limit_storage import shared_limit_storage
@@ -45,12 +46,16 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    """The running service's connections and its issuer."""
+    """The running service's connections, its issuer and what works beside it."""
 
     settings: Settings
+    schemes: Catalog
+    clock: Clock
     db: Database
     redis: RedisClient | None
+    counter: Counter
     issuer: Issuer
+    operators: Operators
     migration_head: str | None
     metrics: Metrics
     gatekeeper: Gatekeeper
@@ -62,6 +67,11 @@ class Services:
     lifecycle: Lifecycle
     importer: Importer
     console_sessions: ConsoleSessions
+
+    @property
+    def usage(self) -> UsageSources:
+        """What utilisation, the forecast and the periodic check read."""
+        return UsageSources(self.schemes, self.db, self.counter, self.clock)
 
 
 @dataclass(frozen=True)
@@ -115,9 +125,13 @@ async def running_services(
     try:
         yield Services(
             settings,
+            schemes,
+            clock,
             db,
             redis,
+            counter,
             issuer,
+            issuing.operators,
             head_revision(),
             metrics,
             gatekeeper,

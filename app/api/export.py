@@ -13,19 +13,19 @@ from app.api.routing import ApiRoute
 from app.api.security import ReaderActor, auth_errors
 from app.core.errors import BackendUnavailable, InvalidExportFilter, UnknownScheme
 from app.core.export import ExportFormat, export_bytes, export_filters
-from app.core.issuing.issuer import Issuer
 from app.core.scopes import Scope
+from app.services import Services
 from app.store.exports import ExportFilters
 
 router = APIRouter(prefix="/v1", tags=["numbers"], route_class=ApiRoute)
 
 
-def filters_of(query: ExportQuery, issuer: Issuer) -> ExportFilters:
+def filters_of(query: ExportQuery, services: Services) -> ExportFilters:
     """The store's filters for what the query asks: an unknown scheme is a 404, and a filter
     that could only find nothing a 422 (`InvalidExportFilter`)."""
-    scheme = None if query.scheme is None else issuer.scheme(query.scheme)
+    scheme = None if query.scheme is None else services.issuer.scheme(query.scheme)
     return export_filters(
-        issuer.schemes.values() if scheme is None else [scheme],
+        services.schemes.values() if scheme is None else [scheme],
         scheme=query.scheme,
         period=query.period,
         operator=query.operator,
@@ -70,9 +70,9 @@ async def export_numbers(
     imports read them), `attributes` and `trail` are JSON. JSON Lines: one record per line.
     Each trail event carries its `hash` in the trail's chain.
     """
-    filters = filters_of(query, services.issuer)  # its refusals come before any byte
+    filters = filters_of(query, services)  # its refusals come before any byte
     export_format = ExportFormat(query.format)
-    name = export_file_name(query, services.issuer.clock())
+    name = export_file_name(query, services.clock())
     return StreamingResponse(
         export_bytes(services.db, filters, export_format),
         media_type=export_format.media_type,

@@ -33,7 +33,7 @@ async def healthz() -> Health:
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
     """The database answers at the newest migration (503 if not); Redis down is `degraded`."""
     checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
-    counter = services.issuer.counter
+    counter = services.counter
     if checks["database"] != OK or checks["migrations"] != OK:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(services.settings.retry_after_seconds)

@@ -22,14 +22,14 @@ router = APIRouter(tags=["health"])
 async def metrics(services: ServicesDep) -> Response:
     """Issuance, latency, errors, conflicts, utilisation and backend health."""
     checks = await backend_checks(services.db.engine, services.redis, services.migration_head)
-    utilisation = await utilisation_by_scheme(services.issuer)
-    forecasts = await current_forecasts(services.issuer, services.settings.forecast_window)
+    utilisation = await utilisation_by_scheme(services.usage)
+    forecasts = await current_forecasts(services.usage, services.settings.forecast_window)
     try:
         undelivered = await services.subscriptions.undelivered_ages()
     except UNAVAILABLE:  # the database is down: backend_up says so
         undelivered = {}
     snapshot = Snapshot(
-        counter_backend=services.issuer.counter.backend,
+        counter_backend=services.counter.backend,
         backend_up={
             backend: state == OK for backend, state in checks.items() if backend != "migrations"
         },

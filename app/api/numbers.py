@@ -100,5 +100,5 @@ async def validate(
 
     A string that fits no scheme is a 200 with `well_formed` false and status `malformed`.
     """
-    validation = await validate_number(services.issuer.schemes, services.db, number)
+    validation = await validate_number(services.schemes, services.db, number)
     return NumberValidation.model_validate(validation)

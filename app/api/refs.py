@@ -64,7 +64,7 @@ async def add_ref(
         number,
         ExternalRef(request.system, request.id),
         actor.acting_as(request.operator),
-        services.issuer.clock(),
+        services.clock(),
     )
     body = NumberRecord.model_validate(record).model_dump(mode="json")
     return JSONResponse(body, status_code=201 if added else 200)
@@ -99,5 +99,5 @@ async def remove_ref(
     A system it has no ref in changes nothing. The change is audited (`ref_removed`) and
     evented; name the operator with `X-Operator`.
     """
-    record, _ = await services.refs.remove(number, system, actor, services.issuer.clock())
+    record, _ = await services.refs.remove(number, system, actor, services.clock())
     return NumberRecord.model_validate(record)

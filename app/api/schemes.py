@@ -53,9 +53,11 @@ READ_ERRORS = auth_errors(Scope.READ)
     summary="List schemes",
     operation_id="list_schemes",
 )
-async def list_schemes(issuer: IssuerDep) -> SchemeList:
+async def list_schemes(services: ServicesDep) -> SchemeList:
     """Every scheme this service issues, with an example number of each."""
-    return SchemeList(schemes=[summarise(scheme, issuer) for scheme in issuer.schemes.values()])
+    return SchemeList(
+        schemes=[summarise(scheme, services.issuer) for scheme in services.schemes.values()]
+    )
 
 
 @router.get(
@@ -67,17 +69,16 @@ async def list_schemes(issuer: IssuerDep) -> SchemeList:
 )
 async def describe_scheme(scheme: SchemeName, services: ServicesDep) -> SchemeDetail:
     """Segments, an example, capacity per period and how much of the current period is used."""
-    issuer = services.issuer
-    found = issuer.scheme(scheme)
-    now = issuer.clock()
+    found = services.issuer.scheme(scheme)
+    now = services.clock()
     usage = await current_utilisation(found, services.db, now)
     forecast = None
     if found.uses_sequence:
         window = services.settings.forecast_window
         forecast = forecast_answer(await forecast_of_usage(found, services.db, usage, now, window))
     return SchemeDetail(
-        **summarise(found, issuer).model_dump(),
-        versions=[version.version for version in issuer.schemes.versions(found.name)],
+        **summarise(found, services.issuer).model_dump(),
+        versions=[version.version for version in services.schemes.versions(found.name)],
         utilisation=UtilisationBody(
             period=usage.period,
             capacity=usage.capacity,
@@ -147,9 +148,7 @@ async def validate_in_scheme(
 
     A string of the wrong shape is a 200 with `well_formed` false.
     """
-    validation = await validate_number(
-        services.issuer.schemes, services.db, number, scheme_name=scheme
-    )
+    validation = await validate_number(services.schemes, services.db, number, scheme_name=scheme)
     return NumberValidation.model_validate(validation)
 
 

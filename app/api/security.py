@@ -72,7 +72,7 @@ class Admission:
         caller = await self.caller(request, credentials)
         actor = Actor(caller.key_id, request_id(request), operator, caller.require_operator)
         if not self.operator_in_body:
-            await services_of(request).issuer.operators.admit(actor)
+            await services_of(request).operators.admit(actor)
         return actor
 
 

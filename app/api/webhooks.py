@@ -71,8 +71,8 @@ def shown(subscription: Subscription) -> Webhook:
 def known_schemes(services: Services, schemes: list[str] | None) -> None:
     """A 422 naming the first scheme that does not exist: it would never match an event."""
     for index, name in enumerate(schemes or []):
-        if name not in services.issuer.schemes:
-            names = ", ".join(sorted(services.issuer.schemes))
+        if name not in services.schemes:
+            names = ", ".join(sorted(services.schemes))
             raise RequestValidationError(
                 [
                     {

@@ -138,7 +138,7 @@ async def run_check(settings: Settings) -> "IntegrityReport":
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
-        return await check_integrity(services.issuer, settings.forecast_window)
+        return await check_integrity(services.usage, settings.forecast_window)
 
 
 def counter_cell(key: "KeyReport") -> str:

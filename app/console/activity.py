@@ -51,12 +51,11 @@ def is_daily(scheme: Scheme, now: datetime) -> bool:
 async def scheme_page(request: Request, operator: OperatorDep, scheme: str) -> HTMLResponse:
     """A scheme's issuance per hour and per day, with its capacity and forecast."""
     services = services_of(request)
-    issuer = services.issuer
     try:
-        found = issuer.scheme(scheme)
+        found = services.issuer.scheme(scheme)
     except UnknownScheme as exc:
         return page(request, "scheme.html", operator, 404, error=exc.detail, scheme=None)
-    now = issuer.clock()
+    now = services.clock()
     forecast = await scheme_forecast(request, found)
     first = None if forecast is None else forecast.first
     rate = 0.0 if first is None else first.rate_per_hour
@@ -207,7 +206,7 @@ async def reservations_page(request: Request, operator: OperatorDep) -> HTMLResp
     """Reservations still held, the soonest to expire first."""
     services = services_of(request)
     held = await held_reservations(services.db)
-    return page(request, "reservations.html", operator, held=held, now=services.issuer.clock())
+    return page(request, "reservations.html", operator, held=held, now=services.clock())
 
 
 @router.get("/events")
@@ -273,9 +272,7 @@ async def trail_page(
 @router.get("/export")
 async def export_page(request: Request, operator: OperatorDep) -> HTMLResponse:
     """The export's form: which numbers, in which format."""
-    return page(
-        request, "export.html", operator, scheme_names=sorted(services_of(request).issuer.schemes)
-    )
+    return page(request, "export.html", operator, scheme_names=sorted(services_of(request).schemes))
 
 
 @router.get("/export/download")
@@ -301,7 +298,7 @@ async def export_download(
             "issued_before": form_time(before, "Before"),
         }
         query = ExportQuery.model_validate({k: v for k, v in given.items() if v})
-        filters = filters_of(query, services.issuer)
+        filters = filters_of(query, services)
     except (CustidError, ValueError) as exc:
         if isinstance(exc, ValidationError):
             message = "; ".join(
@@ -316,10 +313,10 @@ async def export_download(
             operator,
             422,
             error=message,
-            scheme_names=sorted(services.issuer.schemes),
+            scheme_names=sorted(services.schemes),
         )
     chosen = ExportFormat(query.format)
-    name = export_file_name(query, services.issuer.clock())
+    name = export_file_name(query, services.clock())
     return StreamingResponse(
         export_bytes(services.db, filters, chosen),
         media_type=chosen.media_type,

@@ -13,7 +13,7 @@ async def scheme_forecast(request: Request, scheme: SchemeDefinition) -> SchemeF
     services = services_of(request)
     if not scheme.uses_sequence:
         return None
-    now = services.issuer.clock()
+    now = services.clock()
     usage = await current_utilisation(scheme, services.db, now)
     window = services.settings.forecast_window
     return await forecast_of_usage(scheme, services.db, usage, now, window)

@@ -114,11 +114,11 @@ async def logout(request: Request, operator: OperatorDep, csrf_token: CsrfField)
 @router.get("")
 async def schemes_page(request: Request, operator: OperatorDep) -> HTMLResponse:
     """Every scheme and how full its current period is."""
-    issuer = services_of(request).issuer
-    now = issuer.clock()
+    services = services_of(request)
+    now = services.clock()
     rows = []
-    for scheme in issuer.schemes.values():
-        usage = await current_utilisation(scheme, issuer.db, now)
+    for scheme in services.schemes.values():
+        usage = await current_utilisation(scheme, services.db, now)
         forecast = await scheme_forecast(request, scheme)
         first = None if forecast is None else forecast.first
         rows.append(
@@ -126,7 +126,7 @@ async def schemes_page(request: Request, operator: OperatorDep) -> HTMLResponse:
                 "name": scheme.name,
                 "kind": scheme.kind,
                 "description": scheme.description,
-                "example": issuer.example(scheme),
+                "example": services.issuer.example(scheme),
                 "period": usage.period or "(never resets)",
                 "capacity": usage.capacity,
                 "used": max((p.used for p in usage.partitions), default=0),
@@ -194,7 +194,7 @@ async def numbers_page(
         operator,
         records=records,
         chosen=chosen,
-        scheme_names=sorted(services.issuer.schemes),
+        scheme_names=sorted(services.schemes),
         next_link=next_link,
         error=error,
     )
@@ -224,7 +224,7 @@ async def render_number(
 ) -> HTMLResponse:
     """A number's page: its record and trail if it was issued, and what its shape says."""
     services = services_of(request)
-    validation = await validate_number(services.issuer.schemes, services.db, number)
+    validation = await validate_number(services.schemes, services.db, number)
     record = None
     trail: list[Any] = []
     try:
@@ -243,7 +243,7 @@ async def render_number(
         trail=trail,
         error=error,
         done=done,
-        scheme_names=sorted(services.issuer.schemes),
+        scheme_names=sorted(services.schemes),
     )
 
 

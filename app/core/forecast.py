@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.core.errors import UNAVAILABLE
-from app.core.issuing.issuer import Issuer
+from app.core.usage import UsageSources
 from app.core.utilisation import Utilisation
 from app.store import numbers as number_rows
 from app.store.database import Database
@@ -172,7 +172,7 @@ async def forecast_of_usage(
 
 
 async def current_forecasts(
-    issuer: Issuer, window: timedelta, *, from_counters: bool = True
+    sources: UsageSources, window: timedelta, *, from_counters: bool = True
 ) -> list[SchemeForecast]:
     """Every counted scheme's forecast; a scheme whose backend does not answer is left out.
 
@@ -180,20 +180,20 @@ async def current_forecasts(
     `from_counters`, from the stored numbers (the periodic check: what is, not what a
     counter was told).
     """
-    now = issuer.clock()
+    now = sources.clock()
     forecasts = []
-    for scheme in issuer.schemes.values():
+    for scheme in sources.schemes.values():
         if not scheme.uses_sequence:
             continue
         period = scheme.period(now)
         try:
             if from_counters:
-                used = await issuer.counter.period_values(scheme.name, period)
+                used = await sources.counter.period_values(scheme.name, period)
             else:
-                async with issuer.db.session() as session:
+                async with sources.db.session() as session:
                     rows = await number_rows.usage_by_partition(session, scheme.name, period)
                 used = {partition: highest for partition, _, highest in rows}
-            forecasts.append(await forecast_scheme(scheme, issuer.db, used, now, window))
+            forecasts.append(await forecast_scheme(scheme, sources.db, used, now, window))
         except UNAVAILABLE:
             continue
     return forecasts

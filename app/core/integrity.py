@@ -16,8 +16,8 @@ from typing import Any
 
 from app.core.forecast import SchemeForecast, current_forecasts
 from app.core.issuing.counters import CounterKey
-from app.core.issuing.issuer import Issuer
 from app.core.stored_text import StoredTextProblem, stored_text_problems
+from app.core.usage import UsageSources
 from app.core.utilisation import utilisation_by_scheme
 from app.store import statistics
 
@@ -157,13 +157,13 @@ def forecast_as_dict(forecast: SchemeForecast) -> dict[str, Any]:
 
 
 async def check_integrity(
-    issuer: Issuer, forecast_window: timedelta = timedelta(hours=1)
+    sources: UsageSources, forecast_window: timedelta = timedelta(hours=1)
 ) -> IntegrityReport:
     """Check every scheme's stored numbers against its counters, and forecast whether each
     will run out before its period ends; read-only."""
     report = IntegrityReport()
     examples: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
-    async with issuer.db.session() as session:
+    async with sources.db.session() as session:
         stored = await statistics.key_statistics(session)
         report.duplicate_numbers = await statistics.duplicate_numbers(session, DUPLICATES_SHOWN)
         report.duplicate_seqs = await statistics.duplicate_seqs(session, DUPLICATES_SHOWN)
@@ -174,9 +174,9 @@ async def check_integrity(
             )
     # Counters are read after the session closes: the embedded database has one connection.
     for row in stored:
-        scheme = issuer.schemes.get(row.scheme)
+        scheme = sources.schemes.get(row.scheme)
         key = CounterKey(row.scheme, row.period, row.partition)
-        counter = await issuer.counter.current(key) if row.sequenced else None
+        counter = await sources.counter.current(key) if row.sequenced else None
         report.keys.append(
             KeyReport(
                 scheme=row.scheme,
@@ -191,9 +191,9 @@ async def check_integrity(
                 sequenced=bool(row.sequenced),
             )
         )
-    report.unknown_schemes = sorted({row.scheme for row in stored} - set(issuer.schemes))
-    report.stored_text, report.stored_text_count = await stored_text_problems(issuer.db)
-    utilisation = await utilisation_by_scheme(issuer)
+    report.unknown_schemes = sorted({row.scheme for row in stored} - set(sources.schemes))
+    report.stored_text, report.stored_text_count = await stored_text_problems(sources.db)
+    utilisation = await utilisation_by_scheme(sources)
     report.current_utilisation = {**utilisation.sequence, **utilisation.random_space}
-    report.forecasts = await current_forecasts(issuer, forecast_window, from_counters=False)
+    report.forecasts = await current_forecasts(sources, forecast_window, from_counters=False)
     return report

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.core.errors import UNAVAILABLE
-from app.core.issuing.issuer import Issuer
+from app.core.usage import UsageSources
 from app.store import numbers as number_rows
 from app.store import statistics
 from app.store.database import Database
@@ -62,22 +62,22 @@ class SchemeUtilisation:
     random_space: dict[str, float] = field(default_factory=dict)
 
 
-async def utilisation_by_scheme(issuer: Issuer) -> SchemeUtilisation:
+async def utilisation_by_scheme(sources: UsageSources) -> SchemeUtilisation:
     """One cheap read per scheme; a scheme whose backend does not answer is left out.
 
     Counted schemes read their counters (the fullest partition counts), drawn
     schemes count what is stored in the period.
     """
-    now = issuer.clock()
+    now = sources.clock()
     used = SchemeUtilisation()
-    for scheme in issuer.schemes.values():
+    for scheme in sources.schemes.values():
         period = scheme.period(now)
         try:
             if scheme.uses_sequence:
-                values = await issuer.counter.period_values(scheme.name, period)
+                values = await sources.counter.period_values(scheme.name, period)
                 used.sequence[scheme.name] = max(values.values(), default=0) / scheme.capacity
             else:
-                async with issuer.db.session() as session:
+                async with sources.db.session() as session:
                     issued = await statistics.count_in_period(session, scheme.name, period)
                 used.random_space[scheme.name] = issued / scheme.space_size
         except UNAVAILABLE:

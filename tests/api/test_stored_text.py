@@ -161,7 +161,7 @@ async def read_everything(url: str, data_dir: Path) -> dict[str, httpx.Response]
 async def integrity(url: str, data_dir: Path) -> tuple[bool, int, list[str]]:
     settings = Settings(database_url=url, schemes_file=TEST_SCHEMES, data_dir=data_dir)
     async with services_for(settings, FrozenClock(AT)) as services:
-        report = await check_integrity(services.issuer)
+        report = await check_integrity(services.usage)
     return report.ok, report.stored_text_count, [str(p) for p in report.stored_text]
 
 

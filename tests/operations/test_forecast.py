@@ -147,7 +147,7 @@ async def test_the_check_fails_for_a_scheme_that_will_run_out_before_its_period_
     async with started_client(settings, clock) as client:
         await replay(client, clock, per_hour=100, hours=3, batch=5)
     async with services_for(settings, clock) as services:
-        report = await check_integrity(services.issuer, timedelta(hours=1))
+        report = await check_integrity(services.usage, timedelta(hours=1))
 
     assert not report.ok
     assert any("daily" in p and "before its period ends" in p for p in report.problems)

@@ -48,8 +48,8 @@ async def lower_counter(settings: Settings, scheme: str, period: str, value: int
 
 
 async def check(settings: Settings, clock: Clock) -> IntegrityReport:
-    async with issuer_for(settings, clock) as issuer:
-        return await check_integrity(issuer)
+    async with services_for(settings, clock) as services:
+        return await check_integrity(services.usage)
 
 
 async def test_check_passes_after_normal_issuing(settings: Settings, clock: FrozenClock) -> None:
