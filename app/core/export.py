@@ -70,9 +70,13 @@ def export_filters(
 
 PAGE_NUMBERS = 2_000
 # PostgreSQL: numbers written per COPY, by row id (fewer where filters leave some out).
-COPY_RANGE_IDS = 20_000
-# Ranges PostgreSQL writes at once: the formatting is its work, on as many cores.
-COPIES_AT_ONCE = 2
+# A range's bytes are held until it is written, so memory grows with range x ranges at
+# once: 10,000 x 3 kept a million-number JSON Lines export under 140 MiB of RSS (20,000 x
+# 2 took 163 MiB) at the same speed.
+COPY_RANGE_IDS = 10_000
+# Ranges PostgreSQL writes at once: the formatting is its work, on as many cores; a third
+# keeps them busy while the export writes a finished range out (about 4 % faster than two).
+COPIES_AT_ONCE = 3
 # A CSV row: the record's own columns, then its refs and its trail.
 CSV_COLUMNS = (*RECORD_COLUMNS, "refs", "trail")
 

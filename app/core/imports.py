@@ -12,7 +12,7 @@ past the imported numbers.
 Most files hold only new numbers, so an import first loads the numbers as it reads
 them, the database's unique constraints standing guard. At the first bad or taken
 line it rolls back and reads the file again, staging every line to check them all
-against each other and the stored numbers (`app/store/imports.py`); how a line is
+against each other and the stored numbers (`app/store/import_staging.py`); how a line is
 read is `legacy_rows.py`. Either way
 rows go to the database a chunk at a time (PostgreSQL: COPY) while the next chunk
 is read, so a file of a million lines takes little memory.
@@ -38,9 +38,11 @@ from app.core.issuing.sequences import Sequences
 from app.core.legacy_rows import LegacyRow, RowSource, read_rows
 from app.core.metrics import Metrics
 from app.core.operators import Operators
+from app.store import import_staging
 from app.store import imports as import_rows
 from app.store.database import Database
-from app.store.imports import LineProblem, StagedNumber
+from app.store.import_staging import LineProblem
+from app.store.imports import StagedNumber
 from schemes import SchemeDefinition
 
 log = structlog.get_logger(__name__)
@@ -191,18 +193,18 @@ class ImportRun:
 
         name = self.scheme.name
         async with self.db.session() as session:
-            await import_rows.create_staging(session)
-            staged_rows = import_rows.StagedRows(self.db.dialect)
+            await import_staging.create_staging(session)
+            staged_rows = import_staging.StagedRows(self.db.dialect)
             lines = await self.read_and_write(rows, session, staged_rows, count)
-            await import_rows.analyze_staging(session)
+            await import_staging.analyze_staging(session)
             room = MAX_REPORTED_PROBLEMS
-            problems += await import_rows.problems_within_the_file(session, room)
-            present, stored_otherwise = await import_rows.stored_twins(session, name, room)
+            problems += await import_staging.problems_within_the_file(session, room)
+            present, stored_otherwise = await import_staging.stored_twins(session, name, room)
             problems += stored_otherwise
-            problems += await import_rows.problems_with_stored_numbers(session, name, room)
+            problems += await import_staging.problems_with_stored_numbers(session, name, room)
             if problems:
                 await session.rollback()
-                await import_rows.drop_staging(session)
+                await import_staging.drop_staging(session)
                 await session.commit()
                 reported = sorted(problems, key=lambda p: p.line)[:MAX_REPORTED_PROBLEMS]
                 raise ImportRejected(
@@ -210,7 +212,7 @@ class ImportRun:
                     [{"line": p.line, "problem": p.problem} for p in reported],
                     bad_lines + len(problems) - min(bad_lines, MAX_REPORTED_PROBLEMS),
                 )
-            moved = await import_rows.move_staged(
+            moved = await import_staging.move_staged(
                 session,
                 name,
                 self.at,
@@ -219,8 +221,8 @@ class ImportRun:
                 staged=staged_numbers,
                 stored_already=present,
             )
-            touched = await import_rows.highest_staged_seqs(session)
-            await import_rows.drop_staging(session)
+            touched = await import_staging.highest_staged_seqs(session)
+            await import_staging.drop_staging(session)
             await session.commit()
         result = ImportResult(name, lines, moved.numbers, present, moved.refs)
         return result, {(period, partition) for period, partition, _ in touched}

@@ -15,7 +15,8 @@ from typing import Any
 from app.core import grammar
 from app.core.errors import ImportRejected, InvalidRef
 from app.core.refs import ExternalRef
-from app.store.imports import LineProblem, StagedNumber
+from app.store.import_staging import LineProblem
+from app.store.imports import StagedNumber
 from schemes import NumberReading, SchemeDefinition
 
 COLUMNS = ("number", "issued_at", "refs")

@@ -13,7 +13,7 @@ from app.core import grammar
 from app.core.errors import ImportRejected, InvalidRef
 from app.core.legacy_rows import csv_rows, read_rows
 from app.core.refs import ExternalRef
-from app.store.imports import LineProblem
+from app.store.import_staging import LineProblem
 from schemes import load_catalog
 
 CATALOG = load_catalog(Path(__file__).parents[2] / "schemes" / "default.toml", "Asia/Shanghai")
