@@ -24,7 +24,7 @@ from app.core.errors import (
     UnknownEventType,
     WebhookNotFound,
 )
-from app.core.events.feed import ACTIONS_OF_TYPE, cursor_of, event_row_id, events_after
+from app.core.events.feed import ACTIONS_OF_TYPE, actions_of, cursor_of, event_row_id
 from app.core.events.signing import new_secret
 from app.core.events.targets import check_target
 from app.core.sealing import KeyRing
@@ -262,17 +262,25 @@ class Subscriptions:
 
     async def undelivered_ages(self) -> dict[str, float]:
         """Per subscription not paused: seconds since the oldest event it has not received."""
-        async with self.db.session() as session:
-            rows = await webhook_rows.all_subscriptions(session)
         now = self.clock()
         ages = {}
-        for row in rows:
-            if row.status == PAUSED:
-                continue
-            waiting = await events_after(
-                self.db, webhook_rows.position(row), row.event_types, row.schemes, limit=1
-            )
-            ages[row.id] = (now - waiting[0].occurred_at).total_seconds() if waiting else 0.0
+        # One session for every lookup (a scrape must not queue for a connection once per
+        # subscription), and none for a subscription already at the end of the feed.
+        async with self.db.session() as session:
+            rows = await webhook_rows.all_subscriptions(session)
+            end = await event_feed.feed_end(session)
+            for row in rows:
+                if row.status == PAUSED:
+                    continue
+                position = webhook_rows.position(row)
+                waiting = (
+                    []
+                    if position >= end
+                    else await event_feed.events_after(
+                        session, position, actions_of(row.event_types), row.schemes, limit=1
+                    )
+                )
+                ages[row.id] = (now - waiting[0].at).total_seconds() if waiting else 0.0
         return ages
 
     async def delete(self, subscription_id: str) -> None:
