@@ -25,6 +25,7 @@ from app.core.errors import (
     InvalidAttributes,
     InvalidTransition,
     NumberNotFound,
+    RandomSpaceExhausted,
     SequenceExhausted,
     UnknownScheme,
 )
@@ -69,6 +70,7 @@ async def retire(
             InvalidTransition("20231015001", "retired", "replaced"),
             InvalidAttributes("regional", "region", "'XX' is not one of SH, BJ"),
             SequenceExhausted("daily", "20231015", 999, 999, 1),
+            RandomSpaceExhausted("rnd", 999_990, 1_000_000, 20, 10),
             BackendUnavailable("database"),
             *BODY_ERRORS,
             *auth_errors(Scope.ADMIN),
