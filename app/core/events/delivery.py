@@ -61,6 +61,11 @@ EVENTS_PER_TURN = 100
 # bounds deliveries to ~40 events/s per subscription and leaves the CPU to issuing.
 BUSY_EVENTS_PER_TURN = 20
 BUSY_PAUSE_SECONDS = 0.5
+# Subscriptions taking their turn at once, per process. A turn holds a pooled connection
+# for its lock while it posts, for as long as the receiver takes (a dead one: the whole
+# timeout), and opens short sessions beside it: however many subscriptions are due, the
+# deliveries never take the connections the API's requests need.
+TURNS_AT_ONCE = 5
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,13 @@ class WebhookDeliverer:
         """Deliver what is pending to every subscription due now; how many events went."""
         async with self.db.session() as session:
             subscriptions = await webhook_rows.due(session, self.clock())
-        delivered = await asyncio.gather(*(self._take_turn(s.id) for s in subscriptions))
+        turns = asyncio.Semaphore(TURNS_AT_ONCE)
+
+        async def take_turn(subscription_id: str) -> int:
+            async with turns:
+                return await self._take_turn(subscription_id)
+
+        delivered = await asyncio.gather(*(take_turn(s.id) for s in subscriptions))
         return sum(delivered)
 
     async def _take_turn(self, subscription_id: str) -> int:
