@@ -31,7 +31,7 @@ from app.core.clock import Clock
 from app.core.errors import InvalidAttributes, SequenceExhausted, UnknownScheme
 from app.core.events.feed import EVENT_TYPES
 from app.core.issuing.batches import IssuedBatch, StoreHook
-from app.core.issuing.counters import Counter, CounterKey
+from app.core.issuing.counters import CounterKey
 from app.core.issuing.drawing import issue_drawn
 from app.core.issuing.gapless import issue_gapless
 from app.core.issuing.group_store import GroupStore
@@ -72,11 +72,6 @@ class Issuer:
     gapless_turns: defaultdict[CounterKey, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock), init=False
     )
-
-    @property
-    def counter(self) -> Counter:
-        """The counter that serves sequence values (its backend shows on health and metrics)."""
-        return self.sequences.counter
 
     def busy(self) -> bool:
         """Whether requests are queued behind groups in flight: background work should yield."""
