@@ -150,6 +150,7 @@ async def running_services(
         log.info("service_stopping")
         forget_this_process()
         await cancelled(tasks)
+        await issuer.stop()
         await deliverer.close()
         await connections.aclose()
         await db.dispose()

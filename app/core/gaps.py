@@ -5,8 +5,10 @@ custid records why it skips values where it knows (`app/store/gaps.py`):
 values reserved for a request whose numbers collided and that was retried with
 new ones, values reserved for a duplicate whose Idempotency-Key was answered
 elsewhere, values the counter was raised past, values of a transaction that
-failed. A gap with no record is `unknown`: a process stopped, or the database
-became unreachable, between reserving values and storing them. Gapless schemes
+failed, values kept spare for a next group that never came before the process
+stopped. A gap with no record is `unknown`: a process stopped, or the database
+became unreachable, between reserving values and storing them (values a running
+process keeps spare for its next group look the same until they are issued). Gapless schemes
 have none of these: their values are assigned in the transaction that stores them.
 """
 
@@ -33,6 +35,7 @@ class Cause(StrEnum):
     ANSWERED_ELSEWHERE = "answered_elsewhere"
     COUNTER_RAISED = "counter_raised"
     FAILED_TRANSACTION = "failed_transaction"
+    UNUSED = "unused"
     UNKNOWN = "unknown"
 
 
@@ -43,6 +46,8 @@ CAUSE_EXPLAINED = {
     "answered by another process",
     Cause.COUNTER_RAISED: "the counter was behind the stored numbers and was raised past them",
     Cause.FAILED_TRANSACTION: "the transaction that would have stored them failed",
+    Cause.UNUSED: "reserved for a group in which a request turned out to be a retry, kept "
+    "for the next group, and still unused when the process stopped",
     Cause.UNKNOWN: "no record: a process stopped, or the database was unreachable, between "
     "reserving the values and storing them",
 }

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.issuing.batches import IssuedBatch
+from app.core.issuing.idempotency import IdempotencyClaim
 from app.settings import Settings
 from custid_testing.backends import store_behind_the_counters_back
 from custid_testing.in_process import FrozenClock, services_for
@@ -93,6 +94,25 @@ async def test_a_failed_transaction_is_a_recorded_gap(
         "department=SALES",
     ]
     assert [runs(p) for p in only_sales["partitions"]] == [[(1, 1, "failed_transaction")]]
+
+
+async def test_values_kept_for_a_next_group_that_never_came_are_recorded_as_unused(
+    settings: Settings, clock: FrozenClock, client: httpx.AsyncClient
+) -> None:
+    claim = IdempotencyClaim("", "k", "fp")
+    async with services_for(settings, clock) as services:
+        first = await services.issuer.issue("daily", 1, {}, claim=claim)
+        # The retry's group reserved 2 while the key was looked up; 2 is kept for the next
+        # group of the process, which stops before one comes.
+        retried = await services.issuer.issue("daily", 1, {}, claim=claim)
+    after_restart = (await client.post("/v1/schemes/daily/numbers")).json()["number"]
+
+    [partition] = (await gaps_of(client, "daily", "20231015"))["partitions"]
+
+    assert first.numbers == retried.numbers == ["20231015001"]
+    assert retried.replayed
+    assert after_restart == "20231015003"
+    assert runs(partition) == [(2, 2, "unused")]
 
 
 async def test_gaps_of_an_unknown_scheme_are_a_404(client: httpx.AsyncClient) -> None:

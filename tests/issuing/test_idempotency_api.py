@@ -198,6 +198,47 @@ async def test_a_replay_is_marked_and_consumes_no_sequence_value(
     assert fresh.json()["number"] == "20231015002"
 
 
+async def test_values_reserved_for_a_retry_in_a_group_go_to_the_next_group(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("/v1/schemes/daily/numbers", headers=keyed("k"))
+    # Queued together: the group reserves values for both while the retry's key is looked
+    # up, and gives the retry's value back.
+    retry, fresh = await asyncio.gather(
+        client.post("/v1/schemes/daily/numbers", headers=keyed("k")),
+        client.post("/v1/schemes/daily/numbers", headers=keyed("k2")),
+    )
+    after = await client.post("/v1/schemes/daily/numbers", headers=keyed("k3"))
+    gaps = await client.get("/v1/schemes/daily/periods/20231015/gaps")
+
+    assert retry.json()["number"] == first.json()["number"] == "20231015001"
+    assert retry.headers["idempotency-replayed"] == "true"
+    assert fresh.json()["number"] == "20231015002"
+    assert after.json()["number"] == "20231015003"
+    assert gaps.json()["partitions"][0]["missing"] == 0
+
+
+async def test_concurrent_retries_and_new_keys_leave_no_gap_and_no_duplicate(
+    client: httpx.AsyncClient,
+) -> None:
+    kept = [await client.post(BATCH, json={"count": 3}, headers=keyed(f"k{i}")) for i in range(5)]
+    mixed = await asyncio.gather(
+        *(client.post(BATCH, json={"count": 3}, headers=keyed(f"k{i}")) for i in range(10))
+    )
+    last = await client.post(BATCH, json={"count": 3}, headers=keyed("last"))
+    gaps = (await client.get("/v1/schemes/daily/periods/20231015/gaps")).json()
+
+    numbers = [n for r in [*mixed, last] for n in r.json()["numbers"]]
+    assert [r.json() for r in mixed[:5]] == [r.json() for r in kept]
+    assert {r.headers.get("idempotency-replayed") for r in mixed[:5]} == {"true"}
+    assert {r.status_code for r in [*mixed[5:], last]} == {201}
+    assert len(set(numbers[15:])) == 18, "a value was issued twice"
+    # Values of the retries were used by later groups; any still spare lie above the last.
+    [partition] = gaps["partitions"]
+    assert all(gap["first"] > 15 for gap in partition["gaps"])
+    assert partition["missing"] <= 15
+
+
 async def test_a_key_keeps_the_result_not_an_http_body(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

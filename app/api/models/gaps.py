@@ -17,7 +17,12 @@ class GapBody(BaseModel):
     last: int
     count: int
     cause: Literal[
-        "collision", "answered_elsewhere", "counter_raised", "failed_transaction", "unknown"
+        "collision",
+        "answered_elsewhere",
+        "counter_raised",
+        "failed_transaction",
+        "unused",
+        "unknown",
     ] = Field(description="Why the values are missing, as far as custid recorded it.")
     explanation: str
 

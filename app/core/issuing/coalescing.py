@@ -74,6 +74,11 @@ class Coalescer(Generic[K, J]):
         group at a time answers at once."""
         return self._queued_weight > 0
 
+    async def settled(self) -> None:
+        """Wait until every group in flight, and every job queued behind it, has run."""
+        while self._drainers:
+            await asyncio.gather(*self._drainers, return_exceptions=True)
+
     def enqueue(self, key: K, job: J) -> None:
         """Queue `job` under `key`; its outcome arrives on `job.outcome`."""
         if self._queued_weight + job.weight > self._max_queued_weight:

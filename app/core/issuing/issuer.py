@@ -77,6 +77,12 @@ class Issuer:
         """Whether requests are queued behind groups in flight: background work should yield."""
         return self.queue.backlogged
 
+    async def stop(self) -> None:
+        """Let the groups in flight finish, then account for the values kept spare for
+        groups that will not come: the process stops."""
+        await self.queue.settled()
+        await self.sequences.release_spare()
+
     def scheme(self, name: str) -> SchemeDefinition:
         """The scheme called `name`, or `UnknownScheme`."""
         try:

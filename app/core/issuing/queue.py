@@ -6,10 +6,13 @@ them all (see `group_store.py`). A request whose rows collided (Redis lost
 data, a replica raced, a scheme changed format and reproduced an old number)
 is left out of the commit, the counter is raised to the highest stored
 sequence, and it tries again with new values; the others in its group are
-answered. A request whose Idempotency-Key was answered before it reserved
-anything gets that answer and consumes no value.
+answered. A group asks the counter for its values while its requests'
+Idempotency-Keys are looked up: a request whose key was answered before gets
+that answer, and the values reserved for it go back to `Sequences` for the next
+group (never issued twice, never burnt).
 """
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -60,6 +63,11 @@ class IssueQueue:
         """Whether requests are queued behind groups in flight."""
         return self._coalescer.backlogged
 
+    async def settled(self) -> None:
+        """Wait until the groups in flight have finished: a request answered from its key
+        may leave its group still reserving values for it."""
+        await self._coalescer.settled()
+
     def enqueue(self, key: CounterKey, request: QueuedIssue) -> None:
         """Queue `request` under `key`; its answer arrives on `request.outcome`."""
         self._coalescer.enqueue(key, request)
@@ -73,22 +81,26 @@ class IssueQueue:
 
     async def _issue_group(self, key: CounterKey, requests: list[QueuedIssue]) -> None:
         """Reserve, render and store numbers for every request of one group."""
-        waiting = await self._unanswered(requests)
-        if not waiting:
-            return
-        scheme, instant = waiting[0].scheme, waiting[0].instant
+        scheme, instant = requests[0].scheme, requests[0].instant
+        waiting = requests
         for attempt in range(1, self.max_attempts + 1):
-            weight = sum(request.weight for request in waiting)
             try:
-                last = await self.sequences.reserve(scheme, key, weight, instant)
+                if attempt == 1:
+                    waiting, last = await self._look_up_and_reserve(key, requests)
+                else:
+                    weight = sum(request.weight for request in waiting)
+                    last = await self.sequences.reserve(scheme, key, weight, instant)
             except SequenceExhausted:
-                if len(waiting) == 1:
+                if len(requests) == 1:
                     raise
                 # Together they do not fit; one at a time, those that still fit are issued.
                 for request in waiting:
-                    await self.issue_alone(key, request)
+                    if not request.outcome.done():
+                        await self.issue_alone(key, request)
                 return
-            first = last - weight + 1
+            if not waiting:
+                return
+            first = last - sum(request.weight for request in waiting) + 1
             batches = []
             for request in waiting:
                 batches.append(request.rendered(key, first, self.rng))
@@ -118,9 +130,32 @@ class IssueQueue:
             await self.sequences.resync(key, instant, scheme, missing=False)
         raise CounterContention(scheme.name, self.max_attempts)
 
+    async def _look_up_and_reserve(
+        self, key: CounterKey, requests: list[QueuedIssue]
+    ) -> tuple[list[QueuedIssue], int]:
+        """The requests still to issue, and the last of the values reserved for them.
+
+        Values for every request are reserved while their keys' lookups (started as
+        they were queued) finish; the values of those answered meanwhile (retries) are
+        given back to `Sequences`, so a retry consumes none.
+        """
+        scheme, instant = requests[0].scheme, requests[0].instant
+        weight = sum(request.weight for request in requests)
+        reserving = self.sequences.reserve(scheme, key, weight, instant)
+        if all(request.lookup is None for request in requests):
+            return requests, await reserving
+        reserved = asyncio.ensure_future(reserving)
+        try:
+            waiting = await self._unanswered(requests)
+        finally:
+            last = await reserved
+        unused = weight - sum(request.weight for request in waiting)
+        if unused:
+            self.sequences.give_back(key, last - unused + 1, last)
+        return waiting, last - unused
+
     async def _unanswered(self, requests: list[QueuedIssue]) -> list[QueuedIssue]:
-        """The requests still to issue: those whose key was answered before get that answer
-        (their lookups, started as they were queued, have mostly finished by now)."""
+        """The requests still to issue: those whose key was answered before get that answer."""
         for request in requests:
             if request.lookup is None or request.claim is None:
                 continue

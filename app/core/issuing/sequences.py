@@ -8,7 +8,7 @@ skipped are recorded (see `app/core/gaps.py`).
 """
 
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -37,11 +37,16 @@ class Sequences:
     metrics: Metrics
     max_attempts: int = 8
     counter_ttl_after_period: timedelta = timedelta(days=2)
+    # Runs of values given back, per key, each reserved from the counter and never stored.
+    _spare: dict[CounterKey, list[range]] = field(default_factory=dict, init=False)
 
     async def reserve(
         self, scheme: SchemeDefinition, key: CounterKey, n: int, instant: datetime
     ) -> int:
-        """The last of `n` fresh sequence values; a missing counter is seeded first."""
+        """The last of `n` consecutive sequence values never issued: spare ones if a run of
+        them is long enough, else fresh from the counter (a missing counter is seeded first)."""
+        if (spare := self._take_spare(key, n)) is not None:
+            return spare
         for _ in range(self.max_attempts):
             reply = await self.counter.reserve(key, n, scheme.capacity)
             if reply.outcome is Outcome.RESERVED:
@@ -50,6 +55,38 @@ class Sequences:
                 raise SequenceExhausted(scheme.name, key.period, scheme.capacity, reply.value, n)
             await self.resync(key, instant, scheme, missing=True)
         raise CounterContention(scheme.name, self.max_attempts)
+
+    def give_back(self, key: CounterKey, first: int, last: int) -> None:
+        """Keep values first..last, reserved and not stored, for the next group of `key`."""
+        self._spare.setdefault(key, []).append(range(first, last + 1))
+
+    def _take_spare(self, key: CounterKey, n: int) -> int | None:
+        """The last of `n` spare values taken from the first run that holds them, if any."""
+        runs = self._spare.get(key, [])
+        for index, run in enumerate(runs):
+            if len(run) >= n:
+                if len(run) > n:
+                    runs[index] = run[n:]
+                else:
+                    del runs[index]
+                if not runs:
+                    del self._spare[key]
+                return run[n - 1]
+        return None
+
+    async def release_spare(self) -> None:
+        """Record the values still spare as skipped: the process is stopping, and nothing
+        will issue them (if the database is down, they stay unexplained gaps)."""
+        spare, self._spare = self._spare, {}
+        ranges = [
+            SkippedRange(key.scheme, key.period, key.partition, run[0], run[-1], Cause.UNUSED)
+            for key, runs in spare.items()
+            for run in runs
+        ]
+        if ranges:
+            with suppress(Exception):
+                async with self.db.transaction() as session:
+                    await gap_rows.record_skipped(session, ranges, self.clock())
 
     async def catch_up(self, key: CounterKey, scheme: SchemeDefinition) -> None:
         """Raise the counter of `key` to the highest sequence stored for it (after an import)."""
