@@ -8,7 +8,7 @@ always be read back.
 import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -31,6 +31,8 @@ class AttributeSegment(Segment):
     pattern: str | None = Field(default=None, max_length=128)
     max_length: int = Field(default=16, ge=1, le=32)
     example: str | None = None
+
+    same_for_a_run: ClassVar[bool] = True
 
     @field_validator("values")
     @classmethod

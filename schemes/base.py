@@ -283,6 +283,21 @@ class SchemeDefinition(BaseModel):
         """Attributes that render an example number."""
         return {}
 
+    def render_run(
+        self,
+        first_seq: int,
+        count: int,
+        instant: datetime,
+        attributes: Mapping[str, str],
+        rng: random.Random,
+    ) -> list[str]:
+        """The numbers for sequence values first_seq .. first_seq + count - 1, as `render`
+        makes each; a kind may render what they share once."""
+        return [
+            self.render(seq, instant, attributes, rng)
+            for seq in range(first_seq, first_seq + count)
+        ]
+
     def read_numbers(self, numbers: Iterable[str]) -> Iterator[NumberReading | None]:
         """What `parse` says of each of `numbers`, in order, as plain tuples (for imports).
 

@@ -63,6 +63,30 @@ class Layout:
             parts.append(segment.render(inputs, parts))
         return "".join(parts)
 
+    def render_run(
+        self,
+        first_seq: int,
+        count: int,
+        local: datetime,
+        attributes: Mapping[str, str],
+        rng: random.Random,
+    ) -> list[str]:
+        """The numbers for `count` sequence values from `first_seq`, as `render` makes each:
+        the segments whose text is the same for all of them are rendered once."""
+        shared = NumberInputs(None, local, attributes, rng)
+        fixed = [
+            segment.render(shared, ()) if segment.same_for_a_run else None
+            for segment in self.segments
+        ]
+        numbers = []
+        for seq in range(first_seq, first_seq + count):
+            inputs = NumberInputs(seq, local, attributes, rng)
+            parts: list[str] = []
+            for segment, text in zip(self.segments, fixed, strict=True):
+                parts.append(segment.render(inputs, parts) if text is None else text)
+            numbers.append("".join(parts))
+        return numbers
+
     def parse(self, number: str) -> Reading | None:
         """The parts of `number`, or None if it does not have this layout's shape."""
         match = self._shape.fullmatch(number)

@@ -115,6 +115,17 @@ class SegmentedScheme(SchemeDefinition):
         # The rendered date and the period key come from this one local time.
         return self.layout.render(seq, instant.astimezone(self.zone), attributes, rng)
 
+    def render_run(
+        self,
+        first_seq: int,
+        count: int,
+        instant: datetime,
+        attributes: Mapping[str, str],
+        rng: random.Random,
+    ) -> list[str]:
+        local = instant.astimezone(self.zone)
+        return self.layout.render_run(first_seq, count, local, attributes, rng)
+
     def parse(self, number: str) -> ParsedNumber | None:
         reading = next(self.read_numbers((number,)))
         if reading is None:

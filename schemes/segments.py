@@ -65,6 +65,9 @@ class Segment(BaseModel):
     comes_last: ClassVar[bool] = False
     # A counter hands out this segment's values, restarting each period.
     counted: ClassVar[bool] = False
+    # Its text depends only on the time and the attributes, not on the sequence value, the
+    # random generator or the texts before it: numbers issued together share it.
+    same_for_a_run: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -132,6 +135,8 @@ class LiteralSegment(Segment):
     type: Literal["literal"] = "literal"
     text: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_./-]+$")
 
+    same_for_a_run: ClassVar[bool] = True
+
     @property
     def regex(self) -> str:
         return re.escape(self.text)
@@ -151,6 +156,7 @@ class DateSegment(Segment):
     format: TimeFormat = Field(default="%Y%m%d", min_length=1, max_length=32)
 
     one_per_number: ClassVar[bool] = True
+    same_for_a_run: ClassVar[bool] = True
 
     @property
     def regex(self) -> str:

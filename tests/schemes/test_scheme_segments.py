@@ -59,6 +59,24 @@ def test_each_segment_renders_text_its_own_pattern_matches_within_its_own_length
     assert "".join(parts) == scheme.render(seq, instant, inputs.attributes, random.Random(3))
 
 
+@pytest.mark.parametrize("kind", [timestamp_schemes, composite_schemes])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), instant=INSTANTS)
+def test_numbers_issued_together_are_rendered_as_each_would_be_alone(
+    kind: Any, data: st.DataObject, instant: datetime
+) -> None:
+    scheme: SegmentedScheme = data.draw(kind())
+    count = data.draw(st.integers(1, min(50, scheme.capacity)))
+    first = data.draw(st.integers(1, scheme.capacity - count + 1))
+    attributes = attributes_for(scheme, data.draw)
+
+    together = scheme.render_run(first, count, instant, attributes, random.Random(5))
+    rng = random.Random(5)
+    alone = [scheme.render(seq, instant, attributes, rng) for seq in range(first, first + count)]
+
+    assert together == alone
+
+
 def test_capacity_is_the_counted_segments_values_and_the_space_every_segment_together() -> None:
     counted_and_drawn = composite(
         {"type": "sequence", "width": 3, "capacity": 500},

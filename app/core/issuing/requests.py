@@ -64,10 +64,8 @@ class QueuedIssue(Job[IssuedBatch]):
     def rendered(self, key: CounterKey, first_seq: int, rng: random.Random) -> IssuedBatch:
         """The numbers for sequence values first_seq .. first_seq + weight - 1."""
         batch = self.batch(key, first_seq)
-        render, instant, attributes = self.scheme.render, self.instant, self.attributes
         batch.numbers.extend(
-            render(seq, instant, attributes, rng)
-            for seq in range(first_seq, first_seq + self.weight)
+            self.scheme.render_run(first_seq, self.weight, self.instant, self.attributes, rng)
         )
         return batch
 
