@@ -262,7 +262,8 @@ class Harness:
         title = f"PostgreSQL: {args.batch_size}-row INSERT" + (
             " (pgbench)" if clients > 1 else ", 1 session"
         )
-        progress(f"phase {key}: pgbench {args.batch_size}-row INSERTs, {clients} clients")
+        sessions = f"{clients} clients" if clients > 1 else "one client"
+        progress(f"phase {key}: pgbench {args.batch_size}-row INSERTs, {sessions}")
         watch = self.cpu_watch(None)
         sessions_before = self.sessions()
         watch.start()
@@ -379,7 +380,7 @@ class Bench(Harness):
             cpu_cores=cpu,
             new_sessions=self.sessions() - sessions_before,
             # The warm-up batch is stored too, and counted here as answered.
-            answered=(sent.answered + (1 if args.warmup > 0 else 0)) * args.batch_size,
+            answered=(sent.answered + sent.warmup_answered) * args.batch_size,
             stored=self.rows("issued_numbers") - rows_before,
             details=sent.summary(),
         )

@@ -23,6 +23,8 @@ class SequentialBatches:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     socket_errors: int = 0
+    # Unmeasured batches answered with a 2xx before the measured ones (their rows count too).
+    warmup_answered: int = 0
 
     @property
     def answered(self) -> int:
@@ -83,9 +85,9 @@ def send_batches(
             response.read()
             return response.status_code
 
-        for _ in range(warmup_requests):
-            send()
         result = SequentialBatches(batch_size=batch_size, seconds=0.0, cpu_seconds=0.0)
+        for _ in range(warmup_requests):
+            result.warmup_answered += 200 <= send() < 300
         cpu_before = time.process_time()
         started = time.monotonic()
         for _ in range(requests):
