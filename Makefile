@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install install-service upgrade run test lint openapi bench bench-events bench-replicas bench-import bench-gapless bench-security bench-trail contract
+.PHONY: install install-service upgrade run test lint openapi bench bench-engines bench-events bench-replicas bench-import bench-gapless bench-security bench-trail contract
 
 # The venv is made without pip (seeding it costs a fresh clone seconds), and uv is put in
 # with the system's pip; a Python without pip of its own gets one in the venv instead.
@@ -61,6 +61,10 @@ openapi: install
 # Options: make bench BENCH_ARGS="--workers 2 --duration 10 --json out.json"
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The HTTP floor and keyed single issue under uvicorn and under granian, same app, same run.
+bench-engines: install
+	$(BIN)/python -m bench.engines $(BENCH_ARGS)
 
 # Webhook deliveries per second, and the issue rate with one subscription against none.
 bench-events: install

@@ -9,8 +9,12 @@ starts custid and the naive peer with the same worker count, then measures:
   c0  custid, one number per request, without an Idempotency-Key
   d   custid batch, `--batch-size` numbers per request, each with a fresh key
   e   PostgreSQL's own rate for the same-sized INSERTs (pgbench)
-  s   custid on its embedded default (SQLite, no Redis), one number per keyed request
+  d1  one batch caller: `--single-caller-requests` batches in sequence over one connection
+  e1  one PostgreSQL session running phase e's INSERT (pgbench, one client)
+  sa  the HTTP floor of custid on its embedded default (SQLite, no Redis)
+  s   embedded custid, one number per keyed request
   sd  the same, batches
+  sq  Python's sqlite3 inserting the same rows by executemany (the ceiling for sd)
 
 and a soak that issues `--soak-numbers` numbers while watching worker memory.
 Every custid request carries an API key. Everything the run started is stopped
@@ -27,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -36,11 +40,15 @@ from typing import NoReturn
 from bench import procfs, profile, stack
 from bench.pgbench import run_pgbench
 from bench.report import MB, Machine, PhaseResult, Report, median_phase
+from bench.single_caller import send_batches
 from bench.soak import run_soak
+from bench.sqlite_baseline import run_sqlite_inserts
 from bench.wrk import Request, run_wrk
-from custid_testing.servers import ServiceProcess
+from custid_testing.servers import PostgresServer, RedisServer, ServiceProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The HTTP floor: the cheapest request the same server answers, through the same middleware.
+FLOOR = Request("GET", "/healthz")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="seconds of phase d (default: 2 x --duration; a batch takes seconds at 8 connections)",
     )
+    parser.add_argument(
+        "--single-caller-requests",
+        type=int,
+        default=5,
+        help="batches the one caller of phase d1 sends in sequence (5)",
+    )
     parser.add_argument("--soak-numbers", type=int, default=1_000_000, help="(1,000,000)")
     parser.add_argument("--soak-clients", type=int, default=4, help="concurrent soak clients")
     parser.add_argument("--soak-timeout", type=float, default=240, help="soak deadline, s")
@@ -71,9 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-soak", action="store_true", help="no soak")
     parser.add_argument(
-        "--skip-embedded", action="store_true", help="no phases on the embedded default (s, sd)"
+        "--skip-embedded",
+        action="store_true",
+        help="no phases on the embedded default (sa, s, sd, sq)",
     )
-    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
+    parser.add_argument(
+        "--wrk-threads", type=int, default=2, help="wrk threads, as an outside caller runs it (2)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument(
         "--profile",
@@ -105,46 +123,16 @@ def progress(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-class Bench:
-    """One run: what it started, where it keeps its files, and the phases measured so far."""
+class Harness:
+    """Load phases against services on the run's own PostgreSQL and Redis: each phase's
+    rate and latency, and the CPU, memory and sessions it cost."""
 
-    def __init__(self, args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> None:
+    def __init__(
+        self, args: argparse.Namespace, run_dir: Path, postgres: PostgresServer, redis: RedisServer
+    ) -> None:
         self.args = args
         self.run_dir = run_dir
-        self.cleanup = cleanup
-        backends = stack.start_backends(cleanup, stack.write_scheme_file(run_dir))
-        self.postgres, self.redis, self.env = backends.postgres, backends.redis, backends.env
-        progress(f"PostgreSQL on :{self.postgres.port}, Redis on :{self.redis.port}")
-        self.auth = ("Authorization", f"Bearer {backends.api_key()}")
-        stack.create_copy_table(self.postgres.url, stack.NAIVE_TABLE)
-        stack.create_copy_table(self.postgres.url, stack.PGBENCH_TABLE)
-        self.custid = ServiceProcess(self.env, workers=args.workers)
-        self.start_to_ready = stack.start_service(cleanup, self.custid, run_dir / "custid.log")
-        progress(f"custid ready on {self.custid.url} after {self.start_to_ready:.2f} s")
-        self.embedded: ServiceProcess | None = None
-        if not args.skip_embedded:
-            # The embedded default: no database or Redis settings, a SQLite file of its own.
-            embedded_env = {
-                "CUSTID_DATA_DIR": str(run_dir / "embedded"),
-                "CUSTID_SCHEMES_FILE": self.env["CUSTID_SCHEMES_FILE"],
-            }
-            self.embedded_auth = (
-                "Authorization",
-                f"Bearer {stack.create_api_key({**os.environ, **embedded_env})}",
-            )
-            self.embedded = ServiceProcess(embedded_env, workers=args.workers)
-            stack.start_service(cleanup, self.embedded, run_dir / "custid-embedded.log")
-            progress(f"embedded custid ready on {self.embedded.url}")
-        self.naive = stack.NaivePeerProcess(
-            {
-                "NAIVE_DATABASE_URL": stack.asyncpg_dsn(self.postgres.url),
-                "NAIVE_REDIS_URL": self.redis.url,
-                "NAIVE_TABLE": stack.NAIVE_TABLE,
-            },
-            workers=args.workers,
-        )
-        stack.start_service(cleanup, self.naive, run_dir / "naive-peer.log")
-        progress(f"naive peer ready on {self.naive.url}")
+        self.postgres, self.redis = postgres, redis
 
     # Process groups whose CPU each phase reports.
     def _postgres_pids(self) -> list[int]:
@@ -163,9 +151,16 @@ class Bench:
     @staticmethod
     def worker_rss(service: ServiceProcess) -> list[int]:
         assert service.process is not None
-        return [procfs.rss_bytes(pid) for pid in procfs.uvicorn_workers(service.process.pid)]
+        pid = service.process.pid
+        # granian forks its workers, even one, and serves in none but them.
+        workers = (
+            procfs.children(pid)
+            if isinstance(service, stack.GranianProcess)
+            else procfs.uvicorn_workers(pid)
+        )
+        return [procfs.rss_bytes(worker) for worker in workers]
 
-    def _cpu_watch(self, service: ServiceProcess | None) -> procfs.CpuWatch:
+    def cpu_watch(self, service: ServiceProcess | None) -> procfs.CpuWatch:
         groups: dict[str, Callable[[], list[int]]] = {
             "postgres": self._postgres_pids,
             "redis": self._redis_pids,
@@ -185,14 +180,14 @@ class Bench:
                 return
         progress(f"warning: {service.url} still busy {timeout:g} s after the load stopped")
 
-    def _sessions(self) -> int:
+    def sessions(self) -> int:
         """Connections PostgreSQL has accepted so far (a pool that churns shows here)."""
         return stack.fetch_value(
             self.postgres.url,
             "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
         )
 
-    def _rows(self, table: str) -> int:
+    def rows(self, table: str) -> int:
         return stack.fetch_value(self.postgres.url, f"SELECT count(*) FROM {table}")
 
     def load_phase(
@@ -222,9 +217,9 @@ class Bench:
                 script_path=script,
             )
             self.wait_until_idle(service)
-        rows_before = self._rows(table) if table else 0
-        sessions_before = self._sessions()
-        watch = self._cpu_watch(service)
+        rows_before = self.rows(table) if table else 0
+        sessions_before = self.sessions()
+        watch = self.cpu_watch(service)
         watch.start()
         load = run_wrk(
             service.url,
@@ -254,19 +249,23 @@ class Bench:
             socket_errors=load.errors,
             rss_mb=rss_mb,
             cpu_cores=cpu,
-            new_sessions=self._sessions() - sessions_before,
+            new_sessions=self.sessions() - sessions_before,
             answered=answered * request.numbers_per_request if table else None,
-            stored=self._rows(table) - rows_before if table else None,
+            stored=self.rows(table) - rows_before if table else None,
             details=load.summary(),
         )
 
-    def insert_phase(self) -> PhaseResult:
-        """Phase e: pgbench inserting batches of the same size into a copy of the table."""
+    def insert_phase(self, key: str, clients: int) -> PhaseResult:
+        """pgbench inserting batches of `--batch-size` rows into a copy of the table from
+        `clients` sessions (phase e with 8, e1 with one)."""
         args = self.args
-        clients = args.batch_connections
-        progress(f"phase e: pgbench {args.batch_size}-row INSERTs, {clients} clients")
-        watch = self._cpu_watch(None)
-        sessions_before = self._sessions()
+        title = f"PostgreSQL: {args.batch_size}-row INSERT" + (
+            " (pgbench)" if clients > 1 else ", 1 session"
+        )
+        sessions = f"{clients} clients" if clients > 1 else "one client"
+        progress(f"phase {key}: pgbench {args.batch_size}-row INSERTs, {sessions}")
+        watch = self.cpu_watch(None)
+        sessions_before = self.sessions()
         watch.start()
         rate = run_pgbench(
             host="127.0.0.1",
@@ -276,14 +275,14 @@ class Bench:
             rows=args.batch_size,
             clients=clients,
             seconds=args.duration,
-            script_path=self.run_dir / "phase-e.sql",
+            script_path=self.run_dir / f"phase-{key}.sql",
         )
         cpu = watch.stop()
         cpu["client"] = rate.client_cpu_share
-        (self.run_dir / "phase-e.pgbench.txt").write_text(rate.raw_output)
+        (self.run_dir / f"phase-{key}.pgbench.txt").write_text(rate.raw_output)
         return PhaseResult(
-            key="e",
-            title=f"PostgreSQL: {args.batch_size}-row INSERT (pgbench)",
+            key=key,
+            title=title,
             connections=clients,
             requests_per_s=rate.tps,
             p50_ms=None,
@@ -293,8 +292,124 @@ class Bench:
             socket_errors=None,
             rss_mb=[],
             cpu_cores=cpu,
-            new_sessions=self._sessions() - sessions_before,
+            new_sessions=self.sessions() - sessions_before,
             details={**rate.summary(), "mean_latency_ms": rate.latency_ms},
+        )
+
+
+class Bench(Harness):
+    """One run of `make bench`: the services it started, and their phases."""
+
+    def __init__(self, args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> None:
+        backends = stack.start_backends(cleanup, stack.write_scheme_file(run_dir))
+        super().__init__(args, run_dir, backends.postgres, backends.redis)
+        self.env = backends.env
+        progress(f"PostgreSQL on :{self.postgres.port}, Redis on :{self.redis.port}")
+        self.auth = ("Authorization", f"Bearer {backends.api_key()}")
+        stack.create_copy_table(self.postgres.url, stack.NAIVE_TABLE)
+        stack.create_copy_table(self.postgres.url, stack.PGBENCH_TABLE)
+        self.custid = ServiceProcess(self.env, workers=args.workers)
+        self.start_to_ready = stack.start_service(cleanup, self.custid, run_dir / "custid.log")
+        progress(f"custid ready on {self.custid.url} after {self.start_to_ready:.2f} s")
+        self.embedded: ServiceProcess | None = None
+        self.embedded_start_to_ready: float | None = None
+        if not args.skip_embedded:
+            self._start_embedded(cleanup)
+        self.naive = stack.NaivePeerProcess(
+            {
+                "NAIVE_DATABASE_URL": stack.asyncpg_dsn(self.postgres.url),
+                "NAIVE_REDIS_URL": self.redis.url,
+                "NAIVE_TABLE": stack.NAIVE_TABLE,
+            },
+            workers=args.workers,
+        )
+        stack.start_service(cleanup, self.naive, run_dir / "naive-peer.log")
+        progress(f"naive peer ready on {self.naive.url}")
+
+    def _start_embedded(self, cleanup: ExitStack) -> None:
+        """custid on its embedded default: no database or Redis settings, a SQLite file."""
+        self.embedded_dir = self.run_dir / "embedded"
+        embedded_env = {
+            "CUSTID_DATA_DIR": str(self.embedded_dir),
+            "CUSTID_SCHEMES_FILE": self.env["CUSTID_SCHEMES_FILE"],
+        }
+        self.embedded_auth = (
+            "Authorization",
+            f"Bearer {stack.create_api_key({**os.environ, **embedded_env})}",
+        )
+        self.embedded = ServiceProcess(embedded_env, workers=self.args.workers)
+        self.embedded_start_to_ready = stack.start_service(
+            cleanup, self.embedded, self.run_dir / "custid-embedded.log"
+        )
+        progress(
+            f"embedded custid ready on {self.embedded.url} "
+            f"after {self.embedded_start_to_ready:.2f} s"
+        )
+
+    def single_caller_phase(self, path: str) -> PhaseResult:
+        """Phase d1: one client sending its batches one after another over one connection."""
+        args = self.args
+        requests = args.single_caller_requests
+        title = f"one caller: {requests} x count={args.batch_size} in turn"
+        progress(f"phase d1: {title}")
+        rows_before = self.rows("issued_numbers")
+        sessions_before = self.sessions()
+        watch = self.cpu_watch(self.custid)
+        watch.start()
+        sent = send_batches(
+            f"{self.custid.url}{path}",
+            batch_size=args.batch_size,
+            requests=requests,
+            headers=dict([self.auth]),
+            warmup_requests=1 if args.warmup > 0 else 0,
+        )
+        cpu = watch.stop()
+        cpu["client"] = sent.client_cpu_share
+        self.wait_until_idle(self.custid)
+        return PhaseResult(
+            key="d1",
+            title=title,
+            connections=1,
+            requests_per_s=sent.requests_per_s,
+            p50_ms=sent.percentile_ms(0.5),
+            p99_ms=sent.percentile_ms(0.99),
+            numbers_per_s=sent.numbers_per_s,
+            non_2xx=sent.non_2xx,
+            socket_errors=sent.socket_errors,
+            rss_mb=[rss / MB for rss in self.worker_rss(self.custid)],
+            cpu_cores=cpu,
+            new_sessions=self.sessions() - sessions_before,
+            # The warm-up batch is stored too, and counted here as answered.
+            answered=(sent.answered + sent.warmup_answered) * args.batch_size,
+            stored=self.rows("issued_numbers") - rows_before,
+            details=sent.summary(),
+        )
+
+    def sqlite_phase(self) -> PhaseResult:
+        """Phase sq: Python's sqlite3 inserting batches into a copy of the embedded table."""
+        args = self.args
+        title = f"Python sqlite3: {args.batch_size}-row executemany"
+        progress(f"phase sq: {title}, {args.duration:g} s")
+        rate = run_sqlite_inserts(
+            source=self.embedded_dir / "custid.db",
+            path=self.run_dir / "sqlite3-baseline.db",
+            rows=args.batch_size,
+            seconds=args.duration,
+        )
+        return PhaseResult(
+            key="sq",
+            title=title,
+            connections=1,
+            requests_per_s=rate.tps,
+            p50_ms=rate.percentile_ms(0.5),
+            p99_ms=rate.percentile_ms(0.99),
+            numbers_per_s=rate.rows_per_s,
+            non_2xx=None,
+            socket_errors=None,
+            rss_mb=[],
+            # All of its work is done in this process: the client column.
+            cpu_cores={"client": rate.cpu_share},
+            details=rate.summary(),
         )
 
     def profile_phase_c(self, request: Request) -> tuple[Path, list[profile.HotFrame]]:
@@ -317,45 +432,44 @@ class Bench:
         return output, profile.hot_frames(output)
 
 
-def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
-    """Start everything, measure every phase, and return what was found."""
-    load_before = os.getloadavg()
-    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    bench = Bench(args, run_dir, cleanup)
-    report = Report(
-        started_at=started_at,
-        machine=Machine.this_one(),
-        options={
-            key: str(value) if isinstance(value, Path) else value
-            for key, value in vars(args).items()
-        },
-        start_to_ready_s=bench.start_to_ready,
-        load_average_before=load_before,
-    )
-    scheme = stack.SCHEME_NAME
-    single_path = f"/v1/schemes/{scheme}/numbers"
-    batch_path = f"/v1/schemes/{scheme}/numbers/batch"
-    batch_body = json.dumps({"count": args.batch_size})
-    single = Request(
+@dataclass(frozen=True)
+class Requests:
+    """What the phases send: a keyed single issue, a keyed batch, and where batches go."""
+
+    single: Request
+    batch: Request
+    batch_path: str
+
+    @classmethod
+    def for_run(cls, args: argparse.Namespace, auth: tuple[str, str]) -> "Requests":
+        batch_path = f"/v1/schemes/{stack.SCHEME_NAME}/numbers/batch"
+        batch = Request(
+            "POST",
+            batch_path,
+            body=json.dumps({"count": args.batch_size}),
+            numbers_per_request=args.batch_size,
+            headers=(auth,),
+            fresh_idempotency_keys=True,
+        )
+        return cls(keyed_single(auth), batch, batch_path)
+
+
+def keyed_single(auth: tuple[str, str]) -> Request:
+    """One number per request, with an API key and a fresh Idempotency-Key (phase c)."""
+    return Request(
         "POST",
-        single_path,
+        f"/v1/schemes/{stack.SCHEME_NAME}/numbers",
         body="{}",
         numbers_per_request=1,
-        headers=(bench.auth,),
+        headers=(auth,),
         fresh_idempotency_keys=True,
     )
-    single_unkeyed = replace(single, fresh_idempotency_keys=False)
-    batch = Request(
-        "POST",
-        batch_path,
-        body=batch_body,
-        numbers_per_request=args.batch_size,
-        headers=(bench.auth,),
-        fresh_idempotency_keys=True,
-    )
-    phases = report.phases
-    # The single-number phases and their baselines take turns, `--rounds` times: a
-    # machine that slows down for a while then slows each of them, not one alone.
+
+
+def single_phases(bench: Bench, requests: Requests) -> dict[str, PhaseResult]:
+    """a, b, c and c0, taking turns `--rounds` times: a machine that slows down for a
+    while then slows each of them, not one alone. Each is its median round."""
+    args, single = bench.args, requests.single
     rounds: dict[str, list[PhaseResult]] = {key: [] for key in ("a", "b", "c", "c0")}
     for _ in range(args.rounds):
         rounds["a"].append(
@@ -363,7 +477,7 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
                 "a",
                 "HTTP floor: GET /healthz (custid)",
                 bench.custid,
-                Request("GET", "/healthz"),
+                FLOOR,
                 args.connections,
             )
         )
@@ -392,48 +506,90 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
                 "c0",
                 "custid: 1 number/request, no key",
                 bench.custid,
-                single_unkeyed,
+                replace(single, fresh_idempotency_keys=False),
                 args.connections,
                 "issued_numbers",
             )
         )
-    for key, results in rounds.items():
-        phases[key] = median_phase(results)
-    phases["d"] = bench.load_phase(
-        "d",
-        f"custid batch: count={args.batch_size}, key",
-        bench.custid,
-        batch,
-        args.batch_connections,
-        "issued_numbers",
-        seconds=args.batch_duration,
-        warmup=0,
-    )
-    phases["e"] = bench.insert_phase()
-    if bench.embedded is not None:
-        embedded_auth = (bench.embedded_auth,)
-        phases["s"] = bench.load_phase(
+    return {key: median_phase(results) for key, results in rounds.items()}
+
+
+def batch_phases(bench: Bench, requests: Requests) -> dict[str, PhaseResult]:
+    """d and e (eight callers, eight sessions), then d1 and e1 (one of each)."""
+    args = bench.args
+    return {
+        "d": bench.load_phase(
+            "d",
+            f"custid batch: count={args.batch_size}, key",
+            bench.custid,
+            requests.batch,
+            args.batch_connections,
+            "issued_numbers",
+            seconds=args.batch_duration,
+            warmup=0,
+        ),
+        "e": bench.insert_phase("e", args.batch_connections),
+        "d1": bench.single_caller_phase(requests.batch_path),
+        "e1": bench.insert_phase("e1", 1),
+    }
+
+
+def embedded_phases(bench: Bench, requests: Requests) -> dict[str, PhaseResult]:
+    """sa, s and sd against custid on its embedded default, then sq, the ceiling for sd."""
+    args, embedded = bench.args, bench.embedded
+    assert embedded is not None
+    auth = (bench.embedded_auth,)
+    return {
+        "sa": bench.load_phase(
+            "sa", "embedded HTTP floor: GET /healthz", embedded, FLOOR, args.connections
+        ),
+        "s": bench.load_phase(
             "s",
             "embedded: 1 number/request, key",
-            bench.embedded,
-            replace(single, headers=embedded_auth),
+            embedded,
+            replace(requests.single, headers=auth),
             args.connections,
-        )
-        phases["sd"] = bench.load_phase(
+        ),
+        "sd": bench.load_phase(
             "sd",
             f"embedded batch: count={args.batch_size}, key",
-            bench.embedded,
-            replace(batch, headers=embedded_auth),
+            embedded,
+            replace(requests.batch, headers=auth),
             args.batch_connections,
             seconds=args.batch_duration,
             warmup=0,
-        )
+        ),
+        "sq": bench.sqlite_phase(),
+    }
+
+
+def run(args: argparse.Namespace, run_dir: Path, cleanup: ExitStack) -> Report:
+    """Start everything, measure every phase, and return what was found."""
+    load_before = os.getloadavg()
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bench = Bench(args, run_dir, cleanup)
+    report = Report(
+        started_at=started_at,
+        machine=Machine.this_one(),
+        options={
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+        },
+        start_to_ready_s=bench.start_to_ready,
+        embedded_start_to_ready_s=bench.embedded_start_to_ready,
+        load_average_before=load_before,
+    )
+    requests = Requests.for_run(args, bench.auth)
+    report.phases.update(single_phases(bench, requests))
+    report.phases.update(batch_phases(bench, requests))
+    if bench.embedded is not None:
+        report.phases.update(embedded_phases(bench, requests))
     if args.profile:
-        report.profile_file, report.hot_frames = bench.profile_phase_c(single)
+        report.profile_file, report.hot_frames = bench.profile_phase_c(requests.single)
     if not args.skip_soak:
         progress(f"soak: {args.soak_numbers:,} numbers in batches of {args.batch_size}")
         report.soak = run_soak(
-            f"{bench.custid.url}/v1/schemes/{scheme}/numbers/batch",
+            f"{bench.custid.url}{requests.batch_path}",
             total=args.soak_numbers,
             batch_size=args.batch_size,
             clients=args.soak_clients,

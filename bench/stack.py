@@ -1,4 +1,5 @@
-"""The system under test: PostgreSQL, Redis, custid and the naive peer, all of the run's own.
+"""The system under test: PostgreSQL, Redis, custid, the naive peer (and granian serving
+custid, for bench/engines.py), all of the run's own.
 
 Servers come from `custid_testing/servers.py` (free loopback ports, a throwaway cluster);
 each is registered on an ExitStack as soon as it exists, so a failure or Ctrl-C
@@ -206,13 +207,53 @@ class NaivePeerProcess(ServiceProcess):
         return self
 
 
+class GranianProcess(ServiceProcess):
+    """The app `custid serve` serves, under granian with the same worker count.
+
+    `custid serve` checks the backends and binds before its workers build the app; here
+    the backends are already migrated and answering, so granian builds it directly.
+    """
+
+    def start(self) -> "GranianProcess":
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--http",
+                "1",
+                "--loop",
+                "uvloop",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "app.main:serving_app",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self._ready, 60, f"granian on port {self.port}")
+        return self
+
+
 def start_service(cleanup: ExitStack, service: ServiceProcess, keep_log: Path) -> float:
     """Start `service`; the seconds from process start until /readyz (or /healthz) says 200.
 
     Its log is copied to `keep_log` before it is stopped.
     """
     cleanup.callback(service.stop)
-    cleanup.callback(lambda: keep_log.write_text(service.output()))
+    cleanup.callback(lambda: keep_log.write_text(_output(service)))
     started = time.monotonic()
     service.start()  # returns once /healthz answers
     probe = "/readyz" if not isinstance(service, NaivePeerProcess) else "/healthz"
@@ -226,3 +267,8 @@ def start_service(cleanup: ExitStack, service: ServiceProcess, keep_log: Path) -
 
     wait_until(ready, 30, f"{service.url}{probe}")
     return time.monotonic() - started
+
+
+def _output(service: ServiceProcess) -> str:
+    """What the service wrote, also once a failed start has stopped it and removed its log."""
+    return service.output() if Path(service.log.name).exists() else service.final_output

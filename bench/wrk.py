@@ -30,29 +30,42 @@ class Request:
     fresh_idempotency_keys: bool = False
 
     def lua(self, run_id: str) -> str:
-        """The request as wrk Lua; `run_id` keeps idempotency keys unique across runs."""
+        """The request as wrk Lua; `run_id` (12 hex digits) keeps idempotency keys unique
+        across runs and seeds their random part."""
         lines = [f"wrk.method = {json.dumps(self.method)}", f"wrk.path = {json.dumps(self.path)}"]
         if self.body is not None:
             lines.append(f"wrk.body = {json.dumps(self.body)}")
             lines.append('wrk.headers["Content-Type"] = "application/json"')
         lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in self.headers]
         if self.fresh_idempotency_keys:
-            lines.append(FRESH_KEYS_LUA.replace("RUN_ID", json.dumps(run_id)))
+            lines.append(
+                FRESH_KEYS_LUA.replace("RUN_ID", json.dumps(run_id)).replace(
+                    "SEED", str(int(run_id[:8], 16))
+                )
+            )
         return "\n".join(lines) + "\n\n"
 
 
-# `thread_id` is set per thread by wrk_report.lua's setup(); wrk.format replaces
-# wrk.headers with the table it is given, so the key is added to a copy of them.
+# A key starts with 20 random hex digits, as a caller's UUID4 lands anywhere in the
+# key index: keys counted up from one prefix would all go to its rightmost pages, which
+# a caller's never do. The run id, wrk thread and counter after them make every key
+# unique for certain. `thread_id` is set per thread by wrk_report.lua's setup();
+# wrk.format replaces wrk.headers with the table it is given, so the key goes in a copy.
 FRESH_KEYS_LUA = """
 local sent = 0
 local keyed_headers = nil
+local function hex4()
+  return string.format("%04x", math.random(0, 65535))
+end
 request = function()
   if keyed_headers == nil then
     keyed_headers = {}
     for name, value in pairs(wrk.headers) do keyed_headers[name] = value end
+    math.randomseed(SEED + thread_id)
   end
   sent = sent + 1
-  keyed_headers["Idempotency-Key"] = RUN_ID .. "-" .. thread_id .. "-" .. sent
+  keyed_headers["Idempotency-Key"] = hex4() .. hex4() .. hex4() .. hex4() .. hex4()
+    .. "-" .. RUN_ID .. "-" .. thread_id .. "-" .. sent
   return wrk.format(nil, nil, keyed_headers)
 end"""
 
