@@ -133,7 +133,8 @@ def json_insert(table: Table, shape: Shape, parameter: str) -> str:
     elements, listed, selected = [], [], []
     for name, shared in shape:
         column = table.c[name]
-        sql_type = column.type.compile(dialect=POSTGRES)
+        # A CAST names no collation: the column gives the value its own as it is stored.
+        sql_type = column.type.compile(dialect=POSTGRES).split(" COLLATE ", 1)[0]
         if shared:  # one value for every row: read once, not unnested
             if is_json(column.type):
                 selected.append(f"document.columns -> '{name}'")

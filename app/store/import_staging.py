@@ -46,7 +46,7 @@ from app.store.imports import (
     transaction_id,
     write_rows,
 )
-from app.store.models import Attributes, UTCDateTime
+from app.store.models import Attributes, UTCDateTime, key_text
 
 STAGING = MetaData()
 # One row per number of the file; `line` is where it was read.
@@ -54,10 +54,10 @@ STAGED_NUMBERS = Table(
     "custid_import_numbers",
     STAGING,
     Column("line", Integer),
-    Column("number", String(64)),
+    Column("number", key_text(64)),
     Column("scheme_version", Integer),
-    Column("period", String(32)),
-    Column("partition", String(128)),
+    Column("period", key_text(32)),
+    Column("partition", key_text(128)),
     Column("seq", BigInteger),
     Column("attributes", Attributes),
     Column("issued_at", UTCDateTime),
@@ -68,9 +68,9 @@ STAGED_REFS = Table(
     "custid_import_refs",
     STAGING,
     Column("line", Integer),
-    Column("number", String(64)),
-    Column("system", String(64)),
-    Column("ref_id", String(256)),
+    Column("number", key_text(64)),
+    Column("system", key_text(64)),
+    Column("ref_id", key_text(256)),
     prefixes=["TEMPORARY"],
 )
 # What the import's transaction may sort and hash in memory (SET LOCAL: that transaction

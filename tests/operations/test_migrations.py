@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.issuing.batches import IssuedBatch
 from app.settings import Settings
-from app.store.migrations import head_revision, upgrade_to_head
+from app.store.migrations import alembic_config, head_revision, upgrade_to_head
 from app.store.models import Base, IssuedNumber
 from custid_testing.backends import (
     TEST_SCHEMES,
@@ -288,3 +289,90 @@ def test_numbers_stored_before_reservations_keep_their_trail_and_their_counting(
     assert found["badge"] == "SALES-0001"  # out of quarantine: recycled
     assert found["trail"] == ["issued", "retired", "reused"]
     assert found["gaps"] == []
+
+
+# The last revision whose key columns compared by the database's locale.
+KEYS_BY_LOCALE = "a9c3e5f7b2d4"
+KEY_COLUMNS = {
+    ("issued_numbers", "number"),
+    ("issued_numbers", "partition"),
+    ("number_refs", "system"),
+    ("number_refs", "ref_id"),
+    ("number_events", "number"),
+    ("counters", "period"),
+}
+
+
+async def store_a_number_with_a_ref(url: str) -> None:
+    at = datetime(2023, 10, 15, 9, 30, tzinfo=UTC)
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO issued_numbers (number, scheme, scheme_version, period, partition, "
+                "seq, attributes, issued_at, status) VALUES ('20231015001', 'daily', 1, "
+                "'20231015', '', 1, '{}', :at, 'issued')"
+            ),
+            {"at": at},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO number_refs (number, scheme, system, ref_id, added_at) "
+                "VALUES ('20231015001', 'daily', 'crm', 'acct-1', :at)"
+            ),
+            {"at": at},
+        )
+    await engine.dispose()
+
+
+async def keys_and_collations(url: str) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """The stored numbers with their refs, and the collation of each key column named in
+    `KEY_COLUMNS` that has one of its own (PostgreSQL only: SQLite compares bytes)."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text(
+                    "SELECT n.number, r.system, r.ref_id FROM issued_numbers n "
+                    "JOIN number_refs r ON r.number = n.number ORDER BY n.number"
+                )
+            )
+        ).all()
+        collations: dict[str, str] = {}
+        if connection.dialect.name == "postgresql":
+            rows = await connection.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name "
+                    "FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND collation_name IS NOT NULL"
+                )
+            )
+            collations = {f"{t}.{c}": str(n) for t, c, n in rows if (t, c) in KEY_COLUMNS}
+    await engine.dispose()
+    return [tuple(row) for row in stored], collations
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_key_columns_compare_bytes_after_the_upgrade_and_by_locale_after_a_downgrade(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = database_at_revision(backend, KEYS_BY_LOCALE, request, tmp_path)
+    asyncio.run(store_a_number_with_a_ref(url))
+
+    upgrade_to_head(url)
+    upgraded = asyncio.run(keys_and_collations(url))
+    command.downgrade(alembic_config(url), KEYS_BY_LOCALE)
+    downgraded = asyncio.run(keys_and_collations(url))
+    upgrade_to_head(url)
+    again = asyncio.run(keys_and_collations(url))
+    differences = asyncio.run(inspect_database(url))[0]
+
+    kept = [("20231015001", "crm", "acct-1")]
+    assert upgraded[0] == downgraded[0] == again[0] == kept
+    if backend == "postgres":
+        named = {f"{table}.{column}" for table, column in KEY_COLUMNS}
+        assert upgraded[1] == again[1] == dict.fromkeys(named, "C")
+        assert downgraded[1] == {}  # the database's own collation again
+    else:
+        assert upgraded[1] == downgraded[1] == {}
+    assert differences == []
