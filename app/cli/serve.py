@@ -13,14 +13,11 @@ from typing import Any
 
 import structlog
 import typer
-import uvicorn
-from uvicorn.supervisors import Multiprocess
 
 from app.cli.database import database_in_use, migrate_database
 from app.cli.refusals import command_settings
 from app.cli.startup import check_backends, listening_socket, serving_fields
 from app.core.addresses import is_loopback
-from app.core.metrics import MULTIPROC_ENV
 from app.logs import configure_logging
 from app.settings import Settings, get_settings
 
@@ -77,6 +74,10 @@ def serve(
 
 def run_workers(listener: socket.socket, settings: Settings) -> None:
     """Serve on `listener` with `settings.workers` processes (this one, when there is one)."""
+    # Loaded here, not with the module: every other command is spared loading the server.
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     config = uvicorn.Config(
         "app.main:serving_app",
         factory=True,
@@ -145,6 +146,8 @@ def prepare_metrics_dir(workers: int) -> Path | None:
     counts of an earlier run) and kept; with several workers and none given, a
     temporary one is made, and returned so it can be removed at exit.
     """
+    from app.core.metrics import MULTIPROC_ENV
+
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         directory = Path(given)
