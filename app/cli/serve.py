@@ -88,6 +88,8 @@ def run_workers(listener: socket.socket, settings: Settings) -> None:
         access_log=False,
         # The app reads forwarded headers itself (CUSTID_FORWARDED_ALLOW_IPS).
         proxy_headers=False,
+        # uvicorn's httptools protocol, refusing a flood before the app is called.
+        http="app.api.flood_gate:RefusingHttpToolsProtocol",
         **tls_options(settings),
     )
     if settings.workers > 1:

@@ -4,10 +4,12 @@ through Redis when there is one; a flood of made-up tokens costs no database loo
 import asyncio
 import json
 import re
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -261,3 +263,77 @@ def test_a_served_flood_is_turned_away_before_the_application_per_forwarded_addr
     assert {line["address"] for line in tallies} == {"203.0.113.9"}
     assert sum(line["refused"] for line in tallies) >= 50
     assert len(logged_requests) < 20  # no line per refused request
+
+
+def raw_request(token: str, body: bytes = b"{}", method: str = "POST") -> bytes:
+    """A keep-alive request to the issue route, as bytes on the wire."""
+    return (
+        f"{method} {ISSUE} HTTP/1.1\r\nHost: custid\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+@contextmanager
+def connected(service: ServiceProcess) -> Iterator[tuple[socket.socket, BinaryIO]]:
+    """A new connection to `service`, and a stream its answers are read from."""
+    with (
+        socket.create_connection(("127.0.0.1", service.port), timeout=10) as connection,
+        connection.makefile("rb") as stream,
+    ):
+        yield connection, stream
+
+
+def read_answer(stream: BinaryIO, head: bool = False) -> httpx.Response:
+    """The next answer on a connection: status line, headers and a Content-Length body
+    (none to a HEAD request)."""
+    status = int(stream.readline().split()[1])
+    headers = []
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers.append((name.strip(), value.strip()))
+    length = 0 if head else int(httpx.Headers(headers).get("content-length", 0))
+    return httpx.Response(status, headers=headers, content=stream.read(length))
+
+
+@pytest.mark.slow
+def test_refusals_on_one_connection_keep_their_order_and_skip_their_bodies(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "CUSTID_DATA_DIR": str(tmp_path),
+        "CUSTID_SCHEMES_FILE": str(TEST_SCHEMES),
+        "CUSTID_CLIENT_RATE_LIMIT": "3/minute",
+    }
+    key = create_cli_key(env, "crm", "numbers:issue")
+    service = ServiceProcess(env).start()
+    try:
+        with service.http(timeout=10) as http:
+            assert http.post(ISSUE, headers={"Authorization": f"Bearer {key}"}).status_code == 201
+            failures = [http.post(ISSUE, headers=bearer(f"custid_guess-{n}")) for n in range(3)]
+        with connected(service) as (connection, stream):
+            # Queued behind a request being answered: refused in their turn.
+            connection.sendall(
+                raw_request(key) + raw_request("custid_guess-a") + raw_request("custid_guess-b")
+            )
+            queued = [read_answer(stream) for _ in range(3)]
+        with connected(service) as (connection, stream):
+            # Refused as its headers arrive, its body still on the way; then the next request.
+            body = b'{"attributes": {}}'
+            connection.sendall(raw_request("custid_guess-c", body)[: -len(body)])
+            refused_early = read_answer(stream)
+            connection.sendall(body + raw_request("custid_guess-d", b"", method="HEAD"))
+            refused_head = read_answer(stream, head=True)
+            connection.sendall(raw_request(key))
+            after_the_body = read_answer(stream)
+    finally:
+        service.stop()
+
+    assert [answer.status_code for answer in failures] == [401] * 3
+    assert [answer.status_code for answer in queued] == [201, 429, 429]
+    for refused in [*queued[1:], refused_early]:
+        assert_rate_limited(refused, "address", 3, 60)
+        assert refused.headers["x-request-id"]
+    assert refused_head.status_code == 429
+    assert int(refused_head.headers["content-length"]) > 0  # what a GET would have answered
+    assert after_the_body.status_code == 201
+    assert queued[0].json()["number"] != after_the_body.json()["number"]
