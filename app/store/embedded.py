@@ -6,75 +6,25 @@ column, then one statement per chunk through aiosqlite's thread. A group of
 ten thousand numbers spends most of its time there. Here the rows go to
 `sqlite3`'s `executemany` as tuples, each column converted once: a value every
 row shares (`Same`) once for them all, a column that varies by one map of its
-conversion. The conversions are SQLAlchemy's own (the bind processors of the
-engine's dialect), so the stored bytes are the ones SQLAlchemy would have
-written, and every read through SQLAlchemy sees them the same.
+conversion (`bulk.driver_rows`). The conversions are SQLAlchemy's own (the
+bind processors of the engine's dialect), so the stored bytes are the ones
+SQLAlchemy would have written, and every read through SQLAlchemy sees them the
+same.
 
 The functions here run in the connection's own thread (see
 `Database.run_embedded`): they block, and they are meant to.
 """
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from itertools import repeat
 from typing import Any, TypeVar
 
 from sqlalchemy import Dialect, Table
 
-from app.store.bulk import Columns, Same, row_count
+from app.store.bulk import Columns, Convert, driver_rows, insert_sql, with_defaults
 
-Convert = Callable[[Any], Any] | None
 T = TypeVar("T")
-
-
-@lru_cache(maxsize=128)
-def converter(dialect: Dialect, table: Table, name: str) -> Convert:
-    """How SQLAlchemy turns a value of `table`'s column `name` into what the driver takes."""
-    column_type = table.c[name].type
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
-
-
-@lru_cache(maxsize=64)
-def scalar_defaults(table: Table) -> tuple[tuple[str, Any], ...]:
-    """The columns of `table` with a Python-side value by default, and that value, which
-    SQLAlchemy's inserts add to every row that leaves the column out."""
-    return tuple(
-        (column.name, column.default.arg)  # type: ignore[attr-defined]
-        for column in table.c
-        if column.default is not None and column.default.is_scalar
-    )
-
-
-def with_defaults(table: Table, columns: Columns) -> Columns:
-    """`columns` and the defaults of the columns it leaves out, as SQLAlchemy inserts them."""
-    missing = {name: Same(value) for name, value in scalar_defaults(table) if name not in columns}
-    return {**columns, **missing} if missing else columns
-
-
-def driver_rows(dialect: Dialect, table: Table, columns: Columns) -> Iterator[tuple[Any, ...]]:
-    """The rows `columns` describe as the driver takes them, in the order of `columns`."""
-    size = row_count(columns)
-    prepared: list[Iterable[Any]] = []
-    for name, column in columns.items():
-        convert = converter(dialect, table, name)
-        if isinstance(column, Same):
-            value = column.value if convert is None else convert(column.value)
-            prepared.append(repeat(value, size))
-        else:
-            prepared.append(column if convert is None else map(convert, column))
-    return zip(*prepared, strict=False)
-
-
-@lru_cache(maxsize=64)
-def insert_sql(dialect: Dialect, table: Table, names: tuple[str, ...], skip_conflicts: bool) -> str:
-    """`INSERT INTO table (names) VALUES (?, ...)`, skipping conflicting rows if asked."""
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
-    )
-    return sql + " ON CONFLICT DO NOTHING" if skip_conflicts else sql
 
 
 def insert_rows(

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import make_url
 
-from app.store.bulk import Columns, Same, row_count
+from app.store.bulk import Columns, Same, insert_columns, row_count
 from app.store.chain import chained
 from app.store.database import Database
 from app.store.embedded import in_one_write, insert_rows
@@ -126,6 +126,52 @@ async def test_rows_written_by_the_driver_are_the_bytes_sqlalchemy_writes(
 
     assert count == row_count(columns)
     assert stored(embedded, table) == by_sqlalchemy
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("issued_numbers", NUMBERS),
+        ("number_events", EVENTS),
+        ("idempotency_keys", ANSWERS),
+        ("number_refs", REFS),
+    ],
+)
+async def test_rows_inserted_step_by_step_are_the_bytes_sqlalchemy_writes(
+    embedded: Database, table: str, columns: Columns
+) -> None:
+    async with embedded.transaction() as session:
+        await session.execute(insert(TABLES[table]), as_rows(columns))
+    by_sqlalchemy = stored(embedded, table)
+    await empty_tables(str(embedded.engine.url))
+
+    async with embedded.transaction() as session:
+        inserted = await insert_columns(
+            session, TABLES[table], columns, skip_conflicts=True, returning=("id",)
+        )
+
+    assert stored(embedded, table) == by_sqlalchemy
+    ids = query(embedded, f"SELECT id FROM {table}")
+    assert sorted(inserted.returned) == ids
+
+
+async def test_rows_that_conflict_are_left_out_of_what_an_insert_returns(
+    embedded: Database,
+) -> None:
+    many = 5_000  # more rows than one statement's parameters take
+    numbers = {**NUMBERS, "number": [f"n{i}" for i in range(many)], "seq": list(range(many))}
+    async with embedded.transaction() as session:
+        await insert_columns(
+            session, TABLES["issued_numbers"], {**numbers, "number": ["n7"], "seq": [7]}
+        )
+
+    async with embedded.transaction() as session:
+        inserted = await insert_columns(
+            session, TABLES["issued_numbers"], numbers, skip_conflicts=True, returning=("number",)
+        )
+
+    assert inserted.count == many - 1
+    assert {number for (number,) in inserted.returned} == {f"n{i}" for i in range(many)} - {"n7"}
 
 
 async def test_a_group_written_whole_has_its_events_hashed_and_its_block_of_the_trail(
