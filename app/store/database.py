@@ -145,8 +145,15 @@ class Database:
             driver = raw.driver_connection
             assert driver is not None
             # aiosqlite queues a function for its thread as it does its own calls.
-            result: T = await driver._execute(work, driver._conn)
-            return result
+            running = asyncio.ensure_future(driver._execute(work, driver._conn))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The work goes on in the thread whatever the caller does: the connection
+                # goes back to the pool (or is closed, at shutdown) only once it is done,
+                # never while it still writes, nor after the event loop has gone.
+                await asyncio.wait([running])
+                raise
 
     async def _open_driver_pool(self) -> asyncpg.Pool:
         async with self._driver_pool_opening:

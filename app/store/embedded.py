@@ -16,13 +16,12 @@ The functions here run in the connection's own thread (see
 """
 
 import sqlite3
-from collections.abc import Callable, Iterable
-from functools import lru_cache
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import Dialect, Table
 
-from app.store.bulk import Columns, Convert, driver_rows, insert_sql, with_defaults
+from app.store.bulk import Columns, driver_rows, insert_sql, with_defaults
 
 T = TypeVar("T")
 
@@ -70,25 +69,3 @@ def in_one_write(connection: sqlite3.Connection, write: Callable[[sqlite3.Connec
         raise
     connection.commit()
     return written
-
-
-@lru_cache(maxsize=128)
-def result_converter(dialect: Dialect, table: Table, name: str) -> Convert:
-    """How SQLAlchemy turns what the driver read from `table`'s column `name` into a value."""
-    column_type = table.c[name].type
-    return column_type.dialect_impl(dialect).result_processor(dialect, None)
-
-
-def read_rows(
-    dialect: Dialect, table: Table, names: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """Rows of `table`'s columns `names` as the driver read them, each value as SQLAlchemy
-    reads it."""
-    converters = [result_converter(dialect, table, name) for name in names]
-    return [
-        tuple(
-            value if convert is None else convert(value)
-            for convert, value in zip(converters, row, strict=True)
-        )
-        for row in rows
-    ]

@@ -6,20 +6,17 @@ coalesced group's answers are also written by the group's one statement (see
 `groups.py`).
 """
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Dialect, and_, delete, or_
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
 from app.store.database import Database
-from app.store.embedded import read_rows
 from app.store.models import Base, IdempotencyKey
 
 # (API key id, key): what an Idempotency-Key is unique within.
@@ -70,10 +67,14 @@ async def find_answers(db: Database, slots: Sequence[Slot]) -> list[StoredAnswer
             for row in rows
         ]
     else:
-        # One hop to the connection's thread, values read as SQLAlchemy reads them.
-        dialect = db.engine.dialect
-        read = partial(_find_embedded, dialect=dialect, owners=owners, keys=keys)
-        found = [StoredAnswer(*row) for row in await db.run_embedded(read)]
+        async with db.session() as session:
+            stored = (
+                await session.execute(select(IdempotencyKey).where(slots_condition(slots)))
+            ).scalars()
+            found = [
+                StoredAnswer(row.api_key_id, row.key, row.fingerprint, row.result, row.expires_at)
+                for row in stored
+            ]
     wanted = set(slots)
     return [answer for answer in found if (answer.api_key_id, answer.key) in wanted]
 
@@ -83,22 +84,6 @@ FIND_ANSWERS = """
 SELECT api_key_id, key, fingerprint, result::text AS result, expires_at
 FROM idempotency_keys WHERE api_key_id = ANY($1::varchar[]) AND key = ANY($2::varchar[])
 """
-
-
-ANSWER_COLUMNS = ("api_key_id", "key", "fingerprint", "result", "expires_at")
-
-
-def _find_embedded(
-    connection: sqlite3.Connection, dialect: Dialect, owners: list[str], keys: list[str]
-) -> list[tuple[Any, ...]]:
-    """The stored answers among `owners` × `keys` (see slots_condition), on SQLite."""
-    owner_marks, key_marks = ", ".join("?" * len(owners)), ", ".join("?" * len(keys))
-    sql = (
-        'SELECT api_key_id, "key", fingerprint, result, expires_at FROM idempotency_keys '
-        f'WHERE api_key_id IN ({owner_marks}) AND "key" IN ({key_marks})'
-    )
-    rows = connection.execute(sql, (*owners, *keys)).fetchall()
-    return read_rows(dialect, Base.metadata.tables["idempotency_keys"], ANSWER_COLUMNS, rows)
 
 
 async def insert_answers(session: AsyncSession, columns: Columns) -> set[Slot]:
