@@ -12,22 +12,23 @@ PostgreSQL takes the columns as one JSON document, `{"column": [values...],
 parameter and one round trip for ten thousand rows. orjson writes the
 document in C; binding one array per column instead costs asyncpg several
 type checks per value, fifteen times the CPU. The document travels as bytes
-(bytea, decoded on the server) and is parsed there once. SQLite gets
-SQLAlchemy's executemany.
+(bytea, decoded on the server) and is parsed there once. SQLite gets the
+rows as tuples, straight to the driver, each column converted once by
+SQLAlchemy's own bind processor (`driver_rows`): what SQLAlchemy would store,
+without its work per row.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import JSON, Table, TextClause, text
+from sqlalchemy import JSON, Dialect, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.encoding import json_bytes
-from app.store.dialect import upsert_insert
 
 POSTGRES = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 
@@ -42,6 +43,8 @@ class Same:
 Column = Sequence[Any] | Same
 # At least one column is a sequence: it says how many rows there are.
 Columns = Mapping[str, Column]
+# How a value becomes what the driver takes, or back (None: as it is).
+Convert = Callable[[Any], Any] | None
 
 
 def column_of(values: Sequence[Any], counts: Sequence[int]) -> Column:
@@ -89,20 +92,114 @@ async def insert_columns(
         statement = named_json_insert(table, shape_of(columns), skip_conflicts, tuple(returning))
         result = await session.execute(statement, {"rows": json_document(columns)})
     else:
-        insert = upsert_insert(session)(table)
-        if skip_conflicts:
-            insert = insert.on_conflict_do_nothing()
-        executed = insert.returning(*(table.c[n] for n in returning)) if returning else insert
-        expanded = [
-            [column.value] * size if isinstance(column, Same) else column
-            for column in columns.values()
-        ]
-        rows = [dict(zip(columns, values, strict=True)) for values in zip(*expanded, strict=True)]
-        result = await session.execute(executed, rows)
+        result = await _insert_by_driver(session, table, columns, skip_conflicts, returning)
     if returning:
         returned = [tuple(row) for row in result.all()]
         return Inserted(len(returned), returned)
     return Inserted(result.rowcount)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=128)
+def converter(dialect: Dialect, table: Table, name: str) -> Convert:
+    """How SQLAlchemy turns a value of `table`'s column `name` into what the driver takes."""
+    column_type = table.c[name].type
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+@lru_cache(maxsize=64)
+def scalar_defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """The columns of `table` with a Python-side value by default, and that value, which
+    SQLAlchemy's inserts add to every row that leaves the column out."""
+    return tuple(
+        (column.name, column.default.arg)  # type: ignore[attr-defined]
+        for column in table.c
+        if column.default is not None and column.default.is_scalar
+    )
+
+
+def with_defaults(table: Table, columns: Columns) -> Columns:
+    """`columns` and the defaults of the columns it leaves out, as SQLAlchemy inserts them."""
+    missing = {name: Same(value) for name, value in scalar_defaults(table) if name not in columns}
+    return {**columns, **missing} if missing else columns
+
+
+def driver_rows(dialect: Dialect, table: Table, columns: Columns) -> Iterator[tuple[Any, ...]]:
+    """The rows `columns` describe as the driver takes them, in the order of `columns`."""
+    size = row_count(columns)
+    prepared: list[Iterable[Any]] = []
+    for name, column in columns.items():
+        convert = converter(dialect, table, name)
+        if isinstance(column, Same):
+            value = column.value if convert is None else convert(column.value)
+            prepared.append(repeat(value, size))
+        else:
+            prepared.append(column if convert is None else map(convert, column))
+    return zip(*prepared, strict=False)
+
+
+@lru_cache(maxsize=64)
+def insert_sql(
+    dialect: Dialect,
+    table: Table,
+    names: tuple[str, ...],
+    skip_conflicts: bool,
+    rows: int = 1,
+    returning: tuple[str, ...] = (),
+) -> str:
+    """`INSERT INTO table (names) VALUES (?, ...)` for `rows` rows, skipping conflicting rows
+    if asked, returning the columns `returning` of those that went in."""
+    quote = dialect.identifier_preparer.quote
+    row = f"({', '.join('?' * len(names))})"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
+        f"VALUES {', '.join([row] * rows)}"
+    )
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(quote(name) for name in returning)}"
+    return sql
+
+
+# The most parameters SQLite takes in one statement (SQLITE_MAX_VARIABLE_NUMBER).
+SQLITE_PARAMETERS = 32_766
+
+
+async def _insert_by_driver(
+    session: AsyncSession,
+    table: Table,
+    columns: Columns,
+    skip_conflicts: bool,
+    returning: Sequence[str],
+) -> Any:
+    """SQLite: the rows as tuples straight to the driver (see `driver_rows`); with
+    `returning`, as many rows per statement as its parameters allow."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    columns = with_defaults(table, columns)
+    names = tuple(columns)
+    rows = list(driver_rows(dialect, table, columns))
+    if not returning:
+        single = insert_sql(dialect, table, names, skip_conflicts)
+        return await connection.exec_driver_sql(single, rows)
+    per_statement = SQLITE_PARAMETERS // len(names)
+    returned: list[Any] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = insert_sql(dialect, table, names, skip_conflicts, len(chunk), tuple(returning))
+        parameters = tuple(value for row in chunk for value in row)
+        returned += (await connection.exec_driver_sql(sql, parameters)).all()
+    return Returned(returned)
+
+
+@dataclass(frozen=True)
+class Returned:
+    """The rows an insert returned, over every statement it took."""
+
+    rows: list[Any]
+
+    def all(self) -> list[Any]:
+        return self.rows
 
 
 # Each column's name, and whether every row shares its value: what a statement depends on.

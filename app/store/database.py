@@ -7,10 +7,11 @@ every query reports an unreachable server the same way.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event, func, select, text
@@ -36,6 +37,7 @@ READ_ONLY_SQLSTATE = "25006"
 # wrong password.
 MISSING_DATABASE_SQLSTATE = "3D000"
 REFUSED_LOGIN_SQLSTATES = ("28000", "28P01")
+T = TypeVar("T")
 # Connections of the driver pool (see `driver_connection`) per process.
 DRIVER_POOL_SIZE = 10
 
@@ -43,6 +45,10 @@ DRIVER_POOL_SIZE = 10
 def is_database_outage(exc: BaseException) -> bool:
     """True for errors that mean the database cannot be reached, not that a query was wrong."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    # What sqlite3 raises itself, on the embedded connection used directly
+    # (`run_embedded`): as SQLAlchemy's OperationalError wraps it above.
+    if isinstance(exc, sqlite3.OperationalError):
         return True
     if isinstance(exc, DBAPIError):
         sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
@@ -125,6 +131,29 @@ class Database:
                         if is_read_only(exc):
                             raise StoreUnavailable("database") from exc
                     raise
+
+    async def run_embedded(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the embedded database's connection, in the connection's own thread.
+
+        For the writes of every group of issuing requests on SQLite: the whole
+        of `work` costs one hop to that thread, where SQLAlchemy would take one
+        per statement. The connection is the pool's one, taken in turn with every
+        session, so SQLite still has a single writer.
+        """
+        async with self.outage_guard(), self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            # aiosqlite queues a function for its thread as it does its own calls.
+            running = asyncio.ensure_future(driver._execute(work, driver._conn))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The work goes on in the thread whatever the caller does: the connection
+                # goes back to the pool (or is closed, at shutdown) only once it is done,
+                # never while it still writes, nor after the event loop has gone.
+                await asyncio.wait([running])
+                raise
 
     async def _open_driver_pool(self) -> asyncpg.Pool:
         async with self._driver_pool_opening:

@@ -8,17 +8,23 @@ Its events are hashed in a chain and recorded as one block of the trail (see
 `chain.py`). The statement ends in `custid_expect_rows` (a function of the migrations) that
 aborts it when any row was left out, a number or answer that already exists;
 then nothing is written, and the issuer writes the group again step by step,
-telling rows apart. SQLite writes step by step always. The keys' answers are read
-from the same table in `idempotency.py`.
+telling rows apart. On SQLite the same parts are written by the driver itself in
+one transaction, all in the connection's thread at once (`embedded.py`), and
+rolled back when a part had a row left out. The keys' answers are read from the
+same table in `idempotency.py`.
 """
 
-from functools import lru_cache
+import sqlite3
+from collections.abc import Sequence
+from functools import lru_cache, partial
 
 import asyncpg
+from sqlalchemy import Dialect
 
 from app.store.bulk import Columns, Shape, json_document, json_insert, row_count, shape_of
 from app.store.chain import chained
 from app.store.database import Database
+from app.store.embedded import RowsLeftOut, in_one_write, insert_rows, last_ids
 from app.store.models import Base
 
 # Raised by custid_expect_rows when a group's statement left rows out.
@@ -32,20 +38,26 @@ async def write_whole(
     events: Columns,
     refs: Columns | None = None,
 ) -> bool:
-    """Write a group's answers, numbers, refs and events in one statement, all or nothing.
+    """Write a group's answers, numbers, refs and events, and their block of the trail, all
+    or nothing.
 
-    False when nothing was written: a number, ref or answer already existed, or
-    the backend has no such statement (SQLite). The caller then writes the
-    group step by step.
+    False when nothing was written: a number, ref or answer already existed. The
+    caller then writes the group step by step.
     """
-    if db.dialect != "postgresql":
-        return False
     chain = chained(events)
     parts = [("numbers", numbers), ("events", {**events, "hash": chain.hashes})]
     if answers is not None:
         parts.insert(0, ("answers", answers))
     if refs is not None:
         parts.append(("refs", refs))
+    if db.dialect == "sqlite":
+        dialect = db.engine.dialect
+        write = partial(write_parts, dialect=dialect, parts=parts, head=chain.head)
+        try:
+            await db.run_embedded(partial(in_one_write, write=write))
+        except RowsLeftOut:
+            return False
+        return True
     shape = tuple((table, shape_of(columns)) for table, columns in parts)
     documents = [json_document(columns) for _, columns in parts]
     expected = [row_count(columns) for table, columns in parts if table != "events"]
@@ -59,6 +71,37 @@ async def write_whole(
             return False
         raise
     return True
+
+
+def write_parts(
+    connection: sqlite3.Connection,
+    *,
+    dialect: Dialect,
+    parts: Sequence[tuple[str, Columns]],
+    head: str,
+) -> None:
+    """SQLite: write each part of a group, as `whole_write_statement` does on PostgreSQL,
+    in the caller's transaction; `RowsLeftOut` as soon as a part had a row left out."""
+    tables = Base.metadata.tables
+    for part, columns in parts:
+        if part == "events":
+            continue
+        table = tables[PART_TABLES[part]]
+        if insert_rows(connection, dialect, table, columns, skip_conflicts=True) < row_count(
+            columns
+        ):
+            raise RowsLeftOut(part)
+    events = next(columns for part, columns in parts if part == "events")
+    count = insert_rows(connection, dialect, tables["number_events"], events)
+    if count:
+        first, last = last_ids(connection, count)
+        block: Columns = {
+            "first_event": [first],
+            "last_event": [last],
+            "events": [count],
+            "head": [head],
+        }
+        insert_rows(connection, dialect, tables["trail_blocks"], block)
 
 
 PART_TABLES = {

@@ -195,15 +195,11 @@ class DatabaseCounter:
             await session.execute(text("SELECT 1"))
 
     async def reserve(self, key: CounterKey, n: int, limit: int) -> CounterReply:
-        async with self._db.transaction() as session:
-            last = await counter_rows.advance_counter(
-                session, key.scheme, key.period, key.partition, n, limit
-            )
-            if last is not None:
-                return CounterReply(Outcome.RESERVED, last)
-            current = await counter_rows.counter_value(
-                session, key.scheme, key.period, key.partition
-            )
+        last, current = await counter_rows.reserve_values(
+            self._db, key.scheme, key.period, key.partition, n, limit
+        )
+        if last is not None:
+            return CounterReply(Outcome.RESERVED, last)
         if current is None:
             return CounterReply(Outcome.MISSING)
         return CounterReply(Outcome.EXHAUSTED, current)
