@@ -11,10 +11,11 @@ killed before the position moved): the `webhook-id` header (the event id)
 lets them keep it once. Each post is signed the Standard Webhooks way
 (`signing.py`) with the subscription's secrets, opened from the key ring for
 the turn and never kept, and goes out on the process's one HTTP session
-(`http.py`), which keeps connections to a receiver alive. A turn's lock and reads cost as much as a few posts, so
-a subscription that has caught up waits the poll interval before its next
-turn: under steady issuing its events go out in turns of many, not a few at a
-time as they commit; a full turn (a backlog) is followed by the next at once.
+(`http.py`), which keeps connections to a receiver alive. A turn's lock and
+reads cost as much as a few posts, so a subscription that has caught up waits
+the poll interval before its next turn: under steady issuing its events go out
+in turns of many, not a few at a time as they commit; a full turn (a backlog)
+is followed by the next at once.
 
 A failure (no answer, another status) stops the subscription at that event:
 it is tried again after an exponential backoff with jitter, or after the
@@ -60,7 +61,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # Events posted per turn on a subscription's lock, so replicas take turns on long backlogs.
-EVENTS_PER_TURN = 100
+# A turn's lock, reads and position write are spread over many events; a process killed
+# mid-turn sends them again.
+EVENTS_PER_TURN = 500
 # While issuing is backlogged: fewer events per turn and a pause after each, which
 # bounds deliveries to ~40 events/s per subscription and leaves the CPU to issuing.
 BUSY_EVENTS_PER_TURN = 20
