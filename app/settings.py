@@ -134,7 +134,9 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="The longest wait between two attempts at a delivery."
     )
     events_poll_interval_seconds: float = Field(
-        default=0.5, gt=0, description="How often an idle publisher looks for new events."
+        default=0.5,
+        gt=0,
+        description="How often a caught-up deliverer or an idle publisher looks for new events.",
     )
     events_redis_stream: str | None = Field(
         default=None,

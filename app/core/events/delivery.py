@@ -10,7 +10,12 @@ wait for the disk. Receivers may see an event again (a process or database
 killed before the position moved): the `webhook-id` header (the event id)
 lets them keep it once. Each post is signed the Standard Webhooks way
 (`signing.py`) with the subscription's secrets, opened from the key ring for
-the turn and never kept.
+the turn and never kept, and goes out on the process's one HTTP session
+(`http.py`), which keeps connections to a receiver alive. A turn's lock and
+reads cost as much as a few posts, so a subscription that has caught up waits
+the poll interval before its next turn: under steady issuing its events go out
+in turns of many, not a few at a time as they commit; a full turn (a backlog)
+is followed by the next at once.
 
 A failure (no answer, another status) stops the subscription at that event:
 it is tried again after an exponential backoff with jitter, or after the
@@ -19,9 +24,9 @@ for longer than the retry horizon is marked `failing` and left alone until an
 admin resumes it or asks for a redelivery; its events stay in the feed.
 Deliveries run beside issuing, on connections of their own, with a timeout:
 a slow or dead receiver holds up nothing but its own subscription. They share
-the process's CPU with issuing, though (a post costs about as much as issuing a
-number), so while issuing is backlogged they yield: short turns with a pause
-between them, and the backlog goes out at full speed once the load drops.
+the process's CPU with issuing, though, so while issuing is backlogged they
+yield: short turns with a pause between them, and the backlog goes out at full
+speed once the load drops.
 """
 
 import asyncio
@@ -56,7 +61,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # Events posted per turn on a subscription's lock, so replicas take turns on long backlogs.
-EVENTS_PER_TURN = 100
+# A turn's lock, reads and position write are spread over many events; a process killed
+# mid-turn sends them again.
+EVENTS_PER_TURN = 500
 # While issuing is backlogged: fewer events per turn and a pause after each, which
 # bounds deliveries to ~40 events/s per subscription and leaves the CPU to issuing.
 BUSY_EVENTS_PER_TURN = 20
@@ -76,6 +83,18 @@ class Attempt:
     error: str | None = None
     # Seconds the receiver asked us to wait (Retry-After), if it did.
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one subscription's turn came to."""
+
+    delivered: int
+    # Whether it posted as many events as a turn takes: more may be waiting behind them.
+    full: bool = False
+
+
+NO_TURN = Turn(0)
 
 
 @dataclass
@@ -100,50 +119,52 @@ class WebhookDeliverer:
         """Deliver for as long as the process serves; a failed round is retried later."""
         while True:
             try:
-                delivered = await self.deliver_due()
+                turns = await self.deliver_due()
             except Exception:  # the database may be down: try again next round
                 log.exception("webhook_round_failed")
-                delivered = 0
-            if not delivered:
+                turns = []
+            if not any(turn.full for turn in turns):
+                # Caught up: wait for events to gather, so that they go out in turns of many
+                # (a turn's lock and reads cost as much as a few posts) rather than a few
+                # at a time as they commit.
                 await asyncio.sleep(self.poll_interval_seconds)
             elif self.issuing_busy():
                 await asyncio.sleep(BUSY_PAUSE_SECONDS)
 
-    async def deliver_due(self) -> int:
-        """Deliver what is pending to every subscription due now; how many events went."""
+    async def deliver_due(self) -> list[Turn]:
+        """Deliver what is pending to every subscription due now: what each turn came to."""
         async with self.db.session() as session:
             subscriptions = await webhook_rows.due(session, self.clock())
         turns = asyncio.Semaphore(TURNS_AT_ONCE)
 
-        async def take_turn(subscription_id: str) -> int:
+        async def take_turn(subscription_id: str) -> Turn:
             async with turns:
                 return await self._take_turn(subscription_id)
 
-        delivered = await asyncio.gather(*(take_turn(s.id) for s in subscriptions))
-        return sum(delivered)
+        return await asyncio.gather(*(take_turn(s.id) for s in subscriptions))
 
-    async def _take_turn(self, subscription_id: str) -> int:
+    async def _take_turn(self, subscription_id: str) -> Turn:
         async with self.db.exclusive(f"custid:webhook:{subscription_id}") as mine:
             if not mine:
-                return 0  # another process is delivering to it
+                return NO_TURN  # another process is delivering to it
             async with self.db.session() as session:
                 subscription = await webhook_rows.find(session, subscription_id)
             if subscription is None or not self._due(subscription):
-                return 0  # changed while we waited for the lock
+                return NO_TURN  # changed while we waited for the lock
             return await self._deliver_pending(subscription)
 
     def _due(self, subscription: WebhookSubscription) -> bool:
         due_at = subscription.next_attempt_at
         return subscription.status == ACTIVE and (due_at is None or due_at <= self.clock())
 
-    async def _deliver_pending(self, subscription: WebhookSubscription) -> int:
+    async def _deliver_pending(self, subscription: WebhookSubscription) -> Turn:
         since = webhook_rows.position(subscription)
         limit = BUSY_EVENTS_PER_TURN if self.issuing_busy() else EVENTS_PER_TURN
         events = await events_after(
             self.db, since, subscription.event_types, subscription.schemes, limit
         )
         if not events:
-            return 0
+            return NO_TURN
         accepted, failure = await self._post_in_order(subscription, events)
         # One write per turn, not per event: a process killed mid-turn sends the turn's
         # events again, and receivers deduplicate on webhook-id.
@@ -155,7 +176,7 @@ class WebhookDeliverer:
         if changes:
             async with self.db.transaction() as session:
                 await webhook_rows.record_progress(session, subscription.id, since, **changes)
-        return len(accepted)
+        return Turn(len(accepted), full=len(accepted) == limit)
 
     async def _post_in_order(
         self, subscription: WebhookSubscription, events: list[Event]
