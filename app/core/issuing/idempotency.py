@@ -157,6 +157,11 @@ class IdempotencyKeys:
 
         return await self.once(claim, written_once)
 
+    async def settled(self) -> None:
+        """Wait until the lookups in flight have finished (a request answered meanwhile,
+        or refused, leaves its lookup running)."""
+        await self._lookups.settled()
+
     def look_up(self, claim: IdempotencyClaim) -> Lookup:
         """Start finding what was kept for `claim`'s key; its outcome is the answer, if the
         key was answered before (and has not expired), else None."""

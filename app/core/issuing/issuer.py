@@ -78,9 +78,10 @@ class Issuer:
         return self.queue.backlogged
 
     async def stop(self) -> None:
-        """Let the groups in flight finish, then account for the values kept spare for
-        groups that will not come: the process stops."""
+        """Let the groups and key lookups in flight finish, then account for the values
+        kept spare for groups that will not come: the process stops."""
         await self.queue.settled()
+        await self.idempotency.settled()
         await self.sequences.release_spare()
 
     def scheme(self, name: str) -> SchemeDefinition:
