@@ -177,33 +177,27 @@ def write_scheme_file(directory: Path) -> Path:
     return path
 
 
+def start_server(service: ServiceProcess, arguments: list[str], what: str, timeout: float) -> None:
+    """Run `python arguments...` as `service`'s process, its output in its log, and wait
+    until it answers."""
+    service.process = subprocess.Popen(
+        [sys.executable, *arguments],
+        env=service.env,
+        stdout=service.log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_until(service._ready, timeout, f"{what} on port {service.port}")
+
+
 class NaivePeerProcess(ServiceProcess):
     """The naive peer under uvicorn, with the same worker count as custid."""
 
     def start(self) -> "NaivePeerProcess":
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.naive_peer:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(self._ready, 30, f"naive peer on port {self.port}")
+        arguments = ["-m", "uvicorn", "bench.naive_peer:create_app", "--factory"]
+        arguments += ["--host", "127.0.0.1", "--port", str(self.port)]
+        arguments += ["--workers", str(self.workers), "--log-level", "warning"]
+        start_server(self, [*arguments, "--no-access-log"], "naive peer", 30)
         return self
 
 
@@ -215,35 +209,11 @@ class GranianProcess(ServiceProcess):
     """
 
     def start(self) -> "GranianProcess":
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--http",
-                "1",
-                "--loop",
-                "uvloop",
-                "--no-ws",
-                "--log-level",
-                "warning",
-                "app.main:serving_app",
-            ],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(self._ready, 60, f"granian on port {self.port}")
+        arguments = ["-m", "granian", "--interface", "asgi", "--factory"]
+        arguments += ["--host", "127.0.0.1", "--port", str(self.port)]
+        arguments += ["--workers", str(self.workers), "--http", "1", "--loop", "uvloop"]
+        arguments += ["--no-ws", "--log-level", "warning", "app.main:serving_app"]
+        start_server(self, arguments, "granian", 60)
         return self
 
 

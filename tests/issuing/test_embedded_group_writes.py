@@ -96,6 +96,18 @@ def as_rows(columns: Columns) -> list[dict[str, Any]]:
     ]
 
 
+# Each table a group writes, with sample rows: shared values, JSON, times, nulls.
+EVERY_TABLE_A_GROUP_WRITES = pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("issued_numbers", NUMBERS),
+        ("number_events", EVENTS),
+        ("idempotency_keys", ANSWERS),
+        ("number_refs", REFS),
+    ],
+)
+
+
 async def write_by_driver(db: Database, table: Table, columns: Columns) -> int:
     dialect = db.engine.dialect
 
@@ -105,15 +117,7 @@ async def write_by_driver(db: Database, table: Table, columns: Columns) -> int:
     return await db.run_embedded(partial(in_one_write, write=write))
 
 
-@pytest.mark.parametrize(
-    ("table", "columns"),
-    [
-        ("issued_numbers", NUMBERS),
-        ("number_events", EVENTS),
-        ("idempotency_keys", ANSWERS),
-        ("number_refs", REFS),
-    ],
-)
+@EVERY_TABLE_A_GROUP_WRITES
 async def test_rows_written_by_the_driver_are_the_bytes_sqlalchemy_writes(
     embedded: Database, table: str, columns: Columns
 ) -> None:
@@ -128,15 +132,7 @@ async def test_rows_written_by_the_driver_are_the_bytes_sqlalchemy_writes(
     assert stored(embedded, table) == by_sqlalchemy
 
 
-@pytest.mark.parametrize(
-    ("table", "columns"),
-    [
-        ("issued_numbers", NUMBERS),
-        ("number_events", EVENTS),
-        ("idempotency_keys", ANSWERS),
-        ("number_refs", REFS),
-    ],
-)
+@EVERY_TABLE_A_GROUP_WRITES
 async def test_rows_inserted_step_by_step_are_the_bytes_sqlalchemy_writes(
     embedded: Database, table: str, columns: Columns
 ) -> None:
