@@ -91,6 +91,27 @@ async def events_after(
     return (await session.execute(statement)).all()
 
 
+async def headlines_after(session: AsyncSession, after: Position, limit: int) -> Sequence[Row[Any]]:
+    """Up to `limit` events past `after`, in feed order, with only what a filter and an age
+    need: rows of (txid, id, action, at, scheme). For walks along a long stretch of the feed."""
+    statement = (
+        select(
+            NumberEvent.txid,
+            NumberEvent.id,
+            NumberEvent.action,
+            NumberEvent.at,
+            IssuedNumber.scheme,
+        )
+        .join(IssuedNumber, IssuedNumber.number == NumberEvent.number)
+        .where(tuple_(NumberEvent.txid, NumberEvent.id) > tuple_(after.txid, after.id))
+        .order_by(NumberEvent.txid, NumberEvent.id)
+        .limit(limit)
+    )
+    if (committed := _committed(session)) is not None:
+        statement = statement.where(committed)
+    return (await session.execute(statement)).all()
+
+
 async def feed_end(session: AsyncSession) -> Position:
     """The position of the newest event no reader can miss any more; where a new consumer
     starts. Short of any transaction still running, so that what it commits is not skipped."""

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from app.cli.serve import prepare_metrics_dir
+from app.core.events import backlog
 from app.core.metrics import MULTIPROC_ENV
 from app.settings import Settings
 from custid_testing.backends import store_behind_the_counters_back
@@ -110,6 +111,47 @@ async def test_metrics_count_events_and_how_far_each_webhook_is_behind(
     behind = sample(samples, "custid_webhook_oldest_undelivered_seconds", subscription=hook["id"])
     assert behind == 90
     assert ("custid_webhook_deliveries_total", frozenset({("outcome", "delivered")})) in samples
+
+
+async def test_each_webhook_is_behind_by_the_oldest_event_its_filters_let_through(
+    client: httpx.AsyncClient, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two events: the walk along the feed crosses several, and jumps the stretch
+    # before a subscription made later.
+    monkeypatch.setattr(backlog, "PAGE", 2)
+    unanswered = "https://93.184.216.34/h"  # a public address that answers nothing here
+
+    async def subscribe(**filters: list[str]) -> str:
+        response = await client.post("/v1/webhooks", json={"url": unanswered, **filters})
+        return str(response.json()["id"])
+
+    everything = await subscribe()
+    retirements = await subscribe(event_types=["number.retired"])
+    tiny = await subscribe(schemes=["tiny"])
+    minute = await subscribe(schemes=["minute"])
+    paused = await subscribe()
+    await client.patch(f"/v1/webhooks/{paused}", json={"status": "paused"})
+    daily = (await client.post("/v1/schemes/daily/numbers/batch", json={"count": 3})).json()
+    clock.now += timedelta(seconds=30)
+    await client.post(f"/v1/numbers/{daily['numbers'][0]}/retire", json={"reason": "test"})
+    clock.now += timedelta(seconds=30)
+    later = await subscribe(event_types=["number.issued"])
+    await client.post("/v1/schemes/tiny/numbers/batch", json={"count": 2})
+    clock.now += timedelta(seconds=30)
+
+    samples = await scrape(client)
+
+    def behind(subscription: str) -> float:
+        name = "custid_webhook_oldest_undelivered_seconds"
+        return sample(samples, name, subscription=subscription)
+
+    assert behind(everything) == 90
+    assert behind(retirements) == 60
+    assert behind(tiny) == 30
+    assert behind(later) == 30
+    assert behind(minute) == 0
+    gauge = "custid_webhook_oldest_undelivered_seconds"
+    assert (gauge, frozenset({("subscription", paused)})) not in samples
 
 
 async def test_metrics_report_backend_health_and_the_serving_counter(

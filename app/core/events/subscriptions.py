@@ -24,6 +24,7 @@ from app.core.errors import (
     UnknownEventType,
     WebhookNotFound,
 )
+from app.core.events.backlog import Watcher, first_waiting
 from app.core.events.feed import ACTIONS_OF_TYPE, actions_of, cursor_of, event_row_id
 from app.core.events.signing import new_secret
 from app.core.events.targets import check_target
@@ -263,25 +264,23 @@ class Subscriptions:
     async def undelivered_ages(self) -> dict[str, float]:
         """Per subscription not paused: seconds since the oldest event it has not received."""
         now = self.clock()
-        ages = {}
-        # One session for every lookup (a scrape must not queue for a connection once per
-        # subscription), and none for a subscription already at the end of the feed.
         async with self.db.session() as session:
             rows = await webhook_rows.all_subscriptions(session)
             end = await event_feed.feed_end(session)
-            for row in rows:
-                if row.status == PAUSED:
-                    continue
-                position = webhook_rows.position(row)
-                waiting = (
-                    []
-                    if position >= end
-                    else await event_feed.events_after(
-                        session, position, actions_of(row.event_types), row.schemes, limit=1
-                    )
-                )
-                ages[row.id] = (now - waiting[0].at).total_seconds() if waiting else 0.0
-        return ages
+        watching = [row for row in rows if row.status != PAUSED]
+        behind = await first_waiting(
+            self.db,
+            (
+                Watcher(row.id, position, set(actions_of(row.event_types)), set(row.schemes))
+                for row in watching
+                # One at the end of the feed has nothing waiting: no need to walk for it.
+                if (position := webhook_rows.position(row)) < end
+            ),
+        )
+        return {
+            row.id: (now - behind[row.id]).total_seconds() if row.id in behind else 0.0
+            for row in watching
+        }
 
     async def delete(self, subscription_id: str) -> None:
         """Remove a subscription; its events stay in the feed."""
