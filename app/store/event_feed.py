@@ -10,6 +10,7 @@ On SQLite the single writer commits in id order and every txid is 0.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Row, Text, cast, func, select, tuple_
@@ -91,7 +92,9 @@ async def events_after(
     return (await session.execute(statement)).all()
 
 
-async def headlines_after(session: AsyncSession, after: Position, limit: int) -> Sequence[Row[Any]]:
+async def headlines_after(
+    session: AsyncSession, after: Position, limit: int
+) -> Sequence[Row[int, int, str, datetime, str]]:
     """Up to `limit` events past `after`, in feed order, with only what a filter and an age
     need: rows of (txid, id, action, at, scheme). For walks along a long stretch of the feed."""
     statement = (
