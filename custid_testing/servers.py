@@ -28,6 +28,9 @@ POSTGRES_BIN = Path(os.environ.get("CUSTID_TEST_POSTGRES_BIN", "/usr/lib/postgre
 # The key ring of the test runs' services on PostgreSQL, as an operator sets one
 # (`custid secrets new-key`); the embedded default makes its own key file.
 TEST_SECRET_KEYS = "cDhsbB6b3mVq4gQ1JQ8QHn5pT2cZyR0a9wXv7uLkN3E="
+# How long `custid serve` may take to answer: about 2 s when the machine is idle, far
+# longer while the suite's other servers load both cores.
+START_TIMEOUT = 90
 
 
 def free_port() -> int:
@@ -328,7 +331,7 @@ class ServiceProcess:
             start_new_session=True,
         )
         try:
-            wait_until(self._ready, 30, f"custid on port {self.port}")
+            wait_until(self._ready, START_TIMEOUT, f"custid on port {self.port}")
         except BaseException:
             # Nothing is left running or open for a later test to trip over; what the
             # process wrote stays in `final_output`.

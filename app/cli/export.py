@@ -1,6 +1,5 @@
 """`custid export`: numbers with their refs and trail, as CSV or JSON Lines, to a file or stdout."""
 
-import gc
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import IO, TYPE_CHECKING
 
 import typer
 
+from app.cli.bulk import collector_paused
 from app.cli.database import run_on_database
 
 if TYPE_CHECKING:
@@ -41,18 +41,10 @@ def export_numbers(
     CSV has one row per number (refs as `system:id` separated by spaces, attributes and
     trail as JSON); JSON Lines one record per line. Every trail event carries its hash.
     """
-    # Loading the database's modules makes hundreds of thousands of objects and no garbage,
-    # and the export itself only passes bytes on: the collector would scan what was loaded
-    # again and again, a fifth of the command's start-up.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         run_export(
             scheme, period, operator, issued_from, issued_before, export_format, output, progress
         )
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def run_export(

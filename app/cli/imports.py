@@ -1,7 +1,6 @@
 """`custid import --scheme S FILE.csv`: load numbers issued by an older system."""
 
 import asyncio
-import gc
 import getpass
 import os
 import uuid
@@ -11,6 +10,7 @@ from typing import IO, TYPE_CHECKING
 
 import typer
 
+from app.cli.bulk import collector_paused
 from app.cli.database import use_database
 from app.core.errors import CustidError, ImportRejected, as_custid_error
 from app.logs import configure_logging
@@ -45,12 +45,8 @@ def import_numbers(
     """
     settings = use_database(creates=True)
     configure_logging("error")
-    # An import makes millions of short-lived tuples and no garbage cycles worth the
-    # collector's time: it would scan the chunk in hand again and again, a third of the
-    # import's work. The process ends with the import.
-    gc.disable()
     try:
-        with file.open("rb") as raw:
+        with collector_paused(), file.open("rb") as raw:
             result = asyncio.run(run_import(settings, raw, file.name, scheme, operator, progress))
     except ImportRejected as exc:
         for problem in exc.extensions["problems"]:

@@ -2,6 +2,7 @@
 nothing, and issuing continues past the imported numbers; on SQLite and PostgreSQL."""
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def test_off_a_terminal_the_summary_is_the_whole_output(
 
     assert result.exit_code == 0, result.output
     assert result.stdout == "daily: 2 lines, 2 numbers imported, 0 already present, 3 refs added\n"
+
+
+def test_an_import_leaves_the_garbage_collector_as_it_found_it(
+    environment: Settings, tmp_path: Path
+) -> None:
+    # The import pauses the collector while it works; a caller in the same process goes
+    # on with it running, whether the import succeeded or refused the file.
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text(LEGACY)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number,issued_at\nnot-a-number,2023-10-15T08:00:00Z\n")
+
+    outcomes = [run_import(legacy)[0], run_import(bad)[0]]
+
+    assert outcomes == [0, 1]
+    assert gc.isenabled()
 
 
 def test_a_file_is_imported_once_and_issuing_continues_past_it(
