@@ -71,14 +71,39 @@ def bearer(key: NewKey | str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def read_feed(
+    client: httpx.AsyncClient,
+    at_least: int,
+    params: Mapping[str, str] | None = None,
+    page_size: int = 100,
+) -> tuple[list[dict[str, Any]], str]:
+    """Every event the feed has (after `params["after"]`, if given), page by page, and the
+    last cursor, once at least `at_least` are readable: on a shared PostgreSQL cluster the
+    feed stops before the oldest transaction still running anywhere (another test's, in
+    another database), which may hold events back for a moment."""
+    query = dict(params or {})
+    start = query.pop("after", None)
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        events: list[dict[str, Any]] = []
+        cursor = start
+        while True:
+            after = {"after": cursor} if cursor else {}
+            page = (
+                await client.get("/v1/events", params={**query, "limit": page_size, **after})
+            ).json()
+            events += page["events"]
+            if page["next_cursor"] == cursor or not page["events"]:
+                break
+            cursor = page["next_cursor"]
+        if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
+            return events, page["next_cursor"]
+        await asyncio.sleep(0.2)
+
+
 async def feed_events(
     client: httpx.AsyncClient, count: int, params: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """The feed's events once `count` are readable: on a shared PostgreSQL cluster the feed
-    stops before the oldest transaction still running anywhere, which may hold it back."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        events = list((await client.get("/v1/events", params=params)).json()["events"])
-        if len(events) >= count or asyncio.get_running_loop().time() > deadline:
-            return events
-        await asyncio.sleep(0.2)
+    """The feed's events once `count` are readable (see `read_feed`)."""
+    events, _ = await read_feed(client, count, params)
+    return events

@@ -9,38 +9,18 @@ import pytest
 
 from app.settings import Settings
 from custid_testing.backends import asyncpg_dsn, stored_numbers
+from custid_testing.in_process import read_feed
 from custid_testing.issuing import issue
 
 FEED = "/v1/events"
 
 
 async def read_all(
-    client: httpx.AsyncClient, at_least: int, **params: Any
+    client: httpx.AsyncClient, at_least: int, **params: str
 ) -> tuple[list[dict[str, Any]], str]:
-    """Every event the feed has after `params["after"]`, page by page, and the last cursor,
-    once at least `at_least` are readable: on the shared PostgreSQL cluster the feed stops
-    before the oldest transaction still running anywhere (another test's, in another
-    database), which may hold events back for a moment."""
-    start = params.pop("after", None)
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        events, cursor = await read_pages(client, start, params)
-        if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
-            return events, cursor
-        await asyncio.sleep(0.2)
-
-
-async def read_pages(
-    client: httpx.AsyncClient, cursor: str | None, params: dict[str, Any]
-) -> tuple[list[dict[str, Any]], str]:
-    events: list[dict[str, Any]] = []
-    while True:
-        query = {**params, "limit": 7, **({"after": cursor} if cursor else {})}
-        page = (await client.get(FEED, params=query)).json()
-        events += page["events"]
-        if page["next_cursor"] == cursor or not page["events"]:
-            return events, page["next_cursor"]
-        cursor = page["next_cursor"]
+    """Every event after `params["after"]` and the last cursor, in pages of 7: the paging
+    itself is under test."""
+    return await read_feed(client, at_least, params, page_size=7)
 
 
 async def test_the_feed_read_from_the_start_holds_every_number_issued(
