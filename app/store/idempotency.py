@@ -1,7 +1,8 @@
 """The `idempotency_keys` table: find answers, insert them with their results, delete, purge.
 
-Under load the answers of many keys are looked up thousands of times a second, so on
-PostgreSQL they are read through asyncpg directly (`Database.driver_connection`). A
+Under load the answers of many keys are looked up thousands of times a second, so they
+are read through the driver directly: asyncpg on PostgreSQL (`Database.driver_connection`),
+sqlite3 in its connection's thread on the embedded file (`Database.run_embedded`). A
 coalesced group's answers are also written by the group's one statement (see
 `groups.py`).
 """
@@ -9,6 +10,7 @@ coalesced group's answers are also written by the group's one statement (see
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store.bulk import Columns, insert_columns
 from app.store.database import Database
+from app.store.embedded import select_rows
 from app.store.models import Base, IdempotencyKey
 
 # (API key id, key): what an Idempotency-Key is unique within.
@@ -67,14 +70,17 @@ async def find_answers(db: Database, slots: Sequence[Slot]) -> list[StoredAnswer
             for row in rows
         ]
     else:
-        async with db.session() as session:
-            stored = (
-                await session.execute(select(IdempotencyKey).where(slots_condition(slots)))
-            ).scalars()
-            found = [
-                StoredAnswer(row.api_key_id, row.key, row.fingerprint, row.result, row.expires_at)
-                for row in stored
-            ]
+        statement = select(
+            IdempotencyKey.api_key_id,
+            IdempotencyKey.key,
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.result,
+            IdempotencyKey.expires_at,
+        ).where(slots_condition(slots))
+        rows = await db.run_embedded(
+            partial(select_rows, dialect=db.engine.dialect, statement=statement)
+        )
+        found = [StoredAnswer(*row) for row in rows]
     wanted = set(slots)
     return [answer for answer in found if (answer.api_key_id, answer.key) in wanted]
 

@@ -1,6 +1,6 @@
 """On the embedded database a group is written by the driver itself (`app/store/embedded.py`):
-what it stores is byte for byte what SQLAlchemy stores, and a group is written whole, with
-its block of the trail, or not at all."""
+what it stores is byte for byte what SQLAlchemy stores, what it reads back is what SQLAlchemy
+reads, and a group is written whole, with its block of the trail, or not at all."""
 
 import sqlite3
 from collections.abc import AsyncIterator
@@ -9,13 +9,13 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import make_url
 
 from app.store.bulk import Columns, Same, insert_columns, row_count
 from app.store.chain import chained
 from app.store.database import Database
-from app.store.embedded import in_one_write, insert_rows
+from app.store.embedded import in_one_write, insert_rows, select_rows
 from app.store.groups import write_whole
 from app.store.models import Base
 from custid_testing.backends import empty_tables
@@ -86,6 +86,11 @@ def query(db: Database, sql: str) -> list[tuple[Any, ...]]:
         return connection.execute(sql).fetchall()
 
 
+def as_column(columns: Columns, name: str) -> list[Any]:
+    column = columns[name]
+    return [column.value] * row_count(columns) if isinstance(column, Same) else list(column)
+
+
 def as_rows(columns: Columns) -> list[dict[str, Any]]:
     return [
         {
@@ -130,6 +135,30 @@ async def test_rows_written_by_the_driver_are_the_bytes_sqlalchemy_writes(
 
     assert count == row_count(columns)
     assert stored(embedded, table) == by_sqlalchemy
+
+
+@EVERY_TABLE_A_GROUP_WRITES
+async def test_rows_read_by_the_driver_are_the_values_sqlalchemy_reads(
+    embedded: Database, table: str, columns: Columns
+) -> None:
+    # Times come back as aware datetimes, JSON as objects, nulls as None; an IN list of
+    # several values is expanded as SQLAlchemy expands it.
+    await write_by_driver(embedded, TABLES[table], columns)
+    chosen = TABLES[table].c[next(iter(columns))]
+    statement = (
+        select(*(c for c in TABLES[table].c if c.name != "id"))
+        .where(chosen.in_(sorted({str(value) for value in as_column(columns, chosen.name)})))
+        .order_by(TABLES[table].c.id)
+    )
+    async with embedded.session() as session:
+        by_sqlalchemy = [tuple(row) for row in await session.execute(statement)]
+
+    by_driver = await embedded.run_embedded(
+        partial(select_rows, dialect=embedded.engine.dialect, statement=statement)
+    )
+
+    assert by_driver == by_sqlalchemy
+    assert len(by_driver) == row_count(columns)
 
 
 @EVERY_TABLE_A_GROUP_WRITES
