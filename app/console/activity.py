@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from app.api.deps import services_of
@@ -20,6 +21,7 @@ from app.console.routes import CsrfField, FormText, OperatorDep, page
 from app.console.session import CsrfRejected, check_csrf
 from app.core.activity import (
     InvalidTrailSearch,
+    Issuance,
     held_reservations,
     issuance,
     latest_events,
@@ -27,8 +29,9 @@ from app.core.activity import (
 )
 from app.core.errors import CustidError, UnknownScheme, as_custid_error
 from app.core.export import ExportFormat, export_bytes
+from app.core.forecast import PartitionForecast, SchemeForecast
 from app.store.errors import StoreError
-from schemes import Scheme
+from schemes import Scheme, SchemeDefinition
 
 router = APIRouter(prefix=CONSOLE_PATH, include_in_schema=False)
 HOURS, DAYS = 24, 30
@@ -58,18 +61,40 @@ async def scheme_page(request: Request, operator: OperatorDep, scheme: str) -> H
     now = services.clock()
     forecast = await scheme_forecast(request, found)
     first = None if forecast is None else forecast.first
-    rate = 0.0 if first is None else first.rate_per_hour
     seen = await issuance(services.db, found, now, HOURS, DAYS)
+    return page(
+        request,
+        "scheme.html",
+        operator,
+        scheme=found,
+        forecast=forecast,
+        first=first,
+        forecast_text=forecast_text(first),
+        hourly=hourly_chart(found, seen, first, now),
+        daily=daily_chart(found, seen, forecast, now),
+        hours=seen.hours,
+        days=seen.days,
+        zone=found.zone,
+    )
+
+
+def hourly_chart(
+    found: SchemeDefinition, seen: Issuance, first: PartitionForecast | None, now: datetime
+) -> Markup:
+    """Numbers issued each hour, with the forecast's rate and the rate the rest of the
+    period can sustain."""
     zone = found.zone
-    hourly_guides = []
+    rate = 0.0 if first is None else first.rate_per_hour
+    guides = []
     if rate > 0:
-        hourly_guides.append(Guide(f"forecast {rate:,.0f}/h", rate, "forecast"))
+        guides.append(Guide(f"forecast {rate:,.0f}/h", rate, "forecast"))
     period_end = found.period_end(now)
     if first is not None and period_end is not None and period_end > now:
         hours_left = (period_end - now) / timedelta(hours=1)
         sustainable = max(first.capacity - first.used, 0) / hours_left
-        label = f"capacity {sustainable:,.0f}/h to period end"
-        hourly_guides.append(Guide(label, sustainable, "capacity"))
+        guides.append(
+            Guide(f"capacity {sustainable:,.0f}/h to period end", sustainable, "capacity")
+        )
     hours = [
         Bar(
             f"{hour.astimezone(zone):%H}",
@@ -78,6 +103,23 @@ async def scheme_page(request: Request, operator: OperatorDep, scheme: str) -> H
         )
         for hour, count in seen.hours
     ]
+    return bar_chart(
+        "hourly",
+        f"{found.name}: numbers issued per hour, last {HOURS} hours",
+        f"Bars: numbers issued each hour ({zone.key}). Dashed line: the forecast's rate. "
+        "Solid line: the rate the rest of the period can sustain.",
+        hours,
+        guides,
+    )
+
+
+def daily_chart(
+    found: SchemeDefinition, seen: Issuance, forecast: SchemeForecast | None, now: datetime
+) -> Markup:
+    """Numbers issued each day, today's as forecast, with the capacity of a day's period."""
+    zone = found.zone
+    first = None if forecast is None else forecast.first
+    rate = 0.0 if first is None else first.rate_per_hour
     today = now.astimezone(zone).date()
     day_end = datetime.combine(today + timedelta(days=1), datetime.min.time(), zone)
     daily_period = found.uses_sequence and is_daily(found, now)
@@ -98,39 +140,19 @@ async def scheme_page(request: Request, operator: OperatorDep, scheme: str) -> H
         )
         for day, count in seen.days
     ]
-    daily_guides = []
+    guides = []
     if daily_period:
         label = f"capacity {day_capacity:,}/day"
         if partitions > 1:
             label += f" ({partitions} partitions)"
-        daily_guides.append(Guide(label, day_capacity, "capacity"))
-    return page(
-        request,
-        "scheme.html",
-        operator,
-        scheme=found,
-        forecast=forecast,
-        first=first,
-        forecast_text=forecast_text(first),
-        hourly=bar_chart(
-            "hourly",
-            f"{found.name}: numbers issued per hour, last {HOURS} hours",
-            f"Bars: numbers issued each hour ({zone.key}). Dashed line: the forecast's rate. "
-            "Solid line: the rate the rest of the period can sustain.",
-            hours,
-            hourly_guides,
-        ),
-        daily=bar_chart(
-            "daily",
-            f"{found.name}: numbers issued per day, last {DAYS} days",
-            f"Bars: numbers issued each day ({zone.key}); dashed outline: today as forecast. "
-            "Solid line: the capacity of a day's period.",
-            days,
-            daily_guides,
-        ),
-        hours=seen.hours,
-        days=seen.days,
-        zone=zone,
+        guides.append(Guide(label, day_capacity, "capacity"))
+    return bar_chart(
+        "daily",
+        f"{found.name}: numbers issued per day, last {DAYS} days",
+        f"Bars: numbers issued each day ({zone.key}); dashed outline: today as forecast. "
+        "Solid line: the capacity of a day's period.",
+        days,
+        guides,
     )
 
 
