@@ -24,7 +24,7 @@ from app.core.events.signing import new_secret, signed_headers
 from app.core.issuing.issuer import Issuer
 from app.settings import Settings
 from custid_testing.backends import TEST_SCHEMES, empty_tables
-from custid_testing.in_process import Report, started_client
+from custid_testing.in_process import Report, read_feed, started_client
 from custid_testing.issuing import issue
 from custid_testing.receiver import Receiver, running, signature_is_valid
 from custid_testing.scrape import parse_samples, sample
@@ -120,6 +120,31 @@ async def test_a_subscription_receives_only_the_types_and_schemes_it_asked_for(
         ("number.retired", daily[1]),
         ("number.retired", daily[2]),
     ]
+
+
+async def test_events_a_subscription_passes_over_are_passed_over_for_good(
+    live: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # Its position moves past events its filters refuse, so that later turns do not read
+    # them again; what comes after still reaches it.
+    subscription = await subscribe(live, receiver, schemes=["daily"])
+    await issue(live, "wide", count=5)
+    _, end = await read_feed(live, 5)
+
+    async def position() -> str:
+        return str((await live.get(f"{HOOKS}/{subscription}")).json()["position"])
+
+    for _ in range(600):  # 30 s at most
+        if await position() == end:
+            break
+        await asyncio.sleep(0.05)
+    passed_over = await position()
+    daily = (await issue(live, "daily", count=1)).numbers
+    await receiver.wait_for(1, seconds=30)
+    await asyncio.sleep(0.3)  # time for anything that should not come
+
+    assert passed_over == end
+    assert [d.body["number"]["number"] for d in receiver.deliveries] == daily
 
 
 async def test_a_receiver_failing_for_ten_seconds_gets_every_event_in_order(

@@ -1,21 +1,24 @@
 """Delivering events to webhook subscriptions: at least once, in order, signed, retried.
 
 Every service process runs a `WebhookDeliverer`. For each active subscription
-whose next attempt is due it takes the subscription's lock (`Database.exclusive`:
-one holder across every process and replica, released if the holder dies) and
-posts the events after the subscription's position, one at a time and in
-order, then moves the position past those the receiver accepted (any 2xx):
-once per turn of up to `EVENTS_PER_TURN` events, in a commit that does not
-wait for the disk. Receivers may see an event again (a process or database
-killed before the position moved): the `webhook-id` header (the event id)
-lets them keep it once. Each post is signed the Standard Webhooks way
-(`signing.py`) with the subscription's secrets, opened from the key ring for
-the turn and never kept, and goes out on the process's one HTTP session
-(`http.py`), which keeps connections to a receiver alive. A turn's lock and
-reads cost as much as a few posts, so a subscription that has caught up waits
-the poll interval before its next turn: under steady issuing its events go out
-in turns of many, not a few at a time as they commit; a full turn (a backlog)
-is followed by the next at once.
+whose next attempt is due it takes the subscription's lock
+(`Database.exclusive`: one holder across every process and replica, released if
+the holder dies) and posts the events after the subscription's position, one at
+a time and in order, then moves the position past those the receiver accepted
+(any 2xx): once per turn of up to `EVENTS_PER_TURN` events, in a commit that
+does not wait for the disk. Events its filters pass over are passed over for
+good: a turn that finds none of its own moves the position to the end of the
+feed, and a subscription at the end takes no turn (no lock, no reads), so idle
+subscriptions cost a round nothing, however many there are. Receivers may see an
+event again (a process or database killed before the position moved): the
+`webhook-id` header (the event id) lets them keep it once. Each post is signed
+the Standard Webhooks way (`signing.py`) with the subscription's secrets, opened
+from the key ring for the turn and never kept, and goes out on the process's one
+HTTP session (`http.py`), which keeps connections to a receiver alive. A turn's
+lock and reads cost as much as a few posts, so a subscription that has caught up
+waits the poll interval before its next turn: under steady issuing its events go
+out in turns of many, not a few at a time as they commit; a full turn (a
+backlog) is followed by the next at once.
 
 A failure (no answer, another status) stops the subscription at that event:
 it is tried again after an exponential backoff with jitter, or after the
@@ -51,8 +54,10 @@ from app.core.events.targets import check_target
 from app.core.metrics import Metrics
 from app.core.sealing import KeyRing, SecretUnreadable
 from app.encoding import json_bytes
+from app.store import event_feed
 from app.store import webhooks as webhook_rows
 from app.store.database import Database
+from app.store.event_feed import Position
 from app.store.models import WebhookSubscription
 
 if TYPE_CHECKING:
@@ -135,15 +140,20 @@ class WebhookDeliverer:
         """Deliver what is pending to every subscription due now: what each turn came to."""
         async with self.db.session() as session:
             subscriptions = await webhook_rows.due(session, self.clock())
+            # Read before any turn reads its events: a turn that finds none of its own
+            # up to here moves past them, and later events all lie beyond it.
+            end = await event_feed.feed_end(session)
         turns = asyncio.Semaphore(TURNS_AT_ONCE)
 
         async def take_turn(subscription_id: str) -> Turn:
             async with turns:
-                return await self._take_turn(subscription_id)
+                return await self._take_turn(subscription_id, end)
 
-        return await asyncio.gather(*(take_turn(s.id) for s in subscriptions))
+        # One at the end of the feed has nothing to take a turn for: no lock, no reads.
+        behind = [s for s in subscriptions if webhook_rows.position(s) < end]
+        return await asyncio.gather(*(take_turn(s.id) for s in behind))
 
-    async def _take_turn(self, subscription_id: str) -> Turn:
+    async def _take_turn(self, subscription_id: str, end: Position) -> Turn:
         async with self.db.exclusive(f"custid:webhook:{subscription_id}") as mine:
             if not mine:
                 return NO_TURN  # another process is delivering to it
@@ -151,19 +161,26 @@ class WebhookDeliverer:
                 subscription = await webhook_rows.find(session, subscription_id)
             if subscription is None or not self._due(subscription):
                 return NO_TURN  # changed while we waited for the lock
-            return await self._deliver_pending(subscription)
+            return await self._deliver_pending(subscription, end)
 
     def _due(self, subscription: WebhookSubscription) -> bool:
         due_at = subscription.next_attempt_at
         return subscription.status == ACTIVE and (due_at is None or due_at <= self.clock())
 
-    async def _deliver_pending(self, subscription: WebhookSubscription) -> Turn:
+    async def _deliver_pending(self, subscription: WebhookSubscription, end: Position) -> Turn:
         since = webhook_rows.position(subscription)
         limit = BUSY_EVENTS_PER_TURN if self.issuing_busy() else EVENTS_PER_TURN
         events = await events_after(
             self.db, since, subscription.event_types, subscription.schemes, limit
         )
         if not events:
+            if since < end:
+                # Its filters passed over every event up to `end`: it moves past them, or
+                # every later turn would read them all again only to pass over them.
+                async with self.db.transaction() as session:
+                    await webhook_rows.record_progress(
+                        session, subscription.id, since, **webhook_rows.position_values(end)
+                    )
             return NO_TURN
         accepted, failure = await self._post_in_order(subscription, events)
         # One write per turn, not per event: a process killed mid-turn sends the turn's
