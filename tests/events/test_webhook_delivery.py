@@ -68,15 +68,8 @@ async def subscribe(client: httpx.AsyncClient, receiver: Receiver, **fields: Any
 
 async def feed_ids(client: httpx.AsyncClient) -> list[str]:
     """Every event id in the feed, in feed order."""
-    ids: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 1000, **({"after": cursor} if cursor else {})}
-        page = (await client.get("/v1/events", params=params)).json()
-        if not page["events"]:
-            return ids
-        ids += [event["id"] for event in page["events"]]
-        cursor = page["next_cursor"]
+    events, _ = await read_feed(client, 0, page_size=1000)
+    return [event["id"] for event in events]
 
 
 def first_arrivals(receiver: Receiver) -> list[str]:

@@ -113,6 +113,16 @@ EVERY_TABLE_A_GROUP_WRITES = pytest.mark.parametrize(
 )
 
 
+async def stored_by_sqlalchemy(db: Database, table: str, columns: Columns) -> list[tuple[Any]]:
+    """The rows `columns` describe as SQLAlchemy's own insert stores them; the tables are
+    left empty again for the write under test."""
+    async with db.transaction() as session:
+        await session.execute(insert(TABLES[table]), as_rows(columns))
+    rows = stored(db, table)
+    await empty_tables(str(db.engine.url))
+    return rows
+
+
 async def write_by_driver(db: Database, table: Table, columns: Columns) -> int:
     dialect = db.engine.dialect
 
@@ -126,10 +136,7 @@ async def write_by_driver(db: Database, table: Table, columns: Columns) -> int:
 async def test_rows_written_by_the_driver_are_the_bytes_sqlalchemy_writes(
     embedded: Database, table: str, columns: Columns
 ) -> None:
-    async with embedded.transaction() as session:
-        await session.execute(insert(TABLES[table]), as_rows(columns))
-    by_sqlalchemy = stored(embedded, table)
-    await empty_tables(str(embedded.engine.url))
+    by_sqlalchemy = await stored_by_sqlalchemy(embedded, table, columns)
 
     count = await write_by_driver(embedded, TABLES[table], columns)
 
@@ -165,10 +172,7 @@ async def test_rows_read_by_the_driver_are_the_values_sqlalchemy_reads(
 async def test_rows_inserted_step_by_step_are_the_bytes_sqlalchemy_writes(
     embedded: Database, table: str, columns: Columns
 ) -> None:
-    async with embedded.transaction() as session:
-        await session.execute(insert(TABLES[table]), as_rows(columns))
-    by_sqlalchemy = stored(embedded, table)
-    await empty_tables(str(embedded.engine.url))
+    by_sqlalchemy = await stored_by_sqlalchemy(embedded, table, columns)
 
     async with embedded.transaction() as session:
         inserted = await insert_columns(
