@@ -48,7 +48,15 @@ async def reserve_values(
         last = await advance_counter(session, scheme, period, partition, n, limit)
         if last is not None:
             return last, None
-        return None, await counter_value(session, scheme, period, partition)
+        current = await counter_value(session, scheme, period, partition)
+        if current is not None and current + n <= limit:
+            # The row was committed by another process between the two statements (each
+            # sees what was committed when it began): it has room, so advance it now.
+            last = await advance_counter(session, scheme, period, partition, n, limit)
+            if last is not None:
+                return last, None
+            current = await counter_value(session, scheme, period, partition)
+        return None, current
 
 
 ADVANCE = (
