@@ -7,12 +7,22 @@
   the service checks nothing the document does not say. (A schema-valid request may
   still break a rule of the service's state, such as the attributes a scheme takes: that
   is a 422 with the rule's own code, allowed per operation in `schemathesis.toml`.)
+
+And one failure of schemathesis's own it drops, because its premise is false:
+- A "negative" value in a repeated query parameter that the server, reading the query
+  as sent, gets as a valid list (`?scheme=false` is the list `["false"]`).
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
 import schemathesis
+from schemathesis.core.failures import AcceptedNegativeData
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.meta import negated_parameters
 
 PROBLEM = "application/problem+json"
 # Validation errors that are rules of the service's configuration, not of the request: a
@@ -72,3 +82,37 @@ def valid_requests_pass_validation(ctx: Any, response: Any, case: Any) -> bool |
     if kinds and kinds <= CONFIGURATION_RULES:
         return None
     raise AssertionError(f"a schema-valid request was refused: {problem.get('detail')}")
+
+
+def list_parameter_schemas(case: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The operation's query parameters that take a list, by name, with their schemas."""
+    for parameter in case.operation.definition.raw.get("parameters", []):
+        schema = parameter.get("schema", {})
+        branches = [schema, *schema.get("anyOf", [])]
+        if parameter.get("in") == "query" and any(b.get("type") == "array" for b in branches):
+            yield parameter["name"], schema
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """Keep every failure but an accepted "negative" case whose negation a server cannot see.
+
+    A query parameter that takes a list is sent as the parameter repeated, so one value sent
+    alone is a list of one: schemathesis turns the list `["false"]` into the boolean `false`
+    to make it invalid, and sends `?scheme=false`, which is the list again. Such a case is
+    dropped when every parameter it negated is a list parameter whose values, read from the
+    URL as the server reads them, are valid after all.
+    """
+    if not isinstance(failure, AcceptedNegativeData) or case.meta is None:
+        return True
+    negated = set(negated_parameters(case.meta))
+    if not negated or any(location != ParameterLocation.QUERY for _, location in negated):
+        return True
+    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+    lists = dict(list_parameter_schemas(case))
+    for name, _ in negated:
+        if name not in lists or not jsonschema.Draft202012Validator(lists[name]).is_valid(
+            sent.get(name, [])
+        ):
+            return True
+    return False
