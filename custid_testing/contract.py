@@ -48,6 +48,8 @@ class CampaignReport:
     failures: list[FailureClass] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     complete: bool = True
+    # Failures `contract_checks.filter_failure` dropped: schemathesis's, on a false premise.
+    dropped: int = 0
 
     @property
     def failure_count(self) -> int:
@@ -61,7 +63,8 @@ class CampaignReport:
         """The report as lines a reader compares between runs."""
         lines = [
             f"{self.backend}: {self.cases:,} cases in {self.seconds:.0f} s, "
-            f"{self.failure_count} unique failures, {len(self.errors)} errors"
+            f"{self.failure_count} unique failures, {len(self.errors)} errors, "
+            f"{self.dropped} dropped as the fuzzer's false premise"
         ]
         for failure in self.failures:
             operations = ", ".join(failure.operations[:6])
@@ -80,6 +83,7 @@ class CampaignReport:
             "failures": [failure.__dict__ for failure in self.failures],
             "errors": self.errors,
             "complete": self.complete,
+            "dropped": self.dropped,
         }
 
 
@@ -107,6 +111,7 @@ def report_of(backend: str, document: Mapping[str, Any]) -> CampaignReport:
         failures=failures,
         errors=errors,
         complete=bool(document.get("complete", False)),
+        dropped=int(document.get("filtered", 0)),
     )
 
 
