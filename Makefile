@@ -14,6 +14,10 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages get their bytecode written once, here: where PYTHONDONTWRITEBYTECODE
+# is set (as in most container images) Python would otherwise compile every module
+# again at every start, which made `custid serve` take 6.5 s instead of 2 to get ready.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install install-service upgrade run test lint openapi bench bench-engines bench-events bench-replicas bench-import bench-gapless bench-security bench-trail contract
 

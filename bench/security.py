@@ -9,7 +9,8 @@ run). Then measures, in turns (`--rounds`, each reporting its median):
           route from the same address, each with a bearer token never issued
   https   the same as http, over HTTPS
 
-and prints flood/http (target >= 0.9) and https/http (target >= 0.8), with how
+and prints flood/http (target >= 0.9) and https/http (target >= 0.8), each the median
+over the rounds of the phase's rate over the same round's http rate, with how
 the flood was answered (401 while the address is within its limit, 429 after).
 
     python -m bench.security --duration 10 --rounds 3
@@ -61,11 +62,17 @@ class SecurityReport:
 
     @property
     def flood_ratio(self) -> float:
-        return statistics.median(self.flood_per_s) / statistics.median(self.http_per_s)
+        return median_of_ratios(self.flood_per_s, self.http_per_s)
 
     @property
     def https_ratio(self) -> float:
-        return statistics.median(self.https_per_s) / statistics.median(self.http_per_s)
+        return median_of_ratios(self.https_per_s, self.http_per_s)
+
+    @property
+    def flood_ratio_of_medians(self) -> float:
+        """flood/http as the earlier runs reported it: moved by whichever rounds the
+        machine was busiest in."""
+        return statistics.median(self.flood_per_s) / statistics.median(self.http_per_s)
 
     @property
     def dedicated_core_ratio(self) -> float:
@@ -76,7 +83,7 @@ class SecurityReport:
 
     def per_cpu_ratio(self, phase: list[float]) -> float:
         """A phase's numbers per server CPU-second, over plain HTTP's."""
-        return statistics.median(phase) / statistics.median(self.http_per_cpu_s)
+        return median_of_ratios(phase, self.http_per_cpu_s)
 
     def summary(self) -> str:
         http = statistics.median(self.http_per_s)
@@ -103,6 +110,9 @@ class SecurityReport:
                 f"per refused made-up key {statistics.median(self.us_per_refusal):,.0f} us: on "
                 "a core of its own the service would keep "
                 f"{self.dedicated_core_ratio:.2f} of its issue rate under the flood",
+                "flood/http per round "
+                + ", ".join(f"{ratio:.2f}" for ratio in ratios(self.flood_per_s, self.http_per_s))
+                + f"; median of flood over median of http {self.flood_ratio_of_medians:.2f}",
                 f"non-2xx answers to the measured requests: {self.non_2xx}",
             ]
         )
@@ -112,9 +122,22 @@ class SecurityReport:
             **asdict(self),
             "flood_ratio": self.flood_ratio,
             "https_ratio": self.https_ratio,
+            "flood_ratio_of_medians": self.flood_ratio_of_medians,
             "flood_ratio_per_cpu": self.per_cpu_ratio(self.flood_per_cpu_s),
             "https_ratio_per_cpu": self.per_cpu_ratio(self.https_per_cpu_s),
         }
+
+
+def ratios(phase: list[float], base: list[float]) -> list[float]:
+    """Each round's figure of a phase over the same round's figure of `base`."""
+    return [value / of for value, of in zip(phase, base, strict=True)]
+
+
+def median_of_ratios(phase: list[float], base: list[float]) -> float:
+    """The median over rounds of a phase over `base` within the round: the phases of a
+    round run back to back, so the machine's drift between rounds (other work starting
+    or stopping) mostly cancels, as it does not in a ratio of medians."""
+    return statistics.median(ratios(phase, base))
 
 
 class SecurityBench:
