@@ -1,12 +1,12 @@
 """The console's pages: each reads through the core, as the API routes do, and renders HTML."""
 
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from app.api.deps import services_of
 from app.api.models.numbers import ListFilters
@@ -42,7 +42,19 @@ from app.core.utilisation import current_utilisation
 from app.core.validation import validate_number
 from app.store.errors import StoreError
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+
+@cache
+def templates() -> "Jinja2Templates":
+    """The pages' templates, loaded by the first page rather than at start: jinja2 costs
+    every start of the service a tenth of a second, and most replicas never show a page."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
 router = APIRouter(prefix=CONSOLE_PATH, include_in_schema=False)
 
 OperatorDep = Annotated[Operator, Depends(signed_in)]
@@ -61,7 +73,7 @@ def page(
 ) -> HTMLResponse:
     """A rendered page; signed out, it keeps the sign-in form's CSRF token in its cookie."""
     csrf = operator.csrf if operator is not None else csrf_token_of(request)
-    response = templates.TemplateResponse(
+    response = templates().TemplateResponse(
         request,
         template,
         {"operator": operator, "csrf_field": CSRF_FIELD, "csrf": csrf, **context},
