@@ -30,6 +30,7 @@ from app.api.flood_gate import FloodGate
 from app.api.middleware import RequestMiddleware
 from app.api.pages import PAGE_HEADERS, application_with_docs
 from app.api.problems import install_problem_handlers, known_error_codes
+from app.catalog import service_schemes
 from app.console import install_console
 from app.core.clock import Clock, system_clock
 from app.core.events.feed import EVENT_TYPES
@@ -37,7 +38,6 @@ from app.core.metrics import Metrics
 from app.logs import configure_logging
 from app.services import running_services
 from app.settings import Settings, get_settings
-from schemes import Catalog, SchemeFileError, load_catalog
 
 DESCRIPTION = """
 custid issues business numbers — customer numbers like `20231015001`, employee
@@ -73,18 +73,6 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
-
-
-def service_schemes(settings: Settings) -> Catalog:
-    """The schemes the settings name; a bad file, or an operator scheme not in it, is a
-    `SchemeFileError` naming what is wrong."""
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
-    if settings.operator_scheme is not None and settings.operator_scheme not in schemes:
-        raise SchemeFileError(
-            f"CUSTID_OPERATOR_SCHEME names {settings.operator_scheme!r}, which is no scheme of "
-            f"{settings.schemes_file}"
-        )
-    return schemes
 
 
 def create_app(

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 import typer
 
+from app.catalog import service_schemes
 from app.cli.database import database_in_use, migrate_database
 from app.cli.refusals import command_settings
 from app.cli.startup import check_backends, listening_socket, serving_fields
@@ -37,8 +38,6 @@ def serve(
     """
     settings = command_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
-    from app.main import service_schemes
-
     # Read here, before any worker starts, so a bad file stops the command with its one line.
     service_schemes(settings)
     if settings.is_embedded:

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = (
     ("schemes",),
-    ("app.settings", "app.logs", "app.encoding"),
+    ("app.settings", "app.catalog", "app.logs", "app.encoding"),
     ("app.store",),
     ("app.core",),
     ("app.services",),
