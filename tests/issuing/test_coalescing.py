@@ -3,11 +3,13 @@ atomicity: every answered number is stored, and a request whose rows collide is 
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from app.core.errors import Overloaded
+from app.core.issuing.batches import IssuedBatch, number_columns
 from app.core.issuing.coalescing import Coalescer, Job
 from custid_testing.issuing import issue
 from custid_testing.servers import RedisServer
@@ -79,3 +81,17 @@ async def test_queue_is_bounded_and_says_when_it_is_backlogged() -> None:
     release.set()
     assert [await job.outcome for job in jobs] == [1, 5, 5, 5, 5, 5]
     assert not coalescer.backlogged
+
+
+def test_a_groups_sequence_values_are_one_range_when_its_batches_follow_one_another() -> None:
+    at = datetime(2023, 10, 15, 9, 30, tzinfo=UTC)
+
+    def batch(first_seq: int | None, count: int) -> IssuedBatch:
+        numbers = [f"n{index}" for index in range(count)]
+        return IssuedBatch("daily", 1, "20231015", "", {}, at, first_seq, numbers)
+
+    # A group's batches are rendered from consecutive values: no integer per number.
+    assert number_columns([batch(5, 3), batch(8, 2)])["seq"] == range(5, 10)
+    # Otherwise each number's value is listed (drawn numbers have none).
+    assert number_columns([batch(5, 2), batch(9, 1)])["seq"] == [5, 6, 9]
+    assert number_columns([batch(5, 1), batch(None, 2)])["seq"] == [5, None, None]

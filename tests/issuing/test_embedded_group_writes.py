@@ -217,7 +217,7 @@ async def test_a_group_written_whole_has_its_events_hashed_and_its_block_of_the_
     events = query(embedded, "SELECT id, hash FROM number_events WHERE action = 'issued'")
     (first, _), (last, _) = events
     assert last == first + 1
-    assert [hash for _, hash in events] == chained(EVENTS).hashes
+    assert [hash for _, hash in events] == list(chained(EVENTS).hashes)
     blocks = query(
         embedded,
         "SELECT txid, first_event, last_event, events, head, position, link "

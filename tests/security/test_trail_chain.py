@@ -2,6 +2,7 @@
 first event that differs, signed checkpoints verified offline; on SQLite and PostgreSQL."""
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,15 @@ from app.cli import cli
 from app.core.trail.seals import seal_all
 from app.settings import Settings, get_settings
 from app.store.bulk import Same
-from app.store.chain import ZERO, chain_of_links, chained, content_from, content_of, event_hash
+from app.store.chain import (
+    ZERO,
+    Digests,
+    chain_of_links,
+    chained,
+    content_from,
+    content_of,
+    event_hash,
+)
 from app.store.database import Database
 from app.store.migrations import upgrade_to_head
 from app.store.trail import block_of
@@ -385,8 +394,8 @@ def test_the_batch_shortcut_hashes_as_each_event_alone() -> None:
         previous = event_hash(previous, content_of({**shared, "number": number}))
         one_by_one.append(previous)
 
-    assert chained({**columns, "number": numbers}).hashes == one_by_one
-    assert chained({**columns, "number": numbers, "reason": [None] * 39}).hashes == one_by_one
+    assert list(chained({**columns, "number": numbers}).hashes) == one_by_one
+    assert list(chained({**columns, "number": numbers, "reason": [None] * 39}).hashes) == one_by_one
 
 
 def test_what_a_hash_covers_is_written_down() -> None:
@@ -459,3 +468,17 @@ def test_events_stored_before_the_upgrade_are_chained_by_it_and_a_downgrade_undo
     assert report.sealed_blocks == report.blocks
     assert again.ok
     assert again.head == report.head  # the same events hash to the same chain
+
+
+def test_packed_digests_read_back_as_the_hex_strings_they_were() -> None:
+    digests = [hashlib.sha256(str(n).encode()).digest() for n in range(5)]
+    packed = Digests()
+    for digest in digests:
+        packed.append(digest)
+
+    assert len(packed) == 5
+    assert list(packed) == [digest.hex() for digest in digests]
+    assert packed[-1] == digests[4].hex()
+    assert packed[1:3] == [digests[1].hex(), digests[2].hex()]
+    with pytest.raises(IndexError):
+        packed[5]

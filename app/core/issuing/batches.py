@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
+from itertools import accumulate, repeat
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,14 +90,9 @@ def number_columns(batches: Sequence[IssuedBatch]) -> Columns:
     """
     counts = [len(batch.numbers) for batch in batches]
     numbers: list[str] = []
-    seqs: list[int | None] = []
-    for batch, count in zip(batches, counts, strict=True):
+    for batch in batches:
         numbers += batch.numbers
-        if batch.first_seq is None:
-            seqs += repeat(None, count)
-        else:
-            seqs += range(batch.first_seq, batch.first_seq + count)
-    columns: dict[str, Column] = {"number": numbers, "seq": seqs}
+    columns: dict[str, Column] = {"number": numbers, "seq": sequence_values(batches, counts)}
     for name in SHARED_BY_A_BATCH:
         columns[name] = column_of([getattr(batch, name) for batch in batches], counts)
     if any(batch.reservation is not None for batch in batches):
@@ -105,6 +100,22 @@ def number_columns(batches: Sequence[IssuedBatch]) -> Columns:
         columns["status"] = column_of([batch.status for batch in batches], counts)
         columns["reservation_id"] = column_of([batch.reservation for batch in batches], counts)
     return columns
+
+
+def sequence_values(batches: Sequence[IssuedBatch], counts: Sequence[int]) -> Sequence[int | None]:
+    """The sequence value of every number of `batches`: one range when each batch follows
+    the one before, as a group's do (not ten thousand integers for a batch of ten thousand)."""
+    first = batches[0].first_seq if batches else None
+    if first is not None and all(
+        batch.first_seq == start
+        for batch, start in zip(batches, accumulate(counts, initial=first), strict=False)
+    ):
+        return range(first, first + sum(counts))
+    seqs: list[int | None] = []
+    for batch, count in zip(batches, counts, strict=True):
+        seq = batch.first_seq
+        seqs += repeat(None, count) if seq is None else range(seq, seq + count)
+    return seqs
 
 
 # What every number of one batch shares.
