@@ -7,6 +7,8 @@ The test schemes (`data/schemes.toml`) are here too: every backend is filled fro
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.store.database import Database
 from app.store.migrations import alembic_config
 from app.store.models import IssuedNumber
 
@@ -85,6 +88,17 @@ def database_at_revision(
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), revision)
     return url
+
+
+@asynccontextmanager
+async def emptied_database(database_url: str) -> AsyncIterator[Database]:
+    """The database at `database_url` with its tables emptied, as the core takes it."""
+    await empty_tables(database_url)
+    db = Database.connect(database_url, timeout_seconds=5)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 async def empty_tables(database_url: str) -> None:

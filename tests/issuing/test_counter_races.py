@@ -13,17 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store import counters
 from app.store.database import Database
-from custid_testing.backends import empty_tables
+from custid_testing.backends import emptied_database
 
 KEY = ("daily", "20231015", "")
 
 
 @pytest.fixture
 async def postgres(postgres_database: str) -> AsyncIterator[Database]:
-    await empty_tables(postgres_database)
-    db = Database.connect(postgres_database, timeout_seconds=5)
-    yield db
-    await db.dispose()
+    async with emptied_database(postgres_database) as db:
+        yield db
 
 
 def another_process_commits_after_the_first_update(

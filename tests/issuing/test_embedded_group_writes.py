@@ -18,7 +18,7 @@ from app.store.database import Database
 from app.store.embedded import in_one_write, insert_rows, select_rows
 from app.store.groups import write_whole
 from app.store.models import Base
-from custid_testing.backends import empty_tables
+from custid_testing.backends import emptied_database, empty_tables
 
 TABLES = Base.metadata.tables
 AT = datetime(2023, 10, 15, 17, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -66,10 +66,8 @@ REFS: Columns = {
 
 @pytest.fixture
 async def embedded(sqlite_database: str) -> AsyncIterator[Database]:
-    await empty_tables(sqlite_database)
-    db = Database.connect(sqlite_database, timeout_seconds=5)
-    yield db
-    await db.dispose()
+    async with emptied_database(sqlite_database) as db:
+        yield db
 
 
 def stored(db: Database, table: str, *, without: tuple[str, ...] = ("id",)) -> list[tuple[Any]]:
