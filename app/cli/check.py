@@ -57,12 +57,12 @@ def check(
     """
     if audit:
         trail.audit(as_json, checkpoint)
-    from schemes import load_catalog
+    from app.catalog import service_schemes
 
     settings = command_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
     # A bad scheme file is named before the database is looked at.
-    load_catalog(settings.schemes_file, settings.time_zone)
+    service_schemes(settings)
     use_database()
     try:
         if scheme is not None:
@@ -84,13 +84,13 @@ async def run_gaps(
     settings: Settings, scheme: str, period: str | None, partition: str | None
 ) -> "tuple[str, str, list[PartitionGaps]]":
     """The scheme's name, the period's key and the gaps of its partitions."""
+    from app.catalog import service_schemes
     from app.core.clock import system_clock
     from app.core.gaps import period_gaps, scheme_period
     from app.core.metrics import Metrics
     from app.services import running_services
-    from schemes import load_catalog
 
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    schemes = service_schemes(settings)
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
@@ -128,13 +128,13 @@ def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_
 
 async def run_check(settings: Settings) -> "IntegrityReport":
     """The integrity report of the database and counters `settings` point at."""
+    from app.catalog import service_schemes
     from app.core.clock import system_clock
     from app.core.integrity import check_integrity
     from app.core.metrics import Metrics
     from app.services import running_services
-    from schemes import load_catalog
 
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    schemes = service_schemes(settings)
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:

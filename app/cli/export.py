@@ -93,14 +93,14 @@ def export_filters(
     """The filters the options name, each checked: an unknown scheme, an operator of the
     wrong shape, a time without a zone, a period no scheme writes or an empty range is
     refused."""
+    from app.catalog import service_schemes
     from app.core import export
     from app.core.errors import UnknownScheme
     from app.core.operators import check_operator_shape
     from app.settings import get_settings
-    from schemes import load_catalog
 
     settings = get_settings()
-    catalog = load_catalog(settings.schemes_file, settings.time_zone)
+    catalog = service_schemes(settings)
     if scheme is not None and scheme not in catalog:
         raise UnknownScheme(scheme, catalog)
     if operator is not None:

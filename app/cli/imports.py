@@ -74,20 +74,20 @@ async def run_import(
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    from app.catalog import service_schemes
     from app.core.audit import Actor
     from app.core.clock import system_clock
     from app.core.legacy_rows import csv_rows
     from app.core.metrics import Metrics
     from app.core.operators import check_operator_shape
     from app.services import running_services
-    from schemes import load_catalog
 
     if operator is not None:
         check_operator_shape(operator)
     patient = settings.model_copy(
         update={"backend_timeout_seconds": IMPORT_STATEMENT_TIMEOUT_SECONDS}
     )
-    schemes = load_catalog(settings.schemes_file, settings.time_zone)
+    schemes = service_schemes(settings)
     actor = Actor(None, f"cli:{getpass.getuser()}:{uuid.uuid4().hex[:12]}", operator)
     # The bar is for a person watching: on stderr, so the summary on stdout is all a pipe
     # or a file receives (off a terminal rich would still write a line for it).

@@ -64,3 +64,32 @@ def test_a_bad_scheme_file_is_one_line_naming_scheme_and_field(tmp_path: Path) -
             "custid: scheme 'daily': field 'width': Input should be a valid integer, "
             "unable to parse string as an integer"
         ]
+
+
+def test_an_operator_scheme_missing_from_the_file_is_one_line_for_every_command(
+    tmp_path: Path,
+) -> None:
+    schemes = tmp_path / "schemes.toml"
+    schemes.write_text('[schemes.daily]\nkind = "timestamp"\nformat = "%Y%m%d"\nwidth = 3\n')
+    env = {
+        "CUSTID_SCHEMES_FILE": str(schemes),
+        "CUSTID_DATA_DIR": str(tmp_path / "data"),
+        "CUSTID_OPERATOR_SCHEME": "staff",
+    }
+
+    for command in (["serve", "--port", "1"], ["check"], ["export", "--output", "-"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *command],
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.returncode == 1, command
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("custid"), command
+        assert line.endswith(
+            f": CUSTID_OPERATOR_SCHEME names 'staff', which is no scheme of {schemes}"
+        ), command
