@@ -26,6 +26,17 @@ def every_command_path() -> list[list[str]]:
     return paths
 
 
+def run_custid(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`custid <command>` in a process of its own, with `env` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *command],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_help_names_no_python_types() -> None:
     paths = every_command_path()
     assert ["keys", "list"] in paths
@@ -50,13 +61,7 @@ def test_a_bad_scheme_file_is_one_line_naming_scheme_and_field(tmp_path: Path) -
     env = {"CUSTID_SCHEMES_FILE": str(schemes), "CUSTID_DATA_DIR": str(tmp_path / "data")}
 
     for command in (["serve", "--port", "1"], ["check"], ["openapi"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", *command],
-            env={"PATH": "/usr/bin:/bin", **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_custid(command, env)
 
         assert result.returncode == 1, command
         assert result.stdout == ""
@@ -78,13 +83,7 @@ def test_an_operator_scheme_missing_from_the_file_is_one_line_for_every_command(
     }
 
     for command in (["serve", "--port", "1"], ["check"], ["export", "--output", "-"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", *command],
-            env={"PATH": "/usr/bin:/bin", **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_custid(command, env)
 
         assert result.returncode == 1, command
         assert result.stdout == ""
