@@ -45,17 +45,16 @@ async def reserve_values(
             partial(in_one_write, write=partial(_advance_embedded, key=key, n=n, limit=limit))
         )
     async with db.transaction() as session:
-        last = await advance_counter(session, scheme, period, partition, n, limit)
-        if last is not None:
-            return last, None
-        current = await counter_value(session, scheme, period, partition)
-        if current is not None and current + n <= limit:
-            # The row was committed by another process between the two statements (each
-            # sees what was committed when it began): it has room, so advance it now.
+        # Each statement sees what was committed when it began: a row another process
+        # commits between the update and the read is missed by one and seen by the other.
+        # Seen with room, it is advanced on a second turn, whose update cannot miss it.
+        for _ in range(2):
             last = await advance_counter(session, scheme, period, partition, n, limit)
             if last is not None:
                 return last, None
             current = await counter_value(session, scheme, period, partition)
+            if current is None or current + n > limit:
+                break
         return None, current
 
 
