@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.core.forecast import SchemeForecast
     from app.core.gaps import PartitionGaps
     from app.core.integrity import IntegrityReport, KeyReport
+    from schemes import Catalog
 
 
 def check(
@@ -62,14 +63,14 @@ def check(
     settings = command_settings()
     configure_logging("error")  # the report is the output; start-up notices would be noise
     # A bad scheme file is named before the database is looked at.
-    service_schemes(settings)
+    schemes = service_schemes(settings)
     use_database()
     try:
         if scheme is not None:
-            found = asyncio.run(run_gaps(settings, scheme, period, partition))
+            found = asyncio.run(run_gaps(settings, schemes, scheme, period, partition))
             typer.echo(format_gaps(*found, as_json=as_json))
             raise typer.Exit(0)
-        report = asyncio.run(run_check(settings))
+        report = asyncio.run(run_check(settings, schemes))
     except UNAVAILABLE as exc:
         typer.echo(f"custid check: {as_custid_error(exc).detail}", err=True)
         raise typer.Exit(2) from exc
@@ -81,16 +82,18 @@ def check(
 
 
 async def run_gaps(
-    settings: Settings, scheme: str, period: str | None, partition: str | None
+    settings: Settings,
+    schemes: "Catalog",
+    scheme: str,
+    period: str | None,
+    partition: str | None,
 ) -> "tuple[str, str, list[PartitionGaps]]":
     """The scheme's name, the period's key and the gaps of its partitions."""
-    from app.catalog import service_schemes
     from app.core.clock import system_clock
     from app.core.gaps import period_gaps, scheme_period
     from app.core.metrics import Metrics
     from app.services import running_services
 
-    schemes = service_schemes(settings)
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
@@ -126,15 +129,13 @@ def format_gaps(scheme: str, period: str, partitions: "list[PartitionGaps]", as_
     return "\n".join(lines)
 
 
-async def run_check(settings: Settings) -> "IntegrityReport":
+async def run_check(settings: Settings, schemes: "Catalog") -> "IntegrityReport":
     """The integrity report of the database and counters `settings` point at."""
-    from app.catalog import service_schemes
     from app.core.clock import system_clock
     from app.core.integrity import check_integrity
     from app.core.metrics import Metrics
     from app.services import running_services
 
-    schemes = service_schemes(settings)
     async with running_services(
         settings, schemes, system_clock, Metrics(), background=False
     ) as services:
